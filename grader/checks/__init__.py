@@ -1,0 +1,21 @@
+"""Checks: small pure functions from evidence and a rubric check to a result.
+
+A check never runs student code and never trusts the kernel's opinion of a
+score: it compares what the probe recorded with the reference's record.
+"""
+
+from collections.abc import Callable
+
+from grader.checks import manual, module, optimizer_trace, tensor, true_false
+from grader.checks.context import ItemContext, Trace
+from grader.results import CheckResult
+
+CHECKS: dict[str, Callable[..., CheckResult]] = {
+    "module": module.check,
+    "tensor": tensor.check,
+    "optimizer_trace": optimizer_trace.check,
+    "true_false": true_false.check,
+    "manual": manual.check,
+}
+
+__all__ = ["CHECKS", "ItemContext", "Trace"]

@@ -1,0 +1,86 @@
+"""`tensor` checks, and the comparison every numeric check shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader.checks.context import ItemContext
+from grader.evidence import TensorData
+from grader.results import CheckResult
+from grader.rubric import Tolerance
+from grader.rubric.models import TensorCheck
+
+
+@dataclass(frozen=True)
+class Comparison:
+    ok: bool
+    problem: str  # for the student: "" when ok, else what is wrong, without expected values
+    detail: dict  # for the TA: expected, got, tolerance, largest difference and where
+
+
+def compare(got: TensorData | None, expected: TensorData, tolerance: Tolerance, what: str) -> Comparison:
+    expected_values = expected.array()
+    detail: dict = {"expected": _plain(expected_values), "tolerance": tolerance.model_dump()}
+    if got is None:
+        return Comparison(False, f"no {what} was recorded", detail)
+    got_values = got.array()
+    if got_values is None:
+        return Comparison(False, f"the {what} is too large to compare ({got.shape})", detail | {"got_shape": got.shape})
+    detail["got"] = _plain(got_values)
+    # (1, 2) and (2,) hold the same answer; anything else is a different shape.
+    if got_values.shape != expected_values.shape:
+        if np.squeeze(got_values).shape != np.squeeze(expected_values).shape:
+            return Comparison(False, f"the {what} has shape {list(got_values.shape)}, which is not the shape asked for", detail)
+        got_values = got_values.reshape(expected_values.shape)
+    close = np.isclose(got_values, expected_values, rtol=tolerance.rtol, atol=tolerance.atol)
+    difference = np.abs(got_values - expected_values)
+    if difference.size:
+        worst = np.unravel_index(int(np.nanargmax(np.where(np.isnan(difference), np.inf, difference))), difference.shape)
+        detail["max_abs_diff"] = float(difference[worst])
+        detail["where"] = list(map(int, worst))
+    if close.all():
+        return Comparison(True, "", detail)
+    wrong = int((~close).sum())
+    return Comparison(False, f"{what}: {wrong} of {close.size} value(s) outside the tolerance", detail)
+
+
+def _plain(values: np.ndarray) -> list | float:
+    return np.where(np.isfinite(values), values, np.nan).tolist() if values.ndim else float(values)
+
+
+def public_message(comparison: Comparison) -> str:
+    """For public items a student may see how far off and where (hidden items: not)."""
+    detail = comparison.detail
+    if "got" not in detail or "max_abs_diff" not in detail:
+        return comparison.problem
+    tolerance = detail["tolerance"]
+    return (f"{comparison.problem}: expected {detail['expected']}, got {detail['got']}; largest difference "
+            f"{detail['max_abs_diff']:.4g} at {detail['where']} (tolerance atol={tolerance['atol']:g}, rtol={tolerance['rtol']:g})")
+
+
+def result(spec_name: str, points: float, comparison: Comparison, public: bool) -> CheckResult:
+    if comparison.ok:
+        return CheckResult(name=spec_name, points=points, max_points=points, passed=True,
+                           message="", detail=comparison.detail)
+    message = public_message(comparison) if public else comparison.problem
+    return CheckResult(name=spec_name, points=0.0, max_points=points, passed=False, message=message,
+                       detail=comparison.detail)
+
+
+def check(spec: TensorCheck, ctx: ItemContext) -> CheckResult:
+    tolerance = spec.tolerance or ctx.tolerance
+    reference_module = ctx.reference_module()
+    expected = ctx.first_prediction(ctx.reference, reference_module, ctx.reference.phases[0])
+    assert expected is not None, "validated when the reference was loaded"
+    module = ctx.student_module()
+    if module is None or ctx.student is None:
+        comparison = Comparison(False, "no network was found whose prediction could be checked", {})
+    else:
+        forward = ctx.first_prediction(ctx.student, module, ctx.matched.get(1))
+        what = "first prediction"
+        comparison = compare(forward.output if forward else None, expected.output, tolerance, what)
+        if forward is None:
+            comparison = Comparison(False, f"{module.describe()} never computed a prediction", comparison.detail)
+    return result(spec.name, spec.points, comparison, ctx.item.visibility == "public")

@@ -1,0 +1,148 @@
+"""`grader`: grade folders of exam notebooks, re-render reports, export, set manual scores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from grader.batch import GRADEBOOK_FILE, RESULTS_FILE, grade_submissions, rubric_summary, write_outputs
+from grader.export import EXPORTERS
+from grader.gradebook import Gradebook, GradebookError
+from grader.rubric import RubricError, load_rubric
+from grader.submission import discover
+
+app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+console = Console(stderr=True)
+
+OutOption = Annotated[Path, typer.Option("--out", help="Output folder of a grading run.")]
+GradebookOption = Annotated[Optional[Path], typer.Option("--gradebook", help=f"Gradebook file [default: OUT/{GRADEBOOK_FILE}].")]
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _open_gradebook(out: Path, gradebook: Path | None, must_exist: bool) -> Gradebook:
+    path = gradebook or out / GRADEBOOK_FILE
+    if must_exist and not path.is_file():
+        raise _fail(f"no gradebook at {path}; run `grader grade … --out {out}` first, or pass --gradebook")
+    return Gradebook(path)
+
+
+@app.command()
+def grade(
+    submissions: Annotated[Path, typer.Argument(help="Folder of submissions: notebooks, or folders holding one.")],
+    rubric: Annotated[Path, typer.Option("--rubric", help="Rubric folder (rubric.yaml, template, solution).")],
+    out: OutOption,
+    gradebook: GradebookOption = None,
+    cell_timeout: Annotated[Optional[float], typer.Option(help="Seconds per cell [default: the rubric's].")] = None,
+    notebook_timeout: Annotated[Optional[float], typer.Option(help="Seconds per notebook [default: the rubric's].")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Regrade submissions already graded from the same files.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache for reference evidence [default: $GRADER_CACHE or ~/.cache/grader].")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Execute and grade every submission, then write results.json and HTML reports."""
+    from grader.grading import Grader
+    from grader.reference import reference_evidence
+    from grader.run import NotebookRunner
+
+    try:
+        loaded = load_rubric(rubric)
+        found = discover(submissions)
+    except (RubricError, FileNotFoundError) as err:
+        raise _fail(str(err)) from None
+    limits = loaded.spec.execution
+    cache = cache_dir or default_cache()
+    runner = NotebookRunner(cell_timeout_s=cell_timeout or limits.cell_timeout_s,
+                            notebook_timeout_s=notebook_timeout or limits.notebook_timeout_s, cache_dir=cache)
+    console.print(f"rubric [bold]{loaded.id}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in {submissions}",
+                  highlight=False)
+    with console.status("running the reference solution (cached after the first time)…"):
+        try:
+            grader = Grader(loaded, runner, reference_evidence(loaded, runner, cache))
+        except RubricError as err:
+            raise _fail(str(err)) from None
+    with _open_gradebook(out, gradebook, must_exist=False) as book:
+        try:
+            book.bind_rubric(rubric_summary(loaded))
+        except GradebookError as err:
+            raise _fail(str(err)) from None
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=console, disable=quiet) as progress:
+            task = progress.add_task("grading", total=len(found))
+            counts = {"errors": 0, "flagged": 0}
+
+            def on_done(submission, result) -> None:
+                if result is not None:
+                    counts["errors"] += result.status == "error"
+                    counts["flagged"] += bool(result.flags)
+                progress.update(task, advance=1, description=(
+                    f"grading · {counts['errors']} error(s) · {counts['flagged']} flagged · last: {submission.path.name}"))
+
+            outcome = grade_submissions(found, grader, book, out, force=force, on_done=on_done)
+        results = write_outputs(out, book)
+    console.print(f"graded {outcome.graded}, unchanged {outcome.skipped}, errors {outcome.errors}, "
+                  f"flagged {len(outcome.flagged)} · {out / RESULTS_FILE} · {out / 'index.html'}", highlight=False)
+    pending = sum(item.status == "manual" for result in results for item in result.items)
+    if pending:
+        console.print(f"{pending} item(s) wait for a TA: `grader set STUDENT ITEM POINTS --by NAME --out {out}`",
+                      highlight=False)
+
+
+@app.command()
+def report(out: OutOption = Path("reports"), gradebook: GradebookOption = None) -> None:
+    """Re-render results.json and the HTML reports from the gradebook."""
+    with _open_gradebook(out, gradebook, must_exist=True) as book:
+        results = write_outputs(out, book)
+    console.print(f"{len(results)} report(s) · {out / 'index.html'}", highlight=False)
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(EXPORTERS)}.")] = "csv",
+    out: OutOption = Path("reports"),
+    gradebook: GradebookOption = None,
+    to: Annotated[Optional[Path], typer.Option("--to", help="File to write [default: OUT/grades.FORMAT].")] = None,
+) -> None:
+    """Export the gradebook (manual scores applied) for spreadsheets and LMSs."""
+    if format not in EXPORTERS:
+        raise _fail(f"unknown format {format!r}; choose one of: {', '.join(EXPORTERS)}")
+    with _open_gradebook(out, gradebook, must_exist=True) as book:
+        target = to or out / f"grades.{format}"
+        EXPORTERS[format](target, book.rubric(), book.results())
+    console.print(f"wrote {target}", highlight=False)
+
+
+@app.command("set")
+def set_score(
+    student: Annotated[str, typer.Argument(help="Student key as in the reports (usually the student id).")],
+    item: Annotated[str, typer.Argument(help="Item id, e.g. 2.5.")],
+    points: Annotated[float, typer.Argument(help="Points to give.")],
+    by: Annotated[str, typer.Option("--by", help="Who grades (stored with the score).")],
+    comment: Annotated[str, typer.Option("--comment", help="Feedback; required when overriding an automatic score.")] = "",
+    out: OutOption = Path("reports"),
+    gradebook: GradebookOption = None,
+) -> None:
+    """Record a manual score, or override an automatic one (with a reason)."""
+    with _open_gradebook(out, gradebook, must_exist=True) as book:
+        try:
+            score = book.set_score(student, item, points, comment, by)
+        except GradebookError as err:
+            raise _fail(str(err)) from None
+        write_outputs(out, book)
+    console.print(f"{student} {item}: {score.points:g} points ({score.kind}) by {score.by}", highlight=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,43 @@
+"""Read the probe's evidence file: size-capped, strict JSON, validated events.
+
+The file is written by code running next to untrusted student code, so it is
+parsed as data only: no pickle, no eval, NaN/Infinity literals refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+from grader.evidence.model import AnyEvent, Evidence, EvidenceError
+
+MAX_EVIDENCE_BYTES = 64 * 1024 * 1024
+_EVENT = TypeAdapter(AnyEvent)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def read_evidence(path: Path, max_bytes: int = MAX_EVIDENCE_BYTES) -> Evidence:
+    if not path.is_file():
+        raise EvidenceError("the probe wrote no evidence file (it did not start in the kernel)")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise EvidenceError(f"the evidence file is {size} bytes, over the {max_bytes}-byte limit")
+    evidence = Evidence()
+    with path.open("rb") as stream:
+        lines = stream.read().split(b"\n")
+    # A kernel that died mid-write leaves a partial last line (after the last
+    # newline); everything before it stands.
+    for number, raw in enumerate(lines[:-1], start=1):
+        try:
+            event = _EVENT.validate_python(json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant))
+        except (UnicodeDecodeError, ValueError, ValidationError) as err:
+            raise EvidenceError(f"evidence line {number} is malformed: {str(err).splitlines()[0]}") from None
+        evidence.add(event)
+    if evidence.probe is None:
+        raise EvidenceError("the evidence file does not start with the probe's header")
+    return evidence

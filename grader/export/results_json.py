@@ -1,0 +1,49 @@
+"""`results.json`: the contract of ../shared/design.md. Fields may be added;
+the documented ones keep their meaning. Messages are the student-facing ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from grader.gradebook import RubricSummary
+from grader.results import SubmissionResult
+
+
+def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> dict:
+    return {
+        "rubric": {"id": rubric.id, "hash": rubric.hash},
+        "submissions": [
+            {
+                "student": result.student,
+                "name": result.name,
+                "student_id": result.student_id,
+                "file": result.file,
+                "status": result.status,
+                "total": result.total,
+                "max": result.max,
+                "flags": result.flags,
+                "error": result.error,
+                "items": [
+                    {
+                        "id": item.id,
+                        "points": item.points,
+                        "max_points": item.max_points,
+                        "status": item.status,
+                        "message": item.message,
+                        "evidence": item.evidence,
+                        **({"manual": item.manual.model_dump()} if item.manual else {}),
+                    }
+                    for item in result.items
+                ],
+            }
+            for result in results
+        ],
+    }
+
+
+def write_results_json(path: Path, rubric: RubricSummary, results: list[SubmissionResult]) -> None:
+    document = json.dumps(results_document(rubric, results), ensure_ascii=False, indent=2)
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(document + "\n", encoding="utf-8")
+    partial.replace(path)

@@ -1,0 +1,288 @@
+"""Grade one submission: read, locate answers, execute, check, assemble.
+
+Data flows one way: notebook -> layout and answers -> execution evidence ->
+checks -> SubmissionResult. Manual scores are applied later, by the gradebook.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from time import monotonic
+
+import nbformat
+
+from grader.checks import CHECKS, ItemContext, Trace
+from grader.checks.integrity import Located, recorded_values, reference_values, unexplained_prints
+from grader.evidence.model import Evidence
+from grader.notebook.answers import AnswerReader, Snippet
+from grader.notebook.locate import Layout, locate
+from grader.notebook.printed import parse_printed
+from grader.notebook.read import NotebookError, read_notebook
+from grader.notebook.truefalse import Answer, read_choice_list, read_true_false
+from grader.results import CheckResult, ItemResult, Printed, SubmissionResult
+from grader.rubric import Item, LoadedRubric, RubricError
+from grader.run import Execution, NotebookRunner, RunnerError
+from grader.submission import Submission
+
+MAX_PRINTED_PER_ITEM = 40
+MAX_OUTPUT_CHARS = 200_000  # of one output, when looking for printed values
+
+
+class Grader:
+    """Grades submissions against one rubric and its reference evidence."""
+
+    def __init__(self, rubric: LoadedRubric, runner: NotebookRunner, reference: Evidence) -> None:
+        self.rubric = rubric
+        self.runner = runner
+        self.item_ids = [item.id for item in rubric.spec.items]
+        self.answers = AnswerReader(rubric.template, self.item_ids)
+        self.reference = Trace.of(reference)
+        self._reference_values = reference_values(reference)
+        self._check_reference(reference)
+
+    # -- one submission --------------------------------------------------------
+
+    def grade(self, submission: Submission) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
+        """The result, and the executed notebook (None when nothing ran)."""
+        started = monotonic()
+        flags, notes = list(submission.flags), list(submission.notes)
+        if submission.notebook is None:
+            return self._unreadable(submission, "the submission folder holds no .ipynb notebook", started), None
+        try:
+            nb = read_notebook(submission.notebook)
+        except NotebookError as err:
+            return self._unreadable(submission, str(err), started), None
+        layout = locate(nb, self.item_ids)
+        execution: Execution | None = None
+        run_error = None
+        try:
+            execution = self.runner.run(nb, submission.path)
+        except RunnerError as err:
+            run_error = str(err)
+        student = None
+        if execution is not None and execution.evidence is not None:
+            student = Trace.of(execution.evidence, execution.run_cells)
+        items = self._grade_items(nb, layout, execution, student, run_error)
+
+        if execution is not None:
+            flags += _execution_flags(execution, notes)
+            located = self._printed(execution.notebook, range(len(nb.cells)))
+            stored = self._printed(nb, range(len(nb.cells)))
+            tolerance = self.rubric.spec.tolerance
+            integrity = unexplained_prints(self._reference_values, recorded_values(execution.evidence),
+                                           located, stored, tolerance.atol, tolerance.rtol)
+            if integrity:
+                flags.append("integrity")
+                notes += integrity
+            if execution.evidence_error:
+                flags.append("evidence-error")
+                notes.append(f"evidence could not be read: {execution.evidence_error}")
+        status = "error" if run_error else "needs-review" if (
+            "integrity" in flags or any(item.status == "manual" for item in items)) else "graded"
+        result = SubmissionResult(
+            **self._identity(submission), status=status, items=items, flags=flags, notes=notes,
+            error=f"the notebook could not be run: {run_error}" if run_error else None,
+            total=sum(item.points for item in items), max=self.rubric.spec.total,
+            cells=execution.cells if execution else [], seconds=monotonic() - started,
+            graded_at=_now(), retry=run_error is not None,
+        )
+        return result, execution.notebook if execution else None
+
+    def _identity(self, submission: Submission) -> dict:
+        return {
+            "student": submission.key, "name": submission.name, "student_id": submission.student_id,
+            "file": submission.path.name, "notebook_hash": submission.content_hash(), "rubric_hash": self.rubric.hash,
+        }
+
+    def _unreadable(self, submission: Submission, message: str, started: float) -> SubmissionResult:
+        items = [
+            ItemResult(id=item.id, title=item.title, points=0.0, max_points=item.points, status="error",
+                       message=message, evidence="stored")
+            for item in self.rubric.spec.items
+        ]
+        return SubmissionResult(
+            **self._identity(submission), status="error", items=items, total=0.0, max=self.rubric.spec.total,
+            flags=list(submission.flags), notes=list(submission.notes), error=message,
+            seconds=monotonic() - started, graded_at=_now(),
+        )
+
+    # -- items -------------------------------------------------------------------
+
+    def _grade_items(self, nb, layout: Layout, execution: Execution | None, student: Trace | None,
+                     run_error: str | None) -> list[ItemResult]:
+        answers = self._true_false_answers(nb, layout)
+        results = []
+        for item in self.rubric.spec.items:
+            cells = layout.regions.get(item.id, [])
+            answer, note = answers.get(item.id, (None, None))
+            snippets = self.answers.item_snippets(nb, layout, item.id)
+            ctx = ItemContext.build(
+                item, self.rubric.spec.tolerance, self.reference, student, frozenset(cells),
+                answer=answer, answer_note=note, text="\n\n".join(s.text.strip() for s in snippets),
+            )
+            blocked = self._blocked(item, cells, execution, student, run_error)
+            result = self._item_result(item, ctx, blocked)
+            result.cells = [index + 1 for index in cells]
+            if execution is not None:
+                result.printed = _to_printed(self._printed(execution.notebook, cells))
+            result.stored_printed = _to_printed(self._printed(nb, cells))
+            results.append(result)
+        return results
+
+    def _blocked(self, item: Item, cells: list[int], execution: Execution | None, student: Trace | None,
+                 run_error: str | None) -> tuple[str, str] | None:
+        """(status, message) when an item that needs execution cannot be checked."""
+        if not item.needs_execution:
+            return None
+        if execution is None:
+            return "error", f"the notebook could not be run ({run_error})"
+        code_cells = [i for i in cells if execution.status_of(i) is not None]
+        if code_cells and all(execution.status_of(i) == "not-run" for i in code_cells):
+            where = execution.stopped_at + 1 if execution.stopped_at is not None else "?"
+            reason = {
+                "kernel-died": f"the kernel died in cell {where}",
+                "budget": f"the notebook's time budget ran out in cell {where}",
+                "unresponsive": f"cell {where} ran past its time limit and could not be interrupted",
+            }.get(execution.stopped or "", "execution stopped")
+            return "not-reached", f"not reached: {reason}"
+        if student is None:
+            return "error", f"the grader could not read what the notebook computed ({execution.evidence_error})"
+        return None
+
+    def _item_result(self, item: Item, ctx: ItemContext, blocked: tuple[str, str] | None) -> ItemResult:
+        evidence = "executed" if item.needs_execution else "stored"
+        if blocked is not None:
+            status, message = blocked
+            return ItemResult(id=item.id, title=item.title, points=0.0, max_points=item.points, status=status,
+                              message=message, evidence=evidence)
+        checks: list[CheckResult] = [CHECKS[check.kind](check, ctx) for check in item.checks]
+        points = sum(check.points for check in checks)
+        if any(check.passed is None for check in checks):
+            status = "manual"
+        elif all(check.passed for check in checks):
+            status = "pass"
+        else:
+            status = "partial" if points > 0 else "fail"
+        message = _summary(item, checks)
+        answer = None
+        if ctx.answer is not None and ctx.answer.value is not None:
+            answer = str(ctx.answer.value)
+        elif any(check.kind == "manual" for check in item.checks):
+            answer = ctx.text
+        return ItemResult(id=item.id, title=item.title, points=points, max_points=item.points, status=status,
+                          message=message, evidence=evidence, checks=checks, answer=answer)
+
+    def _true_false_answers(self, nb, layout: Layout) -> dict[str, tuple[Answer, str | None]]:
+        answers: dict[str, tuple[Answer, str | None]] = {}
+        for item in self.rubric.spec.items:
+            if item.checks[0].kind == "true_false":
+                answers[item.id] = (read_true_false(_pairs(self.answers.item_snippets(nb, layout, item.id))), None)
+        for group in self.rubric.spec.choose_all:
+            if all(answers[item_id][0].status == "answered" for item_id in group.items):
+                continue
+            problem = int(group.items[0].split(".")[0])
+            snippets = self.answers.preamble_snippets(nb, layout, problem)
+            for item_id in group.items:
+                snippets += self.answers.item_snippets(nb, layout, item_id)
+            numbers = {int(item_id.split(".")[1]): item_id for item_id in group.items}
+            chosen = read_choice_list(_pairs(snippets), set(numbers))
+            if chosen is None:
+                continue
+            listed = ", ".join(str(n) for n in sorted(chosen))
+            for number, item_id in numbers.items():
+                if answers[item_id][0].status != "answered":
+                    answers[item_id] = (
+                        Answer(value=number in chosen, status="answered", source=listed),
+                        f"from the list of true statements: {listed}",
+                    )
+        return answers
+
+    def _printed(self, nb: nbformat.NotebookNode, cells) -> list[Located]:
+        found: list[Located] = []
+        for index in cells:
+            cell = nb.cells[index]
+            if cell.cell_type != "code":
+                continue
+            for output in cell.get("outputs", []):
+                for array in parse_printed(_output_text(output)[:MAX_OUTPUT_CHARS]):
+                    found.append(Located(index + 1, array))
+        return found
+
+    # -- the reference must earn full marks on its own rubric ----------------------
+
+    def _check_reference(self, reference: Evidence) -> None:
+        path = self.rubric.solution_path
+        if self.rubric.spec.items and any(item.needs_execution for item in self.rubric.spec.items):
+            if not self.reference.phases:
+                raise RubricError(f"{path}: the reference solution makes no optimizer updates, so its checks have nothing to compare")
+        try:
+            nb = read_notebook(path)
+        except NotebookError as err:
+            raise RubricError(f"{path}: {err}") from None
+        layout = locate(nb, self.item_ids)
+        execution = Execution(notebook=nb, cells=[], evidence=reference, evidence_error=None, stopped=None, stopped_at=None)
+        problems = []
+        for item in self._grade_items(nb, layout, execution, self.reference, None):
+            spec = self.rubric.spec.item(item.id)
+            if any(check.kind == "manual" for check in spec.checks):
+                continue
+            if item.points != item.max_points:
+                problems.append(f"item {item.id}: {item.points:g}/{item.max_points:g} ({item.message})")
+        for group_problem in self._reference_phase_gaps():
+            problems.append(group_problem)
+        if problems:
+            raise RubricError(f"{path}: the reference solution does not earn full marks on its own rubric:\n  "
+                              + "\n  ".join(problems))
+
+    def _reference_phase_gaps(self) -> list[str]:
+        gaps = []
+        for item in self.rubric.spec.items:
+            for check in item.checks:
+                if check.kind == "optimizer_trace" and check.phase > len(self.reference.phases):
+                    gaps.append(f"item {item.id}: phase {check.phase} does not exist in the reference "
+                                f"(it has {len(self.reference.phases)})")
+        return gaps
+
+
+def _summary(item: Item, checks: list[CheckResult]) -> str:
+    """One line per item: answers as read, or each check with a mark and what went wrong."""
+    if item.checks[0].kind in ("true_false", "manual"):
+        return checks[0].message
+    marks = {True: "✓", False: "✗", None: "…"}
+    return " · ".join(f"{marks[c.passed]} {c.name}" + (f": {c.message}" if c.message else "") for c in checks)
+
+
+def _execution_flags(execution: Execution, notes: list[str]) -> list[str]:
+    flags = []
+    if any(cell.status == "timeout" for cell in execution.cells):
+        flags.append("timeout")
+        notes += [f"cell {cell.cell}: {cell.error}" for cell in execution.cells if cell.status == "timeout"]
+    if execution.stopped == "kernel-died":
+        flags.append("kernel-died")
+        notes.append(f"the kernel died in cell {execution.stopped_at + 1}; later cells did not run")
+    return flags
+
+
+def _pairs(snippets: list[Snippet]) -> list[tuple[str, str]]:
+    return [(snippet.kind, snippet.text) for snippet in snippets]
+
+
+def _output_text(output: dict) -> str:
+    if output.get("output_type") == "stream":
+        return str(output.get("text", ""))
+    data = output.get("data", {})
+    text = data.get("text/plain", "") if isinstance(data, dict) else ""
+    return "".join(text) if isinstance(text, list) else str(text)
+
+
+def _to_printed(located: list[Located]) -> list[Printed]:
+    return [
+        Printed(cell=item.cell, text=item.array.text[:500], values=list(item.array.values[:64]),
+                shape=list(item.array.shape))
+        for item in located[:MAX_PRINTED_PER_ITEM]
+    ]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

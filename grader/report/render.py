@@ -1,0 +1,98 @@
+"""Render the gradebook's results as self-contained HTML files."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from grader.gradebook import RubricSummary
+from grader.report.plots import score_histogram
+from grader.results import SubmissionResult
+
+STUDENTS_DIR = "students"
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("grader.report", "templates"), autoescape=select_autoescape(["j2", "html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["values"] = format_values
+    env.filters["points"] = lambda value: f"{value:g}" if value is not None else "–"
+    env.globals["css"] = (Path(__file__).parent / "templates" / "report.css").read_text(encoding="utf-8")
+    return env
+
+
+def format_values(value: object, digits: int = 4) -> str:
+    """[[-15.72899, 14.71984]] -> "[[-15.7290, 14.7198]]"; long vectors are cut."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.{digits}f}" if abs(value) < 1e6 else f"{value:.4e}"
+    if isinstance(value, list):
+        shown = [format_values(v, digits) for v in value[:8]]
+        more = f", … ({len(value)} values)" if len(value) > 8 else ""
+        return "[" + ", ".join(shown) + more + "]"
+    return "–" if value is None else str(value)
+
+
+def report_name(student: str) -> str:
+    return f"{STUDENTS_DIR}/{student}.html"
+
+
+def write_reports(out: Path, rubric: RubricSummary, results: list[SubmissionResult],
+                  histories: dict[str, list[dict]]) -> None:
+    env = _environment()
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    (out / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
+    problems = _problems(rubric)
+    student_page = env.get_template("student.html.j2")
+    for result in results:
+        _write(out / report_name(result.student), student_page.render(
+            rubric=rubric, result=result, problems=problems, history=histories.get(result.student, []),
+            items={item.id: item for item in result.items}, generated=generated,
+            problem_points={problem: sum(item.points for item in result.items if item.id.split(".")[0] == str(problem))
+                            for problem, _ in problems},
+        ))
+    _write(out / "index.html", env.get_template("summary.html.j2").render(
+        rubric=rubric, results=results, generated=generated, report_name=report_name,
+        stats=_item_stats(rubric, results), histogram=score_histogram([r.total for r in results], rubric.total)
+        if results else None, mean=sum(r.total for r in results) / len(results) if results else 0.0,
+        statuses=_count(result.status for result in results),
+    ))
+
+
+def _problems(rubric: RubricSummary) -> list[tuple[int, list[dict]]]:
+    grouped: dict[int, list[dict]] = defaultdict(list)
+    for item in rubric.items:
+        grouped[int(item["id"].split(".")[0])].append(item)
+    return sorted(grouped.items())
+
+
+def _item_stats(rubric: RubricSummary, results: list[SubmissionResult]) -> list[dict]:
+    stats = []
+    for spec in rubric.items:
+        found = [item for result in results for item in result.items if item.id == spec["id"]]
+        done = [item for item in found if item.status != "manual"]
+        stats.append({
+            "id": spec["id"], "title": spec["title"], "max": spec["points"],
+            "mean": sum(item.points for item in done) / len(done) if done else None,
+            "pass_rate": sum(item.status == "pass" for item in done) / len(done) if done else None,
+            "pending": len(found) - len(done),
+        })
+    return stats
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for value in values:
+        counts[value] += 1
+    return dict(sorted(counts.items()))
+
+
+def _write(path: Path, html: str) -> None:
+    partial = path.with_suffix(".html.tmp")
+    partial.write_text(html, encoding="utf-8")
+    partial.replace(path)

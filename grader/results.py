@@ -1,0 +1,90 @@
+"""What grading produces: one result per item and per submission.
+
+These are the values the gradebook stores and every output (results.json,
+reports, exports) is rendered from. ``message`` fields are written for the
+student; ``detail`` carries what only a TA should see (expected values of
+hidden items, tolerances, differences).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+ItemStatus = Literal["pass", "partial", "fail", "manual", "error", "not-reached"]
+SubmissionStatus = Literal["graded", "error", "needs-review"]
+Evidence = Literal["executed", "stored"]
+
+
+class CheckResult(BaseModel):
+    name: str
+    points: float
+    max_points: float
+    passed: bool | None  # None: waiting for a person (manual)
+    message: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Printed(BaseModel):
+    """A value the student printed, as parsed from a cell's output."""
+
+    cell: int  # 1-based cell number in the notebook
+    text: str
+    values: list[float] | None = None
+    shape: list[int] | None = None
+
+
+class ItemResult(BaseModel):
+    id: str
+    title: str = ""
+    points: float
+    max_points: float
+    status: ItemStatus
+    message: str
+    evidence: Evidence
+    checks: list[CheckResult] = Field(default_factory=list)
+    answer: str | None = None  # the answer as the grader read it (T/F) or the text (manual)
+    printed: list[Printed] = Field(default_factory=list)  # printed when re-executed
+    stored_printed: list[Printed] = Field(default_factory=list)  # printed in the submitted file
+    cells: list[int] = Field(default_factory=list)  # 1-based cells that answer this item
+    manual: ManualScore | None = None  # the latest TA score, when one applies
+
+
+class ManualScore(BaseModel):
+    points: float
+    comment: str
+    by: str
+    at: str
+    kind: Literal["manual", "override"]
+    automatic_points: float | None = None  # what the checks gave, for overrides
+
+
+class CellRun(BaseModel):
+    cell: int  # 1-based
+    status: Literal["ok", "error", "timeout", "died", "not-run"]
+    error: str | None = None  # "NameError: name 'optimzr' is not defined"
+    seconds: float = 0.0
+
+
+class SubmissionResult(BaseModel):
+    student: str
+    name: str | None = None
+    student_id: str | None = None
+    file: str
+    status: SubmissionStatus
+    total: float
+    max: float
+    flags: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # for the TA: why a flag was raised, etc.
+    error: str | None = None  # for status "error": what went wrong, for the student
+    items: list[ItemResult]
+    notebook_hash: str
+    rubric_hash: str
+    cells: list[CellRun] = Field(default_factory=list)
+    seconds: float = 0.0
+    graded_at: str = ""
+    retry: bool = False  # an environment failure, not the student's: regrade on the next run
+
+
+ItemResult.model_rebuild()

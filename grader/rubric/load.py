@@ -1,0 +1,105 @@
+"""Load a rubric folder: validate the YAML, read the template, hash the content."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import yaml
+from pydantic import ValidationError
+
+from grader.rubric.models import Rubric
+
+RUBRIC_FILE = "rubric.yaml"
+
+
+class RubricError(Exception):
+    """A rubric folder that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class LoadedRubric:
+    spec: Rubric
+    folder: Path
+    hash: str  # "sha256:…" over rubric.yaml, the template and the solution
+    template: nbformat.NotebookNode
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def solution_path(self) -> Path:
+        return self.folder / self.spec.solution
+
+
+def load_rubric(folder: Path | str) -> LoadedRubric:
+    folder = Path(folder)
+    path = folder / RUBRIC_FILE
+    if not path.is_file():
+        raise RubricError(f"{path}: no such file (a rubric folder holds {RUBRIC_FILE}, a template and a solution)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RubricError(f"{path}:{where} not valid YAML: {getattr(err, 'problem', err)}") from None
+    if not isinstance(raw, dict):
+        raise RubricError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        spec = Rubric.model_validate(raw)
+    except ValidationError as err:
+        raise RubricError(_describe(path, raw, err)) from None
+
+    digest = hashlib.sha256()
+    template = None
+    for name in (RUBRIC_FILE, spec.template, spec.solution):
+        file = folder / name
+        if not file.is_file():
+            raise RubricError(f"{path}: names {name!r}, which is not in {folder}")
+        content = file.read_bytes()
+        digest.update(name.encode() + b"\0" + content + b"\0")
+        if name == spec.template:
+            try:
+                template = nbformat.reads(content.decode("utf-8"), as_version=4)
+            except Exception as err:  # nbformat raises several unrelated types
+                raise RubricError(f"{file}: not a readable notebook ({err})") from None
+    return LoadedRubric(spec=spec, folder=folder, hash=f"sha256:{digest.hexdigest()}", template=template)
+
+
+def _describe(path: Path, raw: dict, err: ValidationError) -> str:
+    lines = [f"{path}: {err.error_count()} problem(s)"]
+    for problem in err.errors():
+        lines.append(f"  at {_key_path(raw, problem['loc'])}: {problem['msg']}" + _got(problem))
+    return "\n".join(lines)
+
+
+def _key_path(raw: dict, loc: tuple) -> str:
+    """`items[3] (id '2.2').checks[1].points`: list positions with the item id beside them."""
+    parts: list[str] = []
+    node: object = raw
+    for key in loc:
+        if isinstance(key, int):
+            label = f"[{key}]"
+            if isinstance(node, list) and key < len(node) and isinstance(node[key], dict) and "id" in node[key]:
+                label += f" (id {node[key]['id']!r})"
+            parts.append(label)
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+        else:
+            if isinstance(node, dict) and key not in node and parts:
+                # a discriminated-union tag (e.g. 'optimizer_trace'), not a key of the YAML
+                continue
+            parts.append(("." if parts else "") + str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def _got(problem: dict) -> str:
+    if problem["type"] in {"missing", "union_tag_not_found"}:
+        return ""
+    value = problem.get("input")
+    if isinstance(value, (dict, list)):
+        return ""
+    return f" (got {value!r})"

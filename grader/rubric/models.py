@@ -1,0 +1,175 @@
+"""The rubric schema: what a YAML rubric may say, validated by pydantic.
+
+An exam is data. Each item has one or more checks; an item's points are the
+sum of its checks' points. Expected numbers are not written here: they come
+from running the reference solution, so the rubric cannot drift from it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ITEM_ID = re.compile(r"^\d+\.\d+$")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tolerance(StrictModel):
+    """|got - expected| <= atol + rtol * |expected|, element-wise (numpy.isclose)."""
+
+    rtol: float = Field(ge=0)
+    atol: float = Field(ge=0)
+
+
+class _Check(StrictModel):
+    name: str = Field(min_length=1, description="What the student sees this check as.")
+    points: float = Field(gt=0)
+
+
+class ModuleCheck(_Check):
+    """The module trained by the first optimizer phase has the reference's class
+    and parameter shapes (so ``bias=True`` differs from ``bias=False``)."""
+
+    kind: Literal["module"]
+
+
+class TensorCheck(_Check):
+    """A recorded tensor value compared with the reference's within tolerance."""
+
+    kind: Literal["tensor"]
+    value: Literal["first_prediction"] = Field(
+        description="first_prediction: the trained module's output that fed the first update"
+    )
+    tolerance: Tolerance | None = None
+
+
+class OptimizerTraceCheck(_Check):
+    """One aspect of an optimizer phase (a run of consecutive updates of the same
+    parameters by optimizers of one class), compared with the reference's phase."""
+
+    kind: Literal["optimizer_trace"]
+    phase: int = Field(ge=1, description="1-based phase of the reference trace")
+    compare: Literal["optimizer", "grad", "after"]
+    step: int | Literal["last"] = Field(default="last", description="1-based update within the phase")
+    hyperparameters: list[str] = Field(default_factory=lambda: ["lr"])
+    same_optimizer: bool = Field(
+        default=False, description="all updates up to `step` must come from one optimizer object"
+    )
+    exact_step_count: bool = Field(
+        default=False, description="the phase must have exactly as many updates as the reference's"
+    )
+    tolerance: Tolerance | None = None
+
+    @field_validator("step")
+    @classmethod
+    def _positive_step(cls, step: int | str) -> int | str:
+        if isinstance(step, int) and step < 1:
+            raise ValueError("step counts from 1 (or is 'last')")
+        return step
+
+
+class TrueFalseCheck(_Check):
+    kind: Literal["true_false"]
+    answer: bool
+
+
+class ManualCheck(_Check):
+    """Points a TA sets. Keywords only suggest points in the report, never award them."""
+
+    kind: Literal["manual"]
+    guidance: str = ""
+    keywords: list[str] = Field(default_factory=list)
+
+
+Check = Annotated[
+    Union[ModuleCheck, TensorCheck, OptimizerTraceCheck, TrueFalseCheck, ManualCheck],
+    Field(discriminator="kind"),
+]
+
+EXECUTED_KINDS = frozenset({"module", "tensor", "optimizer_trace"})
+
+
+class Item(StrictModel):
+    id: str
+    title: str
+    visibility: Literal["public", "hidden"] = "hidden"
+    checks: list[Check] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not ITEM_ID.match(value):
+            raise ValueError(f"item id {value!r} should look like '2.3' (problem.sub-item)")
+        return value
+
+    @property
+    def points(self) -> float:
+        return sum(check.points for check in self.checks)
+
+    @property
+    def problem(self) -> int:
+        return int(self.id.split(".")[0])
+
+    @property
+    def number(self) -> int:
+        return int(self.id.split(".")[1])
+
+    @property
+    def needs_execution(self) -> bool:
+        return any(check.kind in EXECUTED_KINDS for check in self.checks)
+
+
+class ChooseAllGroup(StrictModel):
+    """True/false items asked as one "choose all that apply" question: a student
+    may answer with the list of true statements' numbers instead."""
+
+    items: list[str] = Field(min_length=2)
+
+
+class Execution(StrictModel):
+    cell_timeout_s: float = Field(default=120, gt=0)
+    notebook_timeout_s: float = Field(default=900, gt=0)
+
+
+class Rubric(StrictModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    title: str
+    total: float = Field(gt=0, description="declared total; must equal the sum of the items' points")
+    template: str = "template.ipynb"
+    solution: str = "solution.ipynb"
+    execution: Execution = Execution()
+    tolerance: Tolerance
+    items: list[Item] = Field(min_length=1)
+    choose_all: list[ChooseAllGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rubric:
+        seen: set[str] = set()
+        for item in self.items:
+            if item.id in seen:
+                raise ValueError(f"item id {item.id!r} appears twice")
+            seen.add(item.id)
+        total = sum(item.points for item in self.items)
+        if abs(total - self.total) > 1e-9:
+            raise ValueError(f"items add up to {total:g} points but `total` says {self.total:g}")
+        by_id = {item.id: item for item in self.items}
+        for group in self.choose_all:
+            for item_id in group.items:
+                item = by_id.get(item_id)
+                if item is None:
+                    raise ValueError(f"choose_all names item {item_id!r}, which the rubric does not have")
+                if [check.kind for check in item.checks] != ["true_false"]:
+                    raise ValueError(f"choose_all item {item_id!r} must have exactly one true_false check")
+        return self
+
+    def item(self, item_id: str) -> Item:
+        return next(item for item in self.items if item.id == item_id)
+
+    @property
+    def problems(self) -> list[int]:
+        return sorted({item.problem for item in self.items})

@@ -1,0 +1,94 @@
+"""Find submissions in a folder and tell whose each one is.
+
+A submission is a notebook file, or a folder holding a notebook and the data
+it uses. The course names files `이름(학번).ipynb`; name and student id are
+parsed from the file or folder name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_NAME_AND_ID = re.compile(r"^(?P<name>.*?)\s*[(（]\s*(?P<id>[0-9A-Za-z][0-9A-Za-z_-]*)\s*[)）]")
+_BARE_ID = re.compile(r"(?<!\d)(?P<id>\d{6,12})(?!\d)")
+_UNSAFE = re.compile(r"[^\w.-]+")
+_IGNORED = {"__MACOSX", ".ipynb_checkpoints"}
+
+
+@dataclass(frozen=True)
+class Submission:
+    key: str  # unique within the batch; names report files and gradebook rows
+    path: Path  # the notebook file or the submission folder
+    notebook: Path | None  # None when a folder holds no notebook
+    name: str | None
+    student_id: str | None
+    flags: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def content_hash(self) -> str:
+        """sha256 over every file of the submission, so new data regrades too."""
+        digest = hashlib.sha256()
+        files = [self.path] if self.path.is_file() else sorted(p for p in self.path.rglob("*") if p.is_file())
+        for file in files:
+            digest.update(str(file.relative_to(self.path.parent)).encode() + b"\0")
+            digest.update(file.read_bytes() + b"\0")
+        return f"sha256:{digest.hexdigest()}"
+
+
+def parse_identity(stem: str) -> tuple[str | None, str | None]:
+    """`홍길동(2022001)` -> ("홍길동", "2022001"); `hw_2022001` -> (None, "2022001")."""
+    stem = unicodedata.normalize("NFC", stem)  # macOS writes Korean names decomposed
+    match = _NAME_AND_ID.match(stem)
+    if match:
+        return (match.group("name").strip(" _-") or None), match.group("id")
+    match = _BARE_ID.search(stem)
+    if match:
+        name = (stem[: match.start()] + stem[match.end():]).strip(" _-()") or None
+        return name, match.group("id")
+    return None, None
+
+
+def discover(folder: Path) -> list[Submission]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a folder of submissions")
+    entries = sorted(
+        entry for entry in folder.iterdir()
+        if not entry.name.startswith(".") and entry.name not in _IGNORED
+        # The samples folder explains itself in a README; no LMS download has one.
+        and not entry.name.upper().startswith("README")
+    )
+    submissions: list[Submission] = []
+    used: set[str] = set()
+    for entry in entries:
+        stem = entry.stem if entry.is_file() else entry.name
+        name, student_id = parse_identity(stem)
+        flags: list[str] = []
+        notes: list[str] = []
+        key = student_id or _UNSAFE.sub("_", unicodedata.normalize("NFC", stem)).strip("_") or "submission"
+        if student_id is None:
+            flags.append("no-student-id")
+            notes.append(f"no student id in the name {entry.name!r}; graded as {key!r}")
+        if key in used:
+            original = key
+            key = next(f"{original}~{n}" for n in range(2, 10_000) if f"{original}~{n}" not in used)
+            flags.append("duplicate-id")
+            notes.append(f"another submission already uses the id {original!r}; this one is graded as {key!r}")
+        used.add(key)
+        notebook = entry if entry.is_file() else _notebook_in(entry, notes, flags)
+        submissions.append(Submission(key=key, path=entry, notebook=notebook, name=name, student_id=student_id,
+                                      flags=tuple(flags), notes=tuple(notes)))
+    return submissions
+
+
+def _notebook_in(folder: Path, notes: list[str], flags: list[str]) -> Path | None:
+    notebooks = [p for p in folder.rglob("*.ipynb") if not set(p.relative_to(folder).parts) & _IGNORED]
+    if len(notebooks) <= 1:
+        return notebooks[0] if notebooks else None
+    newest = max(notebooks, key=lambda p: p.stat().st_mtime)
+    flags.append("several-notebooks")
+    notes.append(f"{len(notebooks)} notebooks in the folder; graded the newest, {newest.relative_to(folder)}")
+    return newest
