@@ -18,7 +18,7 @@ from grader.submission import discover
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
 
 OutOption = Annotated[Path, typer.Option("--out", help="Output folder of a grading run.")]
 GradebookOption = Annotated[Optional[Path], typer.Option("--gradebook", help=f"Gradebook file [default: OUT/{GRADEBOOK_FILE}].")]

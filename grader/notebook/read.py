@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import nbformat
+from nbformat.warnings import MissingIDFieldWarning
 
 MAX_NOTEBOOK_BYTES = 100 * 1024 * 1024
 CELL_TYPES = {"code", "markdown", "raw"}
@@ -35,7 +37,10 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> nbformat.N
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookError(f"{name} is JSON but not a Jupyter notebook: it has no cells")
     try:
-        nb = nbformat.reads(text, as_version=4)  # converts nbformat 3 notebooks
+        with warnings.catch_warnings():
+            # Cell ids are missing in most older notebooks and matter nowhere here.
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
+            nb = nbformat.reads(text, as_version=4)  # converts nbformat 3 notebooks
     except Exception as err:  # nbformat raises assorted types for assorted damage
         raise NotebookError(f"{name} is not a readable Jupyter notebook: {err}") from None
     for number, cell in enumerate(nb.cells, start=1):

@@ -102,7 +102,7 @@ class NotebookRunner:
                         ))
                     except (RuntimeError, TimeoutError) as err:
                         raise RunnerError(f"the kernel did not start: {err}\n{_tail(log_path)}") from None
-                    execution = await self._run_cells(client, nb, started)
+                    execution = await self._run_cells(client, nb)
             try:
                 execution.evidence = read_evidence(ws.evidence)
             except EvidenceError as err:
@@ -110,8 +110,9 @@ class NotebookRunner:
             execution.seconds = monotonic() - started
             return execution
 
-    async def _run_cells(self, client: NotebookClient, nb: nbformat.NotebookNode, started: float) -> Execution:
+    async def _run_cells(self, client: NotebookClient, nb: nbformat.NotebookNode) -> Execution:
         execution = Execution(notebook=nb, cells=[], evidence=None, evidence_error=None, stopped=None, stopped_at=None)
+        started = monotonic()  # the budget is the student's cells' time, not the kernel's start-up
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
@@ -126,18 +127,22 @@ class NotebookRunner:
             run = len(execution.run_cells) + 1
             execution.run_cells[run] = index
             began = monotonic()
-            try:
-                await asyncio.wait_for(client.async_execute_cell(cell, index, execution_count=run), limit + INTERRUPT_GRACE_S)
-            except DeadKernelError:
-                execution.cells.append(CellRun(cell=index + 1, status="died", seconds=monotonic() - began,
-                                               error="the kernel died while running this cell"))
-                execution.stopped, execution.stopped_at = "kernel-died", index
-                continue
-            except asyncio.TimeoutError:
+            cell_task = asyncio.ensure_future(client.async_execute_cell(cell, index, execution_count=run))
+            done, _ = await asyncio.wait({cell_task}, timeout=limit + INTERRUPT_GRACE_S)
+            if not done:
+                cell_task.cancel()
+                with contextlib.suppress(BaseException):  # nbclient turns the cancel into DeadKernelError
+                    await cell_task
                 execution.cells.append(CellRun(cell=index + 1, status="timeout", seconds=monotonic() - began,
                                                error=f"still running after {limit:.0f} s and did not stop when interrupted"))
                 execution.stopped, execution.stopped_at = "unresponsive", index
                 continue
+            if isinstance(cell_task.exception(), DeadKernelError):
+                execution.cells.append(CellRun(cell=index + 1, status="died", seconds=monotonic() - began,
+                                               error="the kernel died while running this cell"))
+                execution.stopped, execution.stopped_at = "kernel-died", index
+                continue
+            cell_task.result()  # anything else nbclient raised is a grader bug: let it surface
             seconds = monotonic() - began
             error = _first_error(cell)
             if error is not None and error.startswith("KeyboardInterrupt") and seconds >= limit:

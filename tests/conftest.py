@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests that execute notebooks share one graded copy of the
+sample submissions per session (grading them takes ~2 minutes on 2 cores)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUBRIC = ROOT / "rubrics" / "dl2022-midterm"
+SUBMISSIONS = ROOT / "submissions"
+
+
+def run_cli(*args: str, env_cache: Path, check: bool = True) -> subprocess.CompletedProcess:
+    import os
+
+    env = dict(os.environ, GRADER_CACHE=str(env_cache))
+    done = subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    if check and done.returncode != 0:
+        raise AssertionError(f"grader {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory, cache_dir) -> Path:
+    """The sample submissions graded once with the CLI; returns the output folder."""
+    out = tmp_path_factory.mktemp("graded")
+    run_cli("grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", env_cache=cache_dir)
+    return out
+
+
+@pytest.fixture(scope="session")
+def results(graded) -> dict:
+    document = json.loads((graded / "results.json").read_text(encoding="utf-8"))
+    return {submission["student"]: submission for submission in document["submissions"]} | {"_document": document}

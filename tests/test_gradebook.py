@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import pytest
+
+from grader.batch import grade_submissions
+from grader.gradebook import Gradebook, GradebookError, RubricSummary
+from grader.results import CheckResult, ItemResult, SubmissionResult
+from grader.submission import discover
+
+SUMMARY = RubricSummary(id="exam", title="Exam", hash="sha256:r1", total=8,
+                        items=[{"id": "2.1", "title": "a", "points": 6, "visibility": "hidden", "kinds": ["tensor"]},
+                               {"id": "2.5", "title": "b", "points": 2, "visibility": "hidden", "kinds": ["manual"]}])
+
+
+def result(student: str, notebook_hash: str = "sha256:n1", points: float = 4.0) -> SubmissionResult:
+    return SubmissionResult(
+        student=student, name="홍길동", student_id=student, file=f"홍길동({student}).ipynb", status="needs-review",
+        total=points, max=8, notebook_hash=notebook_hash, rubric_hash="sha256:r1", graded_at="2026-11-27T00:00:00+00:00",
+        items=[
+            ItemResult(id="2.1", title="a", points=points, max_points=6, status="partial", message="✗ x", evidence="executed",
+                       checks=[CheckResult(name="x", points=points, max_points=6, passed=False, message="m",
+                                           detail={"expected": [[1.0, 2.0]]})]),
+            ItemResult(id="2.5", title="b", points=0, max_points=2, status="manual", message="waiting", evidence="stored",
+                       answer="수렴했다"),
+        ],
+    )
+
+
+@pytest.fixture
+def book(tmp_path):
+    with Gradebook(tmp_path / "g.sqlite") as gradebook:
+        gradebook.bind_rubric(SUMMARY)
+        yield gradebook
+
+
+def test_round_trip(book):
+    book.store(result("1"))
+    back = book.result("1")
+    assert back == result("1")
+    assert book.db.execute("SELECT student, item, points, status, notebook_hash, rubric_hash FROM item_results").fetchall() == [
+        ("1", "2.1", 4.0, "partial", "sha256:n1", "sha256:r1"), ("1", "2.5", 0.0, "manual", "sha256:n1", "sha256:r1")]
+
+
+def test_resume_knows_what_is_current(book):
+    book.store(result("1"))
+    assert book.is_current("1", "sha256:n1", "sha256:r1")
+    assert not book.is_current("1", "sha256:n2", "sha256:r1")
+    assert not book.is_current("1", "sha256:n1", "sha256:r2")
+    assert not book.is_current("2", "sha256:n1", "sha256:r1")
+    failed = result("2").model_copy(update={"retry": True, "status": "error"})
+    book.store(failed)
+    assert not book.is_current("2", "sha256:n1", "sha256:r1")  # environment failures are retried
+
+
+def test_manual_score_then_history(book):
+    book.store(result("1"))
+    book.set_score("1", "2.5", 2, "좋은 설명", "TA Kim")
+    graded = book.result("1")
+    item = graded.items[1]
+    assert (item.points, item.status, item.manual.kind, item.manual.by) == (2, "pass", "manual", "TA Kim")
+    assert (graded.total, graded.status) == (6, "graded")
+    book.set_score("1", "2.5", 1, "", "TA Lee")  # a second TA revises a manual score: no reason needed
+    assert book.result("1").items[1].points == 1
+    assert [(h["item"], h["points"], h["by"], h["kind"]) for h in book.history("1")] == [
+        ("2.5", 2, "TA Kim", "manual"), ("2.5", 1, "TA Lee", "manual")]
+
+
+def test_override_needs_a_reason_and_keeps_the_automatic_points(book):
+    book.store(result("1"))
+    with pytest.raises(GradebookError, match="overriding it needs a reason"):
+        book.set_score("1", "2.1", 6, "", "TA Kim")
+    book.set_score("1", "2.1", 6, "broadcasting was intended", "TA Kim")
+    item = book.result("1").items[0]
+    assert (item.points, item.status, item.manual.kind, item.manual.automatic_points) == (6, "pass", "override", 4.0)
+
+
+@pytest.mark.parametrize("student, item, points, by, message", [
+    ("9", "2.5", 1, "TA", "no submission '9'"),
+    ("1", "4.1", 1, "TA", "no item '4.1'; items are 2.1, 2.5"),
+    ("1", "2.5", 3, "TA", "item 2.5 is worth 0 to 2 points, not 3"),
+    ("1", "2.5", -1, "TA", "item 2.5 is worth 0 to 2 points, not -1"),
+    ("1", "2.5", 1, " ", "say who is grading"),
+])
+def test_bad_manual_scores_are_refused(book, student, item, points, by, message):
+    book.store(result("1"))
+    with pytest.raises(GradebookError, match=message):
+        book.set_score(student, item, points, "c", by)
+
+
+def test_manual_scores_do_not_carry_over_to_a_new_notebook(book):
+    book.store(result("1"))
+    book.set_score("1", "2.5", 2, "", "TA Kim")
+    book.store(result("1", notebook_hash="sha256:n2"))
+    regraded = book.result("1")
+    assert regraded.items[1].status == "manual" and regraded.items[1].manual is None
+    assert "manual scores for item(s) 2.5 were given to an earlier version" in regraded.notes[-1]
+
+
+def test_a_gradebook_belongs_to_one_rubric(book):
+    with pytest.raises(GradebookError, match="holds grades for rubric 'exam', not 'other'"):
+        book.bind_rubric(SUMMARY.model_copy(update={"id": "other"}))
+
+
+class CrashingGrader:
+    """Stands in for Grader: grades instantly, and dies on one submission like a killed process."""
+
+    def __init__(self, crash_on: str | None) -> None:
+        self.crash_on = crash_on
+        self.graded: list[str] = []
+        self.rubric = type("R", (), {"hash": "sha256:r1"})
+
+    def grade(self, submission):
+        if submission.key == self.crash_on:
+            raise KeyboardInterrupt
+        self.graded.append(submission.key)
+        return result(submission.key, notebook_hash=submission.content_hash()), None
+
+
+def test_a_killed_batch_loses_only_the_submission_in_flight(tmp_path, book):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for n in range(1, 5):
+        (folder / f"s({n}).ipynb").write_text(str(n))
+    submissions = discover(folder)
+    with pytest.raises(KeyboardInterrupt):
+        grade_submissions(submissions, CrashingGrader(crash_on="3"), book, tmp_path / "out")
+    assert book.students() == ["1", "2"]
+    rerun = CrashingGrader(crash_on=None)
+    outcome = grade_submissions(submissions, rerun, book, tmp_path / "out")
+    assert rerun.graded == ["3", "4"] and (outcome.graded, outcome.skipped) == (2, 2)
+    assert book.students() == ["1", "2", "3", "4"]

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader.rubric import RubricError, load_rubric
+from tests.conftest import RUBRIC
+
+
+def test_midterm_rubric_loads_with_every_item_and_a_content_hash():
+    rubric = load_rubric(RUBRIC)
+    spec = rubric.spec
+    assert [item.id for item in spec.items] == [
+        "1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5",
+        "3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "3.8", "3.9", "3.10",
+    ]
+    assert [spec.item(i).points for i in ("1.1", "1.2", "1.3", "1.4")] == [10, 10, 15, 15]
+    assert [spec.item(f"2.{n}").points for n in range(1, 6)] == [6, 6, 6, 6, 6]
+    assert all(spec.item(f"3.{n}").points == 2 for n in range(1, 11))
+    key = [spec.item(f"3.{n}").checks[0].answer for n in range(1, 11)]
+    assert key == [False, True, True, True, False, True, True, False, False, True]
+    assert spec.total == 100
+    assert rubric.hash.startswith("sha256:") and len(rubric.hash) == 7 + 64
+    assert rubric.hash == load_rubric(RUBRIC).hash
+
+
+@pytest.fixture
+def rubric_copy(tmp_path) -> Path:
+    folder = tmp_path / "rubric"
+    shutil.copytree(RUBRIC, folder)
+    return folder
+
+
+def edit(folder: Path, change) -> None:
+    path = folder / "rubric.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def error_of(folder: Path) -> str:
+    with pytest.raises(RubricError) as caught:
+        load_rubric(folder)
+    return str(caught.value)
+
+
+def test_hash_changes_with_the_solution(rubric_copy):
+    before = load_rubric(rubric_copy).hash
+    (rubric_copy / "solution.ipynb").write_text((rubric_copy / "solution.ipynb").read_text().replace("lr=0.1", "lr=0.2"))
+    assert load_rubric(rubric_copy).hash != before
+
+
+def test_wrong_type_names_file_item_and_key(rubric_copy):
+    edit(rubric_copy, lambda d: d["items"][5]["checks"][1].update(points="two"))
+    message = error_of(rubric_copy)
+    assert message.startswith(f"{rubric_copy / 'rubric.yaml'}: 1 problem(s)")
+    assert "items[5] (id '2.2').checks[1].points: Input should be a valid number" in message
+    assert "(got 'two')" in message
+
+
+def test_unknown_check_kind_is_named(rubric_copy):
+    edit(rubric_copy, lambda d: d["items"][4]["checks"][0].update(kind="tensr"))
+    message = error_of(rubric_copy)
+    assert "items[4] (id '2.1').checks[0]" in message
+    assert "'tensr'" in message and "optimizer_trace" in message
+
+
+def test_unknown_key_is_refused(rubric_copy):
+    edit(rubric_copy, lambda d: d["items"][5]["checks"][0].update(tolerence={"rtol": 0, "atol": 1}))
+    assert "items[5] (id '2.2').checks[0].tolerence: Extra inputs are not permitted" in error_of(rubric_copy)
+
+
+def test_points_must_add_up_to_the_total(rubric_copy):
+    edit(rubric_copy, lambda d: d.update(total=99))
+    assert "items add up to 100 points but `total` says 99" in error_of(rubric_copy)
+
+
+def test_duplicate_item_ids_are_refused(rubric_copy):
+    def duplicate(d):
+        d["items"][10]["id"] = "3.1"
+    edit(rubric_copy, duplicate)
+    assert "item id '3.1' appears twice" in error_of(rubric_copy)
+
+
+def test_malformed_item_id(rubric_copy):
+    edit(rubric_copy, lambda d: d["items"][0].update(id="one"))
+    assert "item id 'one' should look like '2.3'" in error_of(rubric_copy)
+
+
+def test_choose_all_must_name_true_false_items(rubric_copy):
+    edit(rubric_copy, lambda d: d["choose_all"][0].update(items=["3.1", "2.2"]))
+    assert "choose_all item '2.2' must have exactly one true_false check" in error_of(rubric_copy)
+
+
+def test_yaml_syntax_error_gives_the_line(rubric_copy):
+    path = rubric_copy / "rubric.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[3] = "title: [unclosed"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    message = error_of(rubric_copy)
+    assert message.startswith(f"{path}: line ") and "not valid YAML" in message
+
+
+def test_missing_solution_file(rubric_copy):
+    (rubric_copy / "solution.ipynb").unlink()
+    assert "names 'solution.ipynb', which is not in" in error_of(rubric_copy)
+
+
+def test_missing_rubric_file(tmp_path):
+    assert "rubric.yaml: no such file" in error_of(tmp_path)

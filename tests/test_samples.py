@@ -1,0 +1,195 @@
+"""The sample submissions graded end to end through the CLI, with exact points.
+
+Why each score is what it is (values from running torch 2.14.1 on the CPU,
+rubric tolerance atol=1e-4, rtol=1e-5):
+- 박지호, summed loss: the gradient is 100x the mean's ([-1572.90, 1471.98]),
+  but Adam is scale-invariant, so the weights after 1 and 5 updates match
+  ([-4.9, 9.9], [-4.5006, 9.5008]); SGD with lr=0.2 then diverges (1e17).
+- 최수아, no y.reshape(-1,1): (100,1)-(100,) broadcasts to 100x100; the
+  gradient's w1 is 23.79 not 14.72, Adam's first step (±lr) still matches,
+  after 5 updates w1 = 9.5005 vs 9.5008 (3.2e-4 > tol), SGD ends at [2.28, 0.01].
+- 정도윤, no zero_grad: gradients accumulate from update 2 on; after 5 updates
+  [-4.5144, 9.5143]; SGD ends at [3.91, -10.50].
+- 강하은, Adam re-created in (3): after 5 updates [-4.5003, 9.5004] (3.7e-4
+  off) and a different optimizer object; SGD still ends within 1.4e-6.
+- 조예준, 5 updates in (3): six Adam updates; SGD ends 4.8e-4 off.
+- 임서준, NameError in (3): Adam makes only 1 update; the gradient left in
+  .grad doubles SGD's first step, so SGD ends elsewhere.
+- 배은우, Adam lr=0.01 and outputs edited to show the exam's numbers.
+- 오시우, prints the exam's numbers without computing them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import nbformat
+import pytest
+
+from tests.conftest import RUBRIC, SUBMISSIONS, run_cli
+
+pytestmark = pytest.mark.notebooks
+
+ALL_TF = [2.0] * 10
+EXPECTED = {
+    # student: (2.1, 2.2, 2.3, 2.4), (3.1 … 3.10), status, flags
+    "2022001": ((6, 6, 6, 6), ALL_TF, "needs-review", []),  # the reference solution
+    "2022002": ((6, 6, 6, 6), ALL_TF, "needs-review", []),  # MSELoss(), other names, 'O'/'X'
+    "2022003": ((6, 4, 6, 2), ALL_TF, "needs-review", []),  # summed loss; 참/거짓
+    "2022004": ((6, 4, 0, 2), ALL_TF, "needs-review", []),  # no reshape; T/F
+    "2022005": ((6, 6, 0, 2), ALL_TF[:8] + [0, 0], "needs-review", []),  # no zero_grad; 3.9, 3.10 unanswered
+    "2022006": ((6, 6, 0, 6), ALL_TF, "needs-review", []),  # re-created Adam
+    "2022007": ((6, 6, 0, 2), ALL_TF, "needs-review", []),  # one update too many
+    "2022008": ((6, 6, 6, 6), ALL_TF[:7] + [0, 2, 2], "needs-review", []),  # mixed T/F forms, 3.8 wrong
+    "2022009": ((6, 6, 0, 2), ALL_TF, "needs-review", []),  # NameError mid-notebook
+    "2022010": ((0, 0, 0, 0), [0.0] * 10, "error", []),  # HTML renamed .ipynb
+    "2022011": ((3, 0, 0, 0), ALL_TF, "needs-review", ["integrity"]),  # hard-coded prints
+    "2022012": ((6, 6, 6, 6), ALL_TF, "needs-review", []),  # Colab copy in a folder, no tags
+    "2022013": ((6, 2, 0, 2), ALL_TF, "needs-review", ["integrity"]),  # wrong lr, edited outputs
+}
+
+
+def points(submission: dict) -> dict[str, float]:
+    return {item["id"]: item["points"] for item in submission["items"]}
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_exact_points(results, student):
+    problem_2, problem_3, status, flags = EXPECTED[student]
+    submission = results[student]
+    got = points(submission)
+    assert tuple(got[f"2.{n}"] for n in range(1, 5)) == problem_2
+    assert [got[f"3.{n}"] for n in range(1, 11)] == problem_3
+    assert (submission["status"], submission["flags"]) == (status, flags)
+    assert submission["total"] == sum(problem_2) + sum(problem_3)
+    assert submission["max"] == 100.0
+
+
+def test_results_json_contract(results):
+    document = results["_document"]
+    assert document["rubric"]["id"] == "dl2022-midterm" and document["rubric"]["hash"].startswith("sha256:")
+    assert len(document["submissions"]) == 13
+    item_ids = ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5"] + [f"3.{n}" for n in range(1, 11)]
+    for submission in document["submissions"]:
+        assert [item["id"] for item in submission["items"]] == item_ids  # every item, for every submission
+        for item in submission["items"]:
+            assert item["status"] in {"pass", "partial", "fail", "manual", "error", "not-reached"}
+            assert item["evidence"] in {"executed", "stored"}
+            assert set(item) >= {"id", "points", "max_points", "status", "message", "evidence"}
+
+
+def test_messages_say_what_went_wrong(results):
+    message = {s: {i["id"]: i["message"] for i in results[s]["items"]} for s in EXPECTED}
+    assert message["2022006"]["2.3"] == (
+        "✗ weights after five updates of the optimizer from (2): a new Adam took over at update 2 in cell 20; "
+        "a re-created optimizer starts its state over, so these are not updates of the same optimizer")
+    assert message["2022007"]["2.3"].endswith("Adam made 6 update(s) in a row here, not the number the question asks for")
+    assert message["2022004"]["2.2"] == ("✓ optimizer is Adam with lr=0.1 · ✗ gradient of the MSE loss at (-5, 10): "
+                                         "gradient at update 1: 1 of 2 value(s) outside the tolerance · ✓ weights after one update")
+    assert message["2022013"]["2.2"].startswith("✗ optimizer is Adam with lr=0.1: Adam(lr=0.01): lr is 0.01")
+    assert message["2022008"]["3.1"] == "answer read as False (from the list of true statements: 2, 3, 4)"
+    assert message["2022008"]["3.6"] == "answer read as True"
+    assert message["2022005"]["3.9"] == "no answer was found for this item"
+    assert message["2022011"]["2.2"].startswith("✗ optimizer is Adam with lr=0.1: no optimizer update was recorded")
+    assert message["2022010"]["3.1"] == (
+        "한지민(2022010).ipynb is not a Jupyter notebook: it is not JSON (line 1, column 1: Expecting value)")
+    # No hidden expected values reach results.json.
+    dumped = json.dumps(results["_document"], ensure_ascii=False)
+    for secret in ("15.7290", "-4.5006", "2.4925", "14.7198"):
+        assert secret not in dumped
+
+
+def test_items_need_execution_status(results):
+    statuses = {s: {i["id"]: (i["status"], i["evidence"]) for i in results[s]["items"]} for s in EXPECTED}
+    assert statuses["2022001"]["2.2"] == ("pass", "executed")
+    assert statuses["2022001"]["3.1"] == ("pass", "stored")
+    assert statuses["2022001"]["2.5"] == ("manual", "stored")
+    assert statuses["2022001"]["1.1"] == ("manual", "stored")
+    assert statuses["2022004"]["2.2"] == ("partial", "executed")
+    assert statuses["2022010"]["2.2"] == ("error", "stored")
+
+
+def test_integrity_notes_explain_the_flag(graded):
+    from grader.gradebook import Gradebook
+
+    with Gradebook(graded / "gradebook.sqlite") as book:
+        forged = book.result("2022013").notes
+        hardcoded = book.result("2022011").notes
+    assert forged == [
+        "cell 18 of the submitted file shows tensor([[-4.9000,  9.9000]]) (the reference's weights at update 1 (Adam)) "
+        "equal to the reference, but re-running the notebook did not produce them",
+        "cell 20 of the submitted file shows tensor([[-15.5179,  14.4789]]) (the reference's gradient at update 2 (Adam)) "
+        "and 7 more equal to the reference, but re-running the notebook did not produce them",
+        "cell 22 of the submitted file shows tensor([[-14.6748,  13.5172]]) (the reference's gradient at update 6 (SGD)) "
+        "and 19 more equal to the reference, but re-running the notebook did not produce them",
+    ]
+    assert hardcoded[0] == ("cell 18 prints tensor([[-15.7290,  14.7198]]) (the reference's gradient at update 1 (Adam)) "
+                            "and 1 more equal to the reference, but no recorded computation produced them")
+    assert len(hardcoded) == 3
+
+
+def test_executed_copies_and_reports_are_written(graded):
+    executed = nbformat.read(graded / "executed" / "2022001.ipynb", as_version=4)
+    texts = [o.get("text", "") for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert "tensor([[-15.7290,  14.7198]])\ntensor([[-4.9000,  9.9000]])\n---\n" in texts
+    assert not (graded / "executed" / "2022010.ipynb").exists()  # nothing ran
+    summary = (graded / "index.html").read_text(encoding="utf-8")
+    assert '<meta charset="utf-8">' in summary and 'name="viewport"' in summary
+    assert "data:image/png;base64," in summary
+    for name in ("김민준", "한지민", "신유나"):
+        assert name in summary
+    assert summary.count('href="students/') == 13 + 2  # every student, plus the flagged table's two
+    report = (graded / "students" / "2022004.html").read_text(encoding="utf-8")
+    assert "최수아" in report and "[[-15.7290, 14.7198]]" in report and "[[-15.7290, 23.7906]]" in report
+    assert "atol 0.0001" in report
+    assert "http" not in report.replace("http-equiv", "")  # self-contained: nothing fetched
+
+
+def test_regrading_skips_unchanged_and_set_export_report(tmp_path, graded, cache_dir):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(graded, out)
+    again = run_cli("grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "-q", env_cache=cache_dir)
+    assert "graded 0, unchanged 13" in again.stderr
+
+    refused = run_cli("set", "2022004", "2.3", "3", "--by", "TA Kim", "--out", str(out), env_cache=cache_dir, check=False)
+    assert refused.returncode == 2 and "overriding it needs a reason (--comment)" in refused.stderr
+    run_cli("set", "2022004", "2.3", "3", "--by", "TA Kim", "--comment", "broadcasting bug only", "--out", str(out),
+            env_cache=cache_dir)
+    run_cli("set", "2022001", "2.5", "6", "--by", "TA Lee", "--comment", "정확함", "--out", str(out), env_cache=cache_dir)
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    by_student = {s["student"]: s for s in document["submissions"]}
+    item = {i["id"]: i for i in by_student["2022004"]["items"]}["2.3"]
+    assert (item["points"], item["status"], item["manual"]["kind"], item["manual"]["automatic_points"]) == (3, "partial", "override", 0)
+    assert by_student["2022004"]["total"] == 35
+    assert {i["id"]: i["points"] for i in by_student["2022001"]["items"]}["2.5"] == 6
+    assert "정확함" in (out / "students" / "2022001.html").read_text(encoding="utf-8")
+
+    run_cli("export", "--format", "csv", "--out", str(out), env_cache=cache_dir)
+    with (out / "grades.csv").open(encoding="utf-8-sig") as stream:
+        rows = list(csv.DictReader(stream))
+    row = next(r for r in rows if r["student"] == "2022004")
+    assert (row["name"], row["2.2"], row["2.3"], row["total"], row["max"]) == ("최수아", "4", "3", "35", "100")
+    assert len(rows) == 13
+
+    (out / "index.html").unlink()
+    run_cli("report", "--out", str(out), env_cache=cache_dir)
+    assert (out / "index.html").is_file()
+
+    unknown = run_cli("export", "--format", "xlsx", "--out", str(out), env_cache=cache_dir, check=False)
+    assert unknown.returncode == 2 and "unknown format 'xlsx'; choose one of: csv" in unknown.stderr
+
+
+def test_bad_rubric_stops_before_grading(tmp_path, cache_dir):
+    import shutil
+
+    rubric = tmp_path / "rubric"
+    shutil.copytree(RUBRIC, rubric)
+    text = (rubric / "rubric.yaml").read_text(encoding="utf-8").replace("total: 100", "total: 90")
+    (rubric / "rubric.yaml").write_text(text, encoding="utf-8")
+    done = run_cli("grade", str(SUBMISSIONS), "--rubric", str(rubric), "--out", str(tmp_path / "o"), env_cache=cache_dir,
+                   check=False)
+    assert done.returncode == 2
+    assert "items add up to 100 points but `total` says 90" in done.stderr
