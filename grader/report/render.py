@@ -26,11 +26,15 @@ def _environment() -> Environment:
 
 
 def format_values(value: object, digits: int = 4) -> str:
-    """[[-15.72899, 14.71984]] -> "[[-15.7290, 14.7198]]"; long vectors are cut."""
+    """[[-15.72899, 14.71984]] -> "[[-15.7290, 14.7198]]"; long vectors are cut;
+    {"class": "Adam", "lr": 0.1} -> "Adam(lr=0.1)"."""
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"
         return f"{value:.{digits}f}" if abs(value) < 1e6 else f"{value:.4e}"
+    if isinstance(value, dict) and "class" in value:  # an optimizer and its settings
+        settings = ", ".join(f"{name}={setting!r}" for name, setting in value.items() if name != "class")
+        return f"{value['class']}({settings})"
     if isinstance(value, list):
         shown = [format_values(v, digits) for v in value[:8]]
         more = f", … ({len(value)} values)" if len(value) > 8 else ""
