@@ -13,6 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from grader.batch import GRADEBOOK_FILE, RESULTS_FILE, grade_submissions, rubric_summary, write_outputs
 from grader.export import EXPORTERS
 from grader.gradebook import Gradebook, GradebookError
+from grader.grading import Grader
+from grader.reference import reference_evidence
+from grader.run import NotebookRunner
 from grader.rubric import RubricError, load_rubric
 from grader.submission import discover
 
@@ -53,10 +56,6 @@ def grade(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Execute and grade every submission, then write results.json and HTML reports."""
-    from grader.grading import Grader
-    from grader.reference import reference_evidence
-    from grader.run import NotebookRunner
-
     try:
         loaded = load_rubric(rubric)
         found = discover(submissions)

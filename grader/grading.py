@@ -63,15 +63,15 @@ class Grader:
         student = None
         if execution is not None and execution.evidence is not None:
             student = Trace.of(execution.evidence, execution.run_cells)
-        items = self._grade_items(nb, layout, execution, student, run_error)
+        executed_prints = _printed(execution.notebook) if execution else []
+        stored_prints = _printed(nb)
+        items = self._grade_items(nb, layout, execution, student, run_error, executed_prints, stored_prints)
 
         if execution is not None:
             flags += _execution_flags(execution, notes)
-            located = self._printed(execution.notebook, range(len(nb.cells)))
-            stored = self._printed(nb, range(len(nb.cells)))
             tolerance = self.rubric.spec.tolerance
             integrity = unexplained_prints(self._reference_values, recorded_values(execution.evidence),
-                                           located, stored, tolerance.atol, tolerance.rtol)
+                                           executed_prints, stored_prints, tolerance.atol, tolerance.rtol)
             if integrity:
                 flags.append("integrity")
                 notes += integrity
@@ -110,7 +110,8 @@ class Grader:
     # -- items -------------------------------------------------------------------
 
     def _grade_items(self, nb, layout: Layout, execution: Execution | None, student: Trace | None,
-                     run_error: str | None) -> list[ItemResult]:
+                     run_error: str | None, executed_prints: list[Located],
+                     stored_prints: list[Located]) -> list[ItemResult]:
         answers = self._true_false_answers(nb, layout)
         results = []
         for item in self.rubric.spec.items:
@@ -124,9 +125,8 @@ class Grader:
             blocked = self._blocked(item, cells, execution, student, run_error)
             result = self._item_result(item, ctx, blocked)
             result.cells = [index + 1 for index in cells]
-            if execution is not None:
-                result.printed = _to_printed(self._printed(execution.notebook, cells))
-            result.stored_printed = _to_printed(self._printed(nb, cells))
+            result.printed = _to_printed([p for p in executed_prints if p.cell in result.cells])
+            result.stored_printed = _to_printed([p for p in stored_prints if p.cell in result.cells])
             results.append(result)
         return results
 
@@ -198,51 +198,34 @@ class Grader:
                     )
         return answers
 
-    def _printed(self, nb: nbformat.NotebookNode, cells) -> list[Located]:
-        found: list[Located] = []
-        for index in cells:
-            cell = nb.cells[index]
-            if cell.cell_type != "code":
-                continue
-            for output in cell.get("outputs", []):
-                for array in parse_printed(_output_text(output)[:MAX_OUTPUT_CHARS]):
-                    found.append(Located(index + 1, array))
-        return found
-
     # -- the reference must earn full marks on its own rubric ----------------------
 
     def _check_reference(self, reference: Evidence) -> None:
+        """The reference must make every phase the checks name, and earn full marks."""
         path = self.rubric.solution_path
-        if self.rubric.spec.items and any(item.needs_execution for item in self.rubric.spec.items):
+        problems = [
+            f"item {item.id}: optimizer phase {check.phase} does not exist in the reference "
+            f"(it has {len(self.reference.phases)})"
+            for item in self.rubric.spec.items for check in item.checks
+            if check.kind == "optimizer_trace" and check.phase > len(self.reference.phases)
+        ]
+        if any(check.kind in ("module", "tensor") for item in self.rubric.spec.items for check in item.checks):
             if not self.reference.phases:
-                raise RubricError(f"{path}: the reference solution makes no optimizer updates, so its checks have nothing to compare")
-        try:
-            nb = read_notebook(path)
-        except NotebookError as err:
-            raise RubricError(f"{path}: {err}") from None
-        layout = locate(nb, self.item_ids)
-        execution = Execution(notebook=nb, cells=[], evidence=reference, evidence_error=None, stopped=None, stopped_at=None)
-        problems = []
-        for item in self._grade_items(nb, layout, execution, self.reference, None):
-            spec = self.rubric.spec.item(item.id)
-            if any(check.kind == "manual" for check in spec.checks):
-                continue
-            if item.points != item.max_points:
-                problems.append(f"item {item.id}: {item.points:g}/{item.max_points:g} ({item.message})")
-        for group_problem in self._reference_phase_gaps():
-            problems.append(group_problem)
+                problems.append("the reference makes no optimizer updates, so no module was trained")
+        if not problems:
+            try:
+                nb = read_notebook(path)
+            except NotebookError as err:
+                raise RubricError(f"{path}: {err}") from None
+            # Graded as if it were a submission whose run recorded the reference's evidence.
+            as_run = Execution(notebook=nb, cells=[], evidence=reference, evidence_error=None, stopped=None, stopped_at=None)
+            prints = _printed(nb)
+            for item in self._grade_items(nb, locate(nb, self.item_ids), as_run, self.reference, None, prints, prints):
+                if item.status != "manual" and item.points != item.max_points:
+                    problems.append(f"item {item.id}: {item.points:g}/{item.max_points:g} ({item.message})")
         if problems:
             raise RubricError(f"{path}: the reference solution does not earn full marks on its own rubric:\n  "
                               + "\n  ".join(problems))
-
-    def _reference_phase_gaps(self) -> list[str]:
-        gaps = []
-        for item in self.rubric.spec.items:
-            for check in item.checks:
-                if check.kind == "optimizer_trace" and check.phase > len(self.reference.phases):
-                    gaps.append(f"item {item.id}: phase {check.phase} does not exist in the reference "
-                                f"(it has {len(self.reference.phases)})")
-        return gaps
 
 
 def _summary(item: Item, checks: list[CheckResult]) -> str:
@@ -262,6 +245,16 @@ def _execution_flags(execution: Execution, notes: list[str]) -> list[str]:
         flags.append("kernel-died")
         notes.append(f"the kernel died in cell {execution.stopped_at + 1}; later cells did not run")
     return flags
+
+
+def _printed(nb: nbformat.NotebookNode) -> list[Located]:
+    """Every array printed in the notebook's outputs, with its 1-based cell."""
+    found: list[Located] = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            for array in parse_printed(_output_text(output)[:MAX_OUTPUT_CHARS]):
+                found.append(Located(index + 1, array))
+    return found
 
 
 def _pairs(snippets: list[Snippet]) -> list[tuple[str, str]]:

@@ -35,6 +35,15 @@ class Printed(BaseModel):
     shape: list[int] | None = None
 
 
+class ManualScore(BaseModel):
+    points: float
+    comment: str
+    by: str
+    at: str
+    kind: Literal["manual", "override"]
+    automatic_points: float | None = None  # what the checks gave, for overrides
+
+
 class ItemResult(BaseModel):
     id: str
     title: str = ""
@@ -49,15 +58,6 @@ class ItemResult(BaseModel):
     stored_printed: list[Printed] = Field(default_factory=list)  # printed in the submitted file
     cells: list[int] = Field(default_factory=list)  # 1-based cells that answer this item
     manual: ManualScore | None = None  # the latest TA score, when one applies
-
-
-class ManualScore(BaseModel):
-    points: float
-    comment: str
-    by: str
-    at: str
-    kind: Literal["manual", "override"]
-    automatic_points: float | None = None  # what the checks gave, for overrides
 
 
 class CellRun(BaseModel):
@@ -86,5 +86,3 @@ class SubmissionResult(BaseModel):
     graded_at: str = ""
     retry: bool = False  # an environment failure, not the student's: regrade on the next run
 
-
-ItemResult.model_rebuild()

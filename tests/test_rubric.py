@@ -111,3 +111,27 @@ def test_missing_solution_file(rubric_copy):
 
 def test_missing_rubric_file(tmp_path):
     assert "rubric.yaml: no such file" in error_of(tmp_path)
+
+
+def _grader(folder: Path):
+    from grader.grading import Grader
+    from grader.run import NotebookRunner
+    from tests.evidence_builder import reference
+
+    runner = NotebookRunner(cell_timeout_s=1, notebook_timeout_s=1, cache_dir=folder / "cache")  # never runs here
+    return Grader(load_rubric(folder), runner, reference())
+
+
+def test_reference_must_earn_full_marks_on_its_own_rubric(rubric_copy):
+    _grader(rubric_copy)  # the midterm as shipped is consistent
+    edit(rubric_copy, lambda d: d["items"][9]["checks"][0].update(answer=True))  # 3.1's key flipped
+    with pytest.raises(RubricError) as caught:
+        _grader(rubric_copy)
+    assert str(caught.value) == (f"{rubric_copy / 'solution.ipynb'}: the reference solution does not earn full marks "
+                                 "on its own rubric:\n  item 3.1: 0/2 (answer read as False)")
+
+
+def test_checks_may_not_name_a_phase_the_reference_lacks(rubric_copy):
+    edit(rubric_copy, lambda d: d["items"][7]["checks"][1].update(phase=3))  # 2.4
+    with pytest.raises(RubricError, match=r"item 2.4: optimizer phase 3 does not exist in the reference \(it has 2\)"):
+        _grader(rubric_copy)

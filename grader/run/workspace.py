@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.probe import EVIDENCE_ENV
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -20,8 +22,6 @@ class Workspace:
 
     def kernel_env(self, python_bin: Path, cache: Path) -> dict[str, str]:
         """A clean environment: nothing of the TA's shell leaks into the kernel."""
-        from grader.probe import EVIDENCE_ENV
-
         return {
             "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.home),
