@@ -70,8 +70,9 @@ class Grader:
         if execution is not None:
             flags += _execution_flags(execution, notes)
             tolerance = self.rubric.spec.tolerance
+            ran = {cell.cell for cell in execution.cells if cell.status in ("ok", "error")}
             integrity = unexplained_prints(self._reference_values, recorded_values(execution.evidence),
-                                           executed_prints, stored_prints, tolerance.atol, tolerance.rtol)
+                                           executed_prints, stored_prints, tolerance.atol, tolerance.rtol, ran)
             if integrity:
                 flags.append("integrity")
                 notes += integrity
@@ -124,6 +125,8 @@ class Grader:
             )
             blocked = self._blocked(item, cells, execution, student, run_error)
             result = self._item_result(item, ctx, blocked)
+            if execution is not None and execution.stopped_at in cells and blocked is None and item.needs_execution:
+                result.message += f" (execution stopped in cell {execution.stopped_at + 1}: {execution.stopped})"
             result.cells = [index + 1 for index in cells]
             result.printed = _to_printed([p for p in executed_prints if p.cell in result.cells])
             result.stored_printed = _to_printed([p for p in stored_prints if p.cell in result.cells])

@@ -168,12 +168,14 @@ def test_integrity_flags_prints_that_nothing_recorded():
     student = same_as_reference().evidence
     honest = located(5, "tensor([[-15.0000,  14.0000]])")  # recorded: the first gradient
     forged = located(7, "tensor([[-3.7000,  8.7000]])\ntensor([[-2.7000,  7.7000]])")  # the reference's SGD weights
-    assert unexplained_prints(ref, recorded_values(student), honest, [], 1e-4, 1e-5) == []
-    notes = unexplained_prints(ref, recorded_values(Builder().evidence), forged, [], 1e-4, 1e-5)
+    assert unexplained_prints(ref, recorded_values(student), honest, [], 1e-4, 1e-5, {5, 7}) == []
+    notes = unexplained_prints(ref, recorded_values(Builder().evidence), forged, [], 1e-4, 1e-5, {5, 7})
     assert notes == ["cell 7 prints tensor([[-3.7000,  8.7000]]) (the reference's weights at update 4 (SGD)) and 1 more "
                      "equal to the reference, but no recorded computation produced them"]
-    stored = unexplained_prints(ref, recorded_values(Builder().evidence), [], forged, 1e-4, 1e-5)
+    stored = unexplained_prints(ref, recorded_values(Builder().evidence), [], forged, 1e-4, 1e-5, {5, 7})
     assert stored[0].startswith("cell 7 of the submitted file shows tensor([[-3.7000,  8.7000]])")
+    # A cell that did not run again (the kernel had died) proves nothing about its stored outputs.
+    assert unexplained_prints(ref, recorded_values(Builder().evidence), [], forged, 1e-4, 1e-5, {5}) == []
 
 
 def test_recorded_values_include_every_tensor():

@@ -193,3 +193,23 @@ def test_bad_rubric_stops_before_grading(tmp_path, cache_dir):
                    check=False)
     assert done.returncode == 2
     assert "items add up to 100 points but `total` says 90" in done.stderr
+
+
+def test_a_dead_kernel_keeps_earlier_evidence_and_true_false_answers(tmp_path, cache_dir):
+    nb = nbformat.read(SUBMISSIONS / "김민준(2022001).ipynb", as_version=4)
+    for cell in nb.cells:
+        if "answer:2.3" in cell.metadata.get("tags", []):
+            cell.source = "import os\nos._exit(1)  # the kernel dies here\n" + cell.source
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    nbformat.write(nb, folder / "송하준(2022014).ipynb")
+    out = tmp_path / "out"
+    run_cli("grade", str(folder), "--rubric", str(RUBRIC), "--out", str(out), "-q", env_cache=cache_dir)
+    (submission,) = json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]
+    items = {item["id"]: item for item in submission["items"]}
+    assert [(items[i]["points"], items[i]["status"]) for i in ("2.1", "2.2", "2.3", "2.4")] == [
+        (6, "pass"), (6, "pass"), (0, "fail"), (0, "not-reached")]
+    assert items["2.3"]["message"].endswith("(execution stopped in cell 20: kernel-died)")
+    assert items["2.4"]["message"] == "not reached: the kernel died in cell 20"
+    assert [items[f"3.{n}"]["points"] for n in range(1, 11)] == [2.0] * 10
+    assert submission["flags"] == ["kernel-died"] and submission["total"] == 32

@@ -62,8 +62,13 @@ def unexplained_prints(
     stored: list[Located],
     atol: float,
     rtol: float,
+    ran: set[int],
 ) -> list[str]:
-    """Notes for the TA, one per unexplained printed value."""
+    """Notes for the TA, one per cell with unexplained printed values.
+
+    `ran`: 1-based cells that ran to an end when re-executed; a stored output
+    of a cell that never ran again (the kernel died first) proves nothing.
+    """
     notes: list[str] = []
 
     def reference_label(array: PrintedArray) -> str | None:
@@ -78,6 +83,8 @@ def unexplained_prints(
         if label and not was_recorded(printed.array):
             unexplained.setdefault(("executed", printed.cell), []).append((printed.array, label))
     for printed in stored:
+        if printed.cell not in ran:
+            continue
         label = reference_label(printed.array)
         if label is None or was_recorded(printed.array):
             continue
