@@ -51,7 +51,7 @@ def grade_submissions(
     executed_dir = out / EXECUTED_DIR
     executed_dir.mkdir(parents=True, exist_ok=True)
     for submission in submissions:
-        if not force and gradebook.is_current(submission.key, submission.content_hash(), grader.rubric.hash):
+        if not force and gradebook.is_current(submission.key, submission.content_hash, grader.rubric.hash):
             outcome.skipped += 1
             on_done(submission, None)
             continue

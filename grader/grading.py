@@ -93,7 +93,7 @@ class Grader:
     def _identity(self, submission: Submission) -> dict:
         return {
             "student": submission.key, "name": submission.name, "student_id": submission.student_id,
-            "file": submission.path.name, "notebook_hash": submission.content_hash(), "rubric_hash": self.rubric.hash,
+            "file": submission.path.name, "notebook_hash": submission.content_hash, "rubric_hash": self.rubric.hash,
         }
 
     def _unreadable(self, submission: Submission, message: str, started: float) -> SubmissionResult:
@@ -113,15 +113,15 @@ class Grader:
     def _grade_items(self, nb, layout: Layout, execution: Execution | None, student: Trace | None,
                      run_error: str | None, executed_prints: list[Located],
                      stored_prints: list[Located]) -> list[ItemResult]:
-        answers = self._true_false_answers(nb, layout)
+        snippets = {item_id: self.answers.item_snippets(nb, layout, item_id) for item_id in self.item_ids}
+        answers = self._true_false_answers(nb, layout, snippets)
         results = []
         for item in self.rubric.spec.items:
             cells = layout.regions.get(item.id, [])
             answer, note = answers.get(item.id, (None, None))
-            snippets = self.answers.item_snippets(nb, layout, item.id)
             ctx = ItemContext.build(
                 item, self.rubric.spec.tolerance, self.reference, student, frozenset(cells),
-                answer=answer, answer_note=note, text="\n\n".join(s.text.strip() for s in snippets),
+                answer=answer, answer_note=note, text="\n\n".join(s.text.strip() for s in snippets[item.id]),
             )
             blocked = self._blocked(item, cells, execution, student, run_error)
             result = self._item_result(item, ctx, blocked)
@@ -176,20 +176,21 @@ class Grader:
         return ItemResult(id=item.id, title=item.title, points=points, max_points=item.points, status=status,
                           message=message, evidence=evidence, checks=checks, answer=answer)
 
-    def _true_false_answers(self, nb, layout: Layout) -> dict[str, tuple[Answer, str | None]]:
+    def _true_false_answers(self, nb, layout: Layout,
+                            snippets: dict[str, list[Snippet]]) -> dict[str, tuple[Answer, str | None]]:
         answers: dict[str, tuple[Answer, str | None]] = {}
         for item in self.rubric.spec.items:
             if item.checks[0].kind == "true_false":
-                answers[item.id] = (read_true_false(_pairs(self.answers.item_snippets(nb, layout, item.id))), None)
+                answers[item.id] = (read_true_false(_pairs(snippets[item.id])), None)
         for group in self.rubric.spec.choose_all:
             if all(answers[item_id][0].status == "answered" for item_id in group.items):
                 continue
             problem = int(group.items[0].split(".")[0])
-            snippets = self.answers.preamble_snippets(nb, layout, problem)
+            group_snippets = self.answers.preamble_snippets(nb, layout, problem)
             for item_id in group.items:
-                snippets += self.answers.item_snippets(nb, layout, item_id)
+                group_snippets += snippets[item_id]
             numbers = {int(item_id.split(".")[1]): item_id for item_id in group.items}
-            chosen = read_choice_list(_pairs(snippets), set(numbers))
+            chosen = read_choice_list(_pairs(group_snippets), set(numbers))
             if chosen is None:
                 continue
             listed = ", ".join(str(n) for n in sorted(chosen))

@@ -11,6 +11,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 _NAME_AND_ID = re.compile(r"^(?P<name>.*?)\s*[(（]\s*(?P<id>[0-9A-Za-z][0-9A-Za-z_-]*)\s*[)）]")
@@ -29,8 +30,9 @@ class Submission:
     flags: tuple[str, ...] = field(default_factory=tuple)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    @cached_property
     def content_hash(self) -> str:
-        """sha256 over every file of the submission, so new data regrades too."""
+        """sha256 over every file of the submission, so new data regrades too (read once)."""
         digest = hashlib.sha256()
         files = [self.path] if self.path.is_file() else sorted(p for p in self.path.rglob("*") if p.is_file())
         for file in files:

@@ -113,7 +113,7 @@ class CrashingGrader:
         if submission.key == self.crash_on:
             raise KeyboardInterrupt
         self.graded.append(submission.key)
-        return result(submission.key, notebook_hash=submission.content_hash()), None
+        return result(submission.key, notebook_hash=submission.content_hash), None
 
 
 def test_a_killed_batch_loses_only_the_submission_in_flight(tmp_path, book):

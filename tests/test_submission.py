@@ -50,6 +50,7 @@ def test_content_hash_covers_the_data_in_a_folder(tmp_path):
     folder.mkdir()
     (folder / "nb.ipynb").write_text("{}")
     (submission,) = discover(tmp_path)
-    before = submission.content_hash()
+    before = submission.content_hash
     (folder / "image.jpg").write_bytes(b"new")
-    assert submission.content_hash() != before
+    (again,) = discover(tmp_path)
+    assert again.content_hash != before
