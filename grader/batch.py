@@ -51,11 +51,15 @@ def grade_submissions(
     executed_dir = out / EXECUTED_DIR
     executed_dir.mkdir(parents=True, exist_ok=True)
     for submission in submissions:
-        if not force and gradebook.is_current(submission.key, submission.content_hash, grader.rubric.hash):
+        if not force and gradebook.is_current(submission.key, submission.content_hash, grader.rubric.hash,
+                                                 sandboxed=grader.sandboxed):
             outcome.skipped += 1
             on_done(submission, None)
             continue
-        result, executed = grader.grade(submission)
+        try:
+            result, executed = grader.grade(submission)
+        except Exception as err:  # a grader bug on one file must not cost the rest of the batch
+            result, executed = grader.failed(submission, err), None
         if executed is not None:
             _write_notebook(executed_dir / f"{submission.key}.ipynb", executed)
         gradebook.store(result)

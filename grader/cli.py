@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,12 +17,18 @@ from grader.gradebook import Gradebook, GradebookError
 from grader.grading import Grader
 from grader.reference import reference_evidence
 from grader.run import NotebookRunner
+from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
+from grader.run.workspace import sweep_workspaces
 from grader.rubric import RubricError, load_rubric
 from grader.submission import discover
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
+
+NO_SANDBOX_WARNING = (
+    "[bold red on yellow] --no-sandbox [/] [bold red]students' code runs unconfined, as you: it can read the answer "
+    "key, other submissions and your files, reach the network and forge results. Every report will say so.[/]")
 
 OutOption = Annotated[Path, typer.Option("--out", help="Output folder of a grading run.")]
 GradebookOption = Annotated[Optional[Path], typer.Option("--gradebook", help=f"Gradebook file [default: OUT/{GRADEBOOK_FILE}].")]
@@ -51,6 +58,12 @@ def grade(
     gradebook: GradebookOption = None,
     cell_timeout: Annotated[Optional[float], typer.Option(help="Seconds per cell [default: the rubric's].")] = None,
     notebook_timeout: Annotated[Optional[float], typer.Option(help="Seconds per notebook [default: the rubric's].")] = None,
+    memory: Annotated[Optional[int], typer.Option(help="MB of memory per kernel [default: the rubric's].")] = None,
+    max_processes: Annotated[Optional[int], typer.Option(help="Processes and threads per kernel [default: the rubric's].")] = None,
+    max_file: Annotated[Optional[int], typer.Option(help="MB of the largest file a kernel may write [default: the rubric's].")] = None,
+    disk: Annotated[Optional[int], typer.Option(help="MB of each of a kernel's /tmp and working folder [default: the rubric's].")] = None,
+    gpu: Annotated[Optional[int], typer.Option(help="Index of the NVIDIA GPU kernels may use [default: none, CPU only].")] = None,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run kernels unconfined, as you. Only on a machine you can throw away.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Regrade submissions already graded from the same files.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Cache for reference evidence [default: $GRADER_CACHE or ~/.cache/grader].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -63,8 +76,20 @@ def grade(
         raise _fail(str(err)) from None
     limits = loaded.spec.execution
     cache = cache_dir or default_cache()
+    sweep_workspaces()
+    if no_sandbox:
+        console.print(NO_SANDBOX_WARNING, highlight=False)
+        sandbox = None
+    else:
+        try:
+            sandbox = SandboxHost.prepare(sys.executable, Limits(
+                memory_mb=memory or limits.memory_mb, processes=max_processes or limits.max_processes,
+                file_size_mb=max_file or limits.max_file_mb, tmp_mb=disk or limits.disk_mb), cache, gpu=gpu)
+        except SandboxUnavailable as err:
+            raise _fail(f"cannot sandbox the students' kernels: {err}") from None
     runner = NotebookRunner(cell_timeout_s=cell_timeout or limits.cell_timeout_s,
-                            notebook_timeout_s=notebook_timeout or limits.notebook_timeout_s, cache_dir=cache)
+                            notebook_timeout_s=notebook_timeout or limits.notebook_timeout_s, cache_dir=cache,
+                            sandbox=sandbox)
     console.print(f"rubric [bold]{loaded.id}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in {submissions}",
                   highlight=False)
     with console.status("running the reference solution (cached after the first time)…"):
@@ -89,7 +114,17 @@ def grade(
                 progress.update(task, advance=1, description=(
                     f"grading · {counts['errors']} error(s) · {counts['flagged']} flagged · last: {submission.path.name}"))
 
-            outcome = grade_submissions(found, grader, book, out, force=force, on_done=on_done)
+            try:
+                outcome = grade_submissions(found, grader, book, out, force=force, on_done=on_done)
+            except KeyboardInterrupt:
+                # The running kernel and its sandbox are already gone (their context managers
+                # unwound); every submission finished so far is stored.
+                progress.stop()
+                write_outputs(out, book)
+                console.print(f"[bold]interrupted[/]: {len(book.students())} submission(s) are in {book.path}. "
+                              "Run the same command again to resume: submissions already graded from the same "
+                              "files are skipped.", highlight=False)
+                raise typer.Exit(code=130) from None
         results = write_outputs(out, book)
     console.print(f"graded {outcome.graded}, unchanged {outcome.skipped}, errors {outcome.errors}, "
                   f"flagged {len(outcome.flagged)} · {out / RESULTS_FILE} · {out / 'index.html'}", highlight=False)

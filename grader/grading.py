@@ -6,6 +6,7 @@ checks -> SubmissionResult. Manual scores are applied later, by the gradebook.
 
 from __future__ import annotations
 
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from time import monotonic
@@ -41,6 +42,10 @@ class Grader:
         self._reference_values = reference_values(reference)
         self._check_reference(reference)
 
+    @property
+    def sandboxed(self) -> bool:
+        return self.runner.sandbox is not None
+
     # -- one submission --------------------------------------------------------
 
     def grade(self, submission: Submission) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
@@ -68,22 +73,32 @@ class Grader:
         items = self._grade_items(nb, layout, execution, student, run_error, executed_prints, stored_prints)
 
         if execution is not None:
-            flags += _execution_flags(execution, notes)
+            flags += _execution_flags(execution, self.runner, notes)
             tolerance = self.rubric.spec.tolerance
             ran = {cell.cell for cell in execution.cells if cell.status in ("ok", "error")}
             integrity = unexplained_prints(self._reference_values, recorded_values(execution.evidence),
                                            executed_prints, stored_prints, tolerance.atol, tolerance.rtol, ran)
-            if integrity:
+            notes += integrity
+            foreign = execution.evidence.foreign_lines if execution.evidence else []
+            if foreign:
+                notes.append(f"{len(foreign)} line(s) of the evidence file (line {', '.join(map(str, foreign[:10]))}) "
+                             "were not written by the grader's probe: code in the notebook wrote them. They were "
+                             "ignored; the rest of the evidence is graded")
+            if integrity or foreign:
                 flags.append("integrity")
-                notes += integrity
             if execution.evidence_error:
                 flags.append("evidence-error")
                 notes.append(f"evidence could not be read: {execution.evidence_error}")
-        status = "error" if run_error else "needs-review" if (
+        if not self.sandboxed:
+            flags.append("no-sandbox")
+        error = (f"the notebook could not be run: {run_error}" if run_error else
+                 f"the grader could not read what the notebook computed: {execution.evidence_error}"
+                 if execution and execution.evidence_error else None)
+        status = "error" if error else "needs-review" if (
             "integrity" in flags or any(item.status == "manual" for item in items)) else "graded"
         result = SubmissionResult(
             **self._identity(submission), status=status, items=items, flags=flags, notes=notes,
-            error=f"the notebook could not be run: {run_error}" if run_error else None,
+            error=error, sandboxed=self.sandboxed,
             total=sum(item.points for item in items), max=self.rubric.spec.total,
             cells=execution.cells if execution else [], seconds=monotonic() - started,
             graded_at=_now(), retry=run_error is not None,
@@ -95,6 +110,14 @@ class Grader:
             "student": submission.key, "name": submission.name, "student_id": submission.student_id,
             "file": submission.path.name, "notebook_hash": submission.content_hash, "rubric_hash": self.rubric.hash,
         }
+
+    def failed(self, submission: Submission, err: Exception) -> SubmissionResult:
+        """The result when the grader itself failed on a submission: an error for now, retried on the next run."""
+        result = self._unreadable(submission, "the grader failed on this submission (not the student's fault); "
+                                  "it is graded again on the next run", monotonic())
+        result.notes.append("".join(traceback.format_exception(err)).strip()[-4000:])
+        result.retry = True
+        return result
 
     def _unreadable(self, submission: Submission, message: str, started: float) -> SubmissionResult:
         items = [
@@ -240,7 +263,8 @@ def _summary(item: Item, checks: list[CheckResult]) -> str:
     return " · ".join(f"{marks[c.passed]} {c.name}" + (f": {c.message}" if c.message else "") for c in checks)
 
 
-def _execution_flags(execution: Execution, notes: list[str]) -> list[str]:
+def _execution_flags(execution: Execution, runner: NotebookRunner, notes: list[str]) -> list[str]:
+    """What stopped the notebook - time, memory, processes, disk - for the report."""
     flags = []
     if any(cell.status == "timeout" for cell in execution.cells):
         flags.append("timeout")
@@ -248,7 +272,24 @@ def _execution_flags(execution: Execution, notes: list[str]) -> list[str]:
     if execution.stopped == "kernel-died":
         flags.append("kernel-died")
         notes.append(f"the kernel died in cell {execution.stopped_at + 1}; later cells did not run")
+    limits = runner.sandbox.limits if runner.sandbox else None
+    if "memory" in execution.limits_hit and limits:
+        flags.append("memory-limit")
+        notes.append(f"the notebook used more than its {limits.memory_mb} MB of memory and a process was killed")
+    if "processes" in execution.limits_hit and limits:
+        flags.append("process-limit")
+        notes.append(f"the notebook tried to run more than {limits.processes} processes and threads at once; "
+                     "the extra ones were refused")
+    disk = [cell for cell in execution.cells if cell.error and any(code in cell.error for code in DISK_ERRORS)]
+    if disk:
+        flags.append("disk-limit")
+        space = f"{limits.tmp_mb} MB per folder, files up to {limits.file_size_mb} MB" if limits else "the disk"
+        notes += [f"cell {cell.cell}: ran out of its disk space ({space}): {cell.error}" for cell in disk]
     return flags
+
+
+# "No space left on device" (a full tmpfs) and "File too large" (the file size limit).
+DISK_ERRORS = ("[Errno 28]", "[Errno 27]")
 
 
 def _printed(nb: nbformat.NotebookNode) -> list[Located]:

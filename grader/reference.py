@@ -33,7 +33,7 @@ def reference_evidence(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: 
     cached = cache_dir / "references" / f"{rubric.id}-{key}.jsonl"
     if cached.is_file():
         try:
-            return read_evidence(cached)
+            return read_evidence(cached, from_probe=False)
         except EvidenceError:
             cached.unlink()  # a damaged cache entry is recomputed, not trusted
     evidence = _run_solution(rubric, runner)

@@ -85,4 +85,5 @@ class SubmissionResult(BaseModel):
     seconds: float = 0.0
     graded_at: str = ""
     retry: bool = False  # an environment failure, not the student's: regrade on the next run
+    sandboxed: bool = True  # False when graded with --no-sandbox; every report says so
 

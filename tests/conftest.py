@@ -31,6 +31,15 @@ def cache_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sandbox_host(cache_dir):
+    """The host's sandbox, set up as `grader grade` does (the tests run as root, like CI)."""
+    from grader.run.sandbox import Limits, SandboxHost
+
+    return SandboxHost.prepare(sys.executable, Limits(memory_mb=2048, processes=128, file_size_mb=64, tmp_mb=256),
+                               cache_dir)
+
+
+@pytest.fixture(scope="session")
 def graded(tmp_path_factory, cache_dir) -> Path:
     """The sample submissions graded once with the CLI; returns the output folder."""
     out = tmp_path_factory.mktemp("graded")

@@ -108,6 +108,7 @@ class CrashingGrader:
         self.crash_on = crash_on
         self.graded: list[str] = []
         self.rubric = type("R", (), {"hash": "sha256:r1"})
+        self.sandboxed = True
 
     def grade(self, submission):
         if submission.key == self.crash_on:

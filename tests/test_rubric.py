@@ -118,7 +118,8 @@ def _grader(folder: Path):
     from grader.run import NotebookRunner
     from tests.evidence_builder import reference
 
-    runner = NotebookRunner(cell_timeout_s=1, notebook_timeout_s=1, cache_dir=folder / "cache")  # never runs here
+    runner = NotebookRunner(cell_timeout_s=1, notebook_timeout_s=1, cache_dir=folder / "cache",
+                            sandbox=None)  # never runs here
     return Grader(load_rubric(folder), runner, reference())
 
 

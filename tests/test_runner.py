@@ -18,15 +18,17 @@ def notebook(tmp_path, *sources: str):
     return nb, path
 
 
-def runner(tmp_path, cell=30.0, budget=120.0) -> NotebookRunner:
-    return NotebookRunner(cell_timeout_s=cell, notebook_timeout_s=budget, cache_dir=tmp_path / "cache")
+def runner(tmp_path, sandbox, cell=30.0, budget=120.0) -> NotebookRunner:
+    return NotebookRunner(cell_timeout_s=cell, notebook_timeout_s=budget, cache_dir=tmp_path / "cache", sandbox=sandbox)
 
 
 def statuses(execution):
     return [(cell.cell, cell.status, cell.error) for cell in execution.cells]
 
 
-def test_errors_and_timeouts_do_not_stop_the_notebook_and_a_dead_kernel_keeps_the_evidence(tmp_path):
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "no-sandbox"])
+def test_errors_and_timeouts_do_not_stop_the_notebook_and_a_dead_kernel_keeps_the_evidence(tmp_path, sandbox_host,
+                                                                                          sandboxed):
     nb, path = notebook(
         tmp_path,
         "import torch\nw = torch.nn.Parameter(torch.tensor([1.0, 2.0]))\nopt = torch.optim.SGD([w], lr=0.5)",
@@ -38,7 +40,7 @@ def test_errors_and_timeouts_do_not_stop_the_notebook_and_a_dead_kernel_keeps_th
         "import os; os._exit(3)",
         "print('never')",
     )
-    execution = runner(tmp_path, cell=3).run(nb, path)
+    execution = runner(tmp_path, sandbox_host if sandboxed else None, cell=3).run(nb, path)
     assert statuses(execution) == [
         (2, "ok", None), (3, "ok", None), (4, "error", "ZeroDivisionError: division by zero"),
         (6, "timeout", "stopped after the 3 s limit per cell"), (7, "ok", None),
@@ -54,19 +56,19 @@ def test_errors_and_timeouts_do_not_stop_the_notebook_and_a_dead_kernel_keeps_th
     assert nb.cells[2].outputs == []  # the submitted notebook object is never touched
 
 
-def test_the_notebook_budget_stops_the_run(tmp_path):
+def test_the_notebook_budget_stops_the_run(tmp_path, sandbox_host):
     nb, path = notebook(tmp_path, "import time; time.sleep(2)", "time.sleep(5)", "print(1)")
-    execution = runner(tmp_path, cell=60, budget=3).run(nb, path)
+    execution = runner(tmp_path, sandbox_host, cell=60, budget=3).run(nb, path)
     assert statuses(execution) == [
         (2, "ok", None), (3, "timeout", "the notebook's time budget ran out in this cell"), (4, "not-run", None)]
     assert execution.stopped == "budget"
 
 
-def test_a_kernel_that_ignores_the_interrupt_is_stopped(tmp_path, monkeypatch):
+def test_a_kernel_that_ignores_the_interrupt_is_stopped(tmp_path, monkeypatch, sandbox_host):
     monkeypatch.setattr(execute, "INTERRUPT_GRACE_S", 2.0)
     nb, path = notebook(tmp_path, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
                         "print(1)")
-    execution = runner(tmp_path, cell=1).run(nb, path)
+    execution = runner(tmp_path, sandbox_host, cell=1).run(nb, path)
     assert statuses(execution) == [
         (2, "timeout", "still running after 1 s and did not stop when interrupted"), (3, "not-run", None)]
     assert execution.stopped == "unresponsive"

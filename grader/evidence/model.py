@@ -131,6 +131,7 @@ class Evidence:
     snapshots: list[ParamsEvent] = field(default_factory=list)
     overflows: list[OverflowEvent] = field(default_factory=list)
     runs: int = 0  # cells that started running
+    foreign_lines: list[int] = field(default_factory=list)  # lines out of the probe's sequence, ignored
 
     def events(self) -> list[_Event]:
         """The recorded events in order (cell starts are kept only as a count)."""

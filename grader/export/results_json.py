@@ -24,6 +24,7 @@ def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> 
                 "max": result.max,
                 "flags": result.flags,
                 "error": result.error,
+                "sandboxed": result.sandboxed,
                 "items": [
                     {
                         "id": item.id,

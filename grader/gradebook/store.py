@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     status TEXT NOT NULL, max_points REAL NOT NULL,
     flags TEXT NOT NULL, notes TEXT NOT NULL, error TEXT,
     notebook_hash TEXT NOT NULL, rubric_hash TEXT NOT NULL,
-    cells TEXT NOT NULL, seconds REAL NOT NULL, graded_at TEXT NOT NULL, retry INTEGER NOT NULL
+    cells TEXT NOT NULL, seconds REAL NOT NULL, graded_at TEXT NOT NULL, retry INTEGER NOT NULL,
+    sandboxed INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS item_results (
     student TEXT NOT NULL REFERENCES submissions(student) ON DELETE CASCADE,
@@ -69,6 +70,10 @@ class Gradebook:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(submissions)")}
+        if "sandboxed" not in columns:  # gradebooks written before the sandbox existed
+            with self.db:
+                self.db.execute("ALTER TABLE submissions ADD COLUMN sandboxed INTEGER NOT NULL DEFAULT 1")
 
     def close(self) -> None:
         self.db.close()
@@ -95,11 +100,13 @@ class Gradebook:
 
     # -- automatic results ------------------------------------------------------------
 
-    def is_current(self, student: str, notebook_hash: str, rubric_hash: str) -> bool:
-        """Graded already from this very notebook and rubric (and not an environment failure)."""
+    def is_current(self, student: str, notebook_hash: str, rubric_hash: str, sandboxed: bool = True) -> bool:
+        """Graded already from this very notebook and rubric (not after an environment failure, and
+        sandboxed if this run is: a --no-sandbox grade never stands in for a sandboxed one)."""
         row = self.db.execute(
-            "SELECT 1 FROM submissions WHERE student = ? AND notebook_hash = ? AND rubric_hash = ? AND retry = 0",
-            (student, notebook_hash, rubric_hash),
+            "SELECT 1 FROM submissions WHERE student = ? AND notebook_hash = ? AND rubric_hash = ? AND retry = 0"
+            " AND sandboxed >= ?",
+            (student, notebook_hash, rubric_hash, int(sandboxed)),
         ).fetchone()
         return row is not None
 
@@ -107,12 +114,12 @@ class Gradebook:
         with self.db:  # one transaction: the submission and all its items, or nothing
             self.db.execute("DELETE FROM item_results WHERE student = ?", (result.student,))
             self.db.execute(
-                "INSERT OR REPLACE INTO submissions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO submissions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (result.student, result.name, result.student_id, result.file, result.status, result.max,
                  json.dumps(result.flags, ensure_ascii=False), json.dumps(result.notes, ensure_ascii=False),
                  result.error, result.notebook_hash, result.rubric_hash,
                  json.dumps([cell.model_dump() for cell in result.cells]), result.seconds, result.graded_at,
-                 int(result.retry)),
+                 int(result.retry), int(result.sandboxed)),
             )
             self.db.executemany(
                 "INSERT INTO item_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -135,12 +142,12 @@ class Gradebook:
     def result(self, student: str) -> SubmissionResult:
         row = self.db.execute(
             "SELECT name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,"
-            " cells, seconds, graded_at, retry FROM submissions WHERE student = ?", (student,),
+            " cells, seconds, graded_at, retry, sandboxed FROM submissions WHERE student = ?", (student,),
         ).fetchone()
         if row is None:
             raise GradebookError(f"no submission {student!r} in {self.path}; known: {', '.join(self.students()) or 'none'}")
         (name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,
-         cells, seconds, graded_at, retry) = row
+         cells, seconds, graded_at, retry, sandboxed) = row
         items = []
         for item_row in self.db.execute(
             "SELECT item, title, points, max_points, status, message, evidence, detail FROM item_results"
@@ -154,7 +161,7 @@ class Gradebook:
             flags=json.loads(flags), notes=json.loads(notes), error=error, items=items,
             notebook_hash=notebook_hash, rubric_hash=rubric_hash,
             cells=[CellRun(**cell) for cell in json.loads(cells)], seconds=seconds, graded_at=graded_at,
-            retry=bool(retry),
+            retry=bool(retry), sandboxed=bool(sandboxed),
         )
         self._apply_manual_scores(result)
         return result

@@ -16,7 +16,7 @@ FORMAT_VERSION = 2
 def load_ipython_extension(shell) -> None:
     from grader.probe.recorder import Recorder
 
-    path = os.environ.get(EVIDENCE_ENV)
+    path = os.environ.pop(EVIDENCE_ENV, None)  # student code need not know where evidence goes
     if not path:
         raise RuntimeError(f"grader.probe needs {EVIDENCE_ENV} to name the evidence file")
     Recorder(shell, path).install()

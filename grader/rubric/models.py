@@ -134,6 +134,10 @@ class ChooseAllGroup(StrictModel):
 class Execution(StrictModel):
     cell_timeout_s: float = Field(default=120, gt=0)
     notebook_timeout_s: float = Field(default=900, gt=0)
+    memory_mb: int = Field(default=4096, ge=256, description="memory of one kernel, its tmpfs folders included")
+    max_processes: int = Field(default=256, ge=16, description="processes and threads of one kernel at once")
+    max_file_mb: int = Field(default=512, ge=1, description="largest file a kernel may write")
+    disk_mb: int = Field(default=1024, ge=16, description="size of each of the kernel's /tmp and working folder")
 
 
 class Rubric(StrictModel):

@@ -25,13 +25,17 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from grader.evidence import Evidence, EvidenceError, read_evidence
+from grader.probe import EVIDENCE_ENV
 from grader.results import CellRun
 from grader.run.kernel import GradingKernelManager
-from grader.run.workspace import workspace
+from grader.run.sandbox import KernelSandbox, SandboxHost
+from grader.run.workspace import Workspace, workspace
 
 # How long a kernel may take to answer the interrupt sent at a cell's time limit.
 INTERRUPT_GRACE_S = 10.0
 STARTUP_TIMEOUT_S = 60
+# Output a cell may leave in the executed notebook; the rest is cut (a flood of prints must not fill memory).
+MAX_CELL_OUTPUT_CHARS = 2_000_000
 
 StopReason = Literal["kernel-died", "budget", "unresponsive"]
 
@@ -50,6 +54,8 @@ class Execution:
     stopped_at: int | None  # 0-based index of the cell during which the run stopped
     run_cells: dict[int, int] = field(default_factory=dict)  # probe run ordinal -> 0-based cell index
     seconds: float = 0.0
+    limits_hit: list[str] = field(default_factory=list)  # "memory", "processes": what the sandbox stopped
+    sandboxed: bool = True
 
     def status_of(self, index: int) -> str | None:
         return next((cell.status for cell in self.cells if cell.cell == index + 1), None)
@@ -64,13 +70,15 @@ class NotebookRunner:
 
     cell_timeout_s: a cell running longer is interrupted (status `timeout`).
     notebook_timeout_s: total budget; when spent, the remaining cells are not run.
-    cache_dir: writable cache shared by kernels (matplotlib's font cache).
+    cache_dir: the grader's cache (matplotlib's font cache, built once and copied into kernels).
+    sandbox: where kernels are sandboxed; None runs them bare (`--no-sandbox`, never the default).
     python: the interpreter of the kernel; it needs ipykernel and grader installed.
     """
 
     cell_timeout_s: float
     notebook_timeout_s: float
     cache_dir: Path
+    sandbox: SandboxHost | None
     python: str = sys.executable
 
     def run(self, notebook: nbformat.NotebookNode, submission: Path) -> Execution:
@@ -83,32 +91,51 @@ class NotebookRunner:
                 cell.outputs = []
                 cell.execution_count = None
         (self.cache_dir / "matplotlib").mkdir(parents=True, exist_ok=True)
-        with workspace(submission) as ws:
-            km = GradingKernelManager(kernel_name="python3", python=self.python)
-            client = NotebookClient(
+        with workspace(submission) as ws, self._sandbox_for(ws) as box:
+            km, env, cwd = self._kernel(ws, box)
+            client = OutputCappedClient(
                 nb, km=km, allow_errors=True, interrupt_on_timeout=True, startup_timeout=STARTUP_TIMEOUT_S
             )
-            log_path = ws.root / "kernel.log"
             started = monotonic()
-            with log_path.open("wb") as log:
+            with ws.kernel_log.open("wb") as log:
                 async with contextlib.AsyncExitStack() as stack:
                     stack.push_async_callback(_shutdown, client, km)
                     try:
                         await stack.enter_async_context(client.async_setup_kernel(
-                            env=ws.kernel_env(Path(self.python).parent, self.cache_dir),
-                            cwd=str(ws.work),
+                            env=env, cwd=cwd,
                             stdout=subprocess.DEVNULL,
                             stderr=log,  # students' stray stderr stays out of the TA's console
                         ))
                     except (RuntimeError, TimeoutError) as err:
-                        raise RunnerError(f"the kernel did not start: {err}\n{_tail(log_path)}") from None
+                        raise RunnerError(f"the kernel did not start: {err}\n{_tail(ws.kernel_log)}") from None
+                    if box is not None:
+                        box.lock_runtime()
                     execution = await self._run_cells(client, nb)
+            if box is not None:
+                execution.limits_hit = box.limits_hit()
+            execution.sandboxed = box is not None
             try:
                 execution.evidence = read_evidence(ws.evidence)
             except EvidenceError as err:
                 execution.evidence_error = str(err)
             execution.seconds = monotonic() - started
             return execution
+
+    def _sandbox_for(self, ws: Workspace) -> contextlib.AbstractContextManager[KernelSandbox | None]:
+        if self.sandbox is None:
+            return contextlib.nullcontext()
+        return self.sandbox.sandbox(ws.root, ws.submission)
+
+    def _kernel(self, ws: Workspace, box: KernelSandbox | None) -> tuple[GradingKernelManager, dict[str, str], str]:
+        if box is None:
+            km = GradingKernelManager(kernel_name="python3", python=self.python)
+            return km, ws.unsandboxed_env(Path(self.python).parent, self.cache_dir), str(ws.submission)
+        # TCP on loopback cannot cross the sandbox's network namespace; IPC sockets in a bound folder can.
+        km = GradingKernelManager(kernel_name="python3", python=self.python, sandbox=box, transport="ipc",
+                                  ip=str(ws.runtime / "kernel"), connection_file=str(ws.runtime / "kernel.json"))
+        ws.evidence.touch()
+        box.hand_over(ws.evidence)
+        return km, self.sandbox.kernel_env(ws.runtime, EVIDENCE_ENV), str(ws.runtime)
 
     async def _run_cells(self, client: NotebookClient, nb: nbformat.NotebookNode) -> Execution:
         execution = Execution(notebook=nb, cells=[], evidence=None, evidence_error=None, stopped=None, stopped_at=None)
@@ -137,12 +164,17 @@ class NotebookRunner:
                                                error=f"still running after {limit:.0f} s and did not stop when interrupted"))
                 execution.stopped, execution.stopped_at = "unresponsive", index
                 continue
-            if isinstance(cell_task.exception(), DeadKernelError):
+            failure = cell_task.exception()
+            if failure is not None:
+                # A dead kernel, or one whose messages broke the protocol (forked copies of it all
+                # answering, forged replies): either way it can no longer be trusted to run cells.
+                error = ("the kernel died while running this cell" if isinstance(failure, DeadKernelError) else
+                         f"the kernel stopped following the Jupyter protocol ({type(failure).__name__}: "
+                         f"{str(failure)[:200]}) and was shut down")
                 execution.cells.append(CellRun(cell=index + 1, status="died", seconds=monotonic() - began,
-                                               error="the kernel died while running this cell"))
+                                               error=error))
                 execution.stopped, execution.stopped_at = "kernel-died", index
                 continue
-            cell_task.result()  # anything else nbclient raised is a grader bug: let it surface
             seconds = monotonic() - began
             error = _first_error(cell)
             if error is not None and error.startswith("KeyboardInterrupt") and seconds >= limit:
@@ -154,6 +186,21 @@ class NotebookRunner:
             else:
                 execution.cells.append(CellRun(cell=index + 1, status="error" if error else "ok", seconds=seconds, error=error))
         return execution
+
+
+class OutputCappedClient(NotebookClient):
+    """Keeps at most MAX_CELL_OUTPUT_CHARS of each cell's output, and says where it cut."""
+
+    def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
+        content = msg.get("content", {})
+        size = len(str(content.get("text", ""))) + sum(len(str(value)) for value in content.get("data", {}).values())
+        used = sum(len(str(out.get("text", ""))) + sum(len(str(v)) for v in out.get("data", {}).values()) for out in outs)
+        if used + size <= MAX_CELL_OUTPUT_CHARS:
+            return super().output(outs, msg, display_id, cell_index)
+        notice = f"[the grader cut this cell's output at {MAX_CELL_OUTPUT_CHARS:,} characters]\n"
+        if not any(out.get("text") == notice for out in outs):
+            outs.append(nbformat.v4.new_output("stream", name="stderr", text=notice))
+        return None
 
 
 def _first_error(cell: nbformat.NotebookNode) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -10,22 +11,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.probe import EVIDENCE_ENV
+from grader.run.processes import alive
 
 
 @dataclass(frozen=True)
 class Workspace:
     root: Path
-    work: Path  # the kernel's working directory: a copy of the submission
-    home: Path
-    tmp: Path
-    evidence: Path  # where the probe writes
+    submission: Path  # a copy of the submission; the working directory of an unsandboxed kernel
+    runtime: Path  # connection file, ZMQ sockets, the evidence file
 
-    def kernel_env(self, python_bin: Path, cache: Path) -> dict[str, str]:
-        """A clean environment: nothing of the TA's shell leaks into the kernel."""
+    @property
+    def evidence(self) -> Path:
+        return self.runtime / "evidence.jsonl"
+
+    @property
+    def kernel_log(self) -> Path:
+        return self.root / "kernel.log"
+
+    def unsandboxed_env(self, python_bin: Path, cache: Path) -> dict[str, str]:
+        """A clean environment for `--no-sandbox`: nothing of the TA's shell leaks into the kernel."""
+        for folder in ("home", "tmp"):
+            (self.root / folder).mkdir(exist_ok=True)
         return {
             "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(self.home),
-            "TMPDIR": str(self.tmp),
+            "HOME": str(self.root / "home"),
+            "TMPDIR": str(self.root / "tmp"),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -35,19 +45,34 @@ class Workspace:
         }
 
 
+PREFIX = "grader-run-"
+
+
 @contextmanager
 def workspace(submission: Path) -> Iterator[Workspace]:
-    root = Path(tempfile.mkdtemp(prefix="grader-run-"))
+    # The grader's pid in the name lets a later run remove what a killed one left behind.
+    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
     try:
-        work = root / "work"
+        copy = root / "submission"
         if submission.is_dir():
             # Links are copied as links, never followed out of the submission.
-            shutil.copytree(submission, work, symlinks=True)
+            shutil.copytree(submission, copy, symlinks=True)
         else:
-            work.mkdir()
-            shutil.copy2(submission, work / submission.name)
-        for folder in ("home", "tmp"):
-            (root / folder).mkdir()
-        yield Workspace(root=root, work=work, home=root / "home", tmp=root / "tmp", evidence=root / "evidence.jsonl")
+            copy.mkdir()
+            shutil.copy2(submission, copy / submission.name)
+        runtime = root / "rt"
+        runtime.mkdir(mode=0o700)
+        yield Workspace(root=root, submission=copy, runtime=runtime)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def sweep_workspaces() -> int:
+    """Remove the workspaces of graders that are no longer running (killed, say, by SIGKILL)."""
+    removed = 0
+    for root in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        owner = root.name.removeprefix(PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not alive(int(owner)):
+            shutil.rmtree(root, ignore_errors=True)
+            removed += 1
+    return removed

@@ -1,0 +1,305 @@
+"""The sandbox every grading kernel runs in (bubblewrap, its own uid, cgroup limits).
+
+A kernel is started as
+
+    sh (joins the kernel's cgroups) → prlimit (file size, core dumps)
+       → setpriv (an unprivileged uid of its own, no new privileges)
+       → bwrap (new user, pid, net, ipc, uts, cgroup namespaces) → python -m ipykernel_launcher
+
+Inside, the system and the Python environment are read-only, `/tmp`, `/dev/shm`
+and the working directory `/sandbox/work` are size-capped tmpfs (so their pages count
+against the kernel's memory limit, never the host's disk), and the only host
+paths it can write are in its runtime folder: the evidence file, and the ZMQ
+sockets the kernel creates at start, after which the folder is locked. The
+submission arrives read-only at `/sandbox/submission` and is copied into the
+working directory.
+Rubrics, reference solutions, the gradebook, reports and other submissions
+are never mounted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.probe import EVIDENCE_ENV
+from grader.run.cgroups import Cgroups, CgroupError, KernelCgroup
+
+FIRST_UID = 200_000  # far above the uids of real users
+UIDS = 10_000
+SANDBOX_USER = "student"
+SANDBOX_UID = 1000  # the uid the kernel sees inside its user namespace
+# Paths inside the sandbox, under a folder no host path is expected to use.
+WORK = "/sandbox/work"  # the kernel's working directory: a writable copy of the submission
+SUBMISSION = "/sandbox/submission"  # the submission as handed in, read-only
+FONTS = "/sandbox/matplotlib"  # matplotlib's font list, built once by the grader
+# The few files under /etc that Python, fonts and the dynamic linker read.
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "localtime", "mime.types",
+             "nsswitch.conf", "os-release", "debian_version")
+
+ENABLE_USERNS_HELP = (
+    "enable unprivileged user namespaces and try again: `sysctl -w user.max_user_namespaces=15000` "
+    "(and on Debian kernels `sysctl -w kernel.unprivileged_userns_clone=1`; on Ubuntu 23.10+ "
+    "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` or an AppArmor profile allowing bwrap). "
+    "Only on a machine you can throw away: `grader grade --no-sandbox`.")
+
+
+class SandboxUnavailable(Exception):
+    """This host cannot run sandboxed kernels; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one kernel may use. Memory covers its tmpfs folders too."""
+
+    memory_mb: int = 4096
+    processes: int = 256  # processes and threads together
+    file_size_mb: int = 512  # largest file it may write
+    tmp_mb: int = 1024  # each of /tmp, /dev/shm and the working folder
+
+
+@dataclass(frozen=True)
+class KernelPython:
+    """The interpreter kernels run, and the folders it needs mounted (asked of it once)."""
+
+    executable: str
+    prefix: Path
+    base_prefix: Path
+    grader_package: Path
+
+    @classmethod
+    def inspect(cls, python: str) -> KernelPython:
+        script = ("import json, sys, os, grader; print(json.dumps([sys.prefix, sys.base_prefix, "
+                  "os.path.dirname(grader.__file__)]))")
+        done = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise SandboxUnavailable(f"{python} cannot import grader: {done.stderr.strip().splitlines()[-1:]}")
+        prefix, base_prefix, package = json.loads(done.stdout)
+        return cls(executable=python, prefix=Path(prefix), base_prefix=Path(base_prefix), grader_package=Path(package))
+
+
+@dataclass
+class KernelSandbox:
+    """One kernel's sandbox: its uid, cgroup and runtime folder."""
+
+    uid: int
+    cgroup: KernelCgroup
+    runtime: Path  # bound at the same path inside: connection file, sockets, evidence
+    command_prefix: list[str] = field(repr=False)
+
+    def wrap(self, kernel_argv: list[str]) -> list[str]:
+        return [*self.command_prefix, *kernel_argv]
+
+    def hand_over(self, path: Path) -> None:
+        """Let the sandbox uid read and write a file the grader created in the runtime folder."""
+        os.chown(path, self.uid, self.uid)
+
+    def lock_runtime(self) -> None:
+        """After start: the kernel keeps its sockets and evidence file but can create nothing more here."""
+        os.chown(self.runtime, 0, 0)
+        self.runtime.chmod(0o711)
+
+    def limits_hit(self) -> list[str]:
+        return self.cgroup.limits_hit()
+
+
+class SandboxHost:
+    """Checks the host once, then makes one sandbox per kernel. Shared by a whole batch."""
+
+    def __init__(self, python: KernelPython, limits: Limits, cgroups: Cgroups, cache_dir: Path, bwrap: str,
+                 gpu: int | None = None) -> None:
+        self.python = python
+        self.limits = limits
+        self.cgroups = cgroups
+        self.cache_dir = cache_dir
+        self.bwrap = bwrap
+        self.gpu = gpu
+        self._uid_lock = threading.Lock()
+
+    @classmethod
+    def prepare(cls, python: str, limits: Limits, cache_dir: Path, bwrap: str = "bwrap",
+                gpu: int | None = None) -> SandboxHost:
+        """Refuse early, with the reason and the fix, when this host cannot sandbox kernels.
+
+        gpu: the index of the NVIDIA GPU kernels may use; None binds no GPU device at all.
+        """
+        missing = [tool for tool in (bwrap, "setpriv", "prlimit") if shutil.which(tool) is None]
+        if missing:
+            raise SandboxUnavailable(f"{', '.join(missing)} not found; install it: `apt-get install bubblewrap util-linux`")
+        if gpu is not None and not Path(f"/dev/nvidia{gpu}").exists():
+            raise SandboxUnavailable(f"--gpu {gpu}: this host has no /dev/nvidia{gpu} (no NVIDIA GPU {gpu}, or its "
+                                     "driver is not loaded)")
+        if os.geteuid() != 0:
+            raise SandboxUnavailable(
+                "the sandbox needs root: it runs each kernel as its own unprivileged uid and caps its memory and "
+                "processes with cgroups. Run the grader as root (sudo, or in the course's grading VM or "
+                "container); only on a machine you can throw away: `grader grade --no-sandbox`.")
+        try:
+            cgroups = Cgroups.detect()
+            with _allocation_lock():
+                cgroups.sweep()
+        except CgroupError as err:
+            raise SandboxUnavailable(f"{err}. Run the grader as root on a host with cgroup v2 (or v1 with the "
+                                     "memory and pids controllers mounted).") from None
+        _warm_font_cache(python, cache_dir)
+        host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, shutil.which(bwrap) or bwrap, gpu)
+        host._try_once()
+        return host
+
+    @contextmanager
+    def sandbox(self, root: Path, submission: Path) -> Iterator[KernelSandbox]:
+        """A sandbox for a kernel whose workspace is `root`; removed, with all its processes, on exit."""
+        uid, cgroup = self._claim()
+        try:
+            runtime = root / "rt"
+            runtime.mkdir(mode=0o700, exist_ok=True)
+            os.chown(runtime, uid, uid)
+            root.chmod(0o711)  # the sandbox uid may pass through to its runtime folder, and list nothing
+            etc = root / "etc"
+            etc.mkdir()
+            (etc / "passwd").write_text(f"{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_UID}::/tmp/home:/bin/sh\n")
+            (etc / "group").write_text(f"{SANDBOX_USER}:x:{SANDBOX_UID}:\n")
+            fonts = root / "matplotlib"
+            shutil.copytree(self.cache_dir / "matplotlib", fonts, dirs_exist_ok=True)  # the cache's own folder may be private
+            _readable_by_all(submission)
+            _readable_by_all(fonts)
+            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime,
+                                command_prefix=self._command_prefix(uid, cgroup, runtime, etc, submission))
+        finally:
+            cgroup.remove()
+
+    def kernel_env(self, runtime: Path, evidence_env: str) -> dict[str, str]:
+        """Paths as the kernel sees them inside its sandbox; nothing of the TA's shell."""
+        return {
+            "PATH": f"{Path(self.python.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp/home",
+            "TMPDIR": "/tmp",
+            "USER": SANDBOX_USER,
+            "LOGNAME": SANDBOX_USER,
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLCONFIGDIR": "/tmp/matplotlib",
+            evidence_env: str(runtime / "evidence.jsonl"),
+            # Only the bound GPU exists in here; without one CUDA finds none.
+            "CUDA_VISIBLE_DEVICES": "" if self.gpu is None else str(self.gpu),
+            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # CUDA's numbering then follows /dev/nvidiaN
+        }
+
+    def _claim(self) -> tuple[int, KernelCgroup]:
+        memory = self.limits.memory_mb * 1024 * 1024
+        with self._uid_lock, _allocation_lock():
+            taken = {name.rsplit("-", 1)[-1] for name in self.cgroups.names_in_use()}
+            uid = next((u for u in range(FIRST_UID, FIRST_UID + UIDS) if str(u) not in taken), None)
+            if uid is None:
+                raise SandboxUnavailable(f"all {UIDS} sandbox uids are in use")
+            try:
+                return uid, self.cgroups.create(f"{os.getpid()}-{uid}", memory, self.limits.processes)
+            except CgroupError as err:
+                raise SandboxUnavailable(str(err)) from None
+
+    def _command_prefix(self, uid: int, cgroup: KernelCgroup, runtime: Path, etc: Path, submission: Path) -> list[str]:
+        join_cgroups = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
+        file_size = self.limits.file_size_mb * 1024 * 1024
+        tmpfs_bytes = str(self.limits.tmp_mb * 1024 * 1024)
+        python = self.python
+        argv = ["/bin/sh", "-c", join_cgroups, "sh", *map(str, cgroup.procs_files), "--",
+                # RLIMIT_NPROC only backs up the pids cgroup (which reports hits), hence the headroom.
+                "prlimit", f"--fsize={file_size}", "--core=0", f"--nproc={2 * self.limits.processes}", "--",
+                "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--",
+                self.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+                "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "grader",
+                "--ro-bind", "/usr", "/usr"]
+        for name in ("bin", "sbin", "lib", "lib32", "lib64"):
+            path = Path("/") / name
+            if path.is_symlink():
+                argv += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                argv += ["--ro-bind", str(path), str(path)]
+        for name in ETC_FILES:
+            argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        argv += ["--ro-bind", str(etc / "passwd"), "/etc/passwd", "--ro-bind", str(etc / "group"), "/etc/group",
+                 "--proc", "/proc", "--dev", "/dev"]
+        argv += self._gpu_binds()
+        # tmpfs first: host folders bound below stay visible even when they live under /tmp.
+        for folder in ("/tmp", "/dev/shm", WORK):
+            argv += ["--size", tmpfs_bytes, "--tmpfs", folder]
+        for folder in sorted({python.prefix, python.base_prefix, python.grader_package}):
+            if not folder.is_relative_to("/usr"):
+                argv += ["--ro-bind", str(folder), str(folder)]
+        argv += ["--ro-bind", str(runtime.parent / "matplotlib"), FONTS,
+                 "--ro-bind", str(submission), SUBMISSION,
+                 "--bind", str(runtime), str(runtime),
+                 "--remount-ro", "/", "--chdir", WORK, "--"]
+        # Inside: a fresh home, the shared font cache copied in, the submission copied to the working folder.
+        setup = ('unset JPY_PARENT_PID; mkdir -p "$HOME" "$MPLCONFIGDIR" '
+                 f'&& cp -R {FONTS}/. "$MPLCONFIGDIR"/ && cp -R {SUBMISSION}/. {WORK}/ && exec "$@"')
+        return [*argv, "/bin/sh", "-c", setup, "sh"]
+
+    def _gpu_binds(self) -> list[str]:
+        """The one GPU's device nodes and the driver's control nodes; CUDA also reads /sys."""
+        if self.gpu is None:
+            return []
+        nodes = [f"/dev/nvidia{self.gpu}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
+                 "/dev/nvidia-modeset"]
+        binds = [arg for node in nodes if Path(node).exists() for arg in ("--dev-bind", node, node)]
+        return [*binds, "--ro-bind", "/sys", "/sys"]
+
+    def _try_once(self) -> None:
+        """Run the interpreter in a sandbox once: proves namespaces, mounts and permissions work here."""
+        root = Path(tempfile.mkdtemp(prefix="grader-check-"))
+        try:
+            (root / "submission").mkdir()
+            with self.sandbox(root, root / "submission") as box:
+                argv = box.wrap([self.python.executable, "-c", "import grader.probe, socket; print('ok')"])
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=root,
+                                      env=self.kernel_env(box.runtime, EVIDENCE_ENV))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        if done.returncode == 0 and done.stdout.strip() == "ok":
+            return
+        said = done.stderr.strip().splitlines()
+        reason = said[-1] if said else f"exit status {done.returncode}"
+        if any(marker in done.stderr for marker in ("namespace", "uid map", "Operation not permitted")):
+            raise SandboxUnavailable(f"bubblewrap cannot create the sandbox's namespaces on this host ({reason}); "
+                                     + ENABLE_USERNS_HELP)
+        raise SandboxUnavailable(f"a test kernel could not start in the sandbox ({reason}). The kernel's Python "
+                                 f"({self.python.executable}) and its environment must be readable by other users.")
+
+
+@contextmanager
+def _allocation_lock() -> Iterator[None]:
+    """Serialises uid claims between grader processes on this host."""
+    folder = Path("/run/lock") if os.access("/run/lock", os.W_OK) else Path(tempfile.gettempdir())
+    with open(folder / "grader-sandbox.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _readable_by_all(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+
+
+def _warm_font_cache(python: str, cache_dir: Path) -> None:
+    """Matplotlib builds its font list once here, so sandboxed kernels only copy it."""
+    folder = cache_dir / "matplotlib"
+    if any(folder.glob("fontlist-*.json")):
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([python, "-c", "import matplotlib.font_manager"], env={**os.environ, "MPLCONFIGDIR": str(folder)},
+                   capture_output=True, timeout=300)

@@ -1,0 +1,113 @@
+"""A grader killed or interrupted mid-batch: nothing half-written, no kernel or
+sandbox left behind, and a rerun grades every submission exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.run.cgroups import Cgroups
+from grader.run.sandbox import FIRST_UID, UIDS
+from tests.conftest import ROOT, RUBRIC, run_cli
+
+pytestmark = pytest.mark.notebooks
+
+KEY = ["False", "True", "True", "True", "False", "True", "True", "False", "False", "True"]
+
+
+def batch_of(folder: Path, count: int) -> Path:
+    """`count` notebooks answering only Problem 3, all correctly (20 points each)."""
+    nb = nbformat.read(RUBRIC / "template.ipynb", as_version=4)
+    for cell in nb.cells:
+        for tag in cell.metadata.get("tags", []):
+            if tag.startswith("answer:3."):
+                cell.source = KEY[int(tag.split(".")[1]) - 1]
+    folder.mkdir()
+    for n in range(1, count + 1):
+        nbformat.write(nb, folder / f"학생{n}(2023{n:03d}).ipynb")
+    return folder
+
+
+def start_grading(batch: Path, out: Path, cache_dir: Path) -> subprocess.Popen:
+    env = dict(os.environ, GRADER_CACHE=str(cache_dir))
+    return subprocess.Popen([sys.executable, "-m", "grader", "grade", str(batch), "--rubric", str(RUBRIC),
+                             "--out", str(out), "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def stored(out: Path) -> dict[str, str]:
+    """student -> graded_at, read the way a second process would."""
+    path = out / "gradebook.sqlite"
+    if not path.exists():
+        return {}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as db:
+        try:
+            return dict(db.execute("SELECT student, graded_at FROM submissions"))
+        except sqlite3.OperationalError:  # the schema is not written yet
+            return {}
+
+
+def wait_for(condition, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def sandboxed_processes() -> list[int]:
+    """Processes running as a sandbox uid, anywhere on the machine."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uid_line = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
+        except (OSError, StopIteration):
+            continue
+        if FIRST_UID <= int(uid_line.split()[1]) < FIRST_UID + UIDS:
+            found.append(int(status.parent.name))
+    return found
+
+
+def test_sigkill_mid_batch_then_rerun_grades_each_submission_exactly_once(tmp_path, cache_dir, graded):
+    batch, out = batch_of(tmp_path / "batch", 20), tmp_path / "out"
+    grader = start_grading(batch, out, cache_dir)
+    wait_for(lambda: len(stored(out)) >= 3)
+    grader.kill()
+    grader.wait()
+    before = stored(out)
+    assert 3 <= len(before) < 20
+    wait_for(lambda: not sandboxed_processes(), timeout=10)  # kernels die with their grader
+
+    rerun = run_cli("grade", str(batch), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", env_cache=cache_dir)
+    assert f"graded {20 - len(before)}, unchanged {len(before)}, errors 0" in rerun.stderr
+    after = stored(out)
+    assert len(after) == 20 and all(after[student] == at for student, at in before.items())
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]
+    assert sorted((r["student"], r["total"]) for r in results) == [(f"2023{n:03d}", 20.0) for n in range(1, 21)]
+    assert not list(Path("/tmp").glob(f"grader-run-{grader.pid}-*"))  # the killed run's workspace is swept
+    assert not [name for name in Cgroups.detect().names_in_use() if name.startswith(f"{grader.pid}-")]
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, cache_dir, graded):
+    batch, out = batch_of(tmp_path / "batch", 6), tmp_path / "out"
+    grader = start_grading(batch, out, cache_dir)
+    wait_for(lambda: len(stored(out)) >= 1)
+    grader.send_signal(signal.SIGINT)
+    _, stderr = grader.communicate(timeout=60)
+    assert grader.returncode == 130
+    done = len(stored(out))
+    assert (f"interrupted: {done} submission(s) are in {out / 'gradebook.sqlite'}. Run the same command again to "
+            "resume: submissions already graded from the same files are skipped.") in " ".join(stderr.split())
+    assert not sandboxed_processes()
+    assert not list(Path("/tmp").glob(f"grader-run-{grader.pid}-*"))
+    rerun = run_cli("grade", str(batch), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", env_cache=cache_dir)
+    assert f"graded {6 - done}, unchanged {done}, errors 0" in rerun.stderr
