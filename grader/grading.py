@@ -50,9 +50,11 @@ class Grader:
         if submission.notebook is None:
             return self._unreadable(submission, "the submission folder holds no .ipynb notebook", started), None
         try:
-            nb = read_notebook(submission.notebook)
+            loaded = read_notebook(submission.notebook)
         except NotebookError as err:
             return self._unreadable(submission, str(err), started), None
+        nb = loaded.notebook
+        notes += loaded.notes
         layout = locate(nb, self.item_ids)
         execution: Execution | None = None
         run_error = None
@@ -218,7 +220,7 @@ class Grader:
                 problems.append("the reference makes no optimizer updates, so no module was trained")
         if not problems:
             try:
-                nb = read_notebook(path)
+                nb = read_notebook(path).notebook
             except NotebookError as err:
                 raise RubricError(f"{path}: {err}") from None
             # Graded as if it were a submission whose run recorded the reference's evidence.

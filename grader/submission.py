@@ -32,12 +32,15 @@ class Submission:
 
     @cached_property
     def content_hash(self) -> str:
-        """sha256 over every file of the submission, so new data regrades too (read once)."""
+        """sha256 over every file of the submission, so new data regrades too (read once, in blocks)."""
         digest = hashlib.sha256()
         files = [self.path] if self.path.is_file() else sorted(p for p in self.path.rglob("*") if p.is_file())
         for file in files:
             digest.update(str(file.relative_to(self.path.parent)).encode() + b"\0")
-            digest.update(file.read_bytes() + b"\0")
+            with file.open("rb") as stream:
+                while block := stream.read(1 << 20):
+                    digest.update(block)
+            digest.update(b"\0")
         return f"sha256:{digest.hexdigest()}"
 
 
