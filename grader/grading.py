@@ -130,8 +130,9 @@ class Grader:
             if execution is not None and execution.stopped_at in cells and blocked is None and item.needs_execution:
                 result.message += f" (execution stopped in cell {execution.stopped_at + 1}: {execution.stopped})"
             result.cells = [index + 1 for index in cells]
-            result.printed = _to_printed([p for p in executed_prints if p.cell in result.cells])
-            result.stored_printed = _to_printed([p for p in stored_prints if p.cell in result.cells])
+            numbers = set(result.cells)  # a list would make this quadratic in the notebook's length
+            result.printed = _to_printed([p for p in executed_prints if p.cell in numbers])
+            result.stored_printed = _to_printed([p for p in stored_prints if p.cell in numbers])
             results.append(result)
         return results
 
