@@ -58,7 +58,7 @@ def grade(
     """Execute and grade every submission, then write results.json and HTML reports."""
     try:
         loaded = load_rubric(rubric)
-        found = discover(submissions)
+        found = discover(submissions, loaded.spec.submission.notebook)
     except (RubricError, FileNotFoundError) as err:
         raise _fail(str(err)) from None
     limits = loaded.spec.execution

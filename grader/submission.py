@@ -11,8 +11,9 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePath
 
 _NAME_AND_ID = re.compile(r"^(?P<name>.*?)\s*[(（]\s*(?P<id>[0-9A-Za-z][0-9A-Za-z_-]*)\s*[)）]")
 _BARE_ID = re.compile(r"(?<!\d)(?P<id>\d{6,12})(?!\d)")
@@ -57,7 +58,9 @@ def parse_identity(stem: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def discover(folder: Path) -> list[Submission]:
+def discover(folder: Path, notebook_pattern: str) -> list[Submission]:
+    """Every submission in `folder`; `notebook_pattern` (the rubric's `submission.notebook`)
+    picks the notebook of a folder that holds several."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder of submissions")
     entries = sorted(
@@ -83,17 +86,43 @@ def discover(folder: Path) -> list[Submission]:
             flags.append("duplicate-id")
             notes.append(f"another submission already uses the id {original!r}; this one is graded as {key!r}")
         used.add(key)
-        notebook = entry if entry.is_file() else _notebook_in(entry, notes, flags)
+        notebook = entry if entry.is_file() else _notebook_in(entry, notebook_pattern, notes, flags)
         submissions.append(Submission(key=key, path=entry, notebook=notebook, name=name, student_id=student_id,
                                       flags=tuple(flags), notes=tuple(notes)))
     return submissions
 
 
-def _notebook_in(folder: Path, notes: list[str], flags: list[str]) -> Path | None:
-    notebooks = [p for p in folder.rglob("*.ipynb") if not set(p.relative_to(folder).parts) & _IGNORED]
+def _notebook_in(folder: Path, pattern: str, notes: list[str], flags: list[str]) -> Path | None:
+    notebooks = {
+        path.relative_to(folder): path.stat().st_mtime for path in folder.rglob("*.ipynb")
+        if not set(path.relative_to(folder).parts) & _IGNORED
+    }
+    chosen = choose_notebook(notebooks, pattern, "the folder", notes, flags)
+    return folder / chosen if chosen is not None else None
+
+
+def choose_notebook(notebooks: dict[PurePath, float], pattern: str, where: str, notes: list[str],
+                    flags: list[str]) -> PurePath | None:
+    """The one notebook named like `pattern`; else the newest (by modification time), flagged.
+
+    `notebooks`: path within the submission -> modification time."""
     if len(notebooks) <= 1:
-        return notebooks[0] if notebooks else None
-    newest = max(notebooks, key=lambda p: p.stat().st_mtime)
+        return next(iter(notebooks), None)
+    matching = [path for path in notebooks if _named_like(path.name, pattern)]
+    if len(matching) == 1:
+        return matching[0]
+    newest = max(matching or notebooks, key=lambda path: (notebooks[path], str(path)))  # ties: the same every run
     flags.append("several-notebooks")
-    notes.append(f"{len(notebooks)} notebooks in the folder; graded the newest, {newest.relative_to(folder)}")
+    if matching:
+        notes.append(f"{len(matching)} notebooks in {where} match {pattern!r}; graded the newest, {newest}")
+    else:
+        notes.append(f"{len(notebooks)} notebooks in {where} and none matches {pattern!r}; graded the newest, {newest}")
     return newest
+
+
+def _named_like(name: str, pattern: str) -> bool:
+    return fnmatchcase(_folded(name), _folded(pattern))
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFC", text).casefold()  # macOS writes names decomposed
