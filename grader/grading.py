@@ -6,6 +6,7 @@ checks -> SubmissionResult. Manual scores are applied later, by the gradebook.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 from time import monotonic
@@ -24,6 +25,7 @@ from grader.results import CheckResult, ItemResult, Printed, SubmissionResult
 from grader.rubric import Item, LoadedRubric, RubricError
 from grader.run import Execution, NotebookRunner, RunnerError
 from grader.submission import Submission
+from grader.unzip import ZipRefused
 
 MAX_PRINTED_PER_ITEM = 40
 MAX_OUTPUT_CHARS = 200_000  # of one output, when looking for printed values
@@ -46,11 +48,25 @@ class Grader:
     def grade(self, submission: Submission) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
         """The result, and the executed notebook (None when nothing ran)."""
         started = monotonic()
-        flags, notes = list(submission.flags), list(submission.notes)
+        if submission.error is not None:
+            return self._unreadable(submission, submission.error, started), None
         if submission.notebook is None:
-            return self._unreadable(submission, "the submission folder holds no .ipynb notebook", started), None
+            return self._unreadable(submission, f"{submission.path.name} holds no .ipynb notebook", started), None
+        with ExitStack() as stack:
+            try:
+                files = stack.enter_context(submission.files())  # a zip is unpacked here, and removed after
+            except ZipRefused as err:
+                return self._unreadable(submission, str(err), started), None
+            # The notebook's place inside the submission, in `files` (for a notebook file, `files` itself).
+            notebook = files / submission.notebook.relative_to(submission.path)
+            return self._grade_files(submission, files, notebook, started)
+
+    def _grade_files(self, submission: Submission, files: Path, notebook: Path,
+                     started: float) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
+        """Grade the submission's files on disk: `files` is run in, `notebook` is graded."""
+        flags, notes = list(submission.flags), list(submission.notes)
         try:
-            loaded = read_notebook(submission.notebook)
+            loaded = read_notebook(notebook)
         except NotebookError as err:
             return self._unreadable(submission, str(err), started), None
         nb = loaded.notebook
@@ -59,7 +75,7 @@ class Grader:
         execution: Execution | None = None
         run_error = None
         try:
-            execution = self.runner.run(nb, submission.path)
+            execution = self.runner.run(nb, files)
         except RunnerError as err:
             run_error = str(err)
         student = None

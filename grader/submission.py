@@ -1,35 +1,52 @@
 """Find submissions in a folder and tell whose each one is.
 
 A submission is a notebook file, or a folder holding a notebook and the data
-it uses. The course names files `이름(학번).ipynb`; name and student id are
-parsed from the file or folder name.
+it uses, or that folder (or just the notebook) zipped. The course names files
+`이름(학번).ipynb`; name and student id are parsed from the file, folder or
+zip name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path, PurePath
 
+from grader.unzip import ZipRefused, list_zip, unzip
+
 _NAME_AND_ID = re.compile(r"^(?P<name>.*?)\s*[(（]\s*(?P<id>[0-9A-Za-z][0-9A-Za-z_-]*)\s*[)）]")
 _BARE_ID = re.compile(r"(?<!\d)(?P<id>\d{6,12})(?!\d)")
 _UNSAFE = re.compile(r"[^\w.-]+")
-_IGNORED = {"__MACOSX", ".ipynb_checkpoints"}
+_IGNORED = frozenset({"__MACOSX", ".ipynb_checkpoints"})
 
 
 @dataclass(frozen=True)
 class Submission:
     key: str  # unique within the batch; names report files and gradebook rows
-    path: Path  # the notebook file or the submission folder
-    notebook: Path | None  # None when a folder holds no notebook
+    path: Path  # the notebook file, the submission folder, or its zip
+    notebook: Path | None  # under `path` (in a zip: where it is inside); None when there is none
     name: str | None
     student_id: str | None
     flags: tuple[str, ...] = field(default_factory=tuple)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    error: str | None = None  # why it cannot be graded at all (a refused zip), for the student
+
+    @contextmanager
+    def files(self) -> Iterator[Path]:
+        """The submission on disk, to run in: `path` itself, or for a zip a private temporary
+        folder it is unpacked into, removed afterwards. A zip may still be refused (ZipRefused)."""
+        if not _is_zip(self.path):
+            yield self.path
+            return
+        with tempfile.TemporaryDirectory(prefix="grader-unzip-", ignore_cleanup_errors=True) as folder:
+            yield unzip(self.path, Path(folder), _IGNORED)
 
     @cached_property
     def content_hash(self) -> str:
@@ -86,10 +103,21 @@ def discover(folder: Path, notebook_pattern: str) -> list[Submission]:
             flags.append("duplicate-id")
             notes.append(f"another submission already uses the id {original!r}; this one is graded as {key!r}")
         used.add(key)
-        notebook = entry if entry.is_file() else _notebook_in(entry, notebook_pattern, notes, flags)
+        error = None
+        if _is_zip(entry):
+            try:
+                notebook = _notebook_in_zip(entry, notebook_pattern, notes, flags)
+            except ZipRefused as refused:
+                notebook, error = None, str(refused)
+        else:
+            notebook = entry if entry.is_file() else _notebook_in(entry, notebook_pattern, notes, flags)
         submissions.append(Submission(key=key, path=entry, notebook=notebook, name=name, student_id=student_id,
-                                      flags=tuple(flags), notes=tuple(notes)))
+                                      flags=tuple(flags), notes=tuple(notes), error=error))
     return submissions
+
+
+def _is_zip(entry: Path) -> bool:
+    return entry.suffix.lower() == ".zip" and entry.is_file()
 
 
 def _notebook_in(folder: Path, pattern: str, notes: list[str], flags: list[str]) -> Path | None:
@@ -97,11 +125,18 @@ def _notebook_in(folder: Path, pattern: str, notes: list[str], flags: list[str])
         path.relative_to(folder): path.stat().st_mtime for path in folder.rglob("*.ipynb")
         if not set(path.relative_to(folder).parts) & _IGNORED
     }
-    chosen = choose_notebook(notebooks, pattern, "the folder", notes, flags)
+    chosen = _choose_notebook(notebooks, pattern, "the folder", notes, flags)
     return folder / chosen if chosen is not None else None
 
 
-def choose_notebook(notebooks: dict[PurePath, float], pattern: str, where: str, notes: list[str],
+def _notebook_in_zip(zipped: Path, pattern: str, notes: list[str], flags: list[str]) -> Path | None:
+    files = list_zip(zipped, _IGNORED).files
+    notebooks = {path: modified for path, modified in files.items() if path.name.endswith(".ipynb")}
+    chosen = _choose_notebook(notebooks, pattern, "the zip", notes, flags)
+    return zipped.joinpath(*chosen.parts) if chosen is not None else None
+
+
+def _choose_notebook(notebooks: dict[PurePath, float], pattern: str, where: str, notes: list[str],
                     flags: list[str]) -> PurePath | None:
     """The one notebook named like `pattern`; else the newest (by modification time), flagged.
 
