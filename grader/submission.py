@@ -77,7 +77,7 @@ def parse_identity(stem: str) -> tuple[str | None, str | None]:
 
 def discover(folder: Path, notebook_pattern: str) -> list[Submission]:
     """Every submission in `folder`; `notebook_pattern` (the rubric's `submission.notebook`)
-    picks the notebook of a folder that holds several."""
+    picks the notebook of a folder or zip that holds several."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder of submissions")
     entries = sorted(
@@ -137,7 +137,7 @@ def _notebook_in_zip(zipped: Path, pattern: str, notes: list[str], flags: list[s
 
 
 def _choose_notebook(notebooks: dict[PurePath, float], pattern: str, where: str, notes: list[str],
-                    flags: list[str]) -> PurePath | None:
+                     flags: list[str]) -> PurePath | None:
     """The one notebook named like `pattern`; else the newest (by modification time), flagged.
 
     `notebooks`: path within the submission -> modification time."""

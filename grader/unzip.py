@@ -59,7 +59,8 @@ def unzip(path: Path, into: Path, ignored: frozenset[str], limits: ZipLimits = Z
                 with archive.open(info) as source, target.open("wb") as sink:
                     shutil.copyfileobj(source, sink)
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as err:
-                raise ZipRefused(f"{path.name} could not be unpacked: {str(member)!r}: {err}") from None
+                reason = err.strerror if isinstance(err, OSError) and err.strerror else err  # no grader paths
+                raise ZipRefused(f"{path.name} could not be unpacked: {str(member)!r}: {reason}") from None
     return into.joinpath(*root.parts)
 
 

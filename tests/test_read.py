@@ -73,7 +73,7 @@ def test_huge_stored_outputs_are_cut_when_read(tmp_path):
 
     tracemalloc.start()
     try:
-        loaded = read_notebook(path, max_output_chars=1000, max_outputs_chars=2500)
+        loaded = read_notebook(path, max_output_chars=1000, max_chars_in_all=2500)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -15,9 +15,9 @@ from pathlib import Path
 import nbformat
 from nbformat.warnings import MissingIDFieldWarning
 
-MAX_NOTEBOOK_BYTES = 1_000_000_000  # refused above: reading it would take several times this in memory
-MAX_OUTPUT_CHARS = 1_000_000  # of one stored output: its text, one of its formats, or its traceback
-MAX_OUTPUTS_CHARS = 20_000_000  # of all stored outputs of a notebook together
+MAX_NOTEBOOK_BYTES = 1_000_000_000  # refused above: reading takes about twice this in memory
+MAX_STORED_OUTPUT_CHARS = 1_000_000  # of one stored output: its text, one of its formats, or its traceback
+MAX_STORED_CHARS_IN_ALL = 20_000_000  # of all stored outputs of a notebook together
 CELL_TYPES = {"code", "markdown", "raw"}
 # Short fields that say what an output is; never cut.
 _OUTPUT_FIELDS_KEPT = {"output_type", "metadata", "execution_count", "prompt_number", "name", "stream", "ename"}
@@ -34,8 +34,8 @@ class LoadedNotebook:
     notes: list[str]  # for the TA: what was changed while reading (stored outputs cut)
 
 
-def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES, max_output_chars: int = MAX_OUTPUT_CHARS,
-                  max_outputs_chars: int = MAX_OUTPUTS_CHARS) -> LoadedNotebook:
+def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES, max_output_chars: int = MAX_STORED_OUTPUT_CHARS,
+                  max_chars_in_all: int = MAX_STORED_CHARS_IN_ALL) -> LoadedNotebook:
     name = path.name
     try:
         size = path.stat().st_size
@@ -62,7 +62,7 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES, max_output_ch
     del text
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookError(f"{name} is JSON but not a Jupyter notebook: it has no cells")
-    cut = _cut_stored_outputs(data, max_output_chars, max_outputs_chars)
+    cut = _cut_stored_outputs(data, max_output_chars, max_chars_in_all)
     try:
         with warnings.catch_warnings():
             # Cell ids are missing in most older notebooks and matter nowhere here.
@@ -77,11 +77,11 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES, max_output_ch
     notes = []
     if cut:
         notes.append(f"the stored outputs of {_cells(cut)} were cut when read (over {max_output_chars:,} characters "
-                     f"in one output, or {max_outputs_chars:,} in all); grading uses the outputs of the re-run")
+                     f"in one output, or {max_chars_in_all:,} in all); grading uses the outputs of the re-run")
     return LoadedNotebook(notebook=nb, notes=notes)
 
 
-def _cut_stored_outputs(data: dict, max_output_chars: int, max_outputs_chars: int) -> list[int]:
+def _cut_stored_outputs(data: dict, max_output_chars: int, max_chars_in_all: int) -> list[int]:
     """Cut, in place, every stored output over its share; returns the 1-based cells cut.
 
     Works on the JSON as parsed (nbformat 3 or 4, text as a string or a list
@@ -92,7 +92,7 @@ def _cut_stored_outputs(data: dict, max_output_chars: int, max_outputs_chars: in
     else:  # nbformat 3: cells in worksheets, in the order nbformat 4 puts them
         cells = [cell for sheet in _list(data.get("worksheets")) if isinstance(sheet, dict)
                  for cell in _list(sheet.get("cells"))]
-    left = max_outputs_chars
+    left = max_chars_in_all
     cut: list[int] = []
     for number, cell in enumerate(cells, start=1):
         outputs = _list(cell.get("outputs")) if isinstance(cell, dict) else []
