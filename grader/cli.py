@@ -18,9 +18,10 @@ from grader.grading import Grader
 from grader.reference import reference_evidence
 from grader.run import NotebookRunner
 from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
+from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 from grader.run.workspace import sweep_workspaces
 from grader.rubric import RubricError, load_rubric
-from grader.submission import discover
+from grader.submission import UNZIP_PREFIX, discover
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -71,12 +72,12 @@ def grade(
     """Execute and grade every submission, then write results.json and HTML reports."""
     try:
         loaded = load_rubric(rubric)
-        found = discover(submissions)
+        found = discover(submissions, loaded.spec.submission.notebook)
     except (RubricError, FileNotFoundError) as err:
         raise _fail(str(err)) from None
     limits = loaded.spec.execution
     cache = cache_dir or default_cache()
-    sweep_workspaces()
+    sweep_workspaces((WORKSPACE_PREFIX, UNZIP_PREFIX))
     if no_sandbox:
         console.print(NO_SANDBOX_WARNING, highlight=False)
         sandbox = None

@@ -7,6 +7,7 @@ checks -> SubmissionResult. Manual scores are applied later, by the gradebook.
 from __future__ import annotations
 
 import traceback
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 from time import monotonic
@@ -25,6 +26,7 @@ from grader.results import CheckResult, ItemResult, Printed, SubmissionResult
 from grader.rubric import Item, LoadedRubric, RubricError
 from grader.run import Execution, NotebookRunner, RunnerError
 from grader.submission import Submission
+from grader.unzip import ZipRefused
 
 MAX_PRINTED_PER_ITEM = 40
 MAX_OUTPUT_CHARS = 200_000  # of one output, when looking for printed values
@@ -51,18 +53,34 @@ class Grader:
     def grade(self, submission: Submission) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
         """The result, and the executed notebook (None when nothing ran)."""
         started = monotonic()
-        flags, notes = list(submission.flags), list(submission.notes)
+        if submission.error is not None:
+            return self._unreadable(submission, submission.error, started), None
         if submission.notebook is None:
-            return self._unreadable(submission, "the submission folder holds no .ipynb notebook", started), None
+            return self._unreadable(submission, f"{submission.path.name} holds no .ipynb notebook", started), None
+        with ExitStack() as stack:
+            try:
+                files = stack.enter_context(submission.files())  # a zip is unpacked here, and removed after
+            except ZipRefused as err:
+                return self._unreadable(submission, str(err), started), None
+            # The notebook's place inside the submission, in `files` (for a notebook file, `files` itself).
+            notebook = files / submission.notebook.relative_to(submission.path)
+            return self._grade_files(submission, files, notebook, started)
+
+    def _grade_files(self, submission: Submission, files: Path, notebook: Path,
+                     started: float) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
+        """Grade the submission's files on disk: `files` is run in, `notebook` is graded."""
+        flags, notes = list(submission.flags), list(submission.notes)
         try:
-            nb = read_notebook(submission.notebook)
+            loaded = read_notebook(notebook)
         except NotebookError as err:
             return self._unreadable(submission, str(err), started), None
+        nb = loaded.notebook
+        notes += loaded.notes
         layout = locate(nb, self.item_ids)
         execution: Execution | None = None
         run_error = None
         try:
-            execution = self.runner.run(nb, submission.path)
+            execution = self.runner.run(nb, files)
         except RunnerError as err:
             run_error = str(err)
         student = None
@@ -151,8 +169,9 @@ class Grader:
             if execution is not None and execution.stopped_at in cells and blocked is None and item.needs_execution:
                 result.message += f" (execution stopped in cell {execution.stopped_at + 1}: {execution.stopped})"
             result.cells = [index + 1 for index in cells]
-            result.printed = _to_printed([p for p in executed_prints if p.cell in result.cells])
-            result.stored_printed = _to_printed([p for p in stored_prints if p.cell in result.cells])
+            numbers = set(result.cells)  # a list would make this quadratic in the notebook's length
+            result.printed = _to_printed([p for p in executed_prints if p.cell in numbers])
+            result.stored_printed = _to_printed([p for p in stored_prints if p.cell in numbers])
             results.append(result)
         return results
 
@@ -241,7 +260,7 @@ class Grader:
                 problems.append("the reference makes no optimizer updates, so no module was trained")
         if not problems:
             try:
-                nb = read_notebook(path)
+                nb = read_notebook(path).notebook
             except NotebookError as err:
                 raise RubricError(f"{path}: {err}") from None
             # Graded as if it were a submission whose run recorded the reference's evidence.

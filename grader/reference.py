@@ -47,7 +47,7 @@ def reference_evidence(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: 
 def _run_solution(rubric: LoadedRubric, runner: NotebookRunner) -> Evidence:
     path = rubric.solution_path
     try:
-        nb = read_notebook(path)
+        nb = read_notebook(path).notebook
         execution = runner.run(nb, path)
     except (NotebookError, RunnerError) as err:
         raise RubricError(f"{path}: the reference solution could not be run: {err}") from None

@@ -122,7 +122,7 @@ def test_a_killed_batch_loses_only_the_submission_in_flight(tmp_path, book):
     folder.mkdir()
     for n in range(1, 5):
         (folder / f"s({n}).ipynb").write_text(str(n))
-    submissions = discover(folder)
+    submissions = discover(folder, "*.ipynb")
     with pytest.raises(KeyboardInterrupt):
         grade_submissions(submissions, CrashingGrader(crash_on="3"), book, tmp_path / "out")
     assert book.students() == ["1", "2"]

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import json
+from time import monotonic
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.notebook.answers import AnswerReader
 from grader.notebook.locate import added_text, locate
+from grader.notebook.read import read_notebook
+from grader.notebook.truefalse import read_true_false
 from grader.rubric import load_rubric
-from tests.conftest import RUBRIC
+from tests.conftest import RUBRIC, SUBMISSIONS
 
 RUBRIC_LOADED = load_rubric(RUBRIC)
 IDS = [item.id for item in RUBRIC_LOADED.spec.items]
@@ -80,3 +85,43 @@ def test_a_retyped_question_cell_counts_as_the_answer():
     layout = locate(nb, IDS)
     snippets = AnswerReader(TEMPLATE, IDS).item_snippets(nb, layout, "3.6")
     assert [s.text for s in snippets] == [" T"]
+
+
+def test_ten_thousand_cells_are_read_located_and_answered_in_linear_time(tmp_path):
+    sample = read_notebook(SUBMISSIONS / "김민준(2022001).ipynb").notebook
+    reader = AnswerReader(TEMPLATE, IDS)
+    before = locate(sample, IDS)
+    # Filler before the exam and inside 2.5's region (free text, so every cell is an answer snippet);
+    # plain dicts, as nbformat's cell constructors validate each cell slowly.
+    head = [_markdown(f"note {n}: (1) scratch") for n in range(3_000)]
+    scratch = [_printing(f"x{n} = {n}\nprint(x{n})", f"tensor([{n}.])\n") if n % 2
+               else _markdown(f"(thinking {n}) the gradient is small") for n in range(7_000 - len(sample.cells))]
+    end_of_2_5 = before.regions["2.5"][-1] + 1
+    cells = head + sample.cells[:end_of_2_5] + scratch + sample.cells[end_of_2_5:]
+    path = tmp_path / "long.ipynb"
+    path.write_text(json.dumps(dict(sample, cells=cells)), encoding="utf-8")
+
+    started = monotonic()
+    loaded = read_notebook(path)
+    layout = locate(loaded.notebook, IDS)
+    snippets = {item: reader.item_snippets(loaded.notebook, layout, item) for item in IDS}
+    answers = [read_true_false([(s.kind, s.text) for s in snippets[f"3.{n}"]]).value for n in range(1, 11)]
+    seconds = monotonic() - started
+
+    assert len(loaded.notebook.cells) == 10_000 and loaded.notes == []
+    shift = {item: len(head) + (len(scratch) if item.startswith("3.") else 0) for item in IDS}
+    assert {item: cells[:2] for item, cells in layout.regions.items()} == {
+        item: [cell + shift[item] for cell in cells[:2]] for item, cells in before.regions.items()}
+    assert len(layout.regions["2.5"]) == len(before.regions["2.5"]) + len(scratch)
+    assert len(snippets["2.5"]) == len(reader.item_snippets(sample, before, "2.5")) + len(scratch)
+    assert answers == [False, True, True, True, False, True, True, False, False, True]
+    assert seconds < 15  # about 1.5 s on 2 cores
+
+
+def _markdown(source: str) -> dict:
+    return {"cell_type": "markdown", "metadata": {}, "source": source}
+
+
+def _printing(source: str, printed: str) -> dict:
+    return {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": source,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": printed}]}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 import nbformat
 import pytest
@@ -14,6 +15,7 @@ from grader.notebook.read import NotebookError, read_notebook
     (b"<html></html>", "x.ipynb is not a Jupyter notebook: it is not JSON (line 1, column 1: Expecting value)"),
     (b'{"hello": 1}', "x.ipynb is JSON but not a Jupyter notebook: it has no cells"),
     (b'{"cells": [\xff]}', "x.ipynb is not a Jupyter notebook: it is not UTF-8 text (byte 11)"),
+    (b"[" * 100_000, "x.ipynb is not a Jupyter notebook: its JSON is nested too deeply"),
     (b'{"cells": [], "nbformat": 4, "nbformat_minor": 5}',
      "x.ipynb is not a readable Jupyter notebook: The notebook is invalid and is missing an expected key: metadata"),
     (b'{"cells": [{"cell_type": "code", "source": 5, "metadata": {}, "outputs": [], "execution_count": null}],'
@@ -32,8 +34,87 @@ def test_nbformat_3_is_converted(tmp_path):
         {"cell_type": "code", "input": "print(1)", "outputs": [], "language": "python"}]}]}
     path = tmp_path / "old.ipynb"
     path.write_text(json.dumps(v3))
-    nb = read_notebook(path)
+    nb = read_notebook(path).notebook
     assert nb.nbformat == 4 and nb.cells[0].source == "print(1)"
+
+
+def test_a_file_that_cannot_be_read(tmp_path):
+    (tmp_path / "folder.ipynb").mkdir()
+    with pytest.raises(NotebookError) as caught:
+        read_notebook(tmp_path / "folder.ipynb")
+    assert str(caught.value) == "folder.ipynb could not be read: Is a directory"
+
+
+def test_a_notebook_over_the_ceiling_is_refused(tmp_path):
+    path = tmp_path / "x.ipynb"
+    path.write_bytes(b" " * 2_500_001)
+    with pytest.raises(NotebookError) as caught:
+        read_notebook(path, max_bytes=1_000_000)
+    assert str(caught.value) == ("x.ipynb is 2.5 MB, over the 1.0 MB limit; "
+                                 "clear its outputs (Edit > Clear outputs of all cells) and resubmit")
+
+
+def test_huge_stored_outputs_are_cut_when_read(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("print(big)", outputs=[nbformat.v4.new_output("stream", text="0123456789" * 3_000_000)]),
+        nbformat.v4.new_markdown_cell("small outputs are kept"),
+        nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+            "execute_result", execution_count=1,
+            data={"text/plain": "tensor([1.])", "image/png": "iVBO" * 500, "application/json": {"a": ["b" * 1200]}})]),
+        nbformat.v4.new_code_cell("fail()", outputs=[nbformat.v4.new_output(
+            "error", ename="ValueError", evalue="bad", traceback=["line 1\n", "x" * 2000])]),
+        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")]),
+        nbformat.v4.new_code_cell("print(c)", outputs=[nbformat.v4.new_output("stream", text="c" * 600)]),
+    ]
+    path = tmp_path / "big.ipynb"
+    nbformat.write(nb, path)
+    size = path.stat().st_size
+
+    tracemalloc.start()
+    try:
+        loaded = read_notebook(path, max_output_chars=1000, max_chars_in_all=2500)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 2.5 * size  # the file's bytes, then its text, then the parsed JSON: one at a time
+    assert loaded.notes == [
+        "the stored outputs of cells 1, 3, 4, 6 were cut when read (over 1,000 characters in one output, "
+        "or 2,500 in all); grading uses the outputs of the re-run"]
+    cells = loaded.notebook.cells
+    assert cells[0].outputs[0].text == "0123456789" * 100 + "\n[… 29,999,000 characters of stored output cut by the grader]"
+    assert cells[2].outputs[0].data == {
+        "text/plain": "tensor([1.])",  # small: kept whole
+        "image/png": "[… 2,000 characters of stored output cut by the grader]",  # a cut image is no image
+        "application/json": "[… 1,200 characters of stored output cut by the grader]",
+    }
+    error = cells[3].outputs[0]
+    assert (error.ename, error.evalue) == ("ValueError", "bad")
+    assert error.traceback == ["line 1\n", "x" * 993, "\n[… 1,007 characters of stored output cut by the grader]"]
+    assert cells[4].outputs[0].text == "1\n"
+    # 2,500 in all, 1,000 + 12 + 3 + 1,000 + 2 of them kept before: 483 left
+    assert cells[5].outputs[0].text == "c" * 483 + "\n[… 117 characters of stored output cut by the grader]"
+
+
+def test_stored_outputs_of_nbformat_3_are_cut_too(tmp_path):
+    output = {"output_type": "stream", "stream": "stdout", "text": ["a" * 50 + "\n"] * 3}
+    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [
+        {"cells": [{"cell_type": "markdown", "source": "# one"}]},
+        {"cells": [{"cell_type": "code", "input": "print(a)", "outputs": [output], "language": "python"}]}]}
+    path = tmp_path / "old.ipynb"
+    path.write_text(json.dumps(v3))
+    loaded = read_notebook(path, max_output_chars=60)
+    assert loaded.notebook.cells[1].outputs[0].text == "a" * 50 + "\n" + "a" * 9 + "\n[… 93 characters of stored output cut by the grader]"
+    assert loaded.notes == ["the stored outputs of cell 2 were cut when read (over 60 characters in one output, "
+                            "or 20,000,000 in all); grading uses the outputs of the re-run"]
+
+
+def test_a_notebook_with_small_outputs_has_no_notes(tmp_path):
+    path = tmp_path / "small.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", outputs=[
+        nbformat.v4.new_output("stream", text="1\n")])]), path)
+    assert read_notebook(path).notes == []
 
 
 def test_a_non_ipynb_name_gets_a_hint(tmp_path):

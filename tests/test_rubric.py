@@ -136,3 +136,20 @@ def test_checks_may_not_name_a_phase_the_reference_lacks(rubric_copy):
     edit(rubric_copy, lambda d: d["items"][7]["checks"][1].update(phase=3))  # 2.4
     with pytest.raises(RubricError, match=r"item 2.4: optimizer phase 3 does not exist in the reference \(it has 2\)"):
         _grader(rubric_copy)
+
+
+def test_the_graded_notebook_is_named_by_a_file_name_pattern(rubric_copy):
+    assert load_rubric(RUBRIC).spec.submission.notebook == "*.ipynb"
+    edit(rubric_copy, lambda d: d.update(submission={"notebook": "DL2022_midterm*.ipynb"}))
+    assert load_rubric(rubric_copy).spec.submission.notebook == "DL2022_midterm*.ipynb"
+
+
+@pytest.mark.parametrize("pattern, problem", [
+    ("work/*.ipynb", "a pattern for the notebook's file name only, without folders (e.g. 'midterm*.ipynb')"),
+    ("*.py", "the pattern would match no notebook: end it with '.ipynb' or '*' (e.g. 'midterm*.ipynb')"),
+    ("", "the pattern would match no notebook: end it with '.ipynb' or '*' (e.g. 'midterm*.ipynb')"),
+])
+def test_a_notebook_pattern_that_cannot_work_is_refused(rubric_copy, pattern, problem):
+    edit(rubric_copy, lambda d: d.update(submission={"notebook": pattern}))
+    assert error_of(rubric_copy) == (f"{rubric_copy / 'rubric.yaml'}: 1 problem(s)\n"
+                                     f"  at submission.notebook: Value error, {problem} (got {pattern!r})")

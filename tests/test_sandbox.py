@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,18 +20,28 @@ LIMITS = Limits(memory_mb=512, processes=32, file_size_mb=8, tmp_mb=32)
 NO_USERNS = "bwrap: No permissions to creating new namespace, likely because the kernel does not allow non-privileged user namespaces."
 
 
+@pytest.fixture
+def public_dir():
+    """A folder the sandbox uid can enter (pytest's own tmp folders are private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="grader-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
 def fake_bwrap(folder: Path) -> Path:
     """A bwrap that fails the way it does where unprivileged user namespaces are off."""
     folder.mkdir(exist_ok=True)
+    folder.chmod(0o755)
     path = folder / "bwrap"
     path.write_text(f"#!/bin/sh\necho '{NO_USERNS}' >&2\nexit 1\n")
     path.chmod(0o755)
     return path
 
 
-def test_a_host_without_user_namespaces_is_refused_with_the_fix(tmp_path):
+def test_a_host_without_user_namespaces_is_refused_with_the_fix(tmp_path, public_dir):
     with pytest.raises(SandboxUnavailable) as caught:
-        SandboxHost.prepare(sys.executable, LIMITS, tmp_path / "cache", bwrap=str(fake_bwrap(tmp_path / "bin")))
+        SandboxHost.prepare(sys.executable, LIMITS, tmp_path / "cache", bwrap=str(fake_bwrap(public_dir)))
     assert str(caught.value) == (f"bubblewrap cannot create the sandbox's namespaces on this host ({NO_USERNS}); "
                                  + ENABLE_USERNS_HELP)
 
@@ -79,8 +91,8 @@ def test_a_gpu_is_bound_only_when_given(sandbox_host, tmp_path):
     assert sandbox_host._gpu_binds() == []
 
 
-def test_the_cli_refuses_to_grade_where_there_is_no_sandbox(tmp_path, cache_dir):
-    bin_dir = tmp_path / "bin"
+def test_the_cli_refuses_to_grade_where_there_is_no_sandbox(tmp_path, cache_dir, public_dir):
+    bin_dir = public_dir
     fake_bwrap(bin_dir)
     for tool in ("setpriv", "prlimit"):
         (bin_dir / tool).symlink_to(f"/usr/bin/{tool}")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from grader.submission import discover, parse_identity
@@ -28,20 +30,28 @@ def test_discover_files_folders_and_problems(tmp_path):
     (folder / "data" / "a.jpg").write_bytes(b"jpg")
     (folder / "old.ipynb").write_text("{}")
     (folder / "new.ipynb").write_text("{}")
-    import os
     os.utime(folder / "old.ipynb", (1, 1))
     (tmp_path / "김민준(2022001) (1).ipynb").write_text("{}")
     (tmp_path / "final.ipynb").write_text("{}")
+    (tmp_path / "###.ipynb").write_text("{}")
     (tmp_path / "empty(2022099)").mkdir()
 
-    found = {s.path.name: s for s in discover(tmp_path)}
-    assert sorted(found) == ["empty(2022099)", "final.ipynb", "김민준(2022001) (1).ipynb", "김민준(2022001).ipynb", "신유나(2022012)"]
+    found = {s.path.name: s for s in discover(tmp_path, "*.ipynb")}
+    assert sorted(found) == ["###.ipynb", "empty(2022099)", "final.ipynb", "김민준(2022001) (1).ipynb", "김민준(2022001).ipynb", "신유나(2022012)"]
     assert found["김민준(2022001) (1).ipynb"].key == "2022001"
     assert found["김민준(2022001).ipynb"].key == "2022001~2"
     assert found["김민준(2022001).ipynb"].flags == ("duplicate-id",)
-    assert found["final.ipynb"].key == "final" and found["final.ipynb"].flags == ("no-student-id",)
+    assert found["김민준(2022001).ipynb"].notes == (
+        "another submission already uses the id '2022001'; this one is graded as '2022001~2'",)
+    final = found["final.ipynb"]
+    assert (final.key, final.name, final.student_id, final.flags, final.notes) == (
+        "final", None, None, ("no-student-id",), ("no student id in the name 'final.ipynb'; graded as 'final'",))
+    symbols = found["###.ipynb"]
+    assert (symbols.key, symbols.flags, symbols.notes) == (
+        "submission", ("no-student-id",), ("no student id in the name '###.ipynb'; graded as 'submission'",))
     yuna = found["신유나(2022012)"]
     assert (yuna.key, yuna.name, yuna.notebook.name, yuna.flags) == ("2022012", "신유나", "new.ipynb", ("several-notebooks",))
+    assert yuna.notes == ("2 notebooks in the folder match '*.ipynb'; graded the newest, new.ipynb",)
     assert found["empty(2022099)"].notebook is None
 
 
@@ -49,8 +59,48 @@ def test_content_hash_covers_the_data_in_a_folder(tmp_path):
     folder = tmp_path / "a(1)"
     folder.mkdir()
     (folder / "nb.ipynb").write_text("{}")
-    (submission,) = discover(tmp_path)
+    (submission,) = discover(tmp_path, "*.ipynb")
     before = submission.content_hash
     (folder / "image.jpg").write_bytes(b"new")
-    (again,) = discover(tmp_path)
+    (again,) = discover(tmp_path, "*.ipynb")
     assert again.content_hash != before
+
+
+def test_content_hash_never_follows_links(tmp_path):
+    folder = tmp_path / "a(1)"
+    folder.mkdir()
+    (folder / "nb.ipynb").write_text("{}")
+    (folder / "endless").symlink_to("/dev/zero")  # would never finish if followed
+    (submission,) = discover(tmp_path, "*.ipynb")
+    before = submission.content_hash
+    (folder / "endless").unlink()
+    (folder / "endless").symlink_to("/dev/null")
+    (again,) = discover(tmp_path, "*.ipynb")
+    assert again.content_hash != before
+
+
+def _folder_of_notebooks(folder, names_oldest_first):
+    folder.mkdir()
+    for age, name in enumerate(reversed(names_oldest_first)):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+        os.utime(path, (1000 - age, 1000 - age))
+
+
+@pytest.mark.parametrize("pattern, names_oldest_first, graded, flags, notes", [
+    # The one notebook named like the rubric's pattern, whatever else the folder holds; by name, not folder.
+    ("DL2022_midterm*.ipynb", ["work/dl2022_MIDTERM.ipynb", "scratch.ipynb"], "work/dl2022_MIDTERM.ipynb", (), ()),
+    ("중간고사*.ipynb", ["\u110c\u116e\u11bc\u1100\u1161\u11ab\u1100\u1169\u1109\u1161.ipynb", "b.ipynb"],  # NFD
+     "\u110c\u116e\u11bc\u1100\u1161\u11ab\u1100\u1169\u1109\u1161.ipynb", (), ()),
+    ("midterm*.ipynb", ["midterm_v1.ipynb", "midterm_v2.ipynb", "other.ipynb"], "midterm_v2.ipynb", ("several-notebooks",),
+     ("2 notebooks in the folder match 'midterm*.ipynb'; graded the newest, midterm_v2.ipynb",)),
+    ("midterm*.ipynb", ["a.ipynb", "b.ipynb"], "b.ipynb", ("several-notebooks",),
+     ("2 notebooks in the folder and none matches 'midterm*.ipynb'; graded the newest, b.ipynb",)),
+    ("midterm*.ipynb", ["Untitled.ipynb", ".ipynb_checkpoints/midterm-checkpoint.ipynb"], "Untitled.ipynb", (), ()),
+])
+def test_the_rubric_pattern_picks_the_notebook_of_a_folder(tmp_path, pattern, names_oldest_first, graded, flags, notes):
+    _folder_of_notebooks(tmp_path / "홍길동(2022001)", names_oldest_first)
+    (submission,) = discover(tmp_path, pattern)
+    assert submission.notebook == tmp_path / "홍길동(2022001)" / graded
+    assert (submission.flags, submission.notes) == (flags, notes)

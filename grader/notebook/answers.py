@@ -61,7 +61,7 @@ class AnswerReader:
     def _question_answer(template_question: str, source: str) -> str:
         """Added text when the question was kept; else the cell without its
         marker (a question retyped as "`(6)` T" carries only the answer)."""
-        if SequenceMatcher(None, template_question, source, autojunk=False).ratio() >= SIMILAR:
+        if _similar(template_question, source):
             return added_text(template_question, source)
         return strip_marker(source)
 
@@ -73,7 +73,13 @@ class AnswerReader:
         if any(source.strip() == original.strip() for original in template_sources):
             return ""
         if cell.cell_type == "markdown":
-            similar = [t for t in template_sources if t.strip() and SequenceMatcher(None, t, source, autojunk=False).ratio() >= SIMILAR]
+            similar = [t for t in template_sources if t.strip() and _similar(t, source)]
             if similar:
                 return added_text(similar[0], source)
         return source
+
+
+def _similar(template_text: str, text: str) -> bool:
+    matcher = SequenceMatcher(None, template_text, text, autojunk=False)
+    # Cheap upper bounds first: ratio() takes time quadratic in the texts' length.
+    return matcher.real_quick_ratio() >= SIMILAR and matcher.quick_ratio() >= SIMILAR and matcher.ratio() >= SIMILAR

@@ -140,6 +140,25 @@ class Execution(StrictModel):
     disk_mb: int = Field(default=1024, ge=16, description="size of each of the kernel's /tmp and working folder")
 
 
+class SubmissionFiles(StrictModel):
+    """Which file of a submission is graded."""
+
+    notebook: str = Field(
+        default="*.ipynb",
+        description="glob on the file name (not its folder) of the notebook to grade when a submission holds "
+                    "several, e.g. 'midterm*.ipynb'; case-insensitive",
+    )
+
+    @field_validator("notebook")
+    @classmethod
+    def _file_name_pattern(cls, pattern: str) -> str:
+        if "/" in pattern or "\\" in pattern:
+            raise ValueError("a pattern for the notebook's file name only, without folders (e.g. 'midterm*.ipynb')")
+        if not (pattern.lower().endswith(".ipynb") or pattern.endswith("*")):
+            raise ValueError("the pattern would match no notebook: end it with '.ipynb' or '*' (e.g. 'midterm*.ipynb')")
+        return pattern
+
+
 class Rubric(StrictModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     title: str
@@ -147,6 +166,7 @@ class Rubric(StrictModel):
     template: str = "template.ipynb"
     solution: str = "solution.ipynb"
     execution: Execution = Execution()
+    submission: SubmissionFiles = SubmissionFiles()
     tolerance: Tolerance
     items: list[Item] = Field(min_length=1)
     choose_all: list[ChooseAllGroup] = Field(default_factory=list)

@@ -67,12 +67,14 @@ def workspace(submission: Path) -> Iterator[Workspace]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def sweep_workspaces() -> int:
-    """Remove the workspaces of graders that are no longer running (killed, say, by SIGKILL)."""
+def sweep_workspaces(prefixes: tuple[str, ...] = (PREFIX,)) -> int:
+    """Remove the temporary folders (`<prefix><pid>-…`) of graders that are no longer running
+    (killed, say, by SIGKILL)."""
     removed = 0
-    for root in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
-        owner = root.name.removeprefix(PREFIX).split("-", 1)[0]
-        if owner.isdigit() and not alive(int(owner)):
-            shutil.rmtree(root, ignore_errors=True)
-            removed += 1
+    for prefix in prefixes:
+        for root in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+            owner = root.name.removeprefix(prefix).split("-", 1)[0]
+            if owner.isdigit() and not alive(int(owner)):
+                shutil.rmtree(root, ignore_errors=True)
+                removed += 1
     return removed
