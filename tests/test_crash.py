@@ -41,7 +41,9 @@ def start_grading(batch: Path, out: Path, cache_dir: Path) -> subprocess.Popen:
     env = dict(os.environ, GRADER_CACHE=str(cache_dir))
     return subprocess.Popen([sys.executable, "-m", "grader", "grade", str(batch), "--rubric", str(RUBRIC),
                              "--out", str(out), "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # as from a terminal, even when the tests run in the background (SIGINT ignored)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def stored(out: Path) -> dict[str, str]:
@@ -63,16 +65,17 @@ def wait_for(condition, timeout: float = 180.0) -> None:
         time.sleep(0.3)
 
 
-def sandboxed_processes() -> list[int]:
-    """Processes running as a sandbox uid, anywhere on the machine."""
+def sandboxed_processes() -> list[str]:
+    """Live processes running as a sandbox uid, anywhere on the machine (zombies are dead already)."""
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
-            uid_line = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
-        except (OSError, StopIteration):
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
             continue
-        if FIRST_UID <= int(uid_line.split()[1]) < FIRST_UID + UIDS:
-            found.append(int(status.parent.name))
+        uid, state = int(fields["Uid"].split()[0]), fields["State"].split()[0]
+        if FIRST_UID <= uid < FIRST_UID + UIDS and state != "Z":
+            found.append(f"{status.parent.name} {fields['Name'].strip()} {state}")
     return found
 
 

@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import contextlib
 import copy
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -82,7 +83,10 @@ class NotebookRunner:
     python: str = sys.executable
 
     def run(self, notebook: nbformat.NotebookNode, submission: Path) -> Execution:
-        return asyncio.run(self._run(notebook, submission))
+        try:
+            return asyncio.run(self._run(notebook, submission))
+        except asyncio.CancelledError:  # Ctrl-C while a kernel ran: it is shut down by now
+            raise KeyboardInterrupt from None
 
     async def _run(self, notebook: nbformat.NotebookNode, submission: Path) -> Execution:
         nb = copy.deepcopy(notebook)
@@ -93,7 +97,7 @@ class NotebookRunner:
         (self.cache_dir / "matplotlib").mkdir(parents=True, exist_ok=True)
         with workspace(submission) as ws, self._sandbox_for(ws) as box:
             km, env, cwd = self._kernel(ws, box)
-            client = OutputCappedClient(
+            client = GradingClient(
                 nb, km=km, allow_errors=True, interrupt_on_timeout=True, startup_timeout=STARTUP_TIMEOUT_S
             )
             started = monotonic()
@@ -155,7 +159,13 @@ class NotebookRunner:
             execution.run_cells[run] = index
             began = monotonic()
             cell_task = asyncio.ensure_future(client.async_execute_cell(cell, index, execution_count=run))
-            done, _ = await asyncio.wait({cell_task}, timeout=limit + INTERRUPT_GRACE_S)
+            try:
+                done, _ = await asyncio.wait({cell_task}, timeout=limit + INTERRUPT_GRACE_S)
+            except asyncio.CancelledError:  # Ctrl-C: stop the cell too before the kernel goes
+                cell_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await cell_task
+                raise
             if not done:
                 cell_task.cancel()
                 with contextlib.suppress(BaseException):  # nbclient turns the cancel into DeadKernelError
@@ -188,8 +198,16 @@ class NotebookRunner:
         return execution
 
 
-class OutputCappedClient(NotebookClient):
-    """Keeps at most MAX_CELL_OUTPUT_CHARS of each cell's output, and says where it cut."""
+class GradingClient(NotebookClient):
+    """nbclient's client with two changes: Ctrl-C stops the run (and with it the batch), and each
+    cell keeps at most MAX_CELL_OUTPUT_CHARS of output, saying where it cut."""
+
+    async def async_start_new_kernel(self, **kwargs: object) -> None:
+        # nbclient has just installed a Ctrl-C handler that kills the kernel and carries on with
+        # the next cell. A TA's Ctrl-C means "stop": cancel this run; its clean-up shuts the
+        # kernel and its sandbox down.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, asyncio.current_task().cancel)
+        await super().async_start_new_kernel(**kwargs)
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
         content = msg.get("content", {})
