@@ -27,6 +27,7 @@ KEY = ["False", "True", "True", "True", "False", "True", "True", "False", "False
 def batch_of(folder: Path, count: int) -> Path:
     """`count` notebooks answering only Problem 3, all correctly (20 points each)."""
     nb = nbformat.read(RUBRIC / "template.ipynb", as_version=4)
+    nb.cells[0].source = "import torch"  # not fastai: its import alone costs 9 s per kernel
     for cell in nb.cells:
         for tag in cell.metadata.get("tags", []):
             if tag.startswith("answer:3."):
