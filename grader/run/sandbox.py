@@ -100,9 +100,10 @@ class KernelSandbox:
     def wrap(self, kernel_argv: list[str]) -> list[str]:
         return [*self.command_prefix, *kernel_argv]
 
-    def hand_over(self, path: Path) -> None:
-        """Let the sandbox uid read and write a file the grader created in the runtime folder."""
+    def hand_over(self, path: Path | str) -> None:
+        """Let the sandbox uid (and only it) read and write a file the grader created in the runtime folder."""
         os.chown(path, self.uid, self.uid)
+        os.chmod(path, 0o600)
 
     def lock_runtime(self) -> None:
         """After start: the kernel keeps its sockets and evidence file but can create nothing more here."""
@@ -171,7 +172,7 @@ class SandboxHost:
             (etc / "group").write_text(f"{SANDBOX_USER}:x:{SANDBOX_UID}:\n")
             fonts = root / "matplotlib"
             shutil.copytree(self.cache_dir / "matplotlib", fonts, dirs_exist_ok=True)  # the cache's own folder may be private
-            _readable_by_all(submission)
+            _give(submission, uid)  # its own copy: only that uid (and root) may read it, even on the host
             _readable_by_all(fonts)
             yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime,
                                 command_prefix=self._command_prefix(uid, cgroup, runtime, etc, submission))
@@ -287,6 +288,12 @@ def _allocation_lock() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _give(folder: Path, uid: int) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        os.lchown(path, uid, uid)
+    folder.chmod(0o700)
 
 
 def _readable_by_all(folder: Path) -> None:
