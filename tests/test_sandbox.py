@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.run.cgroups import Cgroups
+from grader.run.cgroups import Cgroups, KernelCgroup
 from grader.run.sandbox import ENABLE_USERNS_HELP, Limits, SandboxHost, SandboxUnavailable
 from tests.conftest import RUBRIC, run_cli
 from tests.test_crash import batch_of
@@ -129,3 +129,35 @@ def test_no_sandbox_is_loud_in_the_console_and_in_every_report(tmp_path, cache_d
     assert (result["flags"], result["sandboxed"]) == ([], True)
     assert "Not sandboxed:" not in (out / "index.html").read_text(encoding="utf-8")
 
+
+
+def test_cgroup_v2_files_are_written_and_read_as_the_kernel_documents_them(tmp_path):
+    """This host has cgroup v1; the v2 code path is checked against a folder laid out like cgroupfs."""
+    folder = tmp_path / "123-200000"
+    folder.mkdir()
+    for name in ("memory.max", "memory.swap.max", "pids.max"):
+        (folder / name).write_text("max\n")
+    group = KernelCgroup(version=2, dirs=(folder,))
+    group.set_limits(512 * 1024 * 1024, 32)
+    assert [(folder / name).read_text() for name in ("memory.max", "memory.swap.max", "pids.max")] == [
+        str(512 * 1024 * 1024), "0", "32"]
+    assert group.procs_files == [folder / "cgroup.procs"]
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n")
+    (folder / "pids.events").write_text("max 0\n")
+    assert group.limits_hit() == []
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n")
+    (folder / "pids.events").write_text("max 3\n")
+    assert group.limits_hit() == ["memory", "processes"]
+
+
+def test_cgroup_v1_oom_and_pids_counters_are_read(tmp_path):
+    memory, pids = tmp_path / "memory", tmp_path / "pids"
+    memory.mkdir()
+    pids.mkdir()
+    group = KernelCgroup(version=1, dirs=(memory, pids))
+    (memory / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+    (pids / "pids.events").write_text("max 0\n")
+    assert group.limits_hit() == []
+    (memory / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    assert group.limits_hit() == ["memory"]
+    assert group.procs_files == [memory / "cgroup.procs", pids / "cgroup.procs"]

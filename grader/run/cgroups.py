@@ -38,6 +38,22 @@ class KernelCgroup:
     def procs_files(self) -> list[Path]:
         return [folder / "cgroup.procs" for folder in self.dirs]
 
+    def set_limits(self, memory_bytes: int, max_processes: int) -> None:
+        if self.version == 2:
+            folder = self.dirs[0]
+            (folder / "memory.max").write_text(str(memory_bytes))
+            swap = folder / "memory.swap.max"
+            if swap.exists():
+                swap.write_text("0")
+            (folder / "pids.max").write_text(str(max_processes))
+        else:
+            memory, pids = self.dirs
+            (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            swap = memory / "memory.memsw.limit_in_bytes"
+            if swap.exists():  # memory plus swap: no escaping the limit into swap
+                swap.write_text(str(memory_bytes))
+            (pids / "pids.max").write_text(str(max_processes))
+
     def limits_hit(self) -> list[str]:
         """Which limits stopped something: "memory" (a process was OOM-killed), "processes" (a fork was refused)."""
         hit = []
@@ -131,19 +147,7 @@ class Cgroups:
             _make_group(folder, exist_ok=False)
         group = KernelCgroup(version=self.version, dirs=dirs)
         try:
-            if self.version == 2:
-                (dirs[0] / "memory.max").write_text(str(memory_bytes))
-                swap = dirs[0] / "memory.swap.max"
-                if swap.exists():
-                    swap.write_text("0")
-                (dirs[0] / "pids.max").write_text(str(max_processes))
-            else:
-                memory, pids = dirs
-                (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
-                swap = memory / "memory.memsw.limit_in_bytes"
-                if swap.exists():  # memory plus swap: no escaping the limit into swap
-                    swap.write_text(str(memory_bytes))
-                (pids / "pids.max").write_text(str(max_processes))
+            group.set_limits(memory_bytes, max_processes)
         except OSError as err:
             group.remove()
             raise CgroupError(f"could not set limits in {err.filename}: {err.strerror}") from None
