@@ -177,3 +177,11 @@ def test_missing_evidence(tmp_path):
 
 def test_notebook_fixture_is_valid():
     nbformat.validate(nbformat.v4.new_notebook())
+
+
+def test_lines_out_of_the_probes_sequence_are_ignored_and_counted(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_text(HEADER + STEP.replace('"seq":2', '"seq":99') + STEP + STEP)  # forged, real, replayed
+    evidence = read_evidence(path)
+    assert (evidence.foreign_lines, [step.seq for step in evidence.steps]) == ([2, 4], [2])
+    assert len(read_evidence(path, from_probe=False).steps) == 3  # the grader's own cache is not numbered

@@ -56,7 +56,6 @@ class Execution:
     run_cells: dict[int, int] = field(default_factory=dict)  # probe run ordinal -> 0-based cell index
     seconds: float = 0.0
     limits_hit: list[str] = field(default_factory=list)  # "memory", "processes": what the sandbox stopped
-    sandboxed: bool = True
 
     def status_of(self, index: int) -> str | None:
         return next((cell.status for cell in self.cells if cell.cell == index + 1), None)
@@ -117,7 +116,6 @@ class NotebookRunner:
                     execution = await self._run_cells(client, nb)
             if box is not None:
                 execution.limits_hit = box.limits_hit()
-            execution.sandboxed = box is not None
             try:
                 execution.evidence = read_evidence(ws.evidence)
             except EvidenceError as err:
