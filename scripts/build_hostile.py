@@ -100,6 +100,14 @@ print(json.dumps({"student": "2022001", "status": "graded", "total": 100.0, "max
     "symlink_key": (AFTER_2_5, ["import os\nprint(os.path.islink('answer_key.yaml'))\n"
                                 "try:\n    print(open('answer_key.yaml').read())\n"
                                 "except OSError as err:\n    print('BLOCKED', type(err).__name__)"]),
+    # In a child process: unshare() refuses a threaded process like the kernel whatever the sandbox.
+    "nested_namespaces": (AFTER_2_5, ["""import subprocess, sys
+attempt = '''import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+for name, flag in [('user', 0x10000000), ('mount', 0x00020000), ('network', 0x40000000)]:
+    refused = libc.unshare(flag) != 0
+    print(name, 'REFUSED ' + os.strerror(ctypes.get_errno()) if refused else 'CREATED')'''
+print(subprocess.run([sys.executable, '-c', attempt], capture_output=True, text=True).stdout, end='')"""]),
 }
 
 
@@ -108,7 +116,8 @@ def build(name: str, anchor: str, cells: list[str]) -> nbformat.NotebookNode:
     nb.cells[0].source = "import torch\nimport matplotlib.pyplot as plt"  # fastai's import costs 9 s per kernel
     index = next(i for i, cell in enumerate(nb.cells) if anchor in cell.metadata.get("tags", []))
     position = index + 1 if anchor.startswith("answer:") else index
-    nb.cells[position:position] = [new_code_cell(source) for source in cells]
+    # Fixed cell ids: rebuilding leaves unchanged samples byte-for-byte the same.
+    nb.cells[position:position] = [new_code_cell(source, id=f"attack-{n}") for n, source in enumerate(cells, 1)]
     nb.metadata["grader_sample"] = name
     return nb
 

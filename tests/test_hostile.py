@@ -138,6 +138,7 @@ EXPECTED = {
     "9900015": (FULL, [], [], []),
     "9900016": (FULL, [], [], []),
     "9900017": (FULL, [], [], []),
+    "9900018": (FULL, [], [], []),
 }
 
 
@@ -207,6 +208,12 @@ def test_signals_exits_and_floods_do_not_reach_the_grader(hostile):
     assert flood.endswith("[the grader cut this cell's output at 2,000,000 characters]\n")
     assert len(flood) <= 2_000_100
     assert outputs(hostile, "9900017", "answer_key") == ["True\nBLOCKED FileNotFoundError\n"]
+
+
+def test_no_nested_namespaces_no_namespace_root(hostile):
+    assert outputs(hostile, "9900018", "attempt") == [
+        "user REFUSED No space left on device\nmount REFUSED Operation not permitted\n"
+        "network REFUSED Operation not permitted\n"]
 
 
 def test_forged_json_breaks_only_the_forger(hostile):

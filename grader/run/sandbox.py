@@ -218,7 +218,8 @@ class SandboxHost:
                 # RLIMIT_NPROC only backs up the pids cgroup (which reports hits), hence the headroom.
                 "prlimit", f"--fsize={file_size}", "--core=0", f"--nproc={2 * self.limits.processes}", "--",
                 "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--",
-                self.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+                # --disable-userns: no nested user namespaces, so no namespace-root powers for student code.
+                self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "grader",
                 "--ro-bind", "/usr", "/usr"]
         for name in ("bin", "sbin", "lib", "lib32", "lib64"):
