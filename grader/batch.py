@@ -1,8 +1,16 @@
-"""Grade a folder into a gradebook, then write every output from the gradebook."""
+"""Grade a folder into a gradebook, then write every output from the gradebook.
+
+Submissions are graded by a pool of worker threads, one kernel each; the main
+thread alone writes the gradebook and the executed notebooks, so the order in
+which workers finish changes nothing that is stored.
+"""
 
 from __future__ import annotations
 
+import os
+import queue
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +37,39 @@ class BatchOutcome:
     flagged: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Workers:
+    """The kernels that run at once: one entry per worker, the GPU it gives its kernels (None: CPU only)."""
+
+    gpus: tuple[int | None, ...]
+
+    @classmethod
+    def plan(cls, jobs: int, gpus: tuple[int, ...] = (), per_gpu: int = 1) -> Workers:
+        """`jobs` CPU workers, or with GPUs `per_gpu` workers on each of them."""
+        if gpus:
+            return cls(tuple(gpu for gpu in gpus for _ in range(per_gpu)))
+        return cls((None,) * jobs)
+
+    @property
+    def count(self) -> int:
+        return len(self.gpus)
+
+
+def auto_jobs(memory_mb: int) -> tuple[int, str]:
+    """As many kernels as there are cores, and as fit in the memory available at their limit; why."""
+    cores = len(os.sched_getaffinity(0))
+    available_mb = _available_memory_mb()
+    jobs = max(1, min(cores, available_mb // memory_mb))
+    return jobs, f"{cores} core(s), {available_mb / 1024:.1f} GB available ÷ {memory_mb} MB per kernel"
+
+
+def _available_memory_mb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
 def rubric_summary(rubric: LoadedRubric) -> RubricSummary:
     spec = rubric.spec
     return RubricSummary(
@@ -45,21 +86,39 @@ def grade_submissions(
     out: Path,
     force: bool = False,
     on_done: Callable[[Submission, SubmissionResult | None], None] = lambda submission, result: None,
+    workers: Workers = Workers((None,)),
 ) -> BatchOutcome:
-    """Grade what is new or changed; each submission is stored as soon as it is graded."""
+    """Grade what is new or changed; each submission is stored as soon as it is graded.
+
+    On Ctrl-C (KeyboardInterrupt) the running kernels are stopped, whatever finished is
+    stored, and the interrupt goes on to the caller.
+    """
     outcome = BatchOutcome()
     executed_dir = out / EXECUTED_DIR
     executed_dir.mkdir(parents=True, exist_ok=True)
+    todo = []
     for submission in submissions:
         if not force and gradebook.is_current(submission.key, submission.content_hash, grader.rubric.hash,
                                                  sandboxed=grader.sandboxed):
             outcome.skipped += 1
             on_done(submission, None)
-            continue
+        else:
+            todo.append(submission)
+    free_gpus: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    for gpu in workers.gpus:
+        free_gpus.put(gpu)
+
+    def grade(submission: Submission) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
+        gpu = free_gpus.get()  # a worker's GPU, held while its kernel runs
         try:
-            result, executed = grader.grade(submission)
+            return grader.grade(submission, gpu=gpu)
         except Exception as err:  # a grader bug on one file must not cost the rest of the batch
-            result, executed = grader.failed(submission, err), None
+            return grader.failed(submission, err), None
+        finally:
+            free_gpus.put(gpu)
+
+    def store(submission: Submission, future: Future) -> None:
+        result, executed = future.result()
         if executed is not None:
             _write_notebook(executed_dir / f"{submission.key}.ipynb", executed)
         gradebook.store(result)
@@ -68,6 +127,23 @@ def grade_submissions(
         if result.flags:
             outcome.flagged.append(submission.key)
         on_done(submission, result)
+
+    with ThreadPoolExecutor(workers.count, thread_name_prefix="grader-worker") as pool:
+        futures = {pool.submit(grade, submission): submission for submission in todo}
+        stored: set[Future] = set()
+        try:
+            for future in as_completed(futures):
+                store(futures[future], future)
+                stored.add(future)
+        except KeyboardInterrupt:
+            grader.runner.active.cancel_all()
+            for future in futures:
+                future.cancel()
+            wait(futures)  # the running kernels and their sandboxes are being shut down
+            for future, submission in futures.items():
+                if future not in stored and not future.cancelled() and future.exception() is None:
+                    store(submission, future)
+            raise
     return outcome
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from time import monotonic
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from grader.batch import GRADEBOOK_FILE, RESULTS_FILE, grade_submissions, rubric_summary, write_outputs
+from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, Workers, auto_jobs, grade_submissions, rubric_summary,
+                          write_outputs)
 from grader.export import EXPORTERS
 from grader.gradebook import Gradebook, GradebookError
 from grader.grading import Grader
@@ -19,9 +23,10 @@ from grader.reference import reference_evidence
 from grader.run import NotebookRunner
 from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
-from grader.run.workspace import sweep_workspaces
-from grader.rubric import RubricError, load_rubric
-from grader.submission import UNZIP_PREFIX, discover
+from grader.run.warm import WarmKernels, WarmStartError, imports_of
+from grader.run.workspace import sweep_workspaces, unsandboxed_base_env
+from grader.rubric import LoadedRubric, RubricError, load_rubric
+from grader.submission import UNZIP_PREFIX, Submission, discover
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -57,13 +62,20 @@ def grade(
     rubric: Annotated[Path, typer.Option("--rubric", help="Rubric folder (rubric.yaml, template, solution).")],
     out: OutOption,
     gradebook: GradebookOption = None,
+    jobs: Annotated[str, typer.Option(help="Kernels at once: a number, or auto (cores, and memory at the kernel's "
+                                           "limit) [default: auto].")] = "auto",
+    gpus: Annotated[Optional[str], typer.Option(help="NVIDIA GPUs for the kernels, e.g. 0,1; each kernel gets one "
+                                                      "[default: none, CPU only].")] = None,
+    per_gpu: Annotated[int, typer.Option(help="Kernels sharing one GPU at once (with --gpus); each may allocate "
+                                              "1/K of its memory.", min=1)] = 1,
+    cold: Annotated[bool, typer.Option("--cold", help="Start every kernel as a new interpreter instead of forking "
+                                                      "it from one that has imported the exam's libraries.")] = False,
     cell_timeout: Annotated[Optional[float], typer.Option(help="Seconds per cell [default: the rubric's].")] = None,
     notebook_timeout: Annotated[Optional[float], typer.Option(help="Seconds per notebook [default: the rubric's].")] = None,
     memory: Annotated[Optional[int], typer.Option(help="MB of memory per kernel [default: the rubric's].")] = None,
     max_processes: Annotated[Optional[int], typer.Option(help="Processes and threads per kernel [default: the rubric's].")] = None,
     max_file: Annotated[Optional[int], typer.Option(help="MB of the largest file a kernel may write [default: the rubric's].")] = None,
     disk: Annotated[Optional[int], typer.Option(help="MB of each of a kernel's /tmp and working folder [default: the rubric's].")] = None,
-    gpu: Annotated[Optional[int], typer.Option(help="Index of the NVIDIA GPU kernels may use [default: none, CPU only].")] = None,
     no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run kernels unconfined, as you. Only on a machine you can throw away.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Regrade submissions already graded from the same files.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Cache for reference evidence [default: $GRADER_CACHE or ~/.cache/grader].")] = None,
@@ -76,6 +88,8 @@ def grade(
     except (RubricError, FileNotFoundError) as err:
         raise _fail(str(err)) from None
     limits = loaded.spec.execution
+    memory_mb = memory or limits.memory_mb
+    workers = _plan_workers(jobs, _parse_gpus(gpus), per_gpu, memory_mb)
     cache = cache_dir or default_cache()
     sweep_workspaces((WORKSPACE_PREFIX, UNZIP_PREFIX))
     if no_sandbox:
@@ -84,41 +98,108 @@ def grade(
     else:
         try:
             sandbox = SandboxHost.prepare(sys.executable, Limits(
-                memory_mb=memory or limits.memory_mb, processes=max_processes or limits.max_processes,
-                file_size_mb=max_file or limits.max_file_mb, tmp_mb=disk or limits.disk_mb), cache, gpu=gpu)
+                memory_mb=memory_mb, processes=max_processes or limits.max_processes,
+                file_size_mb=max_file or limits.max_file_mb, tmp_mb=disk or limits.disk_mb), cache,
+                gpus=tuple(gpu for gpu in workers.gpus if gpu is not None))
         except SandboxUnavailable as err:
             raise _fail(f"cannot sandbox the students' kernels: {err}") from None
-    runner = NotebookRunner(cell_timeout_s=cell_timeout or limits.cell_timeout_s,
-                            notebook_timeout_s=notebook_timeout or limits.notebook_timeout_s, cache_dir=cache,
-                            sandbox=sandbox)
     console.print(f"rubric [bold]{loaded.id}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in {submissions}",
                   highlight=False)
-    with console.status("running the reference solution (cached after the first time)…"):
+    with contextlib.ExitStack() as stack:
+        warm = None if cold else stack.enter_context(_start_warm_kernels(loaded, sandbox, cache, workers))
+        runner = NotebookRunner(cell_timeout_s=cell_timeout or limits.cell_timeout_s,
+                                notebook_timeout_s=notebook_timeout or limits.notebook_timeout_s, cache_dir=cache,
+                                sandbox=sandbox, warm=warm,
+                                gpu_memory_fraction=round(0.95 / per_gpu, 3) if gpus and per_gpu > 1 else None)
+        with console.status("running the reference solution (cached after the first time)…"):
+            try:
+                grader = Grader(loaded, runner, reference_evidence(loaded, runner, cache))
+            except RubricError as err:
+                raise _fail(str(err)) from None
+        _grade_into_gradebook(found, grader, out, gradebook, loaded, force, quiet, workers)
+
+
+def _parse_gpus(gpus: str | None) -> tuple[int, ...]:
+    if gpus is None:
+        return ()
+    try:
+        parsed = tuple(int(part) for part in gpus.split(","))
+    except ValueError:
+        raise _fail(f"--gpus {gpus}: expected GPU indices separated by commas, e.g. 0,1") from None
+    if len(set(parsed)) != len(parsed) or min(parsed) < 0:
+        raise _fail(f"--gpus {gpus}: each GPU once, as an index from 0")
+    return parsed
+
+
+def _plan_workers(jobs: str, gpus: tuple[int, ...], per_gpu: int, memory_mb: int) -> Workers:
+    if gpus:
+        if jobs != "auto":
+            raise _fail("--jobs and --gpus: with GPUs the kernels at once are --per-gpu × the number of GPUs")
+        workers = Workers.plan(0, gpus, per_gpu)
+        console.print(f"{workers.count} kernel(s) at a time: {per_gpu} on each of GPU {', '.join(map(str, gpus))}",
+                      highlight=False)
+        return workers
+    if jobs == "auto":
+        count, why = auto_jobs(memory_mb)
+        console.print(f"{count} kernel(s) at a time (auto: {why}; set --jobs to change)", highlight=False)
+        return Workers.plan(count)
+    if not jobs.isdigit() or int(jobs) < 1:
+        raise _fail(f"--jobs {jobs}: expected a number from 1, or auto")
+    return Workers.plan(int(jobs))
+
+
+@contextlib.contextmanager
+def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache: Path,
+                        workers: Workers) -> Iterator[WarmKernels]:
+    preload = loaded.spec.execution.preload
+    if preload is None:
+        preload = imports_of(loaded.solution_path)
+    env = sandbox.base_env() if sandbox else unsandboxed_base_env(Path(sys.executable).parent, cache)
+    with console.status(f"importing {', '.join(preload) or 'the kernel'} once, for warm kernels…"):
         try:
-            grader = Grader(loaded, runner, reference_evidence(loaded, runner, cache))
-        except RubricError as err:
-            raise _fail(str(err)) from None
+            warm = WarmKernels.start(sys.executable, preload, env,
+                                     fonts=cache / "matplotlib" if sandbox else None, log=cache / "warm-kernels.log")
+        except WarmStartError as err:
+            raise _fail(f"{err}\nTo start every kernel cold instead: --cold") from None
+    with warm:
+        for module, why in warm.failed.items():
+            console.print(f"[yellow]warning:[/] {module} could not be imported ahead ({why}); kernels import it "
+                          "themselves", highlight=False)
+        if warm.cuda_initialised and any(gpu is not None for gpu in workers.gpus):
+            raise _fail(f"importing {', '.join(preload)} initialised CUDA, which a forked kernel cannot use. Set "
+                        "`execution: preload:` in the rubric to modules that do not, or grade with --cold")
+        console.print(f"warm kernels: {', '.join(preload) or 'ipykernel'} imported once in {warm.preload_seconds:.1f} s",
+                      highlight=False)
+        yield warm
+
+
+def _grade_into_gradebook(found: list[Submission], grader: Grader, out: Path, gradebook: Path | None,
+                          loaded: LoadedRubric, force: bool, quiet: bool, workers: Workers) -> None:
     with _open_gradebook(out, gradebook, must_exist=False) as book:
         try:
             book.bind_rubric(rubric_summary(loaded))
         except GradebookError as err:
             raise _fail(str(err)) from None
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                       TimeRemainingColumn(), console=console, disable=quiet) as progress:
-            task = progress.add_task("grading", total=len(found))
-            counts = {"errors": 0, "flagged": 0}
+            task = progress.add_task("grading", total=len(found), rate="")
+            counts = {"errors": 0, "flagged": 0, "graded": 0}
+            started = monotonic()
 
             def on_done(submission, result) -> None:
                 if result is not None:
                     counts["errors"] += result.status == "error"
                     counts["flagged"] += bool(result.flags)
-                progress.update(task, advance=1, description=(
+                    counts["graded"] += 1
+                per_minute = counts["graded"] / max(monotonic() - started, 1e-9) * 60
+                progress.update(task, advance=1, rate=f"{per_minute:.1f}/min", description=(
                     f"grading · {counts['errors']} error(s) · {counts['flagged']} flagged · last: {submission.path.name}"))
 
             try:
-                outcome = grade_submissions(found, grader, book, out, force=force, on_done=on_done)
+                outcome = grade_submissions(found, grader, book, out, force=force, on_done=on_done, workers=workers)
             except KeyboardInterrupt:
-                # The running kernel and its sandbox are already gone (their context managers
+                # The running kernels and their sandboxes are already gone (their context managers
                 # unwound); every submission finished so far is stored.
                 progress.stop()
                 write_outputs(out, book)

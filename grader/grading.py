@@ -50,8 +50,9 @@ class Grader:
 
     # -- one submission --------------------------------------------------------
 
-    def grade(self, submission: Submission) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
-        """The result, and the executed notebook (None when nothing ran)."""
+    def grade(self, submission: Submission,
+              gpu: int | None = None) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
+        """The result, and the executed notebook (None when nothing ran). gpu: the GPU its kernel may use."""
         started = monotonic()
         if submission.error is not None:
             return self._unreadable(submission, submission.error, started), None
@@ -64,10 +65,10 @@ class Grader:
                 return self._unreadable(submission, str(err), started), None
             # The notebook's place inside the submission, in `files` (for a notebook file, `files` itself).
             notebook = files / submission.notebook.relative_to(submission.path)
-            return self._grade_files(submission, files, notebook, started)
+            return self._grade_files(submission, files, notebook, started, gpu)
 
-    def _grade_files(self, submission: Submission, files: Path, notebook: Path,
-                     started: float) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
+    def _grade_files(self, submission: Submission, files: Path, notebook: Path, started: float,
+                     gpu: int | None) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
         """Grade the submission's files on disk: `files` is run in, `notebook` is graded."""
         flags, notes = list(submission.flags), list(submission.notes)
         try:
@@ -80,7 +81,7 @@ class Grader:
         execution: Execution | None = None
         run_error = None
         try:
-            execution = self.runner.run(nb, files)
+            execution = self.runner.run(nb, files, gpu)
         except RunnerError as err:
             run_error = str(err)
         student = None

@@ -40,10 +40,32 @@ def sandbox_host(cache_dir):
 
 
 @pytest.fixture(scope="session")
+def warm_kernels(sandbox_host, cache_dir):
+    """A fork server with torch imported, for sandboxed kernels."""
+    from grader.run.warm import WarmKernels
+
+    with WarmKernels.start(sys.executable, ["torch"], sandbox_host.base_env(), cache_dir / "matplotlib",
+                           cache_dir / "warm.log") as warm:
+        yield warm
+
+
+@pytest.fixture(scope="session")
+def unsandboxed_warm_kernels(cache_dir):
+    """A fork server with torch imported, for `--no-sandbox` kernels."""
+    from grader.run.warm import WarmKernels
+    from grader.run.workspace import unsandboxed_base_env
+
+    with WarmKernels.start(sys.executable, ["torch"], unsandboxed_base_env(Path(sys.executable).parent, cache_dir),
+                           None, cache_dir / "warm.log") as warm:
+        yield warm
+
+
+@pytest.fixture(scope="session")
 def graded(tmp_path_factory, cache_dir) -> Path:
-    """The sample submissions graded once with the CLI; returns the output folder."""
+    """The sample submissions graded once with the CLI, two at a time; returns the output folder."""
     out = tmp_path_factory.mktemp("graded")
-    run_cli("grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", env_cache=cache_dir)
+    run_cli("grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", "--jobs", "2",
+            env_cache=cache_dir)
     return out
 
 

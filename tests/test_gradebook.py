@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import _thread
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from grader.batch import grade_submissions
 from grader.gradebook import Gradebook, GradebookError, RubricSummary
 from grader.results import CheckResult, ItemResult, SubmissionResult
+from grader.run.execute import ActiveRuns
 from grader.submission import discover
 
 SUMMARY = RubricSummary(id="exam", title="Exam", hash="sha256:r1", total=8,
@@ -102,16 +107,21 @@ def test_a_gradebook_belongs_to_one_rubric(book):
 
 
 class CrashingGrader:
-    """Stands in for Grader: grades instantly, and dies on one submission like a killed process."""
+    """Stands in for Grader: grades instantly, and gets a Ctrl-C while grading one submission."""
 
     def __init__(self, crash_on: str | None) -> None:
         self.crash_on = crash_on
         self.graded: list[str] = []
         self.rubric = type("R", (), {"hash": "sha256:r1"})
         self.sandboxed = True
+        self.runner = SimpleNamespace(active=ActiveRuns())
 
-    def grade(self, submission):
+    def grade(self, submission, gpu=None):
         if submission.key == self.crash_on:
+            _thread.interrupt_main()  # the TA's Ctrl-C reaches the main thread...
+            while not self.runner.active.cancelled:  # ...which cancels the runs, this one included
+                time.sleep(0.01)
+        if self.runner.active.cancelled:
             raise KeyboardInterrupt
         self.graded.append(submission.key)
         return result(submission.key, notebook_hash=submission.content_hash), None

@@ -18,17 +18,29 @@ def notebook(tmp_path, *sources: str):
     return nb, path
 
 
-def runner(tmp_path, sandbox, cell=30.0, budget=120.0) -> NotebookRunner:
-    return NotebookRunner(cell_timeout_s=cell, notebook_timeout_s=budget, cache_dir=tmp_path / "cache", sandbox=sandbox)
+def runner(tmp_path, sandbox, cell=30.0, budget=120.0, warm=None) -> NotebookRunner:
+    return NotebookRunner(cell_timeout_s=cell, notebook_timeout_s=budget, cache_dir=tmp_path / "cache", sandbox=sandbox,
+                          warm=warm)
+
+
+KERNELS = ["sandboxed-cold", "sandboxed-warm", "no-sandbox-cold", "no-sandbox-warm"]
+
+
+@pytest.fixture(params=KERNELS)
+def kernels(request, sandbox_host):
+    """(sandbox, warm kernels) for each way a kernel can start."""
+    sandboxed, start = request.param.rsplit("-", 1)
+    sandbox = sandbox_host if sandboxed == "sandboxed" else None
+    if start == "cold":
+        return sandbox, None
+    return sandbox, request.getfixturevalue("warm_kernels" if sandbox else "unsandboxed_warm_kernels")
 
 
 def statuses(execution):
     return [(cell.cell, cell.status, cell.error) for cell in execution.cells]
 
 
-@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "no-sandbox"])
-def test_errors_and_timeouts_do_not_stop_the_notebook_and_a_dead_kernel_keeps_the_evidence(tmp_path, sandbox_host,
-                                                                                          sandboxed):
+def test_errors_and_timeouts_do_not_stop_the_notebook_and_a_dead_kernel_keeps_the_evidence(tmp_path, kernels):
     nb, path = notebook(
         tmp_path,
         "import torch\nw = torch.nn.Parameter(torch.tensor([1.0, 2.0]))\nopt = torch.optim.SGD([w], lr=0.5)",
@@ -40,7 +52,8 @@ def test_errors_and_timeouts_do_not_stop_the_notebook_and_a_dead_kernel_keeps_th
         "import os; os._exit(3)",
         "print('never')",
     )
-    execution = runner(tmp_path, sandbox_host if sandboxed else None, cell=3).run(nb, path)
+    sandbox, warm = kernels
+    execution = runner(tmp_path, sandbox, cell=3, warm=warm).run(nb, path)
     assert statuses(execution) == [
         (2, "ok", None), (3, "ok", None), (4, "error", "ZeroDivisionError: division by zero"),
         (6, "timeout", "stopped after the 3 s limit per cell"), (7, "ok", None),
@@ -56,19 +69,23 @@ def test_errors_and_timeouts_do_not_stop_the_notebook_and_a_dead_kernel_keeps_th
     assert nb.cells[2].outputs == []  # the submitted notebook object is never touched
 
 
-def test_the_notebook_budget_stops_the_run(tmp_path, sandbox_host):
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_the_notebook_budget_stops_the_run(tmp_path, sandbox_host, warm, request):
     nb, path = notebook(tmp_path, "import time; time.sleep(2)", "time.sleep(5)", "print(1)")
-    execution = runner(tmp_path, sandbox_host, cell=60, budget=3).run(nb, path)
+    warm_kernels = request.getfixturevalue("warm_kernels") if warm else None
+    execution = runner(tmp_path, sandbox_host, cell=60, budget=3, warm=warm_kernels).run(nb, path)
     assert statuses(execution) == [
         (2, "ok", None), (3, "timeout", "the notebook's time budget ran out in this cell"), (4, "not-run", None)]
     assert execution.stopped == "budget"
 
 
-def test_a_kernel_that_ignores_the_interrupt_is_stopped(tmp_path, monkeypatch, sandbox_host):
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_a_kernel_that_ignores_the_interrupt_is_stopped(tmp_path, monkeypatch, sandbox_host, warm, request):
     monkeypatch.setattr(execute, "INTERRUPT_GRACE_S", 2.0)
     nb, path = notebook(tmp_path, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
                         "print(1)")
-    execution = runner(tmp_path, sandbox_host, cell=1).run(nb, path)
+    warm_kernels = request.getfixturevalue("warm_kernels") if warm else None
+    execution = runner(tmp_path, sandbox_host, cell=1, warm=warm_kernels).run(nb, path)
     assert statuses(execution) == [
         (2, "timeout", "still running after 1 s and did not stop when interrupted"), (3, "not-run", None)]
     assert execution.stopped == "unresponsive"

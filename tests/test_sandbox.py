@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from grader.run.cgroups import Cgroups, KernelCgroup
-from grader.run.sandbox import ENABLE_USERNS_HELP, Limits, SandboxHost, SandboxUnavailable
+from grader.run.sandbox import ENABLE_USERNS_HELP, Limits, SandboxHost, SandboxUnavailable, _gpu_binds
 from tests.conftest import RUBRIC, run_cli
 from tests.test_crash import batch_of
 
@@ -49,8 +49,8 @@ def test_a_host_without_user_namespaces_is_refused_with_the_fix(tmp_path, public
 def test_missing_tools_non_root_and_absent_gpus_are_refused(tmp_path, monkeypatch):
     with pytest.raises(SandboxUnavailable, match=r"^/nowhere/bwrap not found; install it: `apt-get install bubblewrap util-linux`$"):
         SandboxHost.prepare(sys.executable, LIMITS, tmp_path, bwrap="/nowhere/bwrap")
-    with pytest.raises(SandboxUnavailable, match=r"^--gpu 7: this host has no /dev/nvidia7 "):
-        SandboxHost.prepare(sys.executable, LIMITS, tmp_path, gpu=7)
+    with pytest.raises(SandboxUnavailable, match=r"^GPU 7: this host has no /dev/nvidia7 "):
+        SandboxHost.prepare(sys.executable, LIMITS, tmp_path, gpus=(7,))
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(SandboxUnavailable, match=r"^the sandbox needs root: it runs each kernel as its own unprivileged uid"):
         SandboxHost.prepare(sys.executable, LIMITS, tmp_path)
@@ -82,13 +82,17 @@ def test_each_sandbox_gets_its_own_uid_and_capped_cgroup_which_goes_away(tmp_pat
     assert not names & Cgroups.detect().names_in_use()
 
 
-def test_a_gpu_is_bound_only_when_given(sandbox_host, tmp_path):
-    host = SandboxHost(sandbox_host.python, LIMITS, sandbox_host.cgroups, sandbox_host.cache_dir, sandbox_host.bwrap,
-                       gpu=0)
-    assert host._gpu_binds()[-3:] == ["--ro-bind", "/sys", "/sys"]
-    assert host.kernel_env(tmp_path, "E")["CUDA_VISIBLE_DEVICES"] == "0"
+def test_a_gpu_is_bound_only_when_given_and_packed_kernels_get_a_share_of_its_memory(sandbox_host, tmp_path):
+    (tmp_path / "submission").mkdir()
+    with sandbox_host.sandbox(tmp_path, tmp_path / "submission", gpu=0) as box:
+        argv = box.wrap(["python"])
+    assert box.gpu == 0 and "/sys" in argv  # CUDA reads /sys; the device nodes are bound when the host has them
+    assert _gpu_binds(None) == []
+    assert sandbox_host.kernel_env(tmp_path, "E", gpu=1)["CUDA_VISIBLE_DEVICES"] == "1"
     assert sandbox_host.kernel_env(tmp_path, "E")["CUDA_VISIBLE_DEVICES"] == ""
-    assert sandbox_host._gpu_binds() == []
+    packed = sandbox_host.kernel_env(tmp_path, "E", gpu=1, gpu_memory_fraction=0.475)
+    assert packed["PYTORCH_CUDA_ALLOC_CONF"] == "per_process_memory_fraction:0.475"
+    assert "PYTORCH_CUDA_ALLOC_CONF" not in sandbox_host.kernel_env(tmp_path, "E", gpu_memory_fraction=0.475)
 
 
 def test_the_cli_refuses_to_grade_where_there_is_no_sandbox(tmp_path, cache_dir, public_dir):

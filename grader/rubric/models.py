@@ -138,6 +138,11 @@ class Execution(StrictModel):
     max_processes: int = Field(default=256, ge=16, description="processes and threads of one kernel at once")
     max_file_mb: int = Field(default=512, ge=1, description="largest file a kernel may write")
     disk_mb: int = Field(default=1024, ge=16, description="size of each of the kernel's /tmp and working folder")
+    preload: list[str] | None = Field(
+        default=None,
+        description="modules imported once before kernels are forked from a warm process, e.g. "
+                    "[torch, fastai.vision.all]; by default those the solution imports",
+    )
 
 
 class SubmissionFiles(StrictModel):

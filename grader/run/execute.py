@@ -16,10 +16,12 @@ import copy
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic
-from typing import Literal
+from typing import Any, Literal
 
 import nbformat
 from nbclient import NotebookClient
@@ -30,6 +32,7 @@ from grader.probe import EVIDENCE_ENV
 from grader.results import CellRun
 from grader.run.kernel import GradingKernelManager
 from grader.run.sandbox import KernelSandbox, SandboxHost
+from grader.run.warm import WarmKernels
 from grader.run.workspace import Workspace, workspace
 
 # How long a kernel may take to answer the interrupt sent at a cell's time limit.
@@ -64,15 +67,46 @@ class Execution:
         return self.run_cells.get(run)
 
 
+class ActiveRuns:
+    """The runs in progress, one per worker thread, so that a Ctrl-C can stop them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: set[tuple[asyncio.AbstractEventLoop, asyncio.Task]] = set()
+        self.cancelled = False
+
+    @contextlib.contextmanager
+    def register(self, task: asyncio.Task) -> Iterator[None]:
+        entry = (task.get_loop(), task)
+        with self._lock:
+            if self.cancelled:
+                raise asyncio.CancelledError
+            self._runs.add(entry)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._runs.discard(entry)
+
+    def cancel_all(self) -> None:
+        """Stop every run (their kernels and sandboxes are shut down as they unwind) and refuse new ones."""
+        with self._lock:
+            self.cancelled = True
+            for loop, task in self._runs:
+                loop.call_soon_threadsafe(task.cancel)
+
+
 @dataclass(frozen=True)
 class NotebookRunner:
-    """Runs notebooks with the probe loaded. One instance serves a whole batch.
+    """Runs notebooks with the probe loaded. One instance serves a whole batch, from any number of threads.
 
     cell_timeout_s: a cell running longer is interrupted (status `timeout`).
     notebook_timeout_s: total budget; when spent, the remaining cells are not run.
     cache_dir: the grader's cache (matplotlib's font cache, built once and copied into kernels).
     sandbox: where kernels are sandboxed; None runs them bare (`--no-sandbox`, never the default).
     python: the interpreter of the kernel; it needs ipykernel and grader installed.
+    warm: the fork server kernels start from; None starts each kernel cold (a new interpreter).
+    gpu_memory_fraction: the share of its GPU's memory one kernel's torch may allocate (kernels packed on a GPU).
     """
 
     cell_timeout_s: float
@@ -80,22 +114,32 @@ class NotebookRunner:
     cache_dir: Path
     sandbox: SandboxHost | None
     python: str = sys.executable
+    warm: WarmKernels | None = None
+    gpu_memory_fraction: float | None = None
+    active: ActiveRuns = field(default_factory=ActiveRuns, compare=False, repr=False)
 
-    def run(self, notebook: nbformat.NotebookNode, submission: Path) -> Execution:
+    def run(self, notebook: nbformat.NotebookNode, submission: Path, gpu: int | None = None) -> Execution:
+        """Run `notebook` with the files of `submission` around it. gpu: the GPU its kernel gets, if any."""
         try:
-            return asyncio.run(self._run(notebook, submission))
+            return asyncio.run(self._registered(self._run(notebook, submission, gpu)))
         except asyncio.CancelledError:  # Ctrl-C while a kernel ran: it is shut down by now
             raise KeyboardInterrupt from None
 
-    async def _run(self, notebook: nbformat.NotebookNode, submission: Path) -> Execution:
+    async def _registered(self, run: Coroutine[Any, Any, Execution]) -> Execution:
+        task = asyncio.current_task()
+        assert task is not None
+        with self.active.register(task):
+            return await run
+
+    async def _run(self, notebook: nbformat.NotebookNode, submission: Path, gpu: int | None) -> Execution:
         nb = copy.deepcopy(notebook)
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs = []
                 cell.execution_count = None
         (self.cache_dir / "matplotlib").mkdir(parents=True, exist_ok=True)
-        with workspace(submission) as ws, self._sandbox_for(ws) as box:
-            km, env, cwd = self._kernel(ws, box)
+        with workspace(submission) as ws, self._sandbox_for(ws, gpu) as box:
+            km, env, cwd = self._kernel(ws, box, gpu)
             client = GradingClient(
                 nb, km=km, allow_errors=True, interrupt_on_timeout=True, startup_timeout=STARTUP_TIMEOUT_S
             )
@@ -123,21 +167,25 @@ class NotebookRunner:
             execution.seconds = monotonic() - started
             return execution
 
-    def _sandbox_for(self, ws: Workspace) -> contextlib.AbstractContextManager[KernelSandbox | None]:
+    def _sandbox_for(self, ws: Workspace, gpu: int | None) -> contextlib.AbstractContextManager[KernelSandbox | None]:
         if self.sandbox is None:
             return contextlib.nullcontext()
-        return self.sandbox.sandbox(ws.root, ws.submission)
+        return self.sandbox.sandbox(ws.root, ws.submission, gpu)
 
-    def _kernel(self, ws: Workspace, box: KernelSandbox | None) -> tuple[GradingKernelManager, dict[str, str], str]:
+    def _kernel(self, ws: Workspace, box: KernelSandbox | None,
+                gpu: int | None) -> tuple[GradingKernelManager, dict[str, str], str]:
         if box is None:
-            km = GradingKernelManager(kernel_name="python3", python=self.python)
-            return km, ws.unsandboxed_env(Path(self.python).parent, self.cache_dir), str(ws.submission)
+            km = GradingKernelManager(kernel_name="python3", python=self.python, warm=self.warm)
+            env = ws.unsandboxed_env(Path(self.python).parent, self.cache_dir, gpu)
+            return km, env, str(ws.submission)
         # TCP on loopback cannot cross the sandbox's network namespace; IPC sockets in a bound folder can.
-        km = GradingKernelManager(kernel_name="python3", python=self.python, sandbox=box, transport="ipc",
-                                  ip=str(ws.runtime / "kernel"), connection_file=str(ws.runtime / "kernel.json"))
+        km = GradingKernelManager(kernel_name="python3", python=self.python, sandbox=box, warm=self.warm,
+                                  transport="ipc", ip=str(ws.runtime / "kernel"),
+                                  connection_file=str(ws.runtime / "kernel.json"))
         ws.evidence.touch()
         box.hand_over(ws.evidence)
-        return km, self.sandbox.kernel_env(ws.runtime, EVIDENCE_ENV), str(ws.runtime)
+        env = self.sandbox.kernel_env(ws.runtime, EVIDENCE_ENV, gpu, self.gpu_memory_fraction)
+        return km, env, str(ws.runtime)
 
     async def _run_cells(self, client: NotebookClient, nb: nbformat.NotebookNode) -> Execution:
         execution = Execution(notebook=nb, cells=[], evidence=None, evidence_error=None, stopped=None, stopped_at=None)
@@ -203,8 +251,10 @@ class GradingClient(NotebookClient):
     async def async_start_new_kernel(self, **kwargs: object) -> None:
         # nbclient has just installed a Ctrl-C handler that kills the kernel and carries on with
         # the next cell. A TA's Ctrl-C means "stop": cancel this run; its clean-up shuts the
-        # kernel and its sandbox down.
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, asyncio.current_task().cancel)
+        # kernel and its sandbox down. (In a worker thread, which gets no signals, nbclient
+        # installs nothing and the batch cancels runs through NotebookRunner.active.)
+        if threading.current_thread() is threading.main_thread():
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, asyncio.current_task().cancel)
         await super().async_start_new_kernel(**kwargs)
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]

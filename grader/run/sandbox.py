@@ -95,6 +95,8 @@ class KernelSandbox:
     uid: int
     cgroup: KernelCgroup
     runtime: Path  # bound at the same path inside: connection file, sockets, evidence
+    rlimits: dict[str, int]  # resource.RLIMIT_* name -> soft and hard limit
+    gpu: int | None  # the one GPU bound inside, if any
     command_prefix: list[str] = field(repr=False)
 
     def wrap(self, kernel_argv: list[str]) -> list[str]:
@@ -113,33 +115,44 @@ class KernelSandbox:
     def limits_hit(self) -> list[str]:
         return self.cgroup.limits_hit()
 
+    def host_pid(self, sandbox_pid: int) -> int | None:
+        """The host's pid of the process that is `sandbox_pid` in this sandbox's pid namespace."""
+        for pid in self.cgroup.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            nspids = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+            if len(nspids) > 1 and int(nspids[-1]) == sandbox_pid:
+                return pid
+        return None
+
 
 class SandboxHost:
     """Checks the host once, then makes one sandbox per kernel. Shared by a whole batch."""
 
-    def __init__(self, python: KernelPython, limits: Limits, cgroups: Cgroups, cache_dir: Path, bwrap: str,
-                 gpu: int | None = None) -> None:
+    def __init__(self, python: KernelPython, limits: Limits, cgroups: Cgroups, cache_dir: Path, bwrap: str) -> None:
         self.python = python
         self.limits = limits
         self.cgroups = cgroups
         self.cache_dir = cache_dir
         self.bwrap = bwrap
-        self.gpu = gpu
         self._uid_lock = threading.Lock()
 
     @classmethod
     def prepare(cls, python: str, limits: Limits, cache_dir: Path, bwrap: str = "bwrap",
-                gpu: int | None = None) -> SandboxHost:
+                gpus: tuple[int, ...] = ()) -> SandboxHost:
         """Refuse early, with the reason and the fix, when this host cannot sandbox kernels.
 
-        gpu: the index of the NVIDIA GPU kernels may use; None binds no GPU device at all.
+        gpus: the indices of the NVIDIA GPUs kernels may be given (one each); none binds no GPU device at all.
         """
-        missing = [tool for tool in (bwrap, "setpriv", "prlimit") if shutil.which(tool) is None]
+        missing = [tool for tool in (bwrap, "setpriv", "prlimit", "unshare") if shutil.which(tool) is None]
         if missing:
             raise SandboxUnavailable(f"{', '.join(missing)} not found; install it: `apt-get install bubblewrap util-linux`")
-        if gpu is not None and not Path(f"/dev/nvidia{gpu}").exists():
-            raise SandboxUnavailable(f"--gpu {gpu}: this host has no /dev/nvidia{gpu} (no NVIDIA GPU {gpu}, or its "
-                                     "driver is not loaded)")
+        for gpu in gpus:
+            if not Path(f"/dev/nvidia{gpu}").exists():
+                raise SandboxUnavailable(f"GPU {gpu}: this host has no /dev/nvidia{gpu} (no NVIDIA GPU {gpu}, or its "
+                                         "driver is not loaded)")
         if os.geteuid() != 0:
             raise SandboxUnavailable(
                 "the sandbox needs root: it runs each kernel as its own unprivileged uid and caps its memory and "
@@ -153,13 +166,14 @@ class SandboxHost:
             raise SandboxUnavailable(f"{err}. Run the grader as root on a host with cgroup v2 (or v1 with the "
                                      "memory and pids controllers mounted).") from None
         _warm_font_cache(python, cache_dir)
-        host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, shutil.which(bwrap) or bwrap, gpu)
+        host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, shutil.which(bwrap) or bwrap)
         host._try_once()
         return host
 
     @contextmanager
-    def sandbox(self, root: Path, submission: Path) -> Iterator[KernelSandbox]:
-        """A sandbox for a kernel whose workspace is `root`; removed, with all its processes, on exit."""
+    def sandbox(self, root: Path, submission: Path, gpu: int | None = None) -> Iterator[KernelSandbox]:
+        """A sandbox for a kernel whose workspace is `root`; removed, with all its processes, on exit.
+        gpu: the GPU to bind inside; None binds none."""
         uid, cgroup = self._claim()
         try:
             runtime = root / "rt"
@@ -174,13 +188,29 @@ class SandboxHost:
             shutil.copytree(self.cache_dir / "matplotlib", fonts, dirs_exist_ok=True)  # the cache's own folder may be private
             _give(submission, uid)  # its own copy: only that uid (and root) may read it, even on the host
             _readable_by_all(fonts)
-            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime,
-                                command_prefix=self._command_prefix(uid, cgroup, runtime, etc, submission))
+            rlimits = {
+                "RLIMIT_FSIZE": self.limits.file_size_mb * 1024 * 1024,
+                "RLIMIT_CORE": 0,
+                # Only backs up the pids cgroup (which reports hits), hence the headroom.
+                "RLIMIT_NPROC": 2 * self.limits.processes,
+            }
+            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime, rlimits=rlimits, gpu=gpu,
+                                command_prefix=self._command_prefix(uid, cgroup, runtime, etc, submission, rlimits, gpu))
         finally:
             cgroup.remove()
 
-    def kernel_env(self, runtime: Path, evidence_env: str) -> dict[str, str]:
+    def kernel_env(self, runtime: Path, evidence_env: str, gpu: int | None = None,
+                   gpu_memory_fraction: float | None = None) -> dict[str, str]:
         """Paths as the kernel sees them inside its sandbox; nothing of the TA's shell."""
+        env = self.base_env(gpu)
+        env[evidence_env] = str(runtime / "evidence.jsonl")
+        if gpu is not None and gpu_memory_fraction is not None:
+            # torch's allocator refuses to grow past this share of the GPU: kernels packed on one GPU.
+            env["PYTORCH_CUDA_ALLOC_CONF"] = f"per_process_memory_fraction:{gpu_memory_fraction}"
+        return env
+
+    def base_env(self, gpu: int | None = None) -> dict[str, str]:
+        """What every kernel's environment holds (the warm kernel server starts with it too)."""
         return {
             "PATH": f"{Path(self.python.executable).parent}:/usr/local/bin:/usr/bin:/bin",
             "HOME": "/tmp/home",
@@ -191,9 +221,8 @@ class SandboxHost:
             "LC_ALL": "C.UTF-8",
             "PYTHONDONTWRITEBYTECODE": "1",
             "MPLCONFIGDIR": "/tmp/matplotlib",
-            evidence_env: str(runtime / "evidence.jsonl"),
             # Only the bound GPU exists in here; without one CUDA finds none.
-            "CUDA_VISIBLE_DEVICES": "" if self.gpu is None else str(self.gpu),
+            "CUDA_VISIBLE_DEVICES": "" if gpu is None else str(gpu),
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # CUDA's numbering then follows /dev/nvidiaN
         }
 
@@ -209,14 +238,14 @@ class SandboxHost:
             except CgroupError as err:
                 raise SandboxUnavailable(str(err)) from None
 
-    def _command_prefix(self, uid: int, cgroup: KernelCgroup, runtime: Path, etc: Path, submission: Path) -> list[str]:
+    def _command_prefix(self, uid: int, cgroup: KernelCgroup, runtime: Path, etc: Path, submission: Path,
+                        rlimits: dict[str, int], gpu: int | None) -> list[str]:
         join_cgroups = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
-        file_size = self.limits.file_size_mb * 1024 * 1024
         tmpfs_bytes = str(self.limits.tmp_mb * 1024 * 1024)
         python = self.python
         argv = ["/bin/sh", "-c", join_cgroups, "sh", *map(str, cgroup.procs_files), "--",
-                # RLIMIT_NPROC only backs up the pids cgroup (which reports hits), hence the headroom.
-                "prlimit", f"--fsize={file_size}", "--core=0", f"--nproc={2 * self.limits.processes}", "--",
+                "prlimit", f"--fsize={rlimits['RLIMIT_FSIZE']}", f"--core={rlimits['RLIMIT_CORE']}",
+                f"--nproc={rlimits['RLIMIT_NPROC']}", "--",
                 "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--",
                 # --disable-userns: no nested user namespaces, so no namespace-root powers for student code.
                 self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
@@ -232,7 +261,7 @@ class SandboxHost:
             argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         argv += ["--ro-bind", str(etc / "passwd"), "/etc/passwd", "--ro-bind", str(etc / "group"), "/etc/group",
                  "--proc", "/proc", "--dev", "/dev"]
-        argv += self._gpu_binds()
+        argv += _gpu_binds(gpu)
         # tmpfs first: host folders bound below stay visible even when they live under /tmp.
         for folder in ("/tmp", "/dev/shm", WORK):
             argv += ["--size", tmpfs_bytes, "--tmpfs", folder]
@@ -247,15 +276,6 @@ class SandboxHost:
         setup = ('unset JPY_PARENT_PID; mkdir -p "$HOME" "$MPLCONFIGDIR" '
                  f'&& cp -R {FONTS}/. "$MPLCONFIGDIR"/ && cp -R {SUBMISSION}/. {WORK}/ && exec "$@"')
         return [*argv, "/bin/sh", "-c", setup, "sh"]
-
-    def _gpu_binds(self) -> list[str]:
-        """The one GPU's device nodes and the driver's control nodes; CUDA also reads /sys."""
-        if self.gpu is None:
-            return []
-        nodes = [f"/dev/nvidia{self.gpu}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
-                 "/dev/nvidia-modeset"]
-        binds = [arg for node in nodes if Path(node).exists() for arg in ("--dev-bind", node, node)]
-        return [*binds, "--ro-bind", "/sys", "/sys"]
 
     def _try_once(self) -> None:
         """Run the interpreter in a sandbox once: proves namespaces, mounts and permissions work here."""
@@ -277,6 +297,15 @@ class SandboxHost:
                                      + ENABLE_USERNS_HELP)
         raise SandboxUnavailable(f"a test kernel could not start in the sandbox ({reason}). The kernel's Python "
                                  f"({self.python.executable}) and its environment must be readable by other users.")
+
+
+def _gpu_binds(gpu: int | None) -> list[str]:
+    """The one GPU's device nodes and the driver's control nodes; CUDA also reads /sys."""
+    if gpu is None:
+        return []
+    nodes = [f"/dev/nvidia{gpu}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"]
+    binds = [arg for node in nodes if Path(node).exists() for arg in ("--dev-bind", node, node)]
+    return [*binds, "--ro-bind", "/sys", "/sys"]
 
 
 @contextmanager

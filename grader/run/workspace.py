@@ -28,21 +28,34 @@ class Workspace:
     def kernel_log(self) -> Path:
         return self.root / "kernel.log"
 
-    def unsandboxed_env(self, python_bin: Path, cache: Path) -> dict[str, str]:
+    def unsandboxed_env(self, python_bin: Path, cache: Path, gpu: int | None = None) -> dict[str, str]:
         """A clean environment for `--no-sandbox`: nothing of the TA's shell leaks into the kernel."""
         for folder in ("home", "tmp"):
             (self.root / folder).mkdir(exist_ok=True)
         return {
-            "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+            **unsandboxed_base_env(python_bin, cache),
             "HOME": str(self.root / "home"),
             "TMPDIR": str(self.root / "tmp"),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            # Shared font cache: building it costs seconds in every fresh HOME.
-            "MPLCONFIGDIR": str(cache / "matplotlib"),
             EVIDENCE_ENV: str(self.evidence),
+            "CUDA_VISIBLE_DEVICES": "" if gpu is None else str(gpu),
         }
+
+
+def unsandboxed_base_env(python_bin: Path, cache: Path) -> dict[str, str]:
+    """What every `--no-sandbox` kernel's environment holds (the warm kernel server starts with it too)."""
+    home = cache / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "TMPDIR": tempfile.gettempdir(),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # Shared font cache: building it costs seconds in every fresh HOME.
+        "MPLCONFIGDIR": str(cache / "matplotlib"),
+        "CUDA_VISIBLE_DEVICES": "",
+    }
 
 
 PREFIX = "grader-run-"

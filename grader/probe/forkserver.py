@@ -1,0 +1,273 @@
+"""Warm kernels: import the exam's libraries once, then fork a fresh kernel per submission.
+
+The grader starts this server once per grading run, on the host, with the
+grader's privileges. It imports the preload list (torch, fastai, ipykernel:
+seconds and a gigabyte that a cold kernel pays every time) and then only
+forks; it never runs student code itself, so every kernel starts from the
+same untouched state and whatever a kernel changes (globals, monkeypatched
+modules, files) dies with it.
+
+For a sandboxed kernel the grader first starts the sandbox itself (bubblewrap
+running a holder process: namespaces, mounts, cgroups, its own uid). The fork
+then *joins* that sandbox, exactly where a cold kernel would run:
+
+    fork -> joins the kernel's cgroups, sets its rlimits
+         -> enters the holder's cgroup, ipc, uts, net, pid and mount namespaces (still root)
+         -> becomes the sandbox's host uid (no groups; capabilities cleared)
+         -> enters the holder's user namespace, in which nested ones are disabled,
+            drops every capability there too, sets no_new_privs
+         -> forks twice more, so that the kernel lies inside the sandbox's pid namespace
+            with the sandbox's init as its parent, and starts ipykernel with the probe.
+
+CUDA is never initialised here before a fork (a forked CUDA context is
+unusable); the server refuses to call itself warm for GPUs if a preload did.
+
+Protocol, over a SOCK_SEQPACKET socket inherited as a file descriptor: the
+grader sends one JSON request with the kernel's stdin, stdout and stderr as
+file descriptors; the server answers {"pid": host pid of the kernel}, or for a
+sandboxed kernel {"sandbox_pid": its pid in the sandbox's pid namespace}, or {"error": reason}. The first message, unasked, is {"ready": …}.
+
+Kernel-side code: imports nothing from the rest of ``grader``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import ctypes
+import importlib
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+import traceback
+from time import monotonic
+
+# Joined while still root; the user namespace comes last, after the uid is dropped.
+NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")
+MAX_MESSAGE = 1 << 20
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+PR_SET_PDEATHSIG = 1
+CAPABILITY_VERSION_3 = 0x20080522
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--socket-fd", type=int, required=True)
+    parser.add_argument("--preload", default="", help="Comma-separated modules to import before forking.")
+    args = parser.parse_args()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle; it closes our socket
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # launchers are reaped by the kernel as they exit
+    channel = socket.socket(fileno=args.socket_fd)
+    started = monotonic()
+    failed = {}
+    for module in filter(None, args.preload.split(",")):
+        try:
+            importlib.import_module(module)
+        except Exception as err:  # a module that fails here is imported cold by the kernel, and fails there
+            failed[module] = f"{type(err).__name__}: {err}"
+    for module in ("ipykernel.kernelapp", "grader.probe.recorder"):
+        importlib.import_module(module)
+    channel.send(json.dumps({
+        "ready": True, "seconds": round(monotonic() - started, 3), "failed": failed,
+        "cuda_initialised": _cuda_loaded(),
+    }).encode())
+    serve(channel, path_entry=sys.path[0])
+
+
+def serve(channel: socket.socket, path_entry: str) -> None:
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE, 3)
+        except ConnectionError:
+            return
+        if not message:  # the grader closed its end: the run is over
+            return
+        try:
+            reply = _spawn(json.loads(message), fds, channel, path_entry)
+        except Exception as err:
+            reply = {"error": f"{type(err).__name__}: {err}"}
+        finally:
+            for fd in fds:
+                os.close(fd)
+        channel.send(json.dumps(reply).encode())
+
+
+def _spawn(request: dict, fds: list[int], channel: socket.socket, path_entry: str) -> dict:
+    if len(fds) != 3:
+        return {"error": f"expected the kernel's stdin, stdout and stderr, got {len(fds)} descriptor(s)"}
+    report_read, report_write = os.pipe()
+    launcher = os.fork()
+    if launcher == 0:
+        os.close(report_read)
+        os.close(channel.detach())  # the kernel must never hold the server's socket
+        _launch(request, fds, report_write, path_entry)
+    os.close(report_write)
+    with os.fdopen(report_read, "rb") as report:
+        said = report.read()
+    return json.loads(said) if said else {"error": "the kernel launcher exited without reporting"}
+
+
+def _launch(request: dict, stdio: list[int], report: int, path_entry: str) -> None:
+    """In the first fork (the launcher): enter the sandbox, start the kernel, have its pid reported.
+
+    Without a sandbox the launcher stays the kernel's parent, to reap it, and dies with the
+    server, taking the kernel along.
+    """
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    sandboxed = bool(request.get("sandbox"))
+    try:
+        if sandboxed:
+            _enter_sandbox(request["sandbox"])
+        else:
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        child = os.fork()
+    except BaseException as err:
+        _report(report, {"error": f"{type(err).__name__}: {err}"})
+        os._exit(1)
+    if child == 0 and sandboxed:
+        _fork_kernel_inside(request, stdio, report, path_entry)
+    if child == 0:
+        os.close(report)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _run_kernel(request, stdio, path_entry)
+    if sandboxed:
+        os.close(report)  # the process inside reports
+    else:
+        _report(report, {"pid": child})
+    os.waitpid(child, 0)
+    os._exit(0)
+
+
+def _fork_kernel_inside(request: dict, stdio: list[int], report: int, path_entry: str) -> None:
+    """The first process inside the sandbox's pid namespace: fork the kernel, report its pid as the
+    sandbox sees it, and exit. The kernel's parent then becomes the sandbox's init, as a cold
+    kernel's is; a parent outside the namespace would be invisible to it (getppid() == 0), and
+    its orphans would go to the host's init."""
+    try:
+        kernel = os.fork()
+    except OSError as err:
+        _report(report, {"error": f"{type(err).__name__}: {err}"})
+        os._exit(1)
+    if kernel == 0:
+        os.close(report)
+        _run_kernel(request, stdio, path_entry)
+    _report(report, {"sandbox_pid": kernel})
+    os._exit(0)
+
+
+def _report(report: int, message: dict) -> None:
+    os.write(report, json.dumps(message).encode())
+    os.close(report)
+
+
+def _enter_sandbox(sandbox: dict) -> None:
+    holder = int(sandbox["holder_pid"])
+    spaces = {name: os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY) for name in (*NAMESPACES, "user")}
+    if os.fstat(spaces["user"]).st_ino == os.stat("/proc/self/ns/user").st_ino:
+        raise RuntimeError(f"process {holder} is not in a sandbox (it shares the host's user namespace)")
+    for procs in sandbox["cgroup_procs"]:
+        with open(procs, "w") as handle:
+            handle.write(str(os.getpid()))
+    for name, value in sandbox["rlimits"].items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+    for name in NAMESPACES:
+        _setns(spaces[name])
+    uid = int(sandbox["host_uid"])
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from root to another uid: the kernel clears every capability
+    _setns(spaces["user"])  # owner of its parent namespace, so allowed; grants capabilities inside it...
+    _drop_capabilities()  # ...which go at once
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    for fd in spaces.values():
+        os.close(fd)
+
+
+def _run_kernel(request: dict, stdio: list[int], path_entry: str) -> None:
+    """In the kernel's own process: a clean slate of descriptors, signals and environment, then ipykernel."""
+    code = 1
+    try:
+        os.setsid()  # its own session: no terminal to inject keystrokes into
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the server's socket above all
+        _prctl(PR_SET_DUMPABLE, 1)  # like any exec'd process: its own /proc files stay its own
+        for number in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
+            signal.signal(number, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        # What `python -m ipykernel_launcher` started in cwd would have.
+        sys.path[sys.path.index(path_entry)] = request["cwd"]
+        import ipykernel_launcher
+        from ipykernel.kernelapp import IPKernelApp
+
+        sys.argv = [ipykernel_launcher.__file__, *request["argv"]]
+        IPKernelApp.launch_instance(argv=request["argv"])
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, 0) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"setns: {os.strerror(number)}")
+
+
+def _prctl(option: int, value: int) -> None:
+    if _libc.prctl(option, ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"prctl({option}): {os.strerror(number)}")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_capabilities() -> None:
+    """Empty the bounding, ambient, effective, permitted and inheritable sets."""
+    with open("/proc/sys/kernel/cap_last_cap") as handle:
+        last = int(handle.read())
+    for capability in range(last + 1):
+        _prctl(PR_CAPBSET_DROP, capability)
+    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    header = _CapHeader(CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"capset: {os.strerror(number)}")
+
+
+def _cuda_loaded() -> bool:
+    """Whether a preload initialised CUDA (the driver library gets mapped then)."""
+    with open("/proc/self/maps") as maps:
+        return any("libcuda.so" in line for line in maps)
+
+
+if __name__ == "__main__":
+    main()

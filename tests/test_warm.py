@@ -1,0 +1,224 @@
+"""Warm kernels (forked from a server that imported torch once) and parallel workers:
+faster, and exactly as isolated and as correct as cold kernels one at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from grader.batch import Workers, auto_jobs, grade_submissions
+from grader.run import NotebookRunner
+from grader.run.warm import WarmKernels, WarmStartError, imports_of
+from tests.conftest import RUBRIC, SUBMISSIONS, run_cli
+from tests.test_gradebook import CrashingGrader, book  # noqa: F401  (book: a fixture)
+
+TAMPER = [
+    "import builtins, os, sys, torch\n"
+    "LEFT_BEHIND = 'globals'\n"
+    "builtins.LEFT_BEHIND = 'builtins'\n"
+    "torch.manual_seed = lambda seed: 'monkeypatched'\n"
+    "torch.Tensor.sum = lambda self: 'monkeypatched'\n"
+    "os.environ['LEFT_BEHIND'] = 'environment'\n"
+    "sys.modules['left_behind'] = sys\n"
+    "open('/tmp/left-behind', 'w').write('tmp')\n"
+    "open('left-behind', 'w').write('work')\n"
+    "os.makedirs(os.path.expanduser('~/.left-behind'))",
+]
+OBSERVE = [
+    "import sys\nprint('torch' in sys.modules)",  # before any import: the kernel was forked warm
+    "import builtins, os, torch\n"
+    "print('LEFT_BEHIND' in globals(), hasattr(builtins, 'LEFT_BEHIND'), os.environ.get('LEFT_BEHIND'),\n"
+    "      'left_behind' in sys.modules, os.path.exists('/tmp/left-behind'), os.path.exists('left-behind'),\n"
+    "      os.path.exists(os.path.expanduser('~/.left-behind')))\n"
+    "print(torch.manual_seed(0).initial_seed(), torch.ones(3).sum().item())",
+    "status = dict(line.split(':', 1) for line in open('/proc/self/status'))\n"
+    "print(os.getppid(), os.getuid(), os.getcwd(), sorted(os.listdir('.')), status['NoNewPrivs'].strip(),\n"
+    "      {key: status[key].strip() for key in ('CapEff', 'CapPrm', 'CapBnd', 'CapAmb')})\n"
+    "links = []\n"
+    "for fd in os.listdir('/proc/self/fd'):\n"
+    "    try:\n"
+    "        links.append(os.readlink(f'/proc/self/fd/{fd}'))\n"
+    "    except OSError:  # the descriptor listdir itself used\n"
+    "        pass\n"
+    "print(sorted(links))",
+]
+
+
+def notebook(folder: Path, name: str, sources: list[str]) -> tuple[nbformat.NotebookNode, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = new_notebook(cells=[new_code_cell(source) for source in sources])
+    path = folder / name
+    nbformat.write(nb, path)
+    return nb, path
+
+
+def printed(execution) -> list[str]:
+    return [output["text"] for cell in execution.notebook.cells for output in cell.outputs if "text" in output]
+
+
+@pytest.mark.notebooks
+def test_a_warm_kernel_sees_nothing_an_earlier_one_did_and_is_as_confined_as_a_cold_one(tmp_path, sandbox_host,
+                                                                                         warm_kernels):
+    runner = NotebookRunner(cell_timeout_s=30, notebook_timeout_s=60, cache_dir=tmp_path / "cache",
+                            sandbox=sandbox_host, warm=warm_kernels)
+    tampered = runner.run(*notebook(tmp_path / "a", "a.ipynb", TAMPER))
+    assert [cell.status for cell in tampered.cells] == ["ok"]
+    observed = runner.run(*notebook(tmp_path / "b", "b.ipynb", OBSERVE))
+    assert [cell.status for cell in observed.cells] == ["ok", "ok", "ok"]
+    lines = "".join(printed(observed)).splitlines()
+    assert lines[:3] == ["True", "False False None False False False False", "0 3.0"]
+    no_capabilities = "{'CapEff': '0000000000000000', 'CapPrm': '0000000000000000', " \
+                      "'CapBnd': '0000000000000000', 'CapAmb': '0000000000000000'}"
+    # Its parent is the sandbox's init, as a cold kernel's is.
+    assert lines[3] == f"1 1000 /sandbox/work ['b.ipynb'] 1 {no_capabilities}"
+    # Nothing of the fork server is left open in the kernel: above all not its socket to the grader.
+    server_socket = os.readlink(f"/proc/{warm_kernels.process.pid}/fd/{_server_socket_fd(warm_kernels)}")
+    descriptors = lines[4]
+    assert server_socket.startswith("socket:[") and server_socket not in descriptors
+    assert "'/dev/null'" in descriptors and "kernel.log" in descriptors  # stdin/stdout, stderr
+
+
+def _server_socket_fd(warm: WarmKernels) -> int:
+    """The descriptor the server got its socket on (from its command line)."""
+    argv = Path(f"/proc/{warm.process.pid}/cmdline").read_text().split("\0")
+    return int(argv[argv.index("--socket-fd") + 1])
+
+
+@pytest.mark.notebooks
+def test_the_server_refuses_to_fork_into_the_host_and_reports_modules_it_could_not_import(tmp_path, sandbox_host):
+    with WarmKernels.start(sys.executable, ["no_such_module", "matplotlib.pyplot"], sandbox_host.base_env(),
+                           sandbox_host.cache_dir / "matplotlib", tmp_path / "warm.log") as warm:
+        assert warm.failed == {"no_such_module": "ModuleNotFoundError: No module named 'no_such_module'"}
+        assert warm.cuda_initialised is False
+        # pyplot imported before the kernel existed still draws inline, in every cell.
+        runner = NotebookRunner(cell_timeout_s=30, notebook_timeout_s=60, cache_dir=tmp_path / "cache",
+                                sandbox=sandbox_host, warm=warm)
+        plots = runner.run(*notebook(tmp_path / "p", "p.ipynb", [
+            "import matplotlib, matplotlib.pyplot as plt\nprint(matplotlib.get_backend())\nplt.plot([1, 2]);",
+            "plt.plot([2, 1]);"]))
+        assert [[(output.output_type, sorted(output.get("data", {}))) for output in cell.outputs]
+                for cell in plots.notebook.cells] == [
+            [("stream", []), ("display_data", ["image/png", "text/plain"])],
+            [("display_data", ["image/png", "text/plain"])]]
+        assert printed(plots) == ["module://matplotlib_inline.backend_inline\n"]
+        request = {"env": {}, "cwd": "/", "argv": [],
+                   "sandbox": {"holder_pid": os.getpid(), "host_uid": 200_999, "cgroup_procs": [], "rlimits": {}}}
+        with open(os.devnull, "rb") as null:
+            with pytest.raises(WarmStartError, match=rf"^RuntimeError: process {os.getpid()} is not in a sandbox "
+                                                     r"\(it shares the host's user namespace\)"):
+                warm.spawn(request, (null.fileno(),) * 3)
+            with pytest.raises(WarmStartError, match=r"^expected the kernel's stdin, stdout and stderr, got 1"):
+                warm.spawn(request, (null.fileno(),))
+
+
+def test_a_server_that_cannot_start_says_why(tmp_path):
+    with pytest.raises(WarmStartError, match="the warm kernel server did not start") as caught:
+        WarmKernels.start("/nowhere/python", [], {"PATH": "/usr/bin:/bin"}, None, tmp_path / "warm.log")
+    assert "/nowhere/python" in str(caught.value)
+
+
+def test_what_is_preloaded_is_what_the_solution_imports(tmp_path):
+    assert imports_of(RUBRIC / "solution.ipynb") == ["torch", "matplotlib.pyplot", "fastai.vision.all"]
+    _, path = notebook(tmp_path, "nb.ipynb", [
+        "%matplotlib inline\nimport numpy as np, os.path\nfrom . import local",
+        "!pip install x\nfrom sklearn.datasets import load_digits\nimport numpy",
+        "def broken(:\n    import never",
+        "if True:\n    import only_when_run",
+    ])
+    assert imports_of(path) == ["numpy", "os.path", "sklearn.datasets"]
+
+
+def test_workers_are_planned_per_core_and_memory_or_per_gpu(monkeypatch):
+    assert Workers.plan(3).gpus == (None, None, None)
+    assert Workers.plan(0, (0, 1), per_gpu=2).gpus == (0, 0, 1, 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr("grader.batch._available_memory_mb", lambda: 10 * 1024)
+    assert auto_jobs(4096) == (2, "4 core(s), 10.0 GB available ÷ 4096 MB per kernel")
+    assert auto_jobs(1024) == (4, "4 core(s), 10.0 GB available ÷ 1024 MB per kernel")
+    assert auto_jobs(16384)[0] == 1
+
+
+class GpuRecordingGrader(CrashingGrader):
+    """Grades slowly and records which GPUs were in use at once."""
+
+    def __init__(self) -> None:
+        super().__init__(crash_on=None)
+        self.lock = threading.Lock()
+        self.running: dict[int | None, int] = {}
+        self.most: dict[int | None, int] = {}
+
+    def grade(self, submission, gpu=None):
+        with self.lock:
+            self.running[gpu] = self.running.get(gpu, 0) + 1
+            self.most[gpu] = max(self.most.get(gpu, 0), self.running[gpu])
+        time.sleep(0.2)
+        with self.lock:
+            self.running[gpu] -= 1
+        return super().grade(submission, gpu)
+
+
+def test_each_gpu_runs_at_most_per_gpu_kernels_and_results_are_stored_by_the_main_thread(tmp_path, book):  # noqa: F811
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for n in range(1, 13):
+        (folder / f"s({n:02}).ipynb").write_text(str(n))
+    from grader.submission import discover
+
+    grader = GpuRecordingGrader()
+    outcome = grade_submissions(discover(folder, "*.ipynb"), grader, book, tmp_path / "out",
+                                workers=Workers.plan(0, (0, 1), per_gpu=2))
+    assert outcome.graded == 12 and grader.most == {0: 2, 1: 2}
+    assert book.students() == [f"{n:02}" for n in range(1, 13)]
+
+
+def _comparable(out: Path) -> dict:
+    """results.json without what only says when and how long."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {key: strip(item) for key, item in value.items() if key not in ("seconds", "graded_at", "generated_at")}
+        if isinstance(value, list):
+            return [strip(item) for item in value]
+        return value
+    return strip(json.loads((out / "results.json").read_text(encoding="utf-8")))
+
+
+@pytest.mark.notebooks
+def test_two_warm_kernels_at_once_grade_exactly_as_cold_kernels_one_at_a_time(tmp_path, cache_dir, graded):
+    out = tmp_path / "cold"
+    run_cli("grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", "--jobs", "1", "--cold",
+            env_cache=cache_dir)
+    assert _comparable(out) == _comparable(graded)  # `graded`: --jobs 2, warm
+    for page in ("index.html", *(path.name for path in (graded / "students").glob("*.html"))):
+        ours = (graded / page if page == "index.html" else graded / "students" / page).read_text(encoding="utf-8")
+        theirs = (out / page if page == "index.html" else out / "students" / page).read_text(encoding="utf-8")
+        assert _without_times(ours) == _without_times(theirs), page
+
+
+def _without_times(html: str) -> str:
+    import re
+
+    return re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?|\d+(\.\d+)? s\b", "…", html)
+
+
+def test_jobs_and_gpus_are_checked_before_anything_runs(tmp_path, cache_dir):
+    for args, message in [
+        (["--jobs", "0"], "--jobs 0: expected a number from 1, or auto"),
+        (["--jobs", "many"], "--jobs many: expected a number from 1, or auto"),
+        (["--gpus", "0,x"], "--gpus 0,x: expected GPU indices separated by commas, e.g. 0,1"),
+        (["--gpus", "1,1"], "--gpus 1,1: each GPU once, as an index from 0"),
+        (["--gpus", "0", "--jobs", "4"], "--jobs and --gpus: with GPUs the kernels at once are --per-gpu × the "
+                                         "number of GPUs"),
+        (["--gpus", "7"], "cannot sandbox the students' kernels: GPU 7: this host has no /dev/nvidia7"),
+    ]:
+        done = run_cli("grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(tmp_path / "out"), *args,
+                       env_cache=cache_dir, check=False)
+        assert done.returncode == 2 and f"error: {message}" in " ".join(done.stderr.split()), (args, done.stderr)
+    assert not (tmp_path / "out").exists()
