@@ -11,13 +11,14 @@ For a sandboxed kernel the grader first starts the sandbox itself (bubblewrap
 running a holder process: namespaces, mounts, cgroups, its own uid). The fork
 then *joins* that sandbox, exactly where a cold kernel would run:
 
-    fork -> joins the kernel's cgroups, sets its rlimits
-         -> enters the holder's cgroup, ipc, uts, net, pid and mount namespaces (still root)
-         -> becomes the sandbox's host uid (no groups; capabilities cleared)
-         -> enters the holder's user namespace, in which nested ones are disabled,
-            drops every capability there too, sets no_new_privs
-         -> forks twice more, so that the kernel lies inside the sandbox's pid namespace
-            with the sandbox's init as its parent, and starts ipykernel with the probe.
+    fork, into the holder's pid namespace (a launcher)
+      -> joins the kernel's cgroups, sets its rlimits
+      -> enters the holder's cgroup, ipc, uts, net and mount namespaces (still root)
+      -> becomes the sandbox's host uid (no groups; capabilities cleared)
+      -> enters the holder's user namespace, in which nested ones are disabled,
+         drops every capability there too, sets no_new_privs
+      -> forks the kernel and exits, so that the kernel's parent is the sandbox's init;
+         the kernel starts ipykernel with the probe.
 
 CUDA is never initialised here before a fork (a forked CUDA context is
 unusable); the server refuses to call itself warm for GPUs if a preload did.
@@ -45,9 +46,13 @@ import sys
 import traceback
 from time import monotonic
 
-# Joined while still root; the user namespace comes last, after the uid is dropped.
-NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")
+# Joined by the launcher while still root; the user namespace comes last, after the uid is dropped.
+# (The pid namespace is the server's to set: the launcher is born in it.)
+NAMESPACES = ("cgroup", "ipc", "uts", "net", "mnt")
 MAX_MESSAGE = 1 << 20
+# What every kernel imports as it starts (the debugger alone takes ~0.1 s), so that forks find them loaded.
+KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "ipykernel_launcher",
+                  "IPython.core.completerlib", "IPython.extensions.storemagic", "grader.probe.recorder")
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -74,7 +79,7 @@ def main() -> None:
             importlib.import_module(module)
         except Exception as err:  # a module that fails here is imported cold by the kernel, and fails there
             failed[module] = f"{type(err).__name__}: {err}"
-    for module in ("ipykernel.kernelapp", "grader.probe.recorder"):
+    for module in KERNEL_MODULES:
         importlib.import_module(module)
     channel.send(json.dumps({
         "ready": True, "seconds": round(monotonic() - started, 3), "failed": failed,
@@ -84,6 +89,7 @@ def main() -> None:
 
 
 def serve(channel: socket.socket, path_entry: str) -> None:
+    own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY)  # returned to after each sandboxed fork
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE, 3)
@@ -92,7 +98,7 @@ def serve(channel: socket.socket, path_entry: str) -> None:
         if not message:  # the grader closed its end: the run is over
             return
         try:
-            reply = _spawn(json.loads(message), fds, channel, path_entry)
+            reply = _spawn(json.loads(message), fds, channel, path_entry, own_pid_namespace)
         except Exception as err:
             reply = {"error": f"{type(err).__name__}: {err}"}
         finally:
@@ -101,66 +107,71 @@ def serve(channel: socket.socket, path_entry: str) -> None:
         channel.send(json.dumps(reply).encode())
 
 
-def _spawn(request: dict, fds: list[int], channel: socket.socket, path_entry: str) -> dict:
+def _spawn(request: dict, fds: list[int], channel: socket.socket, path_entry: str, own_pid_namespace: int) -> dict:
     if len(fds) != 3:
         return {"error": f"expected the kernel's stdin, stdout and stderr, got {len(fds)} descriptor(s)"}
+    server = os.getpid()
+    sandbox = request.get("sandbox")
+    spaces = _sandbox_namespaces(int(sandbox["holder_pid"])) if sandbox else {}
     report_read, report_write = os.pipe()
-    launcher = os.fork()
+    if sandbox:
+        _setns(spaces["pid"])  # only the server's children are born there: the launcher
+    try:
+        launcher = os.fork()
+    finally:
+        if sandbox and os.getpid() == server:
+            _setns(own_pid_namespace)
     if launcher == 0:
         os.close(report_read)
         os.close(channel.detach())  # the kernel must never hold the server's socket
-        _launch(request, fds, report_write, path_entry)
+        _launch(request, spaces, fds, report_write, path_entry)
+    for fd in spaces.values():
+        os.close(fd)
     os.close(report_write)
     with os.fdopen(report_read, "rb") as report:
         said = report.read()
     return json.loads(said) if said else {"error": "the kernel launcher exited without reporting"}
 
 
-def _launch(request: dict, stdio: list[int], report: int, path_entry: str) -> None:
-    """In the first fork (the launcher): enter the sandbox, start the kernel, have its pid reported.
+def _sandbox_namespaces(holder: int) -> dict[str, int]:
+    spaces = {name: os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY) for name in (*NAMESPACES, "pid", "user")}
+    if os.fstat(spaces["user"]).st_ino == os.stat("/proc/self/ns/user").st_ino:
+        for fd in spaces.values():
+            os.close(fd)
+        raise RuntimeError(f"process {holder} is not in a sandbox (it shares the host's user namespace)")
+    return spaces
 
-    Without a sandbox the launcher stays the kernel's parent, to reap it, and dies with the
-    server, taking the kernel along.
+
+def _launch(request: dict, spaces: dict[str, int], stdio: list[int], report: int, path_entry: str) -> None:
+    """In the launcher: enter the sandbox, fork the kernel, report its pid.
+
+    In a sandbox the launcher was born inside the sandbox's pid namespace, and exits once the
+    kernel is forked: the kernel's parent then becomes the sandbox's init, as a cold kernel's is
+    (a parent outside the namespace would be invisible to it, and its orphans would go to the
+    host's init). Its pid is reported as the sandbox sees it. Without a sandbox the launcher
+    stays the kernel's parent, to reap it, and dies with the server, taking the kernel along.
     """
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    sandboxed = bool(request.get("sandbox"))
+    sandboxed = bool(spaces)
     try:
         if sandboxed:
-            _enter_sandbox(request["sandbox"])
+            _enter_sandbox(request["sandbox"], spaces)
         else:
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        child = os.fork()
-    except BaseException as err:
-        _report(report, {"error": f"{type(err).__name__}: {err}"})
-        os._exit(1)
-    if child == 0 and sandboxed:
-        _fork_kernel_inside(request, stdio, report, path_entry)
-    if child == 0:
-        os.close(report)
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        _run_kernel(request, stdio, path_entry)
-    if sandboxed:
-        os.close(report)  # the process inside reports
-    else:
-        _report(report, {"pid": child})
-    os.waitpid(child, 0)
-    os._exit(0)
-
-
-def _fork_kernel_inside(request: dict, stdio: list[int], report: int, path_entry: str) -> None:
-    """The first process inside the sandbox's pid namespace: fork the kernel, report its pid as the
-    sandbox sees it, and exit. The kernel's parent then becomes the sandbox's init, as a cold
-    kernel's is; a parent outside the namespace would be invisible to it (getppid() == 0), and
-    its orphans would go to the host's init."""
-    try:
         kernel = os.fork()
-    except OSError as err:
+    except BaseException as err:
         _report(report, {"error": f"{type(err).__name__}: {err}"})
         os._exit(1)
     if kernel == 0:
         os.close(report)
+        if not sandboxed:
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _run_kernel(request, stdio, path_entry)
-    _report(report, {"sandbox_pid": kernel})
+    if sandboxed:
+        _report(report, {"sandbox_pid": kernel})
+    else:
+        _report(report, {"pid": kernel})
+        os.waitpid(kernel, 0)
     os._exit(0)
 
 
@@ -169,11 +180,7 @@ def _report(report: int, message: dict) -> None:
     os.close(report)
 
 
-def _enter_sandbox(sandbox: dict) -> None:
-    holder = int(sandbox["holder_pid"])
-    spaces = {name: os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY) for name in (*NAMESPACES, "user")}
-    if os.fstat(spaces["user"]).st_ino == os.stat("/proc/self/ns/user").st_ino:
-        raise RuntimeError(f"process {holder} is not in a sandbox (it shares the host's user namespace)")
+def _enter_sandbox(sandbox: dict, spaces: dict[str, int]) -> None:
     for procs in sandbox["cgroup_procs"]:
         with open(procs, "w") as handle:
             handle.write(str(os.getpid()))

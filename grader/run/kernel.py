@@ -40,7 +40,7 @@ from grader.run.warm import WarmKernels, WarmStartError
 # The sandbox's first process: reports its pid once the sandbox's set-up is done, then waits.
 HOLDER = ["/bin/sh", "-c", "echo $$ && exec sleep infinity"]
 HOLDER_TIMEOUT_S = 60
-POLL_S = 0.01
+POLL_S = 0.005
 SOCKET_POLL_S = 0.005
 READY_RETRY_S = 1.0  # kernel_info is asked again when its idle status has not come by then
 
@@ -107,6 +107,10 @@ class GradingKernelManager(AsyncKernelManager):
             self.kernel_id = self.kernel_id or str(uuid.uuid4())
             self.provisioner = WarmProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
         return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        # jupyter_client polls a killed kernel every 0.1 s; it is gone within milliseconds.
+        await super()._async_wait(pollinterval=POLL_S)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         if self.sandbox is not None:
