@@ -157,8 +157,8 @@ def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache
     env = sandbox.base_env() if sandbox else unsandboxed_base_env(Path(sys.executable).parent, cache)
     with console.status(f"importing {', '.join(preload) or 'the kernel'} once, for warm kernels…"):
         try:
-            warm = WarmKernels.start(sys.executable, preload, env,
-                                     fonts=cache / "matplotlib" if sandbox else None, log=cache / "warm-kernels.log")
+            warm = WarmKernels.start(sys.executable, preload, env, log=cache / "warm-kernels.log",
+                                     wrapper=sandbox.server_wrapper() if sandbox else [])
         except WarmStartError as err:
             raise _fail(f"{err}\nTo start every kernel cold instead: --cold") from None
     with warm:

@@ -44,8 +44,8 @@ def warm_kernels(sandbox_host, cache_dir):
     """A fork server with torch imported, for sandboxed kernels."""
     from grader.run.warm import WarmKernels
 
-    with WarmKernels.start(sys.executable, ["torch"], sandbox_host.base_env(), cache_dir / "matplotlib",
-                           cache_dir / "warm.log") as warm:
+    with WarmKernels.start(sys.executable, ["torch"], sandbox_host.base_env(), cache_dir / "warm.log",
+                           sandbox_host.server_wrapper()) as warm:
         yield warm
 
 
@@ -56,7 +56,7 @@ def unsandboxed_warm_kernels(cache_dir):
     from grader.run.workspace import unsandboxed_base_env
 
     with WarmKernels.start(sys.executable, ["torch"], unsandboxed_base_env(Path(sys.executable).parent, cache_dir),
-                           None, cache_dir / "warm.log") as warm:
+                           cache_dir / "warm.log") as warm:
         yield warm
 
 

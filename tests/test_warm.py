@@ -16,6 +16,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.batch import Workers, auto_jobs, grade_submissions
 from grader.run import NotebookRunner
+from grader.run.sandbox import KernelPython, SandboxHost
 from grader.run.warm import WarmKernels, WarmStartError, imports_of
 from tests.conftest import RUBRIC, SUBMISSIONS, run_cli
 from tests.test_gradebook import CrashingGrader, book  # noqa: F401  (book: a fixture)
@@ -80,22 +81,33 @@ def test_a_warm_kernel_sees_nothing_an_earlier_one_did_and_is_as_confined_as_a_c
     # Its parent is the sandbox's init, as a cold kernel's is.
     assert lines[3] == f"1 1000 /sandbox/work ['b.ipynb'] 1 {no_capabilities}"
     # Nothing of the fork server is left open in the kernel: above all not its socket to the grader.
-    server_socket = os.readlink(f"/proc/{warm_kernels.process.pid}/fd/{_server_socket_fd(warm_kernels)}")
+    server_socket = os.readlink(f"/proc/{_server_pid(warm_kernels)}/fd/{_server_socket_fd(warm_kernels)}")
     descriptors = lines[4]
     assert server_socket.startswith("socket:[") and server_socket not in descriptors
     assert "'/dev/null'" in descriptors and "kernel.log" in descriptors  # stdin/stdout, stderr
 
 
 def _server_socket_fd(warm: WarmKernels) -> int:
-    """The descriptor the server got its socket on (from its command line)."""
-    argv = Path(f"/proc/{warm.process.pid}/cmdline").read_text().split("\0")
+    """The descriptor the server (under its wrapper) got its socket on, from its command line."""
+    pid = _server_pid(warm)
+    argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
     return int(argv[argv.index("--socket-fd") + 1])
+
+
+def _server_pid(warm: WarmKernels) -> int:
+    pending = [warm.process.pid]
+    while pending:
+        pid = pending.pop()
+        if Path(f"/proc/{pid}/cmdline").read_text().split("\0")[1:3] == ["-m", "grader.probe.forkserver"]:
+            return pid
+        pending += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    raise AssertionError("no fork server under the wrapper")
 
 
 @pytest.mark.notebooks
 def test_the_server_refuses_to_fork_into_the_host_and_reports_modules_it_could_not_import(tmp_path, sandbox_host):
     with WarmKernels.start(sys.executable, ["no_such_module", "matplotlib.pyplot"], sandbox_host.base_env(),
-                           sandbox_host.cache_dir / "matplotlib", tmp_path / "warm.log") as warm:
+                           tmp_path / "warm.log", sandbox_host.server_wrapper()) as warm:
         assert warm.failed == {"no_such_module": "ModuleNotFoundError: No module named 'no_such_module'"}
         assert warm.cuda_initialised is False
         # pyplot imported before the kernel existed still draws inline, in every cell.
@@ -121,8 +133,21 @@ def test_the_server_refuses_to_fork_into_the_host_and_reports_modules_it_could_n
 
 def test_a_server_that_cannot_start_says_why(tmp_path):
     with pytest.raises(WarmStartError, match="the warm kernel server did not start") as caught:
-        WarmKernels.start("/nowhere/python", [], {"PATH": "/usr/bin:/bin"}, None, tmp_path / "warm.log")
+        WarmKernels.start("/nowhere/python", [], {"PATH": "/usr/bin:/bin"}, tmp_path / "warm.log")
     assert "/nowhere/python" in str(caught.value)
+
+
+def test_the_server_sees_a_private_tmp_with_the_kernels_python_bound_back_when_it_lives_there(sandbox_host):
+    moved = KernelPython(executable="/tmp/ci/.venv/bin/python", prefix=Path("/tmp/ci/.venv"),
+                         base_prefix=Path("/usr"), grader_package=Path("/tmp/ci/grader"))
+    host = SandboxHost(moved, sandbox_host.limits, sandbox_host.cgroups, Path("/var/cache/grader"), "/usr/bin/bwrap")
+    argv = host.server_wrapper()
+    assert argv[:9] == ["/usr/bin/bwrap", "--dev-bind", "/", "/", "--tmpfs", "/tmp",
+                        "--ro-bind", "/tmp/ci/.venv", "/tmp/ci/.venv"]
+    assert argv[9:15] == ["--ro-bind", "/tmp/ci/grader", "/tmp/ci/grader",
+                          "--ro-bind", "/var/cache/grader/matplotlib", "/tmp/.grader-fonts"]
+    assert sandbox_host.server_wrapper()[6:9] == ["--ro-bind", str(sandbox_host.cache_dir / "matplotlib"),
+                                                  "/tmp/.grader-fonts"]  # /work/main: nothing to bind back
 
 
 def test_what_is_preloaded_is_what_the_solution_imports(tmp_path):

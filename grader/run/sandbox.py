@@ -226,6 +226,23 @@ class SandboxHost:
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # CUDA's numbering then follows /dev/nvidiaN
         }
 
+    def server_wrapper(self) -> list[str]:
+        """How the warm kernel server (root) starts: in a mount namespace of its own whose /tmp is a
+        private tmpfs holding the kernels' HOME and font cache. What preloads write at import stays
+        there, and the paths they remember are those of every kernel. The kernel's Python and the
+        grader are bound back when they live under /tmp."""
+        argv = [self.bwrap, "--dev-bind", "/", "/", "--tmpfs", "/tmp"]
+        python = self.python
+        for folder in sorted({python.prefix, python.base_prefix, python.grader_package}):
+            if folder.is_relative_to("/tmp"):
+                argv += ["--ro-bind", str(folder), str(folder)]
+        fonts = "/tmp/.grader-fonts"
+        argv += ["--ro-bind", str(self.cache_dir / "matplotlib"), fonts,
+                 "--cap-add", "ALL",  # it joins sandboxes and changes uids
+                 "--die-with-parent", "--", "/bin/sh", "-c",
+                 f'mkdir -p "$HOME" "$MPLCONFIGDIR" && cp -R {fonts}/. "$MPLCONFIGDIR"/ && exec "$@"', "sh"]
+        return argv
+
     def _claim(self) -> tuple[int, KernelCgroup]:
         memory = self.limits.memory_mb * 1024 * 1024
         with self._uid_lock, _allocation_lock():

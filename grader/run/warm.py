@@ -21,11 +21,6 @@ import nbformat
 
 READY_TIMEOUT_S = 600  # importing fastai on a loaded machine
 REPLY_TIMEOUT_S = 60
-# The server's own /tmp: what preloads write at import (matplotlib's config) stays off the host.
-# (The font folder may itself lie under /tmp: entered first, it stays reachable as `.` once /tmp is covered.)
-PRIVATE_TMP = ('cd "$GRADER_FONTS" && mount -t tmpfs -o size=256m,mode=1777 grader-warm /tmp '
-               '&& mkdir -p "$HOME" "$MPLCONFIGDIR" && cp -R . "$MPLCONFIGDIR"/ && cd / && unset GRADER_FONTS '
-               '&& exec "$@"')
 
 
 class WarmStartError(Exception):
@@ -65,18 +60,18 @@ class WarmKernels:
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, python: str, preload: list[str], env: dict[str, str], fonts: Path | None,
-              log: Path) -> WarmKernels:
+    def start(cls, python: str, preload: list[str], env: dict[str, str], log: Path,
+              wrapper: list[str] = ()) -> WarmKernels:
         """Start the server with the kernels' environment and import `preload`.
 
-        fonts: with a sandbox, the server runs in a private mount namespace whose /tmp holds
-        matplotlib's font cache copied from here, as a kernel's does; None runs it as it is
-        (`--no-sandbox`). log: where the server's own errors go (appended).
+        wrapper: the command the server runs under (`SandboxHost.server_wrapper`: its own mount
+        namespace with a private /tmp, as a kernel has); none for `--no-sandbox`.
+        log: where the server's own errors go (appended).
         """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         server = [python, "-m", "grader.probe.forkserver", "--socket-fd", str(theirs.fileno()),
                   "--preload", ",".join(preload)]
-        argv = server
+        argv = [*wrapper, *server]
         env = {
             **env,
             # torch.cuda.is_available() during a preload then asks NVML, without initialising CUDA.
@@ -85,9 +80,6 @@ class WarmKernels:
             # have read it, or figures never show inline.
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         }
-        if fonts is not None:
-            argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", PRIVATE_TMP, "sh", *server]
-            env["GRADER_FONTS"] = str(fonts)
         try:
             with log.open("ab") as stderr:
                 # Its own session: a Ctrl-C meant for the grader must not reach it (the grader closes it).
