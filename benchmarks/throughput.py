@@ -205,13 +205,13 @@ def _pss_kb(pid: int) -> int:
             for line in file:
                 if line.startswith("Pss:"):
                     return int(line.split()[1])
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # the process ended between listing and reading
         pass
     return 0
 
 
 class RunFailed(Exception):
-    pass
+    """A configuration did not do what it was timed for (exit status, results, executed cells)."""
 
 
 def measure(command: list[str], log: Path, timeout_s: float, cwd: Path | None = None,

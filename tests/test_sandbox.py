@@ -86,7 +86,10 @@ def test_a_gpu_is_bound_only_when_given_and_packed_kernels_get_a_share_of_its_me
     (tmp_path / "submission").mkdir()
     with sandbox_host.sandbox(tmp_path, tmp_path / "submission", gpu=0) as box:
         argv = box.wrap(["python"])
-    assert box.gpu == 0 and "/sys" in argv  # CUDA reads /sys; the device nodes are bound when the host has them
+    assert "/sys" in argv  # CUDA reads /sys; the device nodes are bound when the host has them
+    (tmp_path / "cpu").mkdir()
+    with sandbox_host.sandbox(tmp_path / "cpu", tmp_path / "submission") as box:
+        assert "/sys" not in box.wrap(["python"])
     assert _gpu_binds(None) == []
     assert sandbox_host.kernel_env(tmp_path, "E", gpu=1)["CUDA_VISIBLE_DEVICES"] == "1"
     assert sandbox_host.kernel_env(tmp_path, "E")["CUDA_VISIBLE_DEVICES"] == ""

@@ -231,8 +231,8 @@ def _run_kernel(request: dict, stdio: list[int], path_entry: str) -> None:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except Exception:
-                pass
+            except (OSError, ValueError):  # closed, or its descriptor gone: nothing left to save
+                continue
         os._exit(code)
 
 

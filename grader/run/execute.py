@@ -33,7 +33,7 @@ from grader.results import CellRun
 from grader.run.kernel import GradingKernelManager
 from grader.run.sandbox import KernelSandbox, SandboxHost
 from grader.run.warm import WarmKernels
-from grader.run.workspace import Workspace, workspace
+from grader.run.workspace import Workspace, log_tail, workspace
 
 # How long a kernel may take to answer the interrupt sent at a cell's time limit.
 INTERRUPT_GRACE_S = 10.0
@@ -154,7 +154,7 @@ class NotebookRunner:
                             stderr=log,  # students' stray stderr stays out of the TA's console
                         ))
                     except (RuntimeError, TimeoutError) as err:
-                        raise RunnerError(f"the kernel did not start: {err}\n{_tail(ws.kernel_log)}") from None
+                        raise RunnerError(f"the kernel did not start: {err}\n{log_tail(ws.kernel_log)}") from None
                     if box is not None:
                         box.lock_runtime()
                     execution = await self._run_cells(client, nb)
@@ -285,9 +285,3 @@ async def _shutdown(client: NotebookClient, km: GradingKernelManager) -> None:
     if km.has_kernel:
         await km.shutdown_kernel(now=True)
 
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

@@ -230,10 +230,8 @@ class WarmProvisioner(LocalProvisioner):
 
     async def send_signal(self, signum: int) -> None:
         if self.pidfd is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # already gone
                 signal.pidfd_send_signal(self.pidfd, signum)
-            except ProcessLookupError:
-                pass
 
     async def kill(self, restart: bool = False) -> None:
         await self.send_signal(signal.SIGKILL)

@@ -96,7 +96,6 @@ class KernelSandbox:
     cgroup: KernelCgroup
     runtime: Path  # bound at the same path inside: connection file, sockets, evidence
     rlimits: dict[str, int]  # resource.RLIMIT_* name -> soft and hard limit
-    gpu: int | None  # the one GPU bound inside, if any
     command_prefix: list[str] = field(repr=False)
 
     def wrap(self, kernel_argv: list[str]) -> list[str]:
@@ -146,7 +145,7 @@ class SandboxHost:
 
         gpus: the indices of the NVIDIA GPUs kernels may be given (one each); none binds no GPU device at all.
         """
-        missing = [tool for tool in (bwrap, "setpriv", "prlimit", "unshare") if shutil.which(tool) is None]
+        missing = [tool for tool in (bwrap, "setpriv", "prlimit") if shutil.which(tool) is None]
         if missing:
             raise SandboxUnavailable(f"{', '.join(missing)} not found; install it: `apt-get install bubblewrap util-linux`")
         for gpu in gpus:
@@ -194,7 +193,7 @@ class SandboxHost:
                 # Only backs up the pids cgroup (which reports hits), hence the headroom.
                 "RLIMIT_NPROC": 2 * self.limits.processes,
             }
-            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime, rlimits=rlimits, gpu=gpu,
+            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime, rlimits=rlimits,
                                 command_prefix=self._command_prefix(uid, cgroup, runtime, etc, submission, rlimits, gpu))
         finally:
             cgroup.remove()

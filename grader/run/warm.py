@@ -19,6 +19,8 @@ from pathlib import Path
 
 import nbformat
 
+from grader.run.workspace import log_tail
+
 READY_TIMEOUT_S = 600  # importing fastai on a loaded machine
 REPLY_TIMEOUT_S = 60
 
@@ -101,7 +103,7 @@ class WarmKernels:
             process.wait()
             ours.close()
             raise WarmStartError(f"the warm kernel server did not start ({shlex.join(server)}):\n"
-                                 f"{_tail(log)}")
+                                 f"{log_tail(log)}")
         ours.settimeout(REPLY_TIMEOUT_S)
         return cls(process, ours, log, ready)
 
@@ -119,7 +121,7 @@ class WarmKernels:
         pid = reply.get("sandbox_pid" if request.get("sandbox") else "pid")
         if pid is None:
             error = reply.get("error", "the warm kernel server stopped")
-            raise WarmStartError(f"{error}\n{_tail(self.log)}".strip())
+            raise WarmStartError(f"{error}\n{log_tail(self.log)}".strip())
         return int(pid)
 
     def close(self) -> None:
@@ -136,9 +138,3 @@ class WarmKernels:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

@@ -91,3 +91,11 @@ def sweep_workspaces(prefixes: tuple[str, ...] = (PREFIX,)) -> int:
                 shutil.rmtree(root, ignore_errors=True)
                 removed += 1
     return removed
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log (a kernel's, the warm kernel server's), for an error message."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
