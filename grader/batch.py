@@ -70,10 +70,10 @@ def _available_memory_mb() -> int:
     return 0
 
 
-def rubric_summary(rubric: LoadedRubric) -> RubricSummary:
+def rubric_summary(rubric: LoadedRubric, assets: str = "") -> RubricSummary:
     spec = rubric.spec
     return RubricSummary(
-        id=spec.id, title=spec.title, hash=rubric.hash, total=spec.total,
+        id=spec.id, title=spec.title, hash=rubric.hash, total=spec.total, assets=assets,
         items=[{"id": item.id, "title": item.title, "points": item.points, "visibility": item.visibility,
                 "kinds": [check.kind for check in item.checks]} for item in spec.items],
     )

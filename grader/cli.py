@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator
@@ -14,10 +15,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from grader.assets.cache import assets_root
+from grader.assets.cache import describe as describe_assets
+from grader.assets.cli import assets_app
 from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, Workers, auto_jobs, grade_submissions, rubric_summary,
                           write_outputs)
 from grader.export import EXPORTERS
-from grader.gradebook import Gradebook, GradebookError
+from grader.gradebook import Gradebook, GradebookError, RubricSummary
 from grader.grading import Grader
 from grader.reference import reference_evidence
 from grader.run import NotebookRunner
@@ -30,6 +34,8 @@ from grader.submission import UNZIP_PREFIX, Submission, discover
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(assets_app, name="assets", help="Pretrained weights and datasets for kernels without network: fill "
+                                              "the cache with stand-ins or real downloads, show its state.")
 console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
 
 NO_SANDBOX_WARNING = (
@@ -37,7 +43,7 @@ NO_SANDBOX_WARNING = (
     "key, other submissions and your files, reach the network and forge results. Every report will say so.[/]")
 
 OutOption = Annotated[Path, typer.Option("--out", help="Output folder of a grading run.")]
-GradebookOption = Annotated[Optional[Path], typer.Option("--gradebook", help=f"Gradebook file [default: OUT/{GRADEBOOK_FILE}].")]
+GradebookOption = Annotated[Optional[Path], typer.Option("--gradebook", help=f"Gradebook file \\[default: OUT/{GRADEBOOK_FILE}].")]
 
 
 def default_cache() -> Path:
@@ -63,22 +69,25 @@ def grade(
     out: OutOption,
     gradebook: GradebookOption = None,
     jobs: Annotated[str, typer.Option(help="Kernels at once: a number, or auto (cores, and memory at the kernel's "
-                                           "limit) [default: auto].")] = "auto",
+                                           "limit) \\[default: auto].")] = "auto",
     gpus: Annotated[Optional[str], typer.Option(help="NVIDIA GPUs for the kernels, e.g. 0,1; each kernel gets one "
-                                                      "[default: none, CPU only].")] = None,
+                                                      "\\[default: none, CPU only].")] = None,
     per_gpu: Annotated[int, typer.Option(help="Kernels sharing one GPU at once (with --gpus); each may allocate "
                                               "1/K of its memory.", min=1)] = 1,
     cold: Annotated[bool, typer.Option("--cold", help="Start every kernel as a new interpreter instead of forking "
                                                       "it from one that has imported the exam's libraries.")] = False,
-    cell_timeout: Annotated[Optional[float], typer.Option(help="Seconds per cell [default: the rubric's].")] = None,
-    notebook_timeout: Annotated[Optional[float], typer.Option(help="Seconds per notebook [default: the rubric's].")] = None,
-    memory: Annotated[Optional[int], typer.Option(help="MB of memory per kernel [default: the rubric's].")] = None,
-    max_processes: Annotated[Optional[int], typer.Option(help="Processes and threads per kernel [default: the rubric's].")] = None,
-    max_file: Annotated[Optional[int], typer.Option(help="MB of the largest file a kernel may write [default: the rubric's].")] = None,
-    disk: Annotated[Optional[int], typer.Option(help="MB of each of a kernel's /tmp and working folder [default: the rubric's].")] = None,
+    cell_timeout: Annotated[Optional[float], typer.Option(help="Seconds per cell \\[default: the rubric's].")] = None,
+    notebook_timeout: Annotated[Optional[float], typer.Option(help="Seconds per notebook \\[default: the rubric's].")] = None,
+    memory: Annotated[Optional[int], typer.Option(help="MB of memory per kernel \\[default: the rubric's].")] = None,
+    max_processes: Annotated[Optional[int], typer.Option(help="Processes and threads per kernel \\[default: the rubric's].")] = None,
+    max_file: Annotated[Optional[int], typer.Option(help="MB of the largest file a kernel may write \\[default: the rubric's].")] = None,
+    disk: Annotated[Optional[int], typer.Option(help="MB of each of a kernel's /tmp and working folder \\[default: the rubric's].")] = None,
     no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run kernels unconfined, as you. Only on a machine you can throw away.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Regrade submissions already graded from the same files.")] = False,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache for reference evidence [default: $GRADER_CACHE or ~/.cache/grader].")] = None,
+    cpu_fallback: Annotated[bool, typer.Option(
+        "--cpu-fallback", help="Without a GPU, run the notebooks' .cuda() and .to('cuda') on the CPU instead of "
+                               "failing as they would for the student; each submission that needed it is flagged.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Cache for reference evidence and assets \\[default: $GRADER_CACHE or ~/.cache/grader].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Execute and grade every submission, then write results.json and HTML reports."""
@@ -105,18 +114,24 @@ def grade(
             raise _fail(f"cannot sandbox the students' kernels: {err}") from None
     console.print(f"rubric [bold]{loaded.id}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in {submissions}",
                   highlight=False)
+    assets = describe_assets(assets_root(cache))
+    console.print(assets, highlight=False)
     with contextlib.ExitStack() as stack:
         warm = None if cold else stack.enter_context(_start_warm_kernels(loaded, sandbox, cache, workers))
         runner = NotebookRunner(cell_timeout_s=cell_timeout or limits.cell_timeout_s,
                                 notebook_timeout_s=notebook_timeout or limits.notebook_timeout_s, cache_dir=cache,
-                                sandbox=sandbox, warm=warm,
+                                sandbox=sandbox, warm=warm, 
+                                cpu_fallback=cpu_fallback and all(gpu is None for gpu in workers.gpus),
+                                torch_threads=max(1, len(os.sched_getaffinity(0)) // workers.count),
                                 gpu_memory_fraction=round(0.95 / per_gpu, 3) if gpus and per_gpu > 1 else None)
         with console.status("running the reference solution (cached after the first time)…"):
             try:
-                grader = Grader(loaded, runner, reference_evidence(loaded, runner, cache))
+                # The reference runs alone, before the batch: all cores for its torch.
+                alone = dataclasses.replace(runner, torch_threads=None)
+                grader = Grader(loaded, runner, reference_evidence(loaded, alone, cache))
             except RubricError as err:
                 raise _fail(str(err)) from None
-        _grade_into_gradebook(found, grader, out, gradebook, loaded, force, quiet, workers)
+        _grade_into_gradebook(found, grader, out, gradebook, rubric_summary(loaded, assets), force, quiet, workers)
 
 
 def _parse_gpus(gpus: str | None) -> tuple[int, ...]:
@@ -174,10 +189,10 @@ def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache
 
 
 def _grade_into_gradebook(found: list[Submission], grader: Grader, out: Path, gradebook: Path | None,
-                          loaded: LoadedRubric, force: bool, quiet: bool, workers: Workers) -> None:
+                          summary: RubricSummary, force: bool, quiet: bool, workers: Workers) -> None:
     with _open_gradebook(out, gradebook, must_exist=False) as book:
         try:
-            book.bind_rubric(rubric_summary(loaded))
+            book.bind_rubric(summary)
         except GradebookError as err:
             raise _fail(str(err)) from None
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -229,7 +244,7 @@ def export(
     format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(EXPORTERS)}.")] = "csv",
     out: OutOption = Path("reports"),
     gradebook: GradebookOption = None,
-    to: Annotated[Optional[Path], typer.Option("--to", help="File to write [default: OUT/grades.FORMAT].")] = None,
+    to: Annotated[Optional[Path], typer.Option("--to", help="File to write \\[default: OUT/grades.FORMAT].")] = None,
 ) -> None:
     """Export the gradebook (manual scores applied) for spreadsheets and LMSs."""
     if format not in EXPORTERS:

@@ -14,6 +14,7 @@ from time import monotonic
 
 import nbformat
 
+from grader.assets.boxes import DrawnImage, drawn_images
 from grader.checks import CHECKS, ItemContext, Trace
 from grader.checks.integrity import Located, recorded_values, reference_values, unexplained_prints
 from grader.evidence.model import Evidence
@@ -22,9 +23,11 @@ from grader.notebook.locate import Layout, locate
 from grader.notebook.printed import parse_printed
 from grader.notebook.read import NotebookError, read_notebook
 from grader.notebook.truefalse import Answer, read_choice_list, read_true_false
+from grader.report.plots import cam_figures
 from grader.results import CheckResult, ItemResult, Printed, SubmissionResult
 from grader.rubric import Item, LoadedRubric, RubricError
 from grader.run import Execution, NotebookRunner, RunnerError
+from grader.run.execute import planned_runs
 from grader.submission import Submission
 from grader.unzip import ZipRefused
 
@@ -40,7 +43,13 @@ class Grader:
         self.runner = runner
         self.item_ids = [item.id for item in rubric.spec.items]
         self.answers = AnswerReader(rubric.template, self.item_ids)
-        self.reference = Trace.of(reference)
+        self._shows_cam = any(check.kind == "cam" for item in rubric.spec.items for check in item.checks)
+        try:
+            solution = read_notebook(rubric.solution_path).notebook
+        except NotebookError as err:
+            raise RubricError(f"{rubric.solution_path}: {err}") from None
+        # The reference ran every cell in order (it must run without errors), so its runs map to cells.
+        self.reference = Trace.of(reference, planned_runs(solution))
         self._reference_values = reference_values(reference)
         self._check_reference(reference)
 
@@ -89,7 +98,8 @@ class Grader:
             student = Trace.of(execution.evidence, execution.run_cells)
         executed_prints = _printed(execution.notebook) if execution else []
         stored_prints = _printed(nb)
-        items = self._grade_items(nb, layout, execution, student, run_error, executed_prints, stored_prints)
+        drawn = tuple(drawn_images(files)) if files.is_dir() and self._shows_cam else ()
+        items = self._grade_items(nb, layout, execution, student, run_error, executed_prints, stored_prints, drawn)
 
         if execution is not None:
             flags += _execution_flags(execution, self.runner, notes)
@@ -108,6 +118,10 @@ class Grader:
             if execution.evidence_error:
                 flags.append("evidence-error")
                 notes.append(f"evidence could not be read: {execution.evidence_error}")
+        if execution is not None and execution.evidence is not None and execution.evidence.device_fallbacks:
+            flags.append("cpu-fallback")
+            notes.append("this machine has no GPU: the notebook's CUDA calls "
+                         f"({execution.evidence.device_fallbacks[0].call}) ran on the CPU (--cpu-fallback)")
         if not self.sandboxed:
             flags.append("no-sandbox")
         error = (f"the notebook could not be run: {run_error}" if run_error else
@@ -154,16 +168,21 @@ class Grader:
 
     def _grade_items(self, nb, layout: Layout, execution: Execution | None, student: Trace | None,
                      run_error: str | None, executed_prints: list[Located],
-                     stored_prints: list[Located]) -> list[ItemResult]:
+                     stored_prints: list[Located], drawn: tuple[DrawnImage, ...] = ()) -> list[ItemResult]:
         snippets = {item_id: self.answers.item_snippets(nb, layout, item_id) for item_id in self.item_ids}
         answers = self._true_false_answers(nb, layout, snippets)
         results = []
         for item in self.rubric.spec.items:
             cells = layout.regions.get(item.id, [])
             answer, note = answers.get(item.id, (None, None))
+            code_cells = [i for i in cells if nb.cells[i].cell_type == "code"]
             ctx = ItemContext.build(
                 item, self.rubric.spec.tolerance, self.reference, student, frozenset(cells),
                 answer=answer, answer_note=note, text="\n\n".join(s.text.strip() for s in snippets[item.id]),
+                item_outputs=tuple(output for i in code_cells for output in nb.cells[i].get("outputs", [])),
+                rerun_failed=execution is not None and any(
+                    execution.status_of(i) not in (None, "ok") for i in code_cells if nb.cells[i].source.strip()),
+                drawn=drawn,
             )
             blocked = self._blocked(item, cells, execution, student, run_error)
             result = self._item_result(item, ctx, blocked)
@@ -203,6 +222,8 @@ class Grader:
             return ItemResult(id=item.id, title=item.title, points=0.0, max_points=item.points, status=status,
                               message=message, evidence=evidence)
         checks: list[CheckResult] = [CHECKS[check.kind](check, ctx) for check in item.checks]
+        if any(check.evidence == "stored" for check in checks):
+            evidence = "stored"
         points = sum(check.points for check in checks)
         if any(check.passed is None for check in checks):
             status = "manual"
@@ -216,8 +237,9 @@ class Grader:
             answer = str(ctx.answer.value)
         elif any(check.kind == "manual" for check in item.checks):
             answer = ctx.text
+        figures = cam_figures(checks, ctx.student.evidence) if ctx.student else []
         return ItemResult(id=item.id, title=item.title, points=points, max_points=item.points, status=status,
-                          message=message, evidence=evidence, checks=checks, answer=answer)
+                          message=message, evidence=evidence, checks=checks, answer=answer, figures=figures)
 
     def _true_false_answers(self, nb, layout: Layout,
                             snippets: dict[str, list[Snippet]]) -> dict[str, tuple[Answer, str | None]]:
@@ -267,7 +289,10 @@ class Grader:
             # Graded as if it were a submission whose run recorded the reference's evidence.
             as_run = Execution(notebook=nb, cells=[], evidence=reference, evidence_error=None, stopped=None, stopped_at=None)
             prints = _printed(nb)
-            for item in self._grade_items(nb, locate(nb, self.item_ids), as_run, self.reference, None, prints, prints):
+            data = self.rubric.solution_data
+            drawn = tuple(drawn_images(data)) if data is not None and self._shows_cam else ()
+            for item in self._grade_items(nb, locate(nb, self.item_ids), as_run, self.reference, None, prints, prints,
+                                          drawn):
                 if item.status != "manual" and item.points != item.max_points:
                     problems.append(f"item {item.id}: {item.points:g}/{item.max_points:g} ({item.message})")
         if problems:

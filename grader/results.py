@@ -24,6 +24,15 @@ class CheckResult(BaseModel):
     passed: bool | None  # None: waiting for a person (manual)
     message: str
     detail: dict[str, Any] = Field(default_factory=dict)
+    evidence: Evidence = "executed"  # "stored": points from the submitted file's outputs, not re-verified
+
+
+class Figure(BaseModel):
+    """An image for the report (a PNG data URL) with what it shows."""
+
+    title: str
+    png: str
+    caption: str = ""
 
 
 class Printed(BaseModel):
@@ -58,6 +67,7 @@ class ItemResult(BaseModel):
     stored_printed: list[Printed] = Field(default_factory=list)  # printed in the submitted file
     cells: list[int] = Field(default_factory=list)  # 1-based cells that answer this item
     manual: ManualScore | None = None  # the latest TA score, when one applies
+    figures: list[Figure] = Field(default_factory=list)
 
 
 class CellRun(BaseModel):

@@ -3,7 +3,9 @@ solution and the sample submissions, from the exam text.
 
     .venv/bin/python scripts/build_midterm.py
 
-Writes rubrics/dl2022-midterm/{template,solution}.ipynb and submissions/*.
+Writes rubrics/dl2022-midterm/template.ipynb and the Problem 2/3 samples in
+submissions/; then scripts/build_problem1.py writes solution.ipynb (all three
+problems), its image data and the Problem 1 samples.
 Sample submissions are executed once (plain kernel, no grader) so that they
 carry stored outputs like real ones; a few then get their outputs edited, as
 some students do.
@@ -308,8 +310,7 @@ def copy_outputs(target: nbformat.NotebookNode, source: nbformat.NotebookNode, i
 def main() -> None:
     nb = template()
     nbformat.write(nb, RUBRIC / "template.ipynb")
-    solution = fill(nb, SOLUTION)
-    nbformat.write(solution, RUBRIC / "solution.ipynb")
+    solution = fill(nb, SOLUTION)  # Problems 2 and 3; scripts/build_problem1.py writes the full solution.ipynb
 
     for old in SUBMISSIONS.iterdir():
         if old.name != "README.md":

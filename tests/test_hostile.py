@@ -29,7 +29,7 @@ pytestmark = pytest.mark.notebooks
 HOSTILE = Path(__file__).parent / "hostile"
 HONEST = ["이서연(2022002).ipynb", "임서준(2022009).ipynb"]
 LIMITS = ["--cell-timeout", "8", "--memory", "1536", "--max-processes", "64", "--max-file", "16", "--disk", "64"]
-FULL = 44.0  # Problems 2 and 3 of the reference solution; Problem 1 and 2.5 wait for a TA
+FULL = 44.0  # Problems 2 and 3 of the reference solution; Problem 1 is left empty (0) and 2.5 waits for a TA
 
 
 class Listener:
@@ -106,9 +106,11 @@ def stored(hostile, student: str):
 
 
 def problems(result) -> list[tuple]:
-    """Cells that did not end "ok", and items that neither passed nor wait for a TA."""
+    """Cells that did not end "ok", and items of Problems 2 and 3 that neither passed nor wait for a TA
+    (the hostile samples leave Problem 1 empty: test_problem_1_left_empty_earns_nothing)."""
     return ([(c.cell, c.status, c.error) for c in result.cells if c.status != "ok"],
-            [(i.id, i.points, i.status) for i in result.items if i.status not in ("pass", "manual")])
+            [(i.id, i.points, i.status) for i in result.items
+             if i.status not in ("pass", "manual") and not i.id.startswith("1.")])
 
 
 NOT_RUN_AFTER_25 = [(n, "not-run", None) for n in (28, 30, 32, 34, 36, 38, 40, 42, 44, 46)]
@@ -160,6 +162,13 @@ def test_the_honest_submissions_are_graded_as_in_the_sample_run(hostile, results
         assert (got["total"], got["status"], got["flags"]) == (want["total"], want["status"], want["flags"])
 
 
+def test_problem_1_left_empty_earns_nothing(hostile):
+    for student in EXPECTED:
+        result = stored(hostile, student)
+        assert [(i.id, i.points, i.status) for i in result.items if i.id.startswith("1.")] == [
+            (f"1.{n}", 0.0, "fail") for n in range(1, 5)], student
+
+
 def test_nothing_outside_the_submission_is_visible(hostile):
     (printed,) = outputs(hostile, "9900001", "listdir")
     lines = printed.splitlines()
@@ -167,8 +176,9 @@ def test_nothing_outside_the_submission_is_visible(hostile):
     python = {Path(path).parts[1] for path in (sys.prefix, grader.__file__)}
     links = {name for name in ("bin", "sbin", "lib", "lib32", "lib64") if Path("/", name).exists()}
     top = sorted({"dev", "etc", "proc", "sandbox", "tmp", "usr"} | links | python)
-    assert lines[:3] == ["LIST .. ['matplotlib', 'submission', 'work']", f"LIST / {top}",
-                         "LIST /sandbox ['matplotlib', 'submission', 'work']"]
+    # assets: the model weights and datasets (`grader assets`), read-only; no rubric or reference among them.
+    assert lines[:3] == ["LIST .. ['assets', 'matplotlib', 'submission', 'work']", f"LIST / {top}",
+                         "LIST /sandbox ['assets', 'matplotlib', 'submission', 'work']"]
     assert all(line.startswith("BLOCKED ") and line.endswith(" FileNotFoundError") for line in lines[3:])
     assert len(lines) == 12  # /root, /home, rubric, cache, submissions; rubric.yaml, solution, a sample, /etc/shadow
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nbformat
+import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -89,3 +90,64 @@ def test_a_kernel_that_ignores_the_interrupt_is_stopped(tmp_path, monkeypatch, s
     assert statuses(execution) == [
         (2, "timeout", "still running after 1 s and did not stop when interrupted"), (3, "not-run", None)]
     assert execution.stopped == "unresponsive"
+
+
+CUDA_AND_IMSHOW = (
+    "import torch\ntry:\n    print(torch.ones(2).cuda().device)\nexcept (AssertionError, RuntimeError):\n"
+    "    print('no cuda')",
+    "import matplotlib.pyplot as plt\nimport numpy as np\nfig, ax = plt.subplots()\n"
+    "ax.imshow(np.zeros((8, 8, 3)))\nax.imshow(np.eye(4), alpha=0.5, cmap='magma', extent=(0, 8, 8, 0))",
+)
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["gpu-calls-fail", "cpu-fallback"])
+def test_displayed_arrays_cross_the_sandbox_and_cpu_fallback_runs_cuda_calls_on_the_cpu(tmp_path, kernels, fallback):
+    nb, path = notebook(tmp_path, *CUDA_AND_IMSHOW)
+    sandbox, warm = kernels
+    execution = NotebookRunner(cell_timeout_s=60, notebook_timeout_s=120, cache_dir=tmp_path / "cache",
+                               sandbox=sandbox, warm=warm, cpu_fallback=fallback).run(nb, path)
+    assert statuses(execution) == [(2, "ok", None), (3, "ok", None)]
+    printed = execution.notebook.cells[1].outputs[0]["text"]
+    evidence = execution.evidence
+    assert (printed, [e.call for e in evidence.device_fallbacks]) == (
+        ("cpu\n", ["Tensor.cuda"]) if fallback else ("no cuda\n", []))
+    image, heatmap = evidence.imshows
+    assert (image.axes, image.shape, heatmap.axes, heatmap.shape) == ("x1", [8, 8, 3], "x1", [4, 4])
+    assert (heatmap.alpha, heatmap.cmap, heatmap.extent, heatmap.origin) == (0.5, "magma", [0, 8, 8, 0], "upper")
+    assert evidence.array(heatmap.array).tolist() == np.eye(4).tolist()
+
+
+@pytest.mark.parametrize("threads", [None, 1])
+def test_torch_threads_are_capped_when_kernels_share_the_cores(tmp_path, sandbox_host, warm_kernels, threads):
+    import os
+
+    nb, path = notebook(tmp_path, "import torch\nprint(torch.get_num_threads())")
+    execution = NotebookRunner(cell_timeout_s=60, notebook_timeout_s=120, cache_dir=tmp_path / "cache",
+                               sandbox=sandbox_host, warm=warm_kernels, torch_threads=threads).run(nb, path)
+    expected = threads or len(os.sched_getaffinity(0))
+    assert execution.notebook.cells[1].outputs[0]["text"] == f"{expected}\n"
+
+
+def test_a_sandboxed_kernel_loads_weights_and_data_from_the_read_only_asset_cache(tmp_path, sandbox_host,
+                                                                                   warm_kernels, cache_dir):
+    """`vision_learner(dls, resnet34)` and `untar_data` with no network: the cache is bound read-only."""
+    import torch
+
+    from grader.assets import CATALOG, assets_root
+
+    weights = assets_root(cache_dir) / CATALOG["resnet34"].path
+    expected = float(torch.load(weights, weights_only=True)["conv1.weight"].sum())
+    nb, path = notebook(
+        tmp_path,
+        "import os, torch, torchvision\nfrom fastai.vision.all import untar_data, URLs\n"
+        "model = torchvision.models.resnet34(weights='IMAGENET1K_V1')\nprint(float(model.conv1.weight.sum()))",
+        "print(sorted(p.name for p in untar_data(URLs.MNIST_SAMPLE).iterdir()))",
+        "open(os.environ['TORCH_HOME'] + '/planted', 'w')",
+    )
+    execution = NotebookRunner(cell_timeout_s=120, notebook_timeout_s=300, cache_dir=cache_dir, sandbox=sandbox_host,
+                               warm=warm_kernels).run(nb, path)
+    assert statuses(execution) == [(2, "ok", None), (3, "ok", None),
+                                   (4, "error", "OSError: [Errno 30] Read-only file system: '/sandbox/assets/torch/planted'")]
+    printed = [[o["text"] for o in cell.get("outputs", []) if o.get("name") == "stdout"] for cell in execution.notebook.cells]
+    assert float(printed[1][0]) == pytest.approx(expected, rel=1e-6)
+    assert printed[2] == ["['labels.csv', 'train', 'valid']\n"]

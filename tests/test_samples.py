@@ -22,6 +22,7 @@ rubric tolerance atol=1e-4, rtol=1e-5):
 from __future__ import annotations
 
 import csv
+import html
 import json
 
 import nbformat
@@ -32,21 +33,31 @@ from tests.conftest import RUBRIC, SUBMISSIONS, run_cli
 pytestmark = pytest.mark.notebooks
 
 ALL_TF = [2.0] * 10
+NO_P1 = (0, 0, 0, 0)  # Problem 1 left empty
+FULL_P1 = (10, 10, 15, 15)
 EXPECTED = {
-    # student: (2.1, 2.2, 2.3, 2.4), (3.1 … 3.10), status, flags
-    "2022001": ((6, 6, 6, 6), ALL_TF, "needs-review", []),  # the reference solution
-    "2022002": ((6, 6, 6, 6), ALL_TF, "needs-review", []),  # MSELoss(), other names, 'O'/'X'
-    "2022003": ((6, 4, 6, 2), ALL_TF, "needs-review", []),  # summed loss; 참/거짓
-    "2022004": ((6, 4, 0, 2), ALL_TF, "needs-review", []),  # no reshape; T/F
-    "2022005": ((6, 6, 0, 2), ALL_TF[:8] + [0, 0], "needs-review", []),  # no zero_grad; 3.9, 3.10 unanswered
-    "2022006": ((6, 6, 0, 6), ALL_TF, "needs-review", []),  # re-created Adam
-    "2022007": ((6, 6, 0, 2), ALL_TF, "needs-review", []),  # one update too many
-    "2022008": ((6, 6, 6, 6), ALL_TF[:7] + [0, 2, 2], "needs-review", []),  # mixed T/F forms, 3.8 wrong
-    "2022009": ((6, 6, 0, 2), ALL_TF, "needs-review", []),  # NameError mid-notebook
-    "2022010": ((0, 0, 0, 0), [0.0] * 10, "error", []),  # HTML renamed .ipynb
-    "2022011": ((3, 0, 0, 0), ALL_TF, "needs-review", ["integrity"]),  # hard-coded prints
-    "2022012": ((6, 6, 6, 6), ALL_TF, "needs-review", []),  # Colab copy in a folder, no tags
-    "2022013": ((6, 2, 0, 2), ALL_TF, "needs-review", ["integrity"]),  # wrong lr, edited outputs
+    # student: (1.1 … 1.4), (2.1, 2.2, 2.3, 2.4), (3.1 … 3.10), status, flags
+    "2022001": (NO_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # the exam's solution to Problems 2 and 3
+    "2022002": (NO_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # MSELoss(), other names, 'O'/'X'
+    "2022003": (NO_P1, (6, 4, 6, 2), ALL_TF, "needs-review", []),  # summed loss; 참/거짓
+    "2022004": (NO_P1, (6, 4, 0, 2), ALL_TF, "needs-review", []),  # no reshape; T/F
+    "2022005": (NO_P1, (6, 6, 0, 2), ALL_TF[:8] + [0, 0], "needs-review", []),  # no zero_grad; 3.9, 3.10 unanswered
+    "2022006": (NO_P1, (6, 6, 0, 6), ALL_TF, "needs-review", []),  # re-created Adam
+    "2022007": (NO_P1, (6, 6, 0, 2), ALL_TF, "needs-review", []),  # one update too many
+    "2022008": (NO_P1, (6, 6, 6, 6), ALL_TF[:7] + [0, 2, 2], "needs-review", []),  # mixed T/F forms, 3.8 wrong
+    "2022009": (NO_P1, (6, 6, 0, 2), ALL_TF, "needs-review", []),  # NameError mid-notebook
+    "2022010": (NO_P1, (0, 0, 0, 0), [0.0] * 10, "error", []),  # HTML renamed .ipynb
+    "2022011": (NO_P1, (3, 0, 0, 0), ALL_TF, "needs-review", ["integrity"]),  # hard-coded prints
+    "2022012": (NO_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # Colab copy in a folder, no tags
+    "2022013": (NO_P1, (6, 2, 0, 2), ALL_TF, "needs-review", ["integrity"]),  # wrong lr, edited outputs
+    # Problem 1 samples: folders with their images (scripts/build_problem1.py), Problems 2 and 3 as the solution.
+    "2022014": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # the full solution: the course's einsum CAM
+    "2022015": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # cnn_learner, CAM upsampled to the image
+    "2022016": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", ["cpu-fallback"]),  # fastbook hooks, .cuda()
+    "2022017": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # Grad-CAM
+    "2022018": ((10, 10, 15, 5), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # random heatmap: overlay only
+    "2022019": ((7, 10, 15, 15), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # keywords iu and hynn
+    "2022020": ((0, 0, 3.5, 2.5), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # crawling failed, no images: stored
 }
 
 
@@ -56,20 +67,23 @@ def points(submission: dict) -> dict[str, float]:
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))
 def test_exact_points(results, student):
-    problem_2, problem_3, status, flags = EXPECTED[student]
+    problem_1, problem_2, problem_3, status, flags = EXPECTED[student]
     submission = results[student]
     got = points(submission)
+    assert tuple(got[f"1.{n}"] for n in range(1, 5)) == problem_1
     assert tuple(got[f"2.{n}"] for n in range(1, 5)) == problem_2
     assert [got[f"3.{n}"] for n in range(1, 11)] == problem_3
     assert (submission["status"], submission["flags"]) == (status, flags)
-    assert submission["total"] == sum(problem_2) + sum(problem_3)
+    assert submission["total"] == sum(problem_1) + sum(problem_2) + sum(problem_3)
     assert submission["max"] == 100.0
 
 
 def test_results_json_contract(results):
     document = results["_document"]
     assert document["rubric"]["id"] == "dl2022-midterm" and document["rubric"]["hash"].startswith("sha256:")
-    assert len(document["submissions"]) == 13
+    assert document["assets"] == ("assets: resnet34 synthetic (random weights), resnet18 synthetic (random weights), "
+                                  "mnist_sample synthetic (scikit-learn digits), shapes synthetic (drawn)")
+    assert len(document["submissions"]) == len(EXPECTED)
     item_ids = ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5"] + [f"3.{n}" for n in range(1, 11)]
     for submission in document["submissions"]:
         assert [item["id"] for item in submission["items"]] == item_ids  # every item, for every submission
@@ -100,12 +114,36 @@ def test_messages_say_what_went_wrong(results):
         assert secret not in dumped
 
 
+def test_problem_1_messages_and_cam_figures(results, graded):
+    message = {s: {i["id"]: i["message"] for i in results[s]["items"]} for s in EXPECTED}
+    assert message["2022019"]["1.1"] == ("✓ two class folders · ✗ keywords other than iu and hynn: keywords you may not "
+                                         "use: 'hynn', 'iu' · ✓ at least 20 images per keyword")
+    assert message["2022018"]["1.4"].startswith(
+        "✓ a heatmap overlaid on an image · ✗ agrees with the model's class activation map: the heatmap does not "
+        "agree with the model's class activation map (rank correlation ")
+    assert message["2022014"]["1.4"].endswith("rank correlation 1.00, top-20% overlap 100%")
+    assert message["2022017"]["1.4"].split(": ")[1].startswith("agrees with the model's Grad-CAM for class")
+    assert ("trained at least one epoch: these cells did not re-run; the submitted notebook shows 2 epoch(s) of "
+            "training (not verified: 50% of the points)") in message["2022020"]["1.3"]
+    assert message["2022020"]["1.2"] == ("✗ dls from ImageDataLoaders.from_folder, two classes: "
+                                         "ImageDataLoaders.from_folder was never called successfully")
+    report = html.unescape((graded / "students" / "2022014.html").read_text(encoding="utf-8"))
+    assert report.count('<figure class="cam">') == 1
+    assert "CAM: the student's overlay and the grader's map of the same model and image" in report
+    assert "assets: resnet34 synthetic (random weights)" in report
+    # The drawn images' boxes.json: how much of the grader's map lies on the object (random weights: little).
+    assert "of the grader's map lies inside the object's box in images/" in report
+    summary = (graded / "index.html").read_text(encoding="utf-8")
+    assert "synthetic stand-ins: Problem 1's models start from random weights" in summary
+
+
 def test_items_need_execution_status(results):
     statuses = {s: {i["id"]: (i["status"], i["evidence"]) for i in results[s]["items"]} for s in EXPECTED}
     assert statuses["2022001"]["2.2"] == ("pass", "executed")
     assert statuses["2022001"]["3.1"] == ("pass", "stored")
     assert statuses["2022001"]["2.5"] == ("manual", "stored")
-    assert statuses["2022001"]["1.1"] == ("manual", "stored")
+    assert statuses["2022001"]["1.1"] == ("fail", "executed")
+    assert statuses["2022020"]["1.3"] == ("partial", "stored")  # the training table of the submitted file
     assert statuses["2022004"]["2.2"] == ("partial", "executed")
     assert statuses["2022010"]["2.2"] == ("error", "stored")
 
@@ -139,7 +177,8 @@ def test_executed_copies_and_reports_are_written(graded):
     assert "data:image/png;base64," in summary
     for name in ("김민준", "한지민", "신유나"):
         assert name in summary
-    assert summary.count('href="students/') == 13 + 2  # every student, plus the flagged table's two
+    flagged = sum(1 for *_, flags in EXPECTED.values() if flags)
+    assert summary.count('href="students/') == len(EXPECTED) + flagged  # every student, and the flagged table
     report = (graded / "students" / "2022004.html").read_text(encoding="utf-8")
     assert "최수아" in report and "[[-15.7290, 14.7198]]" in report and "[[-15.7290, 23.7906]]" in report
     assert "atol 0.0001" in report
@@ -152,7 +191,7 @@ def test_regrading_skips_unchanged_and_set_export_report(tmp_path, graded, cache
     out = tmp_path / "out"
     shutil.copytree(graded, out)
     again = run_cli("grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "-q", env_cache=cache_dir)
-    assert "graded 0, unchanged 13" in again.stderr
+    assert f"graded 0, unchanged {len(EXPECTED)}" in again.stderr
 
     refused = run_cli("set", "2022004", "2.3", "3", "--by", "TA Kim", "--out", str(out), env_cache=cache_dir, check=False)
     assert refused.returncode == 2 and "overriding it needs a reason (--comment)" in refused.stderr
@@ -172,7 +211,7 @@ def test_regrading_skips_unchanged_and_set_export_report(tmp_path, graded, cache
         rows = list(csv.DictReader(stream))
     row = next(r for r in rows if r["student"] == "2022004")
     assert (row["name"], row["2.2"], row["2.3"], row["total"], row["max"]) == ("최수아", "4", "3", "35", "100")
-    assert len(rows) == 13
+    assert len(rows) == len(EXPECTED)
 
     (out / "index.html").unlink()
     run_cli("report", "--out", str(out), env_cache=cache_dir)
@@ -247,7 +286,7 @@ def test_broken_files_get_their_message_and_the_rest_of_the_batch_is_graded(tmp_
 
     graded_like = {"2022001": "2022001", "2022105": "2022001", "2022012": "2022012"}  # student -> sample it copies
     for student, sample in graded_like.items():
-        problem_2, problem_3, status, flags = EXPECTED[sample]
+        _, problem_2, problem_3, status, flags = EXPECTED[sample]
         got = points(by_student[student])
         assert tuple(got[f"2.{n}"] for n in range(1, 5)) == problem_2, student
         assert [got[f"3.{n}"] for n in range(1, 11)] == problem_3, student

@@ -6,7 +6,8 @@ score: it compares what the probe recorded with the reference's record.
 
 from collections.abc import Callable
 
-from grader.checks import manual, module, optimizer_trace, tensor, true_false
+from grader.checks import (cam, dataloaders, image_folder, learner, manual, module, optimizer_trace, tensor,
+                           true_false)
 from grader.checks.context import ItemContext, Trace
 from grader.results import CheckResult
 
@@ -16,6 +17,10 @@ CHECKS: dict[str, Callable[..., CheckResult]] = {
     "optimizer_trace": optimizer_trace.check,
     "true_false": true_false.check,
     "manual": manual.check,
+    "image_folder": image_folder.check,
+    "dataloaders": dataloaders.check,
+    "learner": learner.check,
+    "cam": cam.check,
 }
 
 __all__ = ["CHECKS", "ItemContext", "Trace"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from grader.assets.boxes import DrawnImage
 from grader.evidence import Evidence, ModuleInfo
 from grader.evidence.trace import Phase, last_output_before, match_phases, phases, trained_module
 from grader.evidence.model import ForwardEvent
@@ -40,6 +41,9 @@ class ItemContext:
     answer: Answer | None = None  # true/false items
     answer_note: str | None = None  # how the answer was read, when not the plain way
     text: str = ""  # manual items: what the student wrote
+    item_outputs: tuple[dict, ...] = ()  # the stored outputs of this item's cells, as submitted
+    rerun_failed: bool = False  # some of this item's cells raised, timed out or did not run when re-executed
+    drawn: tuple[DrawnImage, ...] = ()  # images of the submission whose object's box is known (boxes.json)
 
     @classmethod
     def build(cls, item: Item, tolerance: Tolerance, reference: Trace, student: Trace | None,

@@ -113,8 +113,91 @@ class OverflowEvent(_Event):
     what: str
 
 
+ArrayName = Annotated[str, Field(pattern=r"^a[0-9]{1,6}\.npy$")]  # a file in the evidence's arrays folder
+
+
+class DataLoadersEvent(_Event):
+    """`ImageDataLoaders.from_folder` returned."""
+
+    event: Literal["dataloaders"]
+    key: str
+    source: str
+    path: str
+    vocab: list[str]
+    train: int
+    valid: int
+    class_counts: dict[str, int]  # items per class folder, both splits
+    item_size: list[int] | None
+
+
+class LearnerEvent(_Event):
+    event: Literal["learner"]
+    key: str
+    model: str | None  # module key
+    dls: str | None  # key of a recorded DataLoaders
+    loss: str
+
+
+class FitEvent(_Event):
+    """`Learner.fit` ended (fine_tune and fit_one_cycle call it)."""
+
+    event: Literal["fit"]
+    learner: str | None
+    model: str | None
+    epochs_requested: int | None
+    epochs: int  # rows in the learner's recorder
+    names: list[str]  # the columns of `values`: train_loss, valid_loss, metrics
+    values: list[list[float | str | None]]
+    error: str | None
+
+    def final(self) -> dict[str, float | str | None]:
+        """The last epoch's losses and metrics by name (the recorder's rows start with the epoch)."""
+        if not self.values:
+            return {}
+        row = self.values[-1]
+        return dict(zip(self.names, row[1:] if len(row) == len(self.names) + 2 else row))
+
+
+class ImshowEvent(_Event):
+    """`Axes.imshow` drew an array."""
+
+    event: Literal["imshow"]
+    axes: str
+    array: ArrayName
+    shape: list[int]
+    subsampled: int
+    alpha: float | None
+    cmap: str | None
+    extent: list[float]  # left, right, bottom, top, in the axes' data coordinates
+    origin: Literal["upper", "lower"] = "upper"  # where row 0 is drawn
+
+
+class CamInputEvent(_Event):
+    """An image the notebook fed to a model, taken through its last trained model by the probe."""
+
+    event: Literal["cam_input"]
+    model: str | None
+    body: str | None = None
+    head: str | None = None
+    fed_in_run: int
+    arrays: dict[Literal["input", "features", "grads", "logits", "last_linear"], ArrayName] = Field(default_factory=dict)
+    unsupported: str | None = None
+
+
+class DeviceFallbackEvent(_Event):
+    event: Literal["device_fallback"]
+    call: str
+
+
+class ProbeErrorEvent(_Event):
+    event: Literal["probe_error"]
+    where: str
+    error: str
+
+
 AnyEvent = Annotated[
-    Union[ProbeEvent, CellEvent, ModuleInfo, ForwardEvent, StepEvent, ParamsEvent, OverflowEvent],
+    Union[ProbeEvent, CellEvent, ModuleInfo, ForwardEvent, StepEvent, ParamsEvent, OverflowEvent,
+          DataLoadersEvent, LearnerEvent, FitEvent, ImshowEvent, CamInputEvent, DeviceFallbackEvent, ProbeErrorEvent],
     Field(discriminator="event"),
 ]
 ModuleInfo.model_rebuild()
@@ -130,12 +213,22 @@ class Evidence:
     steps: list[StepEvent] = field(default_factory=list)
     snapshots: list[ParamsEvent] = field(default_factory=list)
     overflows: list[OverflowEvent] = field(default_factory=list)
+    dataloaders: list[DataLoadersEvent] = field(default_factory=list)
+    learners: list[LearnerEvent] = field(default_factory=list)
+    fits: list[FitEvent] = field(default_factory=list)
+    imshows: list[ImshowEvent] = field(default_factory=list)
+    cam_inputs: list[CamInputEvent] = field(default_factory=list)
+    device_fallbacks: list[DeviceFallbackEvent] = field(default_factory=list)
+    probe_errors: list[ProbeErrorEvent] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # the .npy files events name
     runs: int = 0  # cells that started running
     foreign_lines: list[int] = field(default_factory=list)  # lines out of the probe's sequence, ignored
 
     def events(self) -> list[_Event]:
         """The recorded events in order (cell starts are kept only as a count)."""
-        found: list[_Event] = [*self.modules.values(), *self.forwards, *self.steps, *self.snapshots, *self.overflows]
+        found: list[_Event] = [*self.modules.values(), *self.forwards, *self.steps, *self.snapshots, *self.overflows,
+                               *self.dataloaders, *self.learners, *self.fits, *self.imshows, *self.cam_inputs,
+                               *self.device_fallbacks, *self.probe_errors]
         return ([self.probe] if self.probe else []) + sorted(found, key=lambda event: event.seq)
 
     def to_jsonl(self) -> str:
@@ -156,3 +249,18 @@ class Evidence:
             self.snapshots.append(event)
         elif isinstance(event, OverflowEvent):
             self.overflows.append(event)
+        else:
+            {DataLoadersEvent: self.dataloaders, LearnerEvent: self.learners, FitEvent: self.fits,
+             ImshowEvent: self.imshows, CamInputEvent: self.cam_inputs, DeviceFallbackEvent: self.device_fallbacks,
+             ProbeErrorEvent: self.probe_errors}[type(event)].append(event)
+
+    def array_names(self) -> list[str]:
+        """Every array file the events name."""
+        return [event.array for event in self.imshows] + [
+            name for event in self.cam_inputs for name in event.arrays.values()]
+
+    def array(self, name: str) -> np.ndarray:
+        found = self.arrays.get(name)
+        if found is None:
+            raise EvidenceError(f"the probe's array {name} is missing")
+        return found

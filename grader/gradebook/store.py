@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS manual_scores (
 );
 """
 
-_DETAIL_FIELDS = ("checks", "answer", "printed", "stored_printed", "cells")
+_DETAIL_FIELDS = ("checks", "answer", "printed", "stored_printed", "cells", "figures")
 
 
 class GradebookError(Exception):
@@ -60,6 +60,7 @@ class RubricSummary(BaseModel):
     hash: str
     total: float
     items: list[dict]  # id, title, points, visibility, kinds
+    assets: str = ""  # which model weights and datasets kernels had: real ones or synthetic stand-ins
 
 
 class Gradebook:

@@ -2,15 +2,23 @@
 
 Loaded as an IPython extension (``--ext=grader.probe``) before any student
 cell, it records raw evidence - optimizer steps, small module outputs, module
-structure - as JSON lines appended to the file named by ``GRADER_EVIDENCE``.
-It never judges anything: the grader process reads the file and decides.
+structure, fastai pipelines, displayed images - as JSON lines appended to the
+file named by ``GRADER_EVIDENCE``. It never judges anything: the grader
+process reads the file and decides. It also caps torch's CPU threads when the
+grader runs several kernels on the same cores.
 It imports nothing from the rest of ``grader``.
 """
 
 import os
 
 EVIDENCE_ENV = "GRADER_EVIDENCE"
-FORMAT_VERSION = 2
+THREADS_ENV = "GRADER_TORCH_THREADS"  # torch's CPU threads in this kernel, when several kernels share the cores
+FORMAT_VERSION = 3
+
+
+def arrays_dir(evidence_path: str) -> str:
+    """Where the probe writes the .npy arrays its events name, next to the evidence file."""
+    return os.path.splitext(evidence_path)[0] + "-arrays"
 
 
 def load_ipython_extension(shell) -> None:
@@ -19,4 +27,10 @@ def load_ipython_extension(shell) -> None:
     path = os.environ.pop(EVIDENCE_ENV, None)  # student code need not know where evidence goes
     if not path:
         raise RuntimeError(f"grader.probe needs {EVIDENCE_ENV} to name the evidence file")
+    threads = os.environ.pop(THREADS_ENV, "")
+    if threads.isdigit():
+        import torch
+
+        # Set here, not by OMP_NUM_THREADS: a warm kernel's torch was imported before its environment was set.
+        torch.set_num_threads(int(threads))
     Recorder(shell, path).install()

@@ -52,7 +52,8 @@ NAMESPACES = ("cgroup", "ipc", "uts", "net", "mnt")
 MAX_MESSAGE = 1 << 20
 # What every kernel imports as it starts (the debugger alone takes ~0.1 s), so that forks find them loaded.
 KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "ipykernel_launcher",
-                  "IPython.core.completerlib", "IPython.extensions.storemagic", "grader.probe.recorder")
+                  "IPython.core.completerlib", "IPython.extensions.storemagic", "grader.probe.recorder",
+                  "grader.probe.vision")
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38

@@ -30,7 +30,8 @@ import torch
 from torch.nn.modules.module import register_module_forward_hook
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
-from grader.probe import FORMAT_VERSION
+from grader.probe import FORMAT_VERSION, arrays_dir
+from grader.probe.vision import VisionRecorder
 
 _dumps = json.dumps
 _os_write = os.write
@@ -111,6 +112,7 @@ class Recorder:
         self.step_counts: dict[str, int] = {}
         self.pending_steps: dict[int, list[dict[str, Any]]] = {}
         self.param_states: dict[str, tuple] = {}  # version counters at the last snapshot
+        self.vision = VisionRecorder(self, arrays_dir(path))
 
     def install(self) -> None:
         self.emit({"event": "probe", "version": FORMAT_VERSION, "torch": torch.__version__})
@@ -119,6 +121,7 @@ class Recorder:
         register_module_forward_hook(self.on_forward)
         register_optimizer_step_pre_hook(self.before_step)
         register_optimizer_step_post_hook(self.after_step)
+        self.vision.install()
 
     def emit(self, event: dict[str, Any]) -> None:
         self.seq += 1
@@ -184,6 +187,9 @@ class Recorder:
         return self.params.get(param) or self.params.add(param)
 
     def on_forward(self, module: torch.nn.Module, inputs: Any, output: Any) -> None:
+        if self.vision.analysing:  # the probe's own pass through the model records nothing
+            return
+        self.vision.on_forward(module, inputs)
         if not isinstance(output, torch.Tensor) or output.numel() > FULL_TENSOR_LIMIT:
             return
         key = self.register_module(module)

@@ -23,7 +23,7 @@ class RubricError(Exception):
 class LoadedRubric:
     spec: Rubric
     folder: Path
-    hash: str  # "sha256:…" over rubric.yaml, the template and the solution
+    hash: str  # "sha256:…" over rubric.yaml, the template, the solution and its data
     template: nbformat.NotebookNode
 
     @property
@@ -33,6 +33,10 @@ class LoadedRubric:
     @property
     def solution_path(self) -> Path:
         return self.folder / self.spec.solution
+
+    @property
+    def solution_data(self) -> Path | None:
+        return None if self.spec.solution_data is None else self.folder / self.spec.solution_data
 
 
 def load_rubric(folder: Path | str) -> LoadedRubric:
@@ -66,6 +70,12 @@ def load_rubric(folder: Path | str) -> LoadedRubric:
                 template = nbformat.reads(content.decode("utf-8"), as_version=4)
             except Exception as err:  # nbformat raises several unrelated types
                 raise RubricError(f"{file}: not a readable notebook ({err})") from None
+    if spec.solution_data is not None:
+        data = folder / spec.solution_data
+        if not data.is_dir():
+            raise RubricError(f"{path}: solution_data names {spec.solution_data!r}, which is not a folder in {folder}")
+        for file in sorted(p for p in data.rglob("*") if p.is_file()):
+            digest.update(file.relative_to(folder).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
     return LoadedRubric(spec=spec, folder=folder, hash=f"sha256:{digest.hexdigest()}", template=template)
 
 

@@ -86,12 +86,62 @@ class ManualCheck(_Check):
     keywords: list[str] = Field(default_factory=list)
 
 
+class _StoredFallback(_Check):
+    stored_weight: float = Field(
+        default=0.0, ge=0, le=1,
+        description="share of the points given when the part could not be re-run but the submitted notebook's "
+                    "stored outputs show it (unverified evidence); 0 gives nothing for stored outputs",
+    )
+
+
+class ImageFolderCheck(_Check):
+    """The image folders `ImageDataLoaders.from_folder` read: one class per keyword."""
+
+    kind: Literal["image_folder"]
+    require: Literal["classes", "keywords", "images"] = Field(
+        description="classes: exactly `classes` class folders; keywords: no class is a forbidden keyword; "
+                    "images: every class has at least `min_images` images")
+    classes: int = Field(default=2, ge=1)
+    forbidden: list[str] = Field(default_factory=list, description="case-insensitive, whole words of a class name")
+    min_images: int = Field(default=1, ge=1)
+
+
+class DataLoadersCheck(_Check):
+    """`ImageDataLoaders.from_folder` built the DataLoaders the final model trained on."""
+
+    kind: Literal["dataloaders"]
+    classes: int = Field(default=2, ge=1)
+
+
+class LearnerCheck(_StoredFallback):
+    """A learner of the given architecture (told from the model's structure), trained."""
+
+    kind: Literal["learner"]
+    require: Literal["architecture", "trained"]
+    architecture: str = "resnet34"
+    min_epochs: int = Field(default=1, ge=1)
+
+
+class CamCheck(_StoredFallback):
+    """A heatmap overlaid on an image, agreeing with the grader's own class activation map of the
+    student's final model for the image the student fed it."""
+
+    kind: Literal["cam"]
+    require: Literal["overlay", "agreement"]
+    min_rank_correlation: float = Field(default=0.6, ge=-1, le=1)
+    min_top_overlap: float = Field(default=0.5, ge=0, le=1)
+    top_fraction: float = Field(default=0.2, gt=0, le=1)
+    min_image_match: float = Field(default=0.8, ge=-1, le=1,
+                                   description="correlation between the image shown and the image fed to the model")
+
+
 Check = Annotated[
-    Union[ModuleCheck, TensorCheck, OptimizerTraceCheck, TrueFalseCheck, ManualCheck],
+    Union[ModuleCheck, TensorCheck, OptimizerTraceCheck, TrueFalseCheck, ManualCheck,
+          ImageFolderCheck, DataLoadersCheck, LearnerCheck, CamCheck],
     Field(discriminator="kind"),
 ]
 
-EXECUTED_KINDS = frozenset({"module", "tensor", "optimizer_trace"})
+EXECUTED_KINDS = frozenset({"module", "tensor", "optimizer_trace", "image_folder", "dataloaders", "learner", "cam"})
 
 
 class Item(StrictModel):
@@ -170,6 +220,9 @@ class Rubric(StrictModel):
     total: float = Field(gt=0, description="declared total; must equal the sum of the items' points")
     template: str = "template.ipynb"
     solution: str = "solution.ipynb"
+    solution_data: str | None = Field(
+        default=None, description="a folder beside the rubric whose files the solution reads (its crawled images); "
+                                  "copied into the solution's working folder, as a submission's files are")
     execution: Execution = Execution()
     submission: SubmissionFiles = SubmissionFiles()
     tolerance: Tolerance

@@ -28,6 +28,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from grader.evidence import Evidence, EvidenceError, read_evidence
+from grader.probe import THREADS_ENV
+from grader.probe.vision import CPU_FALLBACK_ENV
 from grader.probe import EVIDENCE_ENV
 from grader.results import CellRun
 from grader.run.kernel import GradingKernelManager
@@ -65,6 +67,13 @@ class Execution:
 
     def cell_of_run(self, run: int) -> int | None:
         return self.run_cells.get(run)
+
+
+def planned_runs(nb: nbformat.NotebookNode) -> dict[int, int]:
+    """Probe run -> 0-based cell for a notebook run top to bottom: the runner sends every non-empty
+    code cell in order, and the probe counts each one it starts."""
+    cells = [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell.source.strip()]
+    return {run: index for run, index in enumerate(cells, start=1)}
 
 
 class ActiveRuns:
@@ -107,6 +116,10 @@ class NotebookRunner:
     python: the interpreter of the kernel; it needs ipykernel and grader installed.
     warm: the fork server kernels start from; None starts each kernel cold (a new interpreter).
     gpu_memory_fraction: the share of its GPU's memory one kernel's torch may allocate (kernels packed on a GPU).
+    cpu_fallback: on a machine without a GPU, `.cuda()` and `.to("cuda")` run on the CPU instead of failing
+        (self-checks and tests; each submission that needed it is flagged).
+    torch_threads: torch's CPU threads per kernel (the cores shared by the kernels running at once); None
+        leaves torch's default, all cores.
     """
 
     cell_timeout_s: float
@@ -116,6 +129,8 @@ class NotebookRunner:
     python: str = sys.executable
     warm: WarmKernels | None = None
     gpu_memory_fraction: float | None = None
+    cpu_fallback: bool = False
+    torch_threads: int | None = None
     active: ActiveRuns = field(default_factory=ActiveRuns, compare=False, repr=False)
 
     def run(self, notebook: nbformat.NotebookNode, submission: Path, gpu: int | None = None) -> Execution:
@@ -161,7 +176,7 @@ class NotebookRunner:
             if box is not None:
                 execution.limits_hit = box.limits_hit()
             try:
-                execution.evidence = read_evidence(ws.evidence)
+                execution.evidence = read_evidence(ws.evidence, arrays=ws.evidence_arrays)
             except EvidenceError as err:
                 execution.evidence_error = str(err)
             execution.seconds = monotonic() - started
@@ -177,15 +192,22 @@ class NotebookRunner:
         if box is None:
             km = GradingKernelManager(kernel_name="python3", python=self.python, warm=self.warm)
             env = ws.unsandboxed_env(Path(self.python).parent, self.cache_dir, gpu)
-            return km, env, str(ws.submission)
+            return km, self._with_options(env), str(ws.submission)
         # TCP on loopback cannot cross the sandbox's network namespace; IPC sockets in a bound folder can.
         km = GradingKernelManager(kernel_name="python3", python=self.python, sandbox=box, warm=self.warm,
                                   transport="ipc", ip=str(ws.runtime / "kernel"),
                                   connection_file=str(ws.runtime / "kernel.json"))
         ws.evidence.touch()
         box.hand_over(ws.evidence)
+        ws.evidence_arrays.mkdir()
+        box.hand_over(ws.evidence_arrays)
         env = self.sandbox.kernel_env(ws.runtime, EVIDENCE_ENV, gpu, self.gpu_memory_fraction)
-        return km, env, str(ws.runtime)
+        return km, self._with_options(env), str(ws.runtime)
+
+    def _with_options(self, env: dict[str, str]) -> dict[str, str]:
+        """The kernel's environment with what the probe sets up before the first cell."""
+        env = {**env, CPU_FALLBACK_ENV: "1"} if self.cpu_fallback else env
+        return {**env, THREADS_ENV: str(self.torch_threads)} if self.torch_threads else env
 
     async def _run_cells(self, client: NotebookClient, nb: nbformat.NotebookNode) -> Execution:
         execution = Execution(notebook=nb, cells=[], evidence=None, evidence_error=None, stopped=None, stopped_at=None)

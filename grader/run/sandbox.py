@@ -19,6 +19,7 @@ are never mounted.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
@@ -32,8 +33,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.assets.cache import assets_root
+from grader.assets.cache import kernel_env as asset_env
 from grader.probe import EVIDENCE_ENV
 from grader.run.cgroups import Cgroups, CgroupError, KernelCgroup
+from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 
 FIRST_UID = 200_000  # far above the uids of real users
 UIDS = 10_000
@@ -43,6 +47,7 @@ SANDBOX_UID = 1000  # the uid the kernel sees inside its user namespace
 WORK = "/sandbox/work"  # the kernel's working directory: a writable copy of the submission
 SUBMISSION = "/sandbox/submission"  # the submission as handed in, read-only
 FONTS = "/sandbox/matplotlib"  # matplotlib's font list, built once by the grader
+ASSETS = "/sandbox/assets"  # model weights and datasets, read-only (`grader assets`)
 # The few files under /etc that Python, fonts and the dynamic linker read.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "localtime", "mime.types",
              "nsswitch.conf", "os-release", "debian_version")
@@ -101,10 +106,10 @@ class KernelSandbox:
     def wrap(self, kernel_argv: list[str]) -> list[str]:
         return [*self.command_prefix, *kernel_argv]
 
-    def hand_over(self, path: Path | str) -> None:
-        """Let the sandbox uid (and only it) read and write a file the grader created in the runtime folder."""
+    def hand_over(self, path: Path) -> None:
+        """Let the sandbox uid (and only it) use a file or folder the grader created in the runtime folder."""
         os.chown(path, self.uid, self.uid)
-        os.chmod(path, 0o600)
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
     def lock_runtime(self) -> None:
         """After start: the kernel keeps its sockets and evidence file but can create nothing more here."""
@@ -137,6 +142,7 @@ class SandboxHost:
         self.cache_dir = cache_dir
         self.bwrap = bwrap
         self._uid_lock = threading.Lock()
+        self.assets = _reachable_assets(assets_root(cache_dir))
 
     @classmethod
     def prepare(cls, python: str, limits: Limits, cache_dir: Path, bwrap: str = "bwrap",
@@ -223,6 +229,7 @@ class SandboxHost:
             # Only the bound GPU exists in here; without one CUDA finds none.
             "CUDA_VISIBLE_DEVICES": "" if gpu is None else str(gpu),
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # CUDA's numbering then follows /dev/nvidiaN
+            **(asset_env(ASSETS) if self.assets else {}),
         }
 
     def server_wrapper(self) -> list[str]:
@@ -284,6 +291,8 @@ class SandboxHost:
         for folder in sorted({python.prefix, python.base_prefix, python.grader_package}):
             if not folder.is_relative_to("/usr"):
                 argv += ["--ro-bind", str(folder), str(folder)]
+        if self.assets:
+            argv += ["--ro-bind", str(self.assets), ASSETS]
         argv += ["--ro-bind", str(runtime.parent / "matplotlib"), FONTS,
                  "--ro-bind", str(submission), SUBMISSION,
                  "--bind", str(runtime), str(runtime),
@@ -313,6 +322,33 @@ class SandboxHost:
                                      + ENABLE_USERNS_HELP)
         raise SandboxUnavailable(f"a test kernel could not start in the sandbox ({reason}). The kernel's Python "
                                  f"({self.python.executable}) and its environment must be readable by other users.")
+
+
+def _reachable_assets(assets: Path) -> Path | None:
+    """The offline asset cache where a sandbox's uid can reach it, or None when there is none.
+
+    bwrap resolves what it binds as the kernel's uid, and the cache usually lies in root's home (mode
+    700): the grader links its files (copies them across filesystems) into a world-traversable temporary
+    folder, once per run, removed at exit or by the next run's sweep when the grader was killed."""
+    if not assets.is_dir():
+        return None
+    mirror = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{os.getpid()}-assets-"))
+    atexit.register(shutil.rmtree, mirror, True)
+    mirror.chmod(0o755)
+    for folder, subfolders, files in os.walk(assets):
+        here = mirror / Path(folder).relative_to(assets)
+        for name in subfolders:
+            (here / name).mkdir(mode=0o755)
+        for name in files:
+            source = Path(folder) / name
+            if source.is_symlink():
+                continue
+            try:
+                os.link(source, here / name)
+            except OSError:  # another filesystem
+                shutil.copy2(source, here / name)
+                (here / name).chmod(0o644)
+    return mirror
 
 
 def _gpu_binds(gpu: int | None) -> list[str]:

@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.probe import EVIDENCE_ENV
+from grader.assets.cache import assets_root
+from grader.assets.cache import kernel_env as asset_env
+from grader.probe import EVIDENCE_ENV, arrays_dir
 from grader.run.processes import alive
 
 
@@ -23,6 +25,10 @@ class Workspace:
     @property
     def evidence(self) -> Path:
         return self.runtime / "evidence.jsonl"
+
+    @property
+    def evidence_arrays(self) -> Path:
+        return Path(arrays_dir(str(self.evidence)))
 
     @property
     def kernel_log(self) -> Path:
@@ -55,6 +61,7 @@ def unsandboxed_base_env(python_bin: Path, cache: Path) -> dict[str, str]:
         # Shared font cache: building it costs seconds in every fresh HOME.
         "MPLCONFIGDIR": str(cache / "matplotlib"),
         "CUDA_VISIBLE_DEVICES": "",
+        **(asset_env(str(assets)) if (assets := assets_root(cache)).is_dir() else {}),
     }
 
 

@@ -1,0 +1,87 @@
+"""What the asset cache holds: each asset's place in the cache, where it is published, and how to check it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK_BYTES = 1 << 20
+
+
+def sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Sha256Prefix:
+    """torchvision's published check: the file name carries the first hex digits of the file's sha256, which
+    torch.hub compares when it downloads (`download_url_to_file(..., hash_prefix)`)."""
+
+    prefix: str
+
+    def mismatch(self, path: Path) -> str | None:
+        """None if the file passes, else what was expected and what was found."""
+        got = sha256_of_file(path)
+        if got.startswith(self.prefix):
+            return None
+        return f"expected a sha256 starting with {self.prefix}, got {got}"
+
+
+@dataclass(frozen=True)
+class FastaiArchiveCheck:
+    """fastai's published check (fastai/data/download_checks.py, compared by fastdownload): the archive's size in
+    bytes and the md5 of its first MiB."""
+
+    size: int
+    head_md5: str
+
+    def mismatch(self, path: Path) -> str | None:
+        """None if the archive passes, else what was expected and what was found."""
+        size = path.stat().st_size
+        with path.open("rb") as file:
+            head_md5 = hashlib.md5(file.read(CHUNK_BYTES)).hexdigest()
+        if (size, head_md5) == (self.size, self.head_md5):
+            return None
+        return (f"expected {self.size} bytes with md5 {self.head_md5} over the first MiB, "
+                f"got {size} bytes with md5 {head_md5}")
+
+
+PublishedCheck = Sha256Prefix | FastaiArchiveCheck
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One thing a student's notebook expects to download, which the cache provides instead."""
+
+    name: str
+    description: str
+    path: str  # inside the cache root, "/"-separated
+    is_folder: bool
+    stand_in: str  # what `synth` writes in its place, for reports
+    url: str | None = None  # None: the grader draws it, nothing to fetch; a folder's URL is a .tgz archive
+    published: PublishedCheck | None = None
+
+
+RESNET34 = Asset(
+    name="resnet34", description="torchvision ResNet-34 ImageNet weights (IMAGENET1K_V1)",
+    path="torch/hub/checkpoints/resnet34-b627a593.pth", is_folder=False, stand_in="random weights",
+    url="https://download.pytorch.org/models/resnet34-b627a593.pth", published=Sha256Prefix("b627a593"))
+RESNET18 = Asset(
+    name="resnet18", description="torchvision ResNet-18 ImageNet weights (IMAGENET1K_V1)",
+    path="torch/hub/checkpoints/resnet18-f37072fd.pth", is_folder=False, stand_in="random weights",
+    url="https://download.pytorch.org/models/resnet18-f37072fd.pth", published=Sha256Prefix("f37072fd"))
+MNIST_SAMPLE = Asset(
+    name="mnist_sample", description="fastai URLs.MNIST_SAMPLE: 3s and 7s, train/ valid/ labels.csv",
+    path="fastai/data/mnist_sample", is_folder=True, stand_in="scikit-learn digits",
+    url="https://s3.amazonaws.com/fast-ai-sample/mnist_sample.tgz",
+    published=FastaiArchiveCheck(size=3214948, head_md5="2dbc7ec6f9259b583af0072c55816a88"))
+SHAPES = Asset(
+    name="shapes", description="two classes of drawn shapes (circle, square) with boxes.json",
+    path="shapes", is_folder=True, stand_in="drawn")
+
+CATALOG: dict[str, Asset] = {asset.name: asset for asset in (RESNET34, RESNET18, MNIST_SAMPLE, SHAPES)}

@@ -1,0 +1,132 @@
+"""`grader assets`: fill and inspect the asset cache that is mounted read-only into the grading kernels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from grader.assets.cache import Record, assets_root, catalog_states, default_root
+from grader.assets.catalog import CATALOG, Asset
+from grader.assets.fetch import FetchError, asset_url, fetch_asset
+from grader.assets.synth import synth_asset
+
+assets_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console(stderr=True, soft_wrap=True)
+
+CacheOption = Annotated[Optional[Path], typer.Option(
+    "--cache-dir", "--cache", help="Grader cache; the assets are in its assets/ folder \\[default: $GRADER_CACHE "
+                                   "or ~/.cache/grader].")]  # "\\[": text, not Rich markup
+OnlyOption = Annotated[Optional[str], typer.Option("--only", help=f"Just this asset: one of {', '.join(CATALOG)}.")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace real assets too.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _root(cache_dir: Path | None) -> Path:
+    return assets_root(cache_dir) if cache_dir is not None else default_root()
+
+
+def _selected(only: str | None) -> list[Asset]:
+    if only is None:
+        return list(CATALOG.values())
+    if only not in CATALOG:
+        raise _fail(f"--only {only}: no such asset; choose one of: {', '.join(CATALOG)}")
+    return [CATALOG[only]]
+
+
+def _parse_urls(pairs: list[str]) -> dict[str, str]:
+    urls = {}
+    for pair in pairs:
+        name, separator, url = pair.partition("=")
+        if not separator or not url:
+            raise _fail(f"--url {pair}: expected NAME=URL, e.g. resnet34=http://mirror.example/resnet34-b627a593.pth")
+        if name not in CATALOG or CATALOG[name].url is None:
+            fetchable = [asset.name for asset in CATALOG.values() if asset.url is not None]
+            raise _fail(f"--url {pair}: {name!r} is not an asset to fetch; choose one of: {', '.join(fetchable)}")
+        urls[name] = url
+    return urls
+
+
+@assets_app.command()
+def synth(cache_dir: CacheOption = None, only: OnlyOption = None, force: ForceOption = False) -> None:
+    """Write offline stand-ins: random weights, scikit-learn digits for mnist_sample, drawn shapes."""
+    root = _root(cache_dir)
+    for asset in _selected(only):
+        with console.status(f"{asset.name}: writing {asset.stand_in}…"):
+            record = synth_asset(root, asset, force=force)
+        if record is None:
+            console.print(f"{asset.name}: real, kept (--force replaces it with {asset.stand_in})", highlight=False)
+        else:
+            console.print(f"{asset.name}: synthetic ({asset.stand_in}) · sha256 {record.sha256[:12]}",
+                          highlight=False)
+    console.print(f"cache: {root}", highlight=False)
+
+
+@assets_app.command()
+def fetch(
+    cache_dir: CacheOption = None,
+    only: OnlyOption = None,
+    url: Annotated[Optional[list[str]], typer.Option(
+        "--url", help="NAME=URL: download NAME from URL instead (a mirror); also $GRADER_ASSET_URL_<NAME>.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download assets that are real already again.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Download the real assets, checked against their published hashes (shapes are drawn: `synth`)."""
+    root = _root(cache_dir)
+    urls = _parse_urls(url or [])
+    failed = []
+    for asset in _selected(only):
+        if asset.url is None:
+            console.print(f"{asset.name}: drawn by the grader, nothing to fetch (`grader assets synth`)",
+                          highlight=False)
+            continue
+        try:
+            record = _fetch_with_progress(root, asset, asset_url(asset, urls), force, quiet)
+        except FetchError as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            failed.append(asset.name)
+            continue
+        if record is None:
+            console.print(f"{asset.name}: real already (--force downloads it again)", highlight=False)
+        else:
+            console.print(f"{asset.name}: real · sha256 {record.sha256[:12]} · from {record.source}", highlight=False)
+    if failed:
+        raise _fail(f"not fetched: {', '.join(failed)}")
+
+
+def _fetch_with_progress(root: Path, asset: Asset, url: str, force: bool, quiet: bool) -> Record | None:
+    with Progress(TextColumn(asset.name), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console,
+                  disable=quiet, transient=True) as progress:
+        task = progress.add_task(asset.name, total=None)
+        return fetch_asset(root, asset, url, force=force, on_progress=lambda received, expected: progress.update(
+            task, completed=received, total=expected))
+
+
+@assets_app.command()
+def status(cache_dir: CacheOption = None) -> None:
+    """Show whether each asset is real, synthetic or missing; exit code 1 when one is missing."""
+    root = _root(cache_dir)
+    table = Table(title=f"assets in {root}", title_justify="left")
+    for column in ("asset", "state", "path", "sha256"):
+        table.add_column(column, overflow="fold")
+    missing = []
+    for asset, record in catalog_states(root).items():
+        if record is None:
+            missing.append(asset.name)
+            state = "[red]missing[/]"
+        else:
+            state = "real" if record.status == "real" else f"synthetic ({asset.stand_in})"
+        table.add_row(asset.name, state, asset.path, record.sha256[:12] if record else "")
+    Console().print(table)  # stdout: the command's output
+    if missing:
+        console.print(f"missing: {', '.join(missing)}. `grader assets synth` writes stand-ins, "
+                      "`grader assets fetch` downloads the real ones.", highlight=False)
+        raise typer.Exit(code=1)

@@ -1,0 +1,108 @@
+"""Download the real assets: stream to a staging folder, check the published hash, extract archives safely, and
+only then replace what the cache held."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import tarfile
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
+
+from grader.assets.cache import Record, commit, present, staging, write_layout
+from grader.assets.catalog import CHUNK_BYTES, Asset
+
+URL_ENV_PREFIX = "GRADER_ASSET_URL_"  # + the asset's name in capitals, e.g. GRADER_ASSET_URL_RESNET34
+TIMEOUT_S = 60  # per connection attempt and per read: a stalled server fails instead of hanging
+# Python < 3.11.4 has no extraction filters; `_check_member` refuses everything the "data" filter would.
+EXTRACTION_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+ProgressCallback = Callable[[int, int | None], None]  # (bytes received so far, bytes expected if known)
+
+
+class FetchError(Exception):
+    """A download that failed or did not match; the message names the asset and URL, and says what was
+    expected. Nothing of it is left in the cache."""
+
+
+def asset_url(asset: Asset, overrides: Mapping[str, str] | None = None) -> str:
+    """Where to download the asset from: `overrides[name]`, else $GRADER_ASSET_URL_<NAME>, else the catalog's."""
+    url = (overrides or {}).get(asset.name) or os.environ.get(URL_ENV_PREFIX + asset.name.upper()) or asset.url
+    if url is None:
+        raise FetchError(f"{asset.name}: nothing to fetch, the grader draws it (`grader assets synth`)")
+    return url
+
+
+def fetch_asset(root: Path, asset: Asset, url: str | None = None, force: bool = False,
+                on_progress: ProgressCallback | None = None) -> Record | None:
+    """Download the asset (from `url`, default `asset_url(asset)`), check it against `asset.published` and put
+    it in the cache at `root` as `real`, replacing what was there only once it passed. Returns None, fetching
+    nothing, when the cache holds the real asset already, unless `force`."""
+    url = url or asset_url(asset)
+    existing = present(root, asset)
+    if existing is not None and existing.status == "real" and not force:
+        return None
+    write_layout(root)
+    with staging(root, asset) as work:
+        download = work / "download"
+        _download(asset, url, download, on_progress or (lambda received, expected: None))
+        if asset.published is not None and (mismatch := asset.published.mismatch(download)) is not None:
+            raise FetchError(f"{asset.name}: {url} does not match what is published: {mismatch}. "
+                             "Nothing was kept.")
+        content = _extract(asset, url, download, work / "extracted") if asset.is_folder else download
+        return commit(root, asset, content, status="real", source=url)
+
+
+def _download(asset: Asset, url: str, dest: Path, on_progress: ProgressCallback) -> None:
+    """Stream `url` into `dest`; raise FetchError unless all the bytes the server announced arrived."""
+    received = 0
+    expected = None
+    try:
+        with urlopen(Request(url, headers={"User-Agent": "grader-assets"}), timeout=TIMEOUT_S) as response, \
+                dest.open("wb") as out:
+            length = response.headers.get("Content-Length")
+            expected = int(length) if length is not None else None
+            while chunk := response.read(CHUNK_BYTES):
+                out.write(chunk)
+                received += len(chunk)
+                on_progress(received, expected)
+    except HTTPError as err:
+        raise FetchError(f"{asset.name}: {url} answered HTTP {err.code} {err.reason}. Nothing was kept.") from None
+    except (URLError, http.client.HTTPException, OSError) as err:
+        raise FetchError(f"{asset.name}: downloading {url} failed after {received} bytes: {err}. "
+                         "Nothing was kept.") from None
+    # http.client ends a body cut short like a complete one; only the announced length tells them apart.
+    if expected is not None and received != expected:
+        raise FetchError(f"{asset.name}: the download from {url} was cut short: expected {expected} bytes, "
+                         f"got {received}. Nothing was kept.")
+
+
+def _extract(asset: Asset, url: str, archive: Path, into: Path) -> Path:
+    """Extract the archive into `into` and return the asset's folder: the archive's one top-level folder if it
+    has exactly one (as fastai's untar_data does), else `into` itself."""
+    into.mkdir()
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(asset, url, member)
+            tar.extractall(into, members=members, **EXTRACTION_FILTER)
+    except tarfile.TarError as err:
+        raise FetchError(f"{asset.name}: {url} is not a readable tar archive ({err}). Nothing was kept.") from None
+    top_level = list(into.iterdir())
+    return top_level[0] if len(top_level) == 1 and top_level[0].is_dir() else into
+
+
+def _check_member(asset: Asset, url: str, member: tarfile.TarInfo) -> None:
+    """Only plain files and folders, at relative paths that stay inside the extraction folder."""
+    path = PurePosixPath(member.name)
+    if not (member.isfile() or member.isdir()):
+        why = "a link or special file"
+    elif path.is_absolute() or ".." in path.parts:
+        why = "a path outside the archive's folder"
+    else:
+        return
+    raise FetchError(f"{asset.name}: the archive from {url} holds {member.name!r}, {why}; refused, "
+                     "nothing was extracted or kept.")

@@ -1,0 +1,166 @@
+"""Build the midterm's solution with Problem 1 and the Problem-1 sample submissions.
+
+Problem 1 needs images: each sample is a folder with its notebook and the
+images the student "crawled" (drawn by `grader.assets.synth.draw_shapes`, with
+the object's box in boxes.json). Every sample is executed once with the
+synthetic assets (random resnet34 weights under torchvision's file name), so
+it carries stored outputs like a real submission. Expected points are in
+tests/test_samples.py. Run after scripts/build_midterm.py:
+
+    .venv/bin/python scripts/build_problem1.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_midterm import RUBRIC, SOLUTION, SUBMISSIONS, execute, fill, problem_2, template, true_false  # noqa: E402
+
+from grader.assets import CATALOG, assets_root, draw_shapes, kernel_env, synth_asset  # noqa: E402
+
+IMAGES = "images"
+CRAWL = """# 키워드: circle, square ('iu', 'hynn' 제외)
+keywords = ['circle', 'square']
+path = Path('images')
+if not path.exists():  # crawl only when the images are not here yet
+    from bing_image_downloader import downloader
+    for keyword in keywords:
+        downloader.download(keyword, limit=30, output_dir=str(path))
+print({keyword: len(get_image_files(path/keyword)) for keyword in keywords})"""
+DATALOADERS = """dls = ImageDataLoaders.from_folder(path, valid_pct=0.2, item_tfms=Resize(160), bs=16, num_workers=0, seed=42)
+dls.show_batch(max_n=4)"""
+FIT = "lrnr = vision_learner(dls, resnet34, metrics=error_rate)\nlrnr.fine_tune(1)"
+# The course's CAM: the head swapped for GAP + Flatten + Linear(512, 2, bias=False), retrained, then einsum.
+COURSE_CAM = """net1 = lrnr.model[0]
+net2 = torch.nn.Sequential(
+    torch.nn.AdaptiveAvgPool2d(output_size=1),
+    torch.nn.Flatten(),
+    torch.nn.Linear(512, 2, bias=False))
+net = torch.nn.Sequential(net1, net2)
+lrnr2 = Learner(dls, net, metrics=error_rate)
+lrnr2.fine_tune(1)
+x, = first(dls.test_dl([PILImage.create(get_image_files(path)[0])]))
+camimg = torch.einsum('ij,jkl -> ikl', net2[2].weight, net1(x).squeeze())
+fig, (ax1, ax2) = plt.subplots(1, 2)
+dls.train.decode((x,))[0].squeeze().show(ax=ax1)
+ax1.imshow(camimg[0].to("cpu").detach(), alpha=0.7, extent=(0,159,159,0), interpolation='bilinear', cmap='magma')
+dls.train.decode((x,))[0].squeeze().show(ax=ax2)
+ax2.imshow(camimg[1].to("cpu").detach(), alpha=0.7, extent=(0,159,159,0), interpolation='bilinear', cmap='magma')
+fig.set_figwidth(8)"""
+PROBLEM_1 = {"1.1": CRAWL, "1.2": DATALOADERS, "1.3": FIT, "1.4": COURSE_CAM}
+
+# Variants, each a way students really wrote it.
+UPSAMPLED_CAM = COURSE_CAM.replace("lrnr2.fine_tune(1)", "lrnr2.fit_one_cycle(1)").split("fig, (ax1")[0] + \
+    """cam = F.interpolate(camimg[None], size=(160, 160), mode='bilinear', align_corners=False)[0]
+fig, ax = plt.subplots()
+dls.train.decode((x,))[0].squeeze().show(ax=ax)
+ax.imshow(cam[1].detach(), alpha=0.5, cmap='jet')"""
+# fastbook chapter 18: a hook on the body, the last linear layer of fastai's head, `.cuda()` as in the book.
+HOOKS_CAM = """class Hook():
+    def hook_func(self, m, i, o): self.stored = o.detach().clone()
+
+img = PILImage.create(get_image_files(path)[0])
+x, = first(dls.test_dl([img]))
+hook_output = Hook()
+hook = learn.model[0].register_forward_hook(hook_output.hook_func)
+with torch.no_grad(): output = learn.model.eval()(x.cuda())
+act = hook_output.stored[0]
+cam_map = torch.einsum('ck,kij->cij', learn.model[1][-1].weight, act)
+x_dec = TensorImage(dls.train.decode((x,))[0][0])
+_, ax = plt.subplots()
+x_dec.show(ctx=ax)
+ax.imshow(cam_map[1].detach().cpu(), alpha=0.6, extent=(0,160,160,0), interpolation='bilinear', cmap='magma')
+hook.remove()"""
+GRAD_CAM = """img = PILImage.create(get_image_files(path)[0])
+x, = first(dls.test_dl([img]))
+store = {}
+def keep(module, inputs, output):
+    store['acts'] = output
+    output.register_hook(lambda grad: store.update(grads=grad))
+handle = lrnr.model[0].register_forward_hook(keep)
+lrnr.model.eval()
+out = lrnr.model(x)
+target = out.argmax(dim=1).item()
+lrnr.model.zero_grad()
+out[0, target].backward()
+handle.remove()
+weights = store['grads'][0].mean(dim=(1, 2))
+cam = torch.relu((weights[:, None, None] * store['acts'][0]).sum(0)).detach()
+cam = F.interpolate(cam[None, None], size=x.shape[-2:], mode='bilinear', align_corners=False)[0, 0]
+_, ax = plt.subplots()
+dls.train.decode((x,))[0][0].show(ctx=ax)
+ax.imshow(cam, alpha=0.5, cmap='jet')"""
+# Feeds the image to the model, then shows noise as its "CAM".
+RANDOM_CAM = """x, = first(dls.test_dl([PILImage.create(get_image_files(path)[0])]))
+prediction = lrnr.model.eval()(x).softmax(dim=1)
+print(prediction)
+fig, ax = plt.subplots()
+dls.train.decode((x,))[0].squeeze().show(ax=ax)
+ax.imshow(torch.rand(5, 5), alpha=0.7, extent=(0,159,159,0), interpolation='bilinear', cmap='magma')"""
+
+
+def with_problem_1(answers: dict[str, str]) -> dict[str, str]:
+    return {**problem_2(), **true_false("True", "False"), **answers}
+
+
+def write_sample(folder: Path, nb: nbformat.NotebookNode, classes: tuple[str, str] = ("circle", "square"),
+                 keep_images: bool = True) -> None:
+    """Execute the notebook beside its images, as the student did, and save the folder."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    draw_shapes(folder / IMAGES)
+    for drawn, name in zip(("circle", "square"), classes):
+        if drawn != name:
+            (folder / IMAGES / drawn).rename(folder / IMAGES / name)
+    if classes != ("circle", "square"):
+        (folder / IMAGES / "boxes.json").unlink()  # its paths name the drawn classes
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        executed = execute(nb)
+    finally:
+        os.chdir(cwd)
+    nbformat.write(executed, folder / "midterm.ipynb")
+    if not keep_images:
+        shutil.rmtree(folder / IMAGES)
+
+
+def main() -> None:
+    cache = Path(tempfile.mkdtemp(prefix="grader-build-assets-"))
+    for asset in CATALOG.values():
+        synth_asset(assets_root(cache), asset)
+    os.environ.update(kernel_env(str(assets_root(cache))))  # the kernels started by execute() inherit it
+    nb = template()
+    solution = fill(nb, {**SOLUTION, **PROBLEM_1})
+    nbformat.write(solution, RUBRIC / "solution.ipynb")
+    data = RUBRIC / "solution-data"
+    shutil.rmtree(data, ignore_errors=True)
+    draw_shapes(data / IMAGES)
+
+    hooks = {**PROBLEM_1, "1.3": FIT.replace("lrnr", "learn"), "1.4": HOOKS_CAM}
+    samples = {
+        "한예린(2022014)": (with_problem_1(PROBLEM_1), {}),
+        "서준호(2022015)": (with_problem_1({**PROBLEM_1, "1.3": FIT.replace("vision_learner", "cnn_learner")
+                                              .replace("fine_tune(1)", "fit_one_cycle(1)"), "1.4": UPSAMPLED_CAM}), {}),
+        "장하윤(2022016)": (with_problem_1(hooks), {}),
+        "권도현(2022017)": (with_problem_1({**PROBLEM_1, "1.4": GRAD_CAM}), {}),
+        "송지아(2022018)": (with_problem_1({**PROBLEM_1, "1.4": RANDOM_CAM}), {}),
+        "황민재(2022019)": (with_problem_1({**PROBLEM_1, "1.1": CRAWL.replace("circle", "iu").replace("square", "hynn")
+                                              .replace("('iu', 'hynn' 제외)", "")}), {"classes": ("iu", "hynn")}),
+        "문서아(2022020)": (with_problem_1(PROBLEM_1), {"keep_images": False}),
+    }
+    for name, (answers, options) in samples.items():
+        print("building", name, flush=True)
+        write_sample(SUBMISSIONS / name, fill(nb, answers), **options)
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
