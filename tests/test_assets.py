@@ -141,7 +141,11 @@ def test_kernel_loads_weights_and_mnist_sample_from_the_cache(synthetic_root):
     private /tmp and no network. Elsewhere the same script reads the cache where it is."""
     read_only = os.geteuid() == 0 and shutil.which("bwrap") is not None
     kernel_root = "/tmp/grader-assets" if read_only else str(synthetic_root)
-    wrapper = ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+    # The private /tmp hides whatever lives there on the host: the Python environment is bound back (a clean
+    # clone in /tmp/ci has its venv there).
+    python_env = [arg for prefix in {sys.prefix, sys.base_prefix} if prefix.startswith("/tmp/")
+                  for arg in ("--ro-bind", prefix, prefix)]
+    wrapper = ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *python_env,
                "--ro-bind", str(synthetic_root), kernel_root, "--unshare-net", "--die-with-parent",
                "--chdir", "/tmp", "--"] if read_only else []
     env = {key: value for key, value in os.environ.items() if key not in ("TORCH_HOME", "FASTAI_HOME")}
