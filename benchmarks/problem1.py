@@ -1,9 +1,9 @@
 """Problem 1 wall time per notebook: on the CPU, and on one GPU where the machine has one.
 
-Grades the Problem 1 sample submissions one at a time (`--jobs 1`, warm kernels, sandboxed) with the
-synthetic assets, once per device, and reports each notebook's grading time as the gradebook recorded
-it (kernel start to checks done; the reference's run is not counted) and the GPU/CPU ratio measured in
-the same run:
+Grades the Problem 1 samples that have their images (the one whose crawl failed trains nothing) one at
+a time (`--jobs 1`, warm kernels, sandboxed) with the synthetic assets, once per device, and reports each
+notebook's grading time as the gradebook recorded it (kernel start to checks done; the reference's run
+is not counted) and the GPU/CPU ratio measured in the same run:
 
     .venv/bin/python benchmarks/problem1.py [--markdown]
 """

@@ -55,7 +55,7 @@ class Comparison:
         return (self.image_match >= spec.min_image_match and self.rank_correlation >= spec.min_rank_correlation
                 and self.top_overlap >= spec.min_top_overlap)
 
-    def figures(self) -> dict:
+    def summary(self) -> dict:
         return {"rank_correlation": round(self.rank_correlation, 3), "top_overlap": round(self.top_overlap, 3),
                 "image_match": round(self.image_match, 3), "method": self.method, "class_index": self.class_index,
                 "heatmap_coverage": round(self.coverage, 3)}
@@ -201,7 +201,7 @@ def check(spec: CamCheck, ctx: ItemContext) -> CheckResult:
                "no image was fed to the trained model in these cells, so the grader could not compute its CAM "
                "for the image shown")
         return _result(spec, False, why, {})
-    detail = {**best.figures(), "thresholds": {"rank_correlation": spec.min_rank_correlation,
+    detail = {**best.summary(), "thresholds": {"rank_correlation": spec.min_rank_correlation,
                                                "top_overlap": spec.min_top_overlap,
                                                "image_match": spec.min_image_match},
               "student_grid": _plain(best.student_grid), "grader_grid": _plain(best.grader_grid),
