@@ -32,6 +32,7 @@ system:
 demo: system $(STAMP)
 	$(BIN)/grader assets synth
 	$(BIN)/grader grade submissions --rubric rubrics/dl2022-midterm --out reports --cpu-fallback
+	$(BIN)/grader release rubrics/dl2022-midterm --out reports/student-bundle
 
 test: system $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,4 +1,4 @@
-"""`grader`: grade folders of exam notebooks, re-render reports, export, set manual scores."""
+"""`grader`: grade folders of exam notebooks, re-render reports, export, set manual scores; students' self-check."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 from grader.run.warm import WarmKernels, WarmStartError, imports_of
 from grader.run.workspace import sweep_workspaces, unsandboxed_base_env
 from grader.rubric import LoadedRubric, RubricError, load_rubric
+from grader.selfcheck import cli as selfcheck_cli
 from grader.submission import UNZIP_PREFIX, Submission, discover
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
@@ -273,6 +274,10 @@ def set_score(
             raise _fail(str(err)) from None
         write_outputs(out, book)
     console.print(f"{student} {item}: {score.points:g} points ({score.kind}) by {score.by}", highlight=False)
+
+
+app.command("release")(selfcheck_cli.release)
+app.command("check")(selfcheck_cli.check)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from grader.notebook.read import NotebookError, read_notebook
 from grader.notebook.truefalse import Answer, read_choice_list, read_true_false
 from grader.report.plots import cam_figures
 from grader.results import CheckResult, ItemResult, Printed, SubmissionResult
-from grader.rubric import Item, LoadedRubric, RubricError
+from grader.rubric import Item, LoadedRubric, RubricError, Tolerance
 from grader.run import Execution, NotebookRunner, RunnerError
 from grader.run.execute import planned_runs
 from grader.submission import Submission
@@ -43,6 +43,8 @@ class Grader:
         self.runner = runner
         self.item_ids = [item.id for item in rubric.spec.items]
         self.answers = AnswerReader(rubric.template, self.item_ids)
+        self._true_false_items = [item.id for item in rubric.spec.items if item.answer_kind == "true_false"]
+        self._choose_all = [group.items for group in rubric.spec.choose_all]
         self._shows_cam = any(check.kind == "cam" for item in rubric.spec.items for check in item.checks)
         try:
             solution = read_notebook(rubric.solution_path).notebook
@@ -96,8 +98,8 @@ class Grader:
         student = None
         if execution is not None and execution.evidence is not None:
             student = Trace.of(execution.evidence, execution.run_cells)
-        executed_prints = _printed(execution.notebook) if execution else []
-        stored_prints = _printed(nb)
+        executed_prints = printed_arrays(execution.notebook) if execution else []
+        stored_prints = printed_arrays(nb)
         drawn = tuple(drawn_images(files)) if files.is_dir() and self._shows_cam else ()
         items = self._grade_items(nb, layout, execution, student, run_error, executed_prints, stored_prints, drawn)
 
@@ -170,21 +172,13 @@ class Grader:
                      run_error: str | None, executed_prints: list[Located],
                      stored_prints: list[Located], drawn: tuple[DrawnImage, ...] = ()) -> list[ItemResult]:
         snippets = {item_id: self.answers.item_snippets(nb, layout, item_id) for item_id in self.item_ids}
-        answers = self._true_false_answers(nb, layout, snippets)
+        answers = true_false_answers(self.answers, self._true_false_items, self._choose_all, nb, layout, snippets)
         results = []
         for item in self.rubric.spec.items:
             cells = layout.regions.get(item.id, [])
-            answer, note = answers.get(item.id, (None, None))
-            code_cells = [i for i in cells if nb.cells[i].cell_type == "code"]
-            ctx = ItemContext.build(
-                item, self.rubric.spec.tolerance, self.reference, student, frozenset(cells),
-                answer=answer, answer_note=note, text="\n\n".join(s.text.strip() for s in snippets[item.id]),
-                item_outputs=tuple(output for i in code_cells for output in nb.cells[i].get("outputs", [])),
-                rerun_failed=execution is not None and any(
-                    execution.status_of(i) not in (None, "ok") for i in code_cells if nb.cells[i].source.strip()),
-                drawn=drawn,
-            )
-            blocked = self._blocked(item, cells, execution, student, run_error)
+            ctx = item_context(item, self.rubric.spec.tolerance, self.reference, student, nb, cells, execution,
+                               snippets[item.id], answers.get(item.id), drawn)
+            blocked = blocked_reason(item.needs_execution, cells, execution, student, run_error)
             result = self._item_result(item, ctx, blocked)
             if execution is not None and execution.stopped_at in cells and blocked is None and item.needs_execution:
                 result.message += f" (execution stopped in cell {execution.stopped_at + 1}: {execution.stopped})"
@@ -194,26 +188,6 @@ class Grader:
             result.stored_printed = _to_printed([p for p in stored_prints if p.cell in numbers])
             results.append(result)
         return results
-
-    def _blocked(self, item: Item, cells: list[int], execution: Execution | None, student: Trace | None,
-                 run_error: str | None) -> tuple[str, str] | None:
-        """(status, message) when an item that needs execution cannot be checked."""
-        if not item.needs_execution:
-            return None
-        if execution is None:
-            return "error", f"the notebook could not be run ({run_error})"
-        code_cells = [i for i in cells if execution.status_of(i) is not None]
-        if code_cells and all(execution.status_of(i) == "not-run" for i in code_cells):
-            where = execution.stopped_at + 1 if execution.stopped_at is not None else "?"
-            reason = {
-                "kernel-died": f"the kernel died in cell {where}",
-                "budget": f"the notebook's time budget ran out in cell {where}",
-                "unresponsive": f"cell {where} ran past its time limit and could not be interrupted",
-            }.get(execution.stopped or "", "execution stopped")
-            return "not-reached", f"not reached: {reason}"
-        if student is None:
-            return "error", f"the grader could not read what the notebook computed ({execution.evidence_error})"
-        return None
 
     def _item_result(self, item: Item, ctx: ItemContext, blocked: tuple[str, str] | None) -> ItemResult:
         evidence = "executed" if item.needs_execution else "stored"
@@ -241,32 +215,6 @@ class Grader:
         return ItemResult(id=item.id, title=item.title, points=points, max_points=item.points, status=status,
                           message=message, evidence=evidence, checks=checks, answer=answer, figures=figures)
 
-    def _true_false_answers(self, nb, layout: Layout,
-                            snippets: dict[str, list[Snippet]]) -> dict[str, tuple[Answer, str | None]]:
-        answers: dict[str, tuple[Answer, str | None]] = {}
-        for item in self.rubric.spec.items:
-            if item.checks[0].kind == "true_false":
-                answers[item.id] = (read_true_false(_pairs(snippets[item.id])), None)
-        for group in self.rubric.spec.choose_all:
-            if all(answers[item_id][0].status == "answered" for item_id in group.items):
-                continue
-            problem = int(group.items[0].split(".")[0])
-            group_snippets = self.answers.preamble_snippets(nb, layout, problem)
-            for item_id in group.items:
-                group_snippets += snippets[item_id]
-            numbers = {int(item_id.split(".")[1]): item_id for item_id in group.items}
-            chosen = read_choice_list(_pairs(group_snippets), set(numbers))
-            if chosen is None:
-                continue
-            listed = ", ".join(str(n) for n in sorted(chosen))
-            for number, item_id in numbers.items():
-                if answers[item_id][0].status != "answered":
-                    answers[item_id] = (
-                        Answer(value=number in chosen, status="answered", source=listed),
-                        f"from the list of true statements: {listed}",
-                    )
-        return answers
-
     # -- the reference must earn full marks on its own rubric ----------------------
 
     def _check_reference(self, reference: Evidence) -> None:
@@ -288,7 +236,7 @@ class Grader:
                 raise RubricError(f"{path}: {err}") from None
             # Graded as if it were a submission whose run recorded the reference's evidence.
             as_run = Execution(notebook=nb, cells=[], evidence=reference, evidence_error=None, stopped=None, stopped_at=None)
-            prints = _printed(nb)
+            prints = printed_arrays(nb)
             data = self.rubric.solution_data
             drawn = tuple(drawn_images(data)) if data is not None and self._shows_cam else ()
             for item in self._grade_items(nb, locate(nb, self.item_ids), as_run, self.reference, None, prints, prints,
@@ -298,6 +246,76 @@ class Grader:
         if problems:
             raise RubricError(f"{path}: the reference solution does not earn full marks on its own rubric:\n  "
                               + "\n  ".join(problems))
+
+
+# -- shared with the students' self-check, so that both reach the same verdicts -------------------
+
+
+def item_context(item: Item, tolerance: Tolerance, reference: Trace, student: Trace | None,
+                 nb: nbformat.NotebookNode, cells: list[int], execution: Execution | None,
+                 snippets: list[Snippet], answer: tuple[Answer, str | None] | None,
+                 drawn: tuple[DrawnImage, ...]) -> ItemContext:
+    """What the item's checks may look at. cells: the item's 0-based cells."""
+    code_cells = [i for i in cells if nb.cells[i].cell_type == "code"]
+    read, note = answer or (None, None)
+    return ItemContext.build(
+        item, tolerance, reference, student, frozenset(cells),
+        answer=read, answer_note=note, text="\n\n".join(s.text.strip() for s in snippets),
+        item_outputs=tuple(output for i in code_cells for output in nb.cells[i].get("outputs", [])),
+        rerun_failed=execution is not None and any(
+            execution.status_of(i) not in (None, "ok") for i in code_cells if nb.cells[i].source.strip()),
+        drawn=drawn,
+    )
+
+
+def blocked_reason(needs_execution: bool, cells: list[int], execution: Execution | None, student: Trace | None,
+                   run_error: str | None) -> tuple[str, str] | None:
+    """(status, message) when an item that needs execution cannot be checked."""
+    if not needs_execution:
+        return None
+    if execution is None:
+        return "error", f"the notebook could not be run ({run_error})"
+    code_cells = [i for i in cells if execution.status_of(i) is not None]
+    if code_cells and all(execution.status_of(i) == "not-run" for i in code_cells):
+        where = execution.stopped_at + 1 if execution.stopped_at is not None else "?"
+        reason = {
+            "kernel-died": f"the kernel died in cell {where}",
+            "budget": f"the notebook's time budget ran out in cell {where}",
+            "unresponsive": f"cell {where} ran past its time limit and could not be interrupted",
+        }.get(execution.stopped or "", "execution stopped")
+        return "not-reached", f"not reached: {reason}"
+    if student is None:
+        return "error", f"the grader could not read what the notebook computed ({execution.evidence_error})"
+    return None
+
+
+def true_false_answers(reader: AnswerReader, true_false_items: list[str], choose_all: list[list[str]],
+                       nb: nbformat.NotebookNode, layout: Layout,
+                       snippets: dict[str, list[Snippet]]) -> dict[str, tuple[Answer, str | None]]:
+    """Each true/false item's answer as read, and how it was read when not the plain way.
+    choose_all: groups of items a list of true statements' numbers may answer at once."""
+    answers: dict[str, tuple[Answer, str | None]] = {}
+    for item_id in true_false_items:
+        answers[item_id] = (read_true_false(_pairs(snippets[item_id])), None)
+    for group in choose_all:
+        if all(answers[item_id][0].status == "answered" for item_id in group):
+            continue
+        problem = int(group[0].split(".")[0])
+        group_snippets = reader.preamble_snippets(nb, layout, problem)
+        for item_id in group:
+            group_snippets += snippets[item_id]
+        numbers = {int(item_id.split(".")[1]): item_id for item_id in group}
+        chosen = read_choice_list(_pairs(group_snippets), set(numbers))
+        if chosen is None:
+            continue
+        listed = ", ".join(str(n) for n in sorted(chosen))
+        for number, item_id in numbers.items():
+            if answers[item_id][0].status != "answered":
+                answers[item_id] = (
+                    Answer(value=number in chosen, status="answered", source=listed),
+                    f"from the list of true statements: {listed}",
+                )
+    return answers
 
 
 def _summary(item: Item, checks: list[CheckResult]) -> str:
@@ -337,7 +355,7 @@ def _execution_flags(execution: Execution, runner: NotebookRunner, notes: list[s
 DISK_ERRORS = ("[Errno 28]", "[Errno 27]")
 
 
-def _printed(nb: nbformat.NotebookNode) -> list[Located]:
+def printed_arrays(nb: nbformat.NotebookNode) -> list[Located]:
     """Every array printed in the notebook's outputs, with its 1-based cell."""
     found: list[Located] = []
     for index, cell in enumerate(nb.cells):

@@ -117,7 +117,7 @@ def discover(folder: Path, notebook_pattern: str) -> list[Submission]:
             except ZipRefused as refused:
                 notebook, error = None, str(refused)
         else:
-            notebook = entry if entry.is_file() else _notebook_in(entry, notebook_pattern, notes, flags)
+            notebook = entry if entry.is_file() else notebook_in(entry, notebook_pattern, notes, flags)
         submissions.append(Submission(key=key, path=entry, notebook=notebook, name=name, student_id=student_id,
                                       flags=tuple(flags), notes=tuple(notes), error=error))
     return submissions
@@ -127,10 +127,12 @@ def _is_zip(entry: Path) -> bool:
     return entry.suffix.lower() == ".zip" and entry.is_file()
 
 
-def _notebook_in(folder: Path, pattern: str, notes: list[str], flags: list[str]) -> Path | None:
+def notebook_in(folder: Path, pattern: str, notes: list[str], flags: list[str],
+                skip: frozenset[Path] = frozenset()) -> Path | None:
+    """The notebook of a submission folder. skip: notebooks (relative to the folder) that are not candidates."""
     notebooks = {
         path.relative_to(folder): path.stat().st_mtime for path in folder.rglob("*.ipynb")
-        if not set(path.relative_to(folder).parts) & _IGNORED
+        if not set(path.relative_to(folder).parts) & _IGNORED and path.relative_to(folder) not in skip
     }
     chosen = _choose_notebook(notebooks, pattern, "the folder", notes, flags)
     return folder / chosen if chosen is not None else None

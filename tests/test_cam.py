@@ -232,7 +232,10 @@ def test_the_share_of_the_cam_inside_the_drawn_objects_box(scene, tmp_path):
     assert uniform == {"image": "images/circle/000.jpg", "cam_mass_inside": area, "box_area": area}
     on_object = np.zeros((5, 5))
     on_object[(y0 + y1) // 2 * 5 // SIZE, (x0 + x1) // 2 * 5 // SIZE] = 1.0
-    assert object_box_mass(on_object, scene["arrays"]["input"], drawn, 0.8)["cam_mass_inside"] > area
+    inside = object_box_mass(on_object, scene["arrays"]["input"], drawn, 0.8)
+    assert inside["cam_mass_inside"] > area
+    # A map negative everywhere (an untrained model's can be) is read as shown: from its minimum up.
+    assert object_box_mass(on_object - 5.0, scene["arrays"]["input"], drawn, 0.8) == inside
     other_image = np.ascontiguousarray(scene["arrays"]["input"][:, ::-1, ::-1])
     assert object_box_mass(np.ones((5, 5)), other_image, drawn, 0.8) is None
 

@@ -61,6 +61,17 @@ def test_wrong_type_names_file_item_and_key(rubric_copy):
     assert "(got 'two')" in message
 
 
+def test_a_missing_key_is_named(rubric_copy):
+    edit(rubric_copy, lambda d: d["items"][14]["checks"][0].pop("answer"))
+    assert error_of(rubric_copy).endswith("at items[14] (id '3.6').checks[0].answer: Field required")
+
+
+def test_a_public_check_is_named_as_such(rubric_copy):
+    edit(rubric_copy, lambda d: d["items"][5]["checks"][0].update(visibility="shown"))
+    assert ("items[5] (id '2.2').checks[0].visibility: Input should be 'public' or 'hidden' (got 'shown')"
+            in error_of(rubric_copy))
+
+
 def test_unknown_check_kind_is_named(rubric_copy):
     edit(rubric_copy, lambda d: d["items"][4]["checks"][0].update(kind="tensr"))
     message = error_of(rubric_copy)

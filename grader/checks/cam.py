@@ -227,7 +227,7 @@ def check(spec: CamCheck, ctx: ItemContext) -> CheckResult:
 
 def object_box_mass(cam: np.ndarray, fed: np.ndarray, drawn: tuple[DrawnImage, ...],
                     min_match: float) -> dict | None:
-    """How much of a map's positive mass lies inside the object's box when the image fed (3 × H × W) is one of
+    """How much of a map's mass lies inside the object's box when the image fed (3 × H × W) is one of
     the drawn images (found by its thumbnail); with the share of the image the box covers, which is what a
     uniform map would score."""
     if not drawn:
@@ -242,8 +242,11 @@ def object_box_mass(cam: np.ndarray, fed: np.ndarray, drawn: tuple[DrawnImage, .
     x0, y0, x1, y1 = image.box
     box = (max(0, round((x0 - left) * width / side)), max(0, round((y0 - top) * height / side)),
            min(width, round((x1 - left) * width / side)), min(height, round((y1 - top) * height / side)))
-    positive = np.maximum(cam, 0).astype(np.float32)
-    spread = np.asarray(Image.fromarray(positive, mode="F").resize((width, height), Image.BILINEAR), dtype=np.float64)
+    # Mass as the map is shown (imshow spans min to max): a map that is negative everywhere still points somewhere.
+    shown = (cam - np.nanmin(cam)).astype(np.float32)
+    if not shown.any():  # a constant map is spread evenly
+        shown = np.ones_like(shown)
+    spread = np.asarray(Image.fromarray(shown, mode="F").resize((width, height), Image.BILINEAR), dtype=np.float64)
     total = float(spread.sum())
     if total <= 0 or box[2] <= box[0] or box[3] <= box[1]:
         return None

@@ -79,7 +79,7 @@ def _values(spec: OptimizerTraceCheck, ctx: ItemContext, reference: Phase, phase
     expected_step = reference.step(position)
     assert expected_step is not None
     what = f"gradient at update {position}" if spec.compare == "grad" else f"weights after update {position}"
-    public = ctx.item.visibility == "public"
+    public = ctx.item.is_public(spec)
     unused = list(step.params)
     for expected_param in expected_step.params:
         # Parameters pair up by shape, in order: a bias the reference lacks is ignored.

@@ -70,7 +70,7 @@ def result(spec_name: str, points: float, comparison: Comparison, public: bool) 
 
 
 def check(spec: TensorCheck, ctx: ItemContext) -> CheckResult:
-    public = ctx.item.visibility == "public"
+    public = ctx.item.is_public(spec)
     expected = ctx.first_prediction(ctx.reference, ctx.reference_module(), ctx.reference.phases[0])
     if expected is None:  # a rubric problem: the reference's self-check reports it before any grading
         return result(spec.name, spec.points, Comparison(False, "the reference solution recorded no prediction", {}), public)

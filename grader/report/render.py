@@ -16,7 +16,7 @@ from grader.results import SubmissionResult
 STUDENTS_DIR = "students"
 
 
-def _environment() -> Environment:
+def environment() -> Environment:
     env = Environment(loader=PackageLoader("grader.report", "templates"), autoescape=select_autoescape(["j2", "html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["values"] = format_values
@@ -48,7 +48,7 @@ def report_name(student: str) -> str:
 
 def write_reports(out: Path, rubric: RubricSummary, results: list[SubmissionResult],
                   histories: dict[str, list[dict]]) -> None:
-    env = _environment()
+    env = environment()
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     (out / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
     problems = _problems(rubric)

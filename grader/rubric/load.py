@@ -44,18 +44,11 @@ def load_rubric(folder: Path | str) -> LoadedRubric:
     path = folder / RUBRIC_FILE
     if not path.is_file():
         raise RubricError(f"{path}: no such file (a rubric folder holds {RUBRIC_FILE}, a template and a solution)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RubricError(f"{path}:{where} not valid YAML: {getattr(err, 'problem', err)}") from None
-    if not isinstance(raw, dict):
-        raise RubricError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = read_yaml(path)
     try:
         spec = Rubric.model_validate(raw)
     except ValidationError as err:
-        raise RubricError(_describe(path, raw, err)) from None
+        raise RubricError(describe_errors(path, raw, err)) from None
 
     digest = hashlib.sha256()
     template = None
@@ -66,10 +59,7 @@ def load_rubric(folder: Path | str) -> LoadedRubric:
         content = file.read_bytes()
         digest.update(name.encode() + b"\0" + content + b"\0")
         if name == spec.template:
-            try:
-                template = nbformat.reads(content.decode("utf-8"), as_version=4)
-            except Exception as err:  # nbformat raises several unrelated types
-                raise RubricError(f"{file}: not a readable notebook ({err})") from None
+            template = read_template(file)
     if spec.solution_data is not None:
         data = folder / spec.solution_data
         if not data.is_dir():
@@ -79,7 +69,30 @@ def load_rubric(folder: Path | str) -> LoadedRubric:
     return LoadedRubric(spec=spec, folder=folder, hash=f"sha256:{digest.hexdigest()}", template=template)
 
 
-def _describe(path: Path, raw: dict, err: ValidationError) -> str:
+def read_yaml(path: Path) -> dict:
+    """The mapping a rubric file holds, or a RubricError naming the line."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RubricError(f"{path}:{where} not valid YAML: {getattr(err, 'problem', err)}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RubricError(f"{path}: cannot be read ({err})") from None
+    if not isinstance(raw, dict):
+        raise RubricError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def read_template(path: Path) -> nbformat.NotebookNode:
+    try:
+        return nbformat.reads(path.read_bytes().decode("utf-8"), as_version=4)
+    except Exception as err:  # nbformat raises several unrelated types
+        raise RubricError(f"{path}: not a readable notebook ({err})") from None
+
+
+def describe_errors(path: Path, raw: dict, err: ValidationError) -> str:
+    """Each validation problem with where it is in the YAML."""
     lines = [f"{path}: {err.error_count()} problem(s)"]
     for problem in err.errors():
         lines.append(f"  at {_key_path(raw, problem['loc'])}: {problem['msg']}" + _got(problem))
@@ -90,7 +103,7 @@ def _key_path(raw: dict, loc: tuple) -> str:
     """`items[3] (id '2.2').checks[1].points`: list positions with the item id beside them."""
     parts: list[str] = []
     node: object = raw
-    for key in loc:
+    for position, key in enumerate(loc):
         if isinstance(key, int):
             label = f"[{key}]"
             if isinstance(node, list) and key < len(node) and isinstance(node[key], dict) and "id" in node[key]:
@@ -98,8 +111,8 @@ def _key_path(raw: dict, loc: tuple) -> str:
             parts.append(label)
             node = node[key] if isinstance(node, list) and key < len(node) else None
         else:
-            if isinstance(node, dict) and key not in node and parts:
-                # a discriminated-union tag (e.g. 'optimizer_trace'), not a key of the YAML
+            if isinstance(node, dict) and key not in node and parts and position < len(loc) - 1:
+                # a discriminated-union tag (e.g. 'optimizer_trace'), not a key of the YAML; a missing key is last
                 continue
             parts.append(("." if parts else "") + str(key))
             node = node.get(key) if isinstance(node, dict) else None

@@ -8,7 +8,7 @@ from running the reference solution, so the rubric cannot drift from it.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,9 +26,17 @@ class Tolerance(StrictModel):
     atol: float = Field(ge=0)
 
 
+Visibility = Literal["public", "hidden"]
+
+
 class _Check(StrictModel):
     name: str = Field(min_length=1, description="What the student sees this check as.")
     points: float = Field(gt=0)
+    visibility: Visibility | None = Field(
+        default=None,
+        description="public: students' self-check runs it and shows its verdict; hidden: it shows only whether "
+                    "the item was answered and ran. Default: the item's visibility",
+    )
 
 
 class ModuleCheck(_Check):
@@ -142,12 +150,19 @@ Check = Annotated[
 ]
 
 EXECUTED_KINDS = frozenset({"module", "tensor", "optimizer_trace", "image_folder", "dataloaders", "learner", "cam"})
+# Checks that compare with the reference solution's run: a self-check, which has no reference, cannot run them.
+REFERENCE_KINDS = frozenset({"module", "tensor", "optimizer_trace"})
+CHECK_KINDS = tuple(get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Check)[0]))
 
 
 class Item(StrictModel):
     id: str
     title: str
-    visibility: Literal["public", "hidden"] = "hidden"
+    visibility: Visibility = Field(
+        default="hidden", description="the default of the item's checks; see a check's `visibility`")
+    asks_to_print: bool = Field(
+        default=False, description="the question asks to print values: the self-check says whether the item's "
+                                   "cells print any (points come from what the code computed, not from prints)")
     checks: list[Check] = Field(min_length=1)
 
     @field_validator("id")
@@ -172,6 +187,17 @@ class Item(StrictModel):
     @property
     def needs_execution(self) -> bool:
         return any(check.kind in EXECUTED_KINDS for check in self.checks)
+
+    @property
+    def answer_kind(self) -> Literal["true_false", "text", "code"]:
+        """What answering the item means: a readable true/false, written text, or code that runs."""
+        kinds = {check.kind for check in self.checks}
+        if "true_false" in kinds:
+            return "true_false"
+        return "code" if self.needs_execution else "text"
+
+    def is_public(self, check: Check) -> bool:
+        return (check.visibility or self.visibility) == "public"
 
 
 class ChooseAllGroup(StrictModel):

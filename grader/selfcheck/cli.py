@@ -1,0 +1,155 @@
+"""`grader check` (students, on their own machine) and `grader release` (staff: the student bundle)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+import watchfiles
+from rich.console import Console
+
+from grader.rubric import RubricError
+from grader.rubric.load import RUBRIC_FILE
+from grader.run import NotebookRunner
+from grader.run.warm import WarmKernels, WarmStartError
+from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
+from grader.run.workspace import sweep_workspaces, unsandboxed_base_env
+from grader.selfcheck.check import SelfChecker, SelfCheckError, SelfCheckReport
+from grader.selfcheck.public import LoadedPublicRubric, load_public_rubric
+from grader.selfcheck.release import release as write_bundle
+from grader.selfcheck.render import console_lines, render_html
+from grader.submission import notebook_in
+
+console = Console(stderr=True, soft_wrap=True, highlight=False)  # messages about the run
+report_console = Console(soft_wrap=True, highlight=False)  # the report itself, on stdout
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+def _default_cache() -> Path:
+    return Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
+
+
+def check(
+    notebook: Annotated[Optional[Path], typer.Argument(
+        help="Your notebook, or the folder holding it \\[default: the current folder].")] = None,
+    rubric: Annotated[Optional[Path], typer.Option(
+        "--rubric", help="The exam's released bundle, or a full rubric folder (its hidden parts are ignored) "
+                         f"\\[default: the notebook's folder, when it holds {RUBRIC_FILE}].")] = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write the report as an HTML page.")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep a warm kernel and check again on every save of the "
+                                                        "notebook, until Ctrl-C.")] = False,
+    cpu_fallback: Annotated[bool, typer.Option(
+        "--cpu-fallback/--no-cpu-fallback", help="Without a GPU, run .cuda() and .to('cuda') on the CPU "
+                                                 "\\[default: on].")] = True,
+    cache_dir: Annotated[Optional[Path], typer.Option(
+        help="Cache for pretrained weights and datasets \\[default: $GRADER_CACHE or ~/.cache/grader].")] = None,
+) -> None:
+    """Students: check your notebook before you submit.
+
+    Runs it in a fresh kernel and lists what would cost points for form (unanswered or unreadable items, cells
+    that fail), never whether an answer is right. Exit code 1 when something would cost points."""
+    target = notebook or Path.cwd()
+    try:
+        if not target.exists():
+            raise SelfCheckError(f"{target}: no such notebook or folder")
+        loaded = load_public_rubric(rubric or _rubric_beside(target if target.is_dir() else target.parent))
+        path = target if target.is_file() else _notebook_in(target, loaded)
+    except (RubricError, SelfCheckError) as err:
+        raise _fail(str(err)) from None
+    cache = cache_dir or _default_cache()
+    sweep_workspaces((WORKSPACE_PREFIX,))
+    limits = loaded.spec.execution
+    with _warm_kernels(loaded, cache) if watch else contextlib.nullcontext() as warm:
+        runner = NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
+                                cache_dir=cache, sandbox=None, warm=warm, cpu_fallback=cpu_fallback)
+        checker = SelfChecker(loaded, runner)
+        if not watch:
+            report = _check_once(checker, path, html)
+            # 2: the notebook could not be checked at all; 1: something would cost points
+            raise typer.Exit(code=2 if report is None else 1 if report.problems else 0)
+        _check_once(checker, path, html)
+        console.print(f"watching {path}: checked again on every save · Ctrl-C stops")
+        try:
+            for _ in watchfiles.watch(path.parent, watch_filter=lambda _, changed: Path(changed).name == path.name,
+                                      recursive=False, debounce=300):
+                report_console.rule()
+                _check_once(checker, path, html)
+        except KeyboardInterrupt:
+            pass
+
+
+def _check_once(checker: SelfChecker, path: Path, html: Path | None) -> SelfCheckReport | None:
+    with console.status(f"running {path.name} in a fresh kernel…"):
+        try:
+            report = checker.check(path)
+        except SelfCheckError as err:
+            console.print(f"[bold red]cannot check {path.name}:[/] {err}")
+            return None
+    for line in console_lines(report):
+        report_console.print(line)
+    if html is not None:
+        html.write_text(render_html(report), encoding="utf-8")
+        console.print(f"wrote {html}")
+    return report
+
+
+def _notebook_in(folder: Path, rubric: LoadedPublicRubric) -> Path:
+    """The notebook grading would pick from the folder; in the bundle's own folder, not its template."""
+    in_bundle = folder.resolve() == rubric.folder.resolve()
+    skip = frozenset({Path(rubric.spec.template)}) if in_bundle else frozenset()
+    flags: list[str] = []
+    found = notebook_in(folder, rubric.spec.submission.notebook, [], flags, skip)
+    if found is None and in_bundle:
+        found = folder / rubric.spec.template  # the student answers in the template itself
+    if found is None or not found.is_file():
+        raise SelfCheckError(f"{folder} holds no .ipynb notebook; name the notebook to check")
+    if flags:
+        console.print(f"[yellow]note:[/] several notebooks in {folder}; checking the newest, {found.name}, as "
+                      "grading would pick it; name the notebook to check another")
+    return found
+
+
+def _rubric_beside(folder: Path) -> Path:
+    for candidate in (folder, Path.cwd()):
+        if (candidate / RUBRIC_FILE).is_file():
+            return candidate
+    raise SelfCheckError(f"no {RUBRIC_FILE} in {folder} or the current folder: give the exam's bundle with --rubric")
+
+
+@contextlib.contextmanager
+def _warm_kernels(loaded: LoadedPublicRubric, cache: Path) -> Iterator[WarmKernels]:
+    preload = loaded.spec.execution.preload or []
+    cache.mkdir(parents=True, exist_ok=True)
+    with console.status(f"importing {', '.join(preload) or 'the kernel'} once, so that re-checks start warm…"):
+        try:
+            warm = WarmKernels.start(sys.executable, preload, unsandboxed_base_env(Path(sys.executable).parent, cache),
+                                     log=cache / "warm-kernels.log")
+        except WarmStartError as err:
+            raise _fail(f"{err}\nWithout --watch every check starts a fresh interpreter instead") from None
+    with warm:
+        yield warm
+
+
+def release(
+    rubric: Annotated[Path, typer.Argument(help="Full rubric folder (rubric.yaml, template, solution).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the bundle: new, or holding an earlier bundle.")],
+) -> None:
+    """Build the student bundle for `grader check`: the template and the public rubric.
+
+    The template's outputs are cleared. Hidden checks keep only their name and points: no expected values, keys,
+    tolerances or reference code."""
+    try:
+        written = write_bundle(rubric, out)
+    except RubricError as err:
+        raise _fail(str(err)) from None
+    console.print(f"wrote {', '.join(str(path) for path in written)}")
+    console.print(f"students check their notebook with: grader check NOTEBOOK --rubric {out}")

@@ -1,0 +1,144 @@
+"""The public part of a rubric: all a student's self-check may know.
+
+A released bundle holds it as `rubric.yaml` (marked `released: 1`); `grader
+check` given a full rubric folder derives the same thing in memory, so both
+give byte-identical self-checks. Hidden checks keep only their kind, name and
+points: no expected values, tolerances, thresholds or true/false keys, and no
+reference solution. A public check must be one that needs no reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import nbformat
+from pydantic import Field, ValidationError
+
+from grader.rubric import Item, LoadedRubric, RubricError, load_rubric
+from grader.rubric.load import RUBRIC_FILE, describe_errors, read_template, read_yaml
+from grader.rubric.models import (CHECK_KINDS, REFERENCE_KINDS, Check, ChooseAllGroup, Execution, Rubric,
+                                  StrictModel, SubmissionFiles)
+from grader.run.warm import imports_of
+
+RELEASE_FORMAT = 1
+
+
+class PublicCheck(StrictModel):
+    """A check the self-check runs, with the same function and settings as grading."""
+
+    visibility: Literal["public"]
+    check: Check
+
+
+class HiddenCheck(StrictModel):
+    """A check the self-check only names: its settings stay with the TA."""
+
+    visibility: Literal["hidden"]
+    kind: Literal[CHECK_KINDS]  # type: ignore[valid-type]
+    name: str
+    points: float = Field(gt=0)
+
+
+ReleasedCheck = Annotated[Union[PublicCheck, HiddenCheck], Field(discriminator="visibility")]
+
+
+class PublicItem(StrictModel):
+    id: str
+    title: str
+    points: float
+    answer_kind: Literal["true_false", "text", "code"] = Field(description="what answering the item means")
+    needs_execution: bool
+    asks_to_print: bool = False
+    checks: list[ReleasedCheck] = Field(min_length=1)
+
+    def public_part(self) -> Item | None:
+        """The item with its public checks only, to run them as grading does; None when it has none."""
+        public = [released.check for released in self.checks if isinstance(released, PublicCheck)]
+        if not public:
+            return None
+        return Item(id=self.id, title=self.title, visibility="public", asks_to_print=self.asks_to_print,
+                    checks=public)
+
+
+class PublicRubric(StrictModel):
+    released: Literal[1] = Field(description="the format of a released (public) rubric")
+    id: str
+    title: str
+    total: float
+    template: str = "template.ipynb"
+    execution: Execution
+    submission: SubmissionFiles = SubmissionFiles()
+    items: list[PublicItem] = Field(min_length=1)
+    choose_all: list[ChooseAllGroup] = Field(default_factory=list)
+
+    @property
+    def true_false_items(self) -> list[str]:
+        return [item.id for item in self.items if item.answer_kind == "true_false"]
+
+    @property
+    def item_ids(self) -> list[str]:
+        return [item.id for item in self.items]
+
+
+@dataclass(frozen=True)
+class LoadedPublicRubric:
+    spec: PublicRubric
+    folder: Path
+    template: nbformat.NotebookNode
+    released: bool  # read from a released bundle, not derived from a full rubric folder
+
+
+def public_view(rubric: Rubric, preload: list[str]) -> PublicRubric:
+    """The rubric without anything that would give an answer away. preload: the modules warm kernels import
+    (the bundle has no solution to read them from)."""
+    refused = [
+        f"item {item.id}, check {check.name!r} ({check.kind})" for item in rubric.items for check in item.checks
+        if item.is_public(check) and check.kind in REFERENCE_KINDS
+    ]
+    if refused:
+        raise RubricError(
+            "these checks are public but compare with the reference solution, which a student's self-check must "
+            "not have: " + "; ".join(refused) + ". Make them `visibility: hidden` (the default)")
+    items = [
+        PublicItem(
+            id=item.id, title=item.title, points=item.points, answer_kind=item.answer_kind,
+            needs_execution=item.needs_execution, asks_to_print=item.asks_to_print,
+            checks=[PublicCheck(visibility="public", check=check) if item.is_public(check) else
+                    HiddenCheck(visibility="hidden", kind=check.kind, name=check.name, points=check.points)
+                    for check in item.checks],
+        )
+        for item in rubric.items
+    ]
+    execution = rubric.execution.model_copy(update={"preload": preload})
+    return PublicRubric(released=RELEASE_FORMAT, id=rubric.id, title=rubric.title, total=rubric.total,
+                        template=rubric.template, execution=execution, submission=rubric.submission, items=items,
+                        choose_all=rubric.choose_all)
+
+
+def public_view_of(loaded: LoadedRubric) -> PublicRubric:
+    """The public view of a loaded rubric folder, with the modules its solution imports to preload."""
+    preload = loaded.spec.execution.preload
+    return public_view(loaded.spec, imports_of(loaded.solution_path) if preload is None else preload)
+
+
+def load_public_rubric(folder: Path | str) -> LoadedPublicRubric:
+    """A released bundle, or a full rubric folder whose hidden parts are dropped on reading."""
+    folder = Path(folder)
+    path = folder / RUBRIC_FILE
+    if not path.is_file():
+        raise RubricError(f"{path}: no such file (give --rubric the folder of the exam's released bundle, which "
+                          f"holds {RUBRIC_FILE} and the template)")
+    raw = read_yaml(path)
+    if "released" not in raw:
+        loaded = load_rubric(folder)
+        return LoadedPublicRubric(spec=public_view_of(loaded), folder=folder, template=loaded.template, released=False)
+    try:
+        spec = PublicRubric.model_validate(raw)
+    except ValidationError as err:
+        raise RubricError(describe_errors(path, raw, err)) from None
+    template = folder / spec.template
+    if not template.is_file():
+        raise RubricError(f"{path}: names {spec.template!r}, which is not in {folder}")
+    return LoadedPublicRubric(spec=spec, folder=folder, template=read_template(template), released=True)

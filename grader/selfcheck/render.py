@@ -1,0 +1,78 @@
+"""A self-check report as console lines and as an HTML page.
+
+One item per block of lines, in a fixed format, so that two reports differ
+only where what the student wrote or ran differs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from rich.markup import escape
+
+from grader.report.render import environment
+from grader.selfcheck.check import ItemReport, SelfCheckReport
+
+MARKS = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[dim]·[/]"}
+
+
+def item_lines(item: ItemReport) -> list[str]:
+    """The item's lines, as Rich markup."""
+    state = [escape(item.answer)]
+    if item.ran is not None:
+        state.append("ran" if item.ran == "ran" else "[red]did not run through[/]")
+    if item.prints is not None:
+        state.append("prints values" if item.prints else "[yellow]prints nothing[/]")
+    lines = [f"[bold]{item.id:<5}[/] {item.points:>3g} pts  " + " · ".join(state)]
+    lines += [f"        [red]✗ {escape(problem)}[/]" for problem in item.problems]
+    for verdict in item.checks:
+        if verdict.public:
+            message = f": {escape(verdict.message)}" if verdict.message else ""
+            lines.append(f"        {MARKS[verdict.passed]} {escape(verdict.name)}{message}")
+    hidden = [verdict for verdict in item.checks if not verdict.public]
+    if hidden:
+        points = sum(verdict.points for verdict in hidden)
+        lines.append(f"        [dim]· {len(hidden)} check(s), {points:g} pts, decided at grading[/]")
+    lines += [f"        [yellow]! {escape(warning)}[/]" for warning in item.warnings]
+    return lines
+
+
+def console_lines(report: SelfCheckReport) -> list[str]:
+    """The whole report, as Rich markup; the last line is the time taken and the verdict."""
+    lines = [f"[bold]{escape(report.title)}[/] · self-check of {escape(report.notebook)} "
+             f"(public rubric of {escape(report.rubric)})", ""]
+    for item in report.items:
+        lines += item_lines(item)
+    if report.cells:
+        lines += ["", "[bold]cells that stopped[/]"]
+        for cell in report.cells:
+            where = f" ({cell.item})" if cell.item else ""
+            lines.append(f"  cell {cell.cell}{where}: {cell.status}: {escape(cell.message)}")
+    lines += [""] + [f"[yellow]note:[/] {escape(note)}" for note in report.notes]
+    lines.append(_limits_line(report))
+    lines.append(_fallback_line(report))
+    problems = report.problems
+    verdict = (f"[bold red]{problems} problem(s) would cost points[/]" if problems else
+               "[bold green]nothing found that would cost points for form[/]; hidden checks are decided at grading")
+    lines.append(f"{verdict} · checked in {report.seconds:.1f} s")
+    return lines
+
+
+def _limits_line(report: SelfCheckReport) -> str:
+    return (f"time limits at grading: {report.cell_timeout_s:g} s per cell, {report.notebook_timeout_s:g} s for the "
+            "notebook")
+
+
+def _fallback_line(report: SelfCheckReport) -> str:
+    return {
+        "used": "GPU: none here, so the notebook's .cuda() and .to('cuda') ran on the CPU (--cpu-fallback, the "
+                "default of a self-check); grading runs on a GPU",
+        "on": "GPU: not needed by this notebook (--cpu-fallback would have run .cuda() on the CPU)",
+        "off": "GPU: --no-cpu-fallback, CUDA calls ran as written",
+    }[report.cpu_fallback]
+
+
+def render_html(report: SelfCheckReport) -> str:
+    return environment().get_template("selfcheck.html.j2").render(
+        report=report, limits=_limits_line(report), fallback=_fallback_line(report),
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

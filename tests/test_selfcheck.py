@@ -1,0 +1,435 @@
+"""Students' self-check (`grader check`) and the bundle released to them (`grader release`).
+
+The self-check must tell a student everything that costs points for form and
+nothing that gives an answer away, and agree with grading on public checks.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from rich.text import Text
+
+from grader.gradebook import Gradebook
+from grader.rubric import RubricError, load_rubric
+from grader.run import NotebookRunner
+from grader.run.warm import WarmKernels
+from grader.run.workspace import unsandboxed_base_env
+from grader.selfcheck.check import SelfChecker, SelfCheckError, SelfCheckReport
+from grader.selfcheck.public import load_public_rubric, public_view_of
+from grader.selfcheck.release import release
+from grader.selfcheck.render import console_lines, item_lines, render_html
+from grader.submission import discover
+from tests.conftest import RUBRIC, SUBMISSIONS, run_cli
+
+# The reference's numbers (exam text): gradients, weights after (2), (3) and (4).
+REFERENCE_NUMBERS = ["15.7290", "14.7198", "4.9000", "9.9000", "4.5006", "9.5008", "2.4925", "3.9607",
+                     "15.729", "14.72", "4.5006", "2.4925"]
+SOLUTION_NOTEBOOK = "김민준(2022001).ipynb"  # the instructor's solution as a submission
+
+
+def plain(lines: list[str]) -> str:
+    return "\n".join(Text.from_markup(line).plain for line in lines)
+
+
+def unseeded(message: str) -> str:
+    return re.sub(r"\d+\.\d+", "#", message)
+
+
+def sample_paths() -> dict[str, Path]:
+    """Student id -> the notebook of every sample submission, as grading finds it."""
+    return {submission.key: submission.notebook for submission in discover(SUBMISSIONS, "*.ipynb")}
+
+
+def own_folder(notebook: Path, tmp: Path) -> Path:
+    """The notebook in a folder of its own (with its data), as a student keeps it."""
+    if notebook.parent != SUBMISSIONS:
+        return shutil.copytree(notebook.parent, tmp / notebook.parent.name) / notebook.name
+    (tmp / notebook.stem).mkdir()
+    return Path(shutil.copy2(notebook, tmp / notebook.stem / notebook.name))
+
+
+def problems_2_and_3_rubric(tmp: Path) -> Path:
+    """The midterm without Problem 1: a notebook answering Problems 2 and 3 has nothing missing."""
+    folder = tmp / "p23"
+    shutil.copytree(RUBRIC, folder, ignore=shutil.ignore_patterns("solution-data"))
+    document = yaml.safe_load((folder / "rubric.yaml").read_text(encoding="utf-8"))
+    document["items"] = [item for item in document["items"] if not item["id"].startswith("1.")]
+    document["total"] = 50
+    document.pop("solution_data")
+    (folder / "rubric.yaml").write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    solution = nbformat.read(folder / "solution.ipynb", as_version=4)
+    problem_2 = next(i for i, cell in enumerate(solution.cells) if cell.source.startswith("## `2`"))
+    solution.cells = [solution.cells[0]] + solution.cells[problem_2:]  # keeps the imports
+    nbformat.write(solution, folder / "solution.ipynb")
+    return folder
+
+
+# -- the bundle -----------------------------------------------------------------------------------------------
+
+
+def test_bundle_holds_the_template_and_the_public_rubric_only(tmp_path):
+    written = release(RUBRIC, tmp_path / "dist")
+    assert sorted(path.name for path in written) == ["README.md", "rubric.yaml", "template.ipynb"]
+    assert sorted(path.name for path in (tmp_path / "dist").iterdir()) == ["README.md", "rubric.yaml", "template.ipynb"]
+    template = nbformat.read(tmp_path / "dist" / "template.ipynb", as_version=4)
+    original = load_rubric(RUBRIC).template
+    assert [cell.source for cell in template.cells] == [cell.source for cell in original.cells]
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in template.cells if cell.cell_type == "code")
+    # tags locate the answers: they are kept
+    assert [cell.metadata.get("tags") for cell in template.cells] == [cell.metadata.get("tags") for cell in original.cells]
+
+
+def test_bundle_gives_no_answer_away(tmp_path):
+    release(RUBRIC, tmp_path / "dist")
+    text = "\n".join(path.read_text(encoding="utf-8") for path in (tmp_path / "dist").iterdir())
+    for number in REFERENCE_NUMBERS:
+        assert number not in text
+    document = yaml.safe_load((tmp_path / "dist" / "rubric.yaml").read_text(encoding="utf-8"))
+
+    def keys(node) -> set[str]:
+        if isinstance(node, dict):
+            return set(node) | {key for value in node.values() for key in keys(value)}
+        if isinstance(node, list):
+            return {key for value in node for key in keys(value)}
+        return set()
+
+    # no T/F key, tolerance, CAM threshold, manual guidance or keyword list, no solution file
+    assert not keys(document) & {"answer", "tolerance", "min_rank_correlation", "min_top_overlap", "guidance",
+                                 "keywords", "solution", "solution_data", "rtol", "atol"}
+    full = yaml.safe_load((RUBRIC / "rubric.yaml").read_text(encoding="utf-8"))
+    assert "가까" not in text and full["items"][8]["checks"][0]["guidance"] not in text
+    # the reference's own code is not in the bundle
+    solution = nbformat.read(RUBRIC / "solution.ipynb", as_version=4)
+    template_sources = {cell.source.strip() for cell in load_rubric(RUBRIC).template.cells}
+    solution_lines = {line.strip() for cell in solution.cells if cell.cell_type == "code"
+                      and cell.source.strip() not in template_sources for line in cell.source.splitlines()}
+    distinctive = {line for line in solution_lines if "optim" in line or "weight.data" in line or "einsum" in line}
+    assert len(distinctive) >= 4
+    assert not [line for line in distinctive if line in text]
+    # every item is there, hidden checks named with their points only
+    items = {item["id"]: item for item in document["items"]}
+    assert list(items) == [item["id"] for item in full["items"]]
+    assert items["3.5"]["checks"] == [{"visibility": "hidden", "kind": "true_false", "name": "true or false",
+                                       "points": 2.0}]
+    assert [check["visibility"] for check in items["1.4"]["checks"]] == ["public", "hidden"]
+    assert items["1.4"]["checks"][1] == {"visibility": "hidden", "kind": "cam",
+                                         "name": "agrees with the model's class activation map", "points": 10.0}
+
+
+def test_bundle_and_full_rubric_give_the_same_public_rubric(tmp_path):
+    release(RUBRIC, tmp_path / "dist")
+    from_bundle, from_rubric = load_public_rubric(tmp_path / "dist"), load_public_rubric(RUBRIC)
+    assert (from_bundle.released, from_rubric.released) == (True, False)
+    assert from_bundle.spec == from_rubric.spec
+    assert from_bundle.spec.execution.preload == ["torch", "matplotlib.pyplot", "fastai.vision.all"]
+
+
+def test_the_key_does_not_change_the_public_rubric(tmp_path):
+    flipped = shutil.copytree(RUBRIC, tmp_path / "flipped")
+    text = (flipped / "rubric.yaml").read_text(encoding="utf-8")
+    text = text.replace("answer: false", "answer: @").replace("answer: true", "answer: false").replace("answer: @", "answer: true")
+    text = text.replace("min_rank_correlation: 0.8", "min_rank_correlation: 0.3")
+    (flipped / "rubric.yaml").write_text(text, encoding="utf-8")
+    assert load_rubric(flipped).spec.items[-1].checks[0].answer is False
+    assert public_view_of(load_rubric(flipped)) == public_view_of(load_rubric(RUBRIC))
+
+
+def test_release_refuses_a_public_check_that_needs_the_reference(tmp_path):
+    folder = shutil.copytree(RUBRIC, tmp_path / "rubric")
+    text = (folder / "rubric.yaml").read_text(encoding="utf-8")
+    text = text.replace('compare: grad,\n         points: 2}', 'compare: grad,\n         points: 2, visibility: public}')
+    (folder / "rubric.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(RubricError) as raised:
+        release(folder, tmp_path / "dist")
+    assert str(raised.value) == (
+        "these checks are public but compare with the reference solution, which a student's self-check must not "
+        "have: item 2.2, check 'gradient of the MSE loss at (-5, 10)' (optimizer_trace). Make them "
+        "`visibility: hidden` (the default)")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_release_refuses_a_folder_holding_other_files(tmp_path):
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "solution.ipynb").write_text("{}", encoding="utf-8")
+    with pytest.raises(RubricError, match=r"holds solution.ipynb, which a bundle does not"):
+        release(RUBRIC, tmp_path / "dist")
+    release(RUBRIC, tmp_path / "again")
+    release(RUBRIC, tmp_path / "again")  # an earlier bundle is replaced
+
+
+# -- checking notebooks -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def midterm_warm(cache_dir):
+    """Warm kernels with the midterm's libraries imported, as `grader check --watch` starts them."""
+    preload = load_public_rubric(RUBRIC).spec.execution.preload
+    with WarmKernels.start(sys.executable, preload, unsandboxed_base_env(Path(sys.executable).parent, cache_dir),
+                           cache_dir / "warm-selfcheck.log") as warm:
+        yield warm
+
+
+def checker(rubric: Path, cache_dir: Path, warm: WarmKernels | None, cell_timeout_s: float | None = None,
+            torch_threads: int | None = None) -> SelfChecker:
+    loaded = load_public_rubric(rubric)
+    limits = loaded.spec.execution
+    return SelfChecker(loaded, NotebookRunner(
+        cell_timeout_s=cell_timeout_s or limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
+        cache_dir=cache_dir, sandbox=None, warm=warm, cpu_fallback=True, torch_threads=torch_threads))
+
+
+@pytest.fixture(scope="module")
+def self_checked(tmp_path_factory, cache_dir, midterm_warm) -> dict[str, SelfCheckReport | SelfCheckError]:
+    """Every sample submission self-checked against the full midterm rubric (its public part)."""
+    tmp = tmp_path_factory.mktemp("self-checked")
+    jobs = 2  # two kernels at once, each with its share of the cores, as `grader grade --jobs 2` runs them
+    midterm = checker(RUBRIC, cache_dir, midterm_warm, torch_threads=max(1, len(os.sched_getaffinity(0)) // jobs))
+
+    def check(notebook: Path) -> SelfCheckReport | SelfCheckError:
+        try:
+            return midterm.check(own_folder(notebook, tmp))
+        except SelfCheckError as err:
+            return err
+
+    samples = sample_paths()
+    with ThreadPoolExecutor(jobs) as pool:
+        return dict(zip(samples, pool.map(check, samples.values())))
+
+
+@pytest.fixture(scope="module")
+def gradebook_results(graded) -> dict:
+    with Gradebook(graded / "gradebook.sqlite") as book:
+        return {result.student: result for result in book.results()}
+
+
+def test_public_checks_and_answers_agree_with_grading_on_every_sample(self_checked, gradebook_results):
+    assert set(self_checked) == set(gradebook_results)
+    public_rubric = load_public_rubric(RUBRIC).spec
+    compared = 0
+    for student, report in self_checked.items():
+        graded = gradebook_results[student]
+        if isinstance(report, SelfCheckError):  # an HTML page named .ipynb: the same message as grading's
+            assert graded.status == "error" and str(report) == graded.error, student
+            continue
+        items = {item.id: item for item in graded.items}
+        for item in report.items:
+            spec = next(spec for spec in public_rubric.items if spec.id == item.id)
+            graded_item = items[item.id]
+            for verdict in item.checks:
+                if not verdict.public:
+                    continue
+                if graded_item.status in ("not-reached", "error"):
+                    assert verdict.passed is False and verdict.message.startswith("not checked"), (student, item.id)
+                else:
+                    graded_check = next(check for check in graded_item.checks if check.name == verdict.name)
+                    # Problem 1's training is not seeded: its losses differ from run to run, its verdicts do not
+                    assert (verdict.passed, unseeded(verdict.message)) == (
+                        graded_check.passed, unseeded(graded_check.message)), (student, item.id, verdict.name)
+                compared += 1
+            if spec.answer_kind == "true_false":
+                read = re.search(r"→ (True|False)", item.answer)
+                assert (read.group(1) if read else None) == graded_item.answer, (student, item.id)
+                compared += 1
+    assert compared == 19 * (7 + 10)  # 7 public checks and 10 true/false answers, 19 readable samples
+
+
+def test_console_and_html_show_no_reference_value(self_checked):
+    for student in ("2022001", "2022004", "2022007", "2022011", "2022013", "2022014", "2022018"):
+        report = self_checked[student]
+        text = plain(console_lines(report)) + render_html(report)
+        for number in REFERENCE_NUMBERS:
+            assert number not in text, (student, number)
+        assert not re.search(r"\b(expected|key|tolerance|correct|wrong)\b", text, re.IGNORECASE), student
+
+
+def test_hidden_items_read_the_same_for_right_and_wrong_answers(self_checked, gradebook_results):
+    # (right, wrong): the instructor's solution against one Adam update too many, and the course's CAM against a
+    # random heatmap over the right image; grading tells them apart, the self-check must not.
+    for right, wrong, item_id in (("2022001", "2022007", "2.3"), ("2022014", "2022018", "1.4")):
+        points = {student: next(item.points for item in gradebook_results[student].items if item.id == item_id)
+                  for student in (right, wrong)}
+        assert points[right] > points[wrong]
+        lines = {student: plain(item_lines(next(item for item in self_checked[student].items if item.id == item_id)))
+                 for student in (right, wrong)}
+        assert lines[right] == lines[wrong]
+    # All of Problem 2 (2.3 is wrong in the second), and the HTML rows too
+    right, wrong = self_checked["2022001"], self_checked["2022007"]
+    problem_2 = {report.notebook: [item for item in report.items if item.id.startswith("2.")] for report in (right, wrong)}
+    assert [plain(item_lines(item)) for item in problem_2[right.notebook]] == \
+           [plain(item_lines(item)) for item in problem_2[wrong.notebook]]
+    rows = {report.notebook: re.findall(r'<tr id="item-2\.\d">.*?</tr>', render_html(report), re.DOTALL)
+            for report in (right, wrong)}
+    assert len(rows[right.notebook]) == 5 and rows[right.notebook] == rows[wrong.notebook]
+
+
+def test_what_a_student_sees_for_the_instructors_solution(self_checked):
+    report = self_checked["2022001"]
+    lines = plain(console_lines(report)).splitlines()
+    assert lines[0] == "DL2022 중간고사 (Midterm) · self-check of 김민준(2022001).ipynb (public rubric of dl2022-midterm)"
+    text = "\n".join(lines)
+    assert "2.2     6 pts  answered · ran · prints values\n        · 3 check(s), 6 pts, decided at grading" in text
+    assert "2.5     6 pts  answered\n" in text
+    assert "3.1     2 pts  (1) → False\n" in text and "3.10    2 pts  (10) → True\n" in text
+    # Problem 1 is not answered in this sample: those items cost points
+    assert ("1.2    10 pts  unanswered\n        ✗ no code was written for it: its cells are as the template has them\n"
+            "        ✗ dls from ImageDataLoaders.from_folder, two classes: ImageDataLoaders.from_folder was never "
+            "called successfully") in text
+    assert report.problems == 10
+    assert lines[-3:-1] == ["time limits at grading: 300 s per cell, 1800 s for the notebook",
+                            "GPU: not needed by this notebook (--cpu-fallback would have run .cuda() on the CPU)"]
+    assert re.fullmatch(r"10 problem\(s\) would cost points · checked in \d+\.\d s", lines[-1])
+
+
+def test_problem_1_public_checks_and_the_cpu_fallback(self_checked):
+    full, forbidden, chapter_18 = self_checked["2022014"], self_checked["2022019"], self_checked["2022016"]
+    assert full.problems == 0 and chapter_18.problems == 0
+    assert chapter_18.cpu_fallback == "used" and full.cpu_fallback == "on"
+    assert plain(console_lines(chapter_18)).splitlines()[-2].startswith("GPU: none here, so the notebook's .cuda()")
+    item = next(item for item in forbidden.items if item.id == "1.1")
+    assert [(verdict.name, verdict.passed) for verdict in item.checks] == [
+        ("two class folders", True), ("keywords other than iu and hynn", False), ("at least 20 images per keyword", True)]
+    assert forbidden.problems == 1
+
+
+def test_what_would_cost_points_is_listed(tmp_path, cache_dir, midterm_warm):
+    nb = nbformat.read(SUBMISSIONS / SOLUTION_NOTEBOOK, as_version=4)
+    answer = {cell.metadata.get("tags", [""])[0]: cell for cell in nb.cells}
+    answer["answer:2.3"].source = answer["answer:2.3"].source.replace("optimizr.step()", "optimizr.stepp()")
+    answer["answer:2.4"].source = "import time\ntime.sleep(30)"
+    answer["answer:2.5"].source = ""
+    answer["answer:3.5"].source = "잘 모르겠다"
+    answer["answer:3.6"].source = ""
+    folder = tmp_path / "student"
+    folder.mkdir()
+    nbformat.write(nb, folder / "midterm.ipynb")
+    report = checker(problems_2_and_3_rubric(tmp_path), cache_dir, midterm_warm, cell_timeout_s=5).check(
+        folder / "midterm.ipynb")
+    items = {item.id: item for item in report.items}
+    assert items["2.3"].ran == items["2.3"].problems[0] == (
+        "cell 20 raised AttributeError: 'Adam' object has no attribute 'stepp'")
+    assert items["2.3"].prints is True  # the gradient is printed before the step fails
+    assert items["2.4"].problems == ["cell 22 ran past the 5 s limit for a cell"]
+    assert items["2.4"].prints is False
+    assert items["2.4"].warnings == ["the question asks to print values, and its cells print none"]
+    assert (items["2.5"].answer, items["2.5"].problems) == ("unanswered", ["nothing was written for it"])
+    assert (items["3.5"].answer, items["3.5"].problems) == (
+        "unreadable", ["'잘 모르겠다' could not be read as one answer: write True or False (O/X and 참/거짓 are read too)"])
+    assert (items["3.6"].answer, items["3.6"].problems) == ("unanswered", ["no true/false answer was found"])
+    assert [(cell.cell, cell.item, cell.status) for cell in report.cells] == [
+        (20, "2.3", "error"), (22, "2.4", "timeout"), (35, "3.5", "error")]  # "잘 모르겠다" in a code cell
+    assert report.problems == 5
+    assert [item.id for item in report.items if not item.problems] == ["2.1", "2.2", "3.1", "3.2", "3.3", "3.4",
+                                                                         "3.7", "3.8", "3.9", "3.10"]
+    # Hidden items with these problems still show nothing of correctness
+    text = plain(console_lines(report))
+    assert "cells that stopped\n  cell 20 (2.3): error: AttributeError: 'Adam' object has no attribute 'stepp'\n" \
+           "  cell 22 (2.4): timeout: " in text
+
+
+def test_cli_in_the_bundle_folder_exits_0_and_writes_html(tmp_path, cache_dir):
+    bundle = tmp_path / "dist"
+    release(problems_2_and_3_rubric(tmp_path), bundle)
+    shutil.copy2(SUBMISSIONS / SOLUTION_NOTEBOOK, bundle / "midterm.ipynb")
+    (bundle / "midterm.ipynb").touch()
+    shutil.copy2(SUBMISSIONS / "최수아(2022004).ipynb", bundle / "old.ipynb")
+    os.utime(bundle / "old.ipynb", (0, 0))
+    # the bundle's template is not a candidate; of the student's two notebooks, the newest is checked, as graded
+    done = subprocess.run([sys.executable, "-m", "grader", "check", "--html", "check.html"], cwd=bundle,
+                          capture_output=True, text=True, env=dict(os.environ, GRADER_CACHE=str(cache_dir)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "self-check of midterm.ipynb" in done.stdout
+    assert f"several notebooks in {bundle}; checking the newest, midterm.ipynb, as grading would pick it" in done.stderr
+    assert re.search(r"nothing found that would cost points for form; hidden checks are decided at grading · "
+                     r"checked in \d+\.\d s\n$", done.stdout)
+    page = (bundle / "check.html").read_text(encoding="utf-8")
+    assert "nothing found that would cost points for form" in page and "(10) → True" in page
+    for number in REFERENCE_NUMBERS:
+        assert number not in page and number not in done.stdout
+
+
+def test_cli_errors_say_what_to_do(tmp_path, cache_dir):
+    (tmp_path / "empty").mkdir()
+    done = run_cli("check", str(tmp_path / "empty"), "--rubric", str(RUBRIC), env_cache=cache_dir, check=False)
+    assert done.returncode == 2
+    assert f"{tmp_path / 'empty'} holds no .ipynb notebook; name the notebook to check" in done.stderr
+    shutil.copy2(SUBMISSIONS / SOLUTION_NOTEBOOK, tmp_path / "empty" / "midterm.ipynb")
+    done = run_cli("check", str(tmp_path / "empty" / "midterm.ipynb"), env_cache=cache_dir, check=False)
+    assert done.returncode == 2
+    assert "no rubric.yaml in" in done.stderr and "give the exam's bundle with --rubric" in done.stderr
+    big = tmp_path / "big"
+    big.mkdir()
+    shutil.copy2(SUBMISSIONS / SOLUTION_NOTEBOOK, big / "midterm.ipynb")
+    with (big / "downloads.bin").open("wb") as file:
+        file.truncate(2049 * 2**20)  # sparse: counts as its size, takes no disk
+    done = run_cli("check", str(big / "midterm.ipynb"), "--rubric", str(RUBRIC), env_cache=cache_dir, check=False)
+    assert done.returncode == 2
+    assert f"cannot check midterm.ipynb: {big} holds more than 2048 MB, the exam's disk limit" in done.stderr
+
+
+def test_watch_checks_again_on_every_save(tmp_path, cache_dir):
+    bundle = tmp_path / "dist"
+    release(problems_2_and_3_rubric(tmp_path), bundle)
+    notebook = bundle / "midterm.ipynb"
+    shutil.copy2(SUBMISSIONS / SOLUTION_NOTEBOOK, notebook)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grader", "check", "--watch", str(notebook), "--rubric", str(bundle)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, GRADER_CACHE=str(cache_dir)),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
+    stdout = _lines_of(process.stdout)
+    try:
+        first = _read_until(stdout, "checked in")
+        assert "nothing found that would cost points" in first
+        nb = nbformat.read(notebook, as_version=4)
+        next(cell for cell in nb.cells if "answer:3.6" in cell.metadata.get("tags", [])).source = ""
+        nbformat.write(nb, notebook)
+        second = _read_until(stdout, "checked in")
+        assert "3.6     2 pts  unanswered\n        ✗ no true/false answer was found" in second
+        assert "1 problem(s) would cost points" in second
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    stderr = process.stderr.read()
+    assert process.returncode == 0, stderr
+    assert "checked again on every save · Ctrl-C stops" in stderr
+
+
+def _read_until(lines: queue.Queue, marker: str, timeout_s: float = 180) -> str:
+    """What the process printed up to and including the line with `marker`."""
+    read, deadline = [], time.monotonic() + timeout_s
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError("no report in time:\n" + "".join(read)) from None
+        if line is None:
+            raise AssertionError("grader check --watch ended:\n" + "".join(read))
+        read.append(line)
+        if marker in line:
+            return "".join(read)
+
+
+def _lines_of(stream) -> queue.Queue:
+    """A stream's lines, read by a thread (None at its end), so that waiting on them can time out."""
+    lines: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
