@@ -19,6 +19,8 @@ import nbformat
 from grader.export import write_results_json
 from grader.gradebook import Gradebook, RubricSummary
 from grader.grading import Grader
+from grader.lms.roster import read_roster
+from grader.lms.rows import match_results
 from grader.report import write_reports
 from grader.results import SubmissionResult
 from grader.rubric import LoadedRubric
@@ -73,7 +75,7 @@ def _available_memory_mb() -> int:
 def rubric_summary(rubric: LoadedRubric, assets: str = "") -> RubricSummary:
     spec = rubric.spec
     return RubricSummary(
-        id=spec.id, title=spec.title, hash=rubric.hash, total=spec.total, assets=assets,
+        id=spec.id, title=spec.title, hash=rubric.hash, total=spec.total, assets=assets, late=spec.late,
         items=[{"id": item.id, "title": item.title, "points": item.points, "visibility": item.visibility,
                 "kinds": [check.kind for check in item.checks]} for item in spec.items],
     )
@@ -148,13 +150,17 @@ def grade_submissions(
 
 
 def write_outputs(out: Path, gradebook: Gradebook) -> list[SubmissionResult]:
-    """results.json and the HTML reports, from the gradebook (manual scores applied)."""
+    """results.json and the HTML reports, from the gradebook (manual scores applied). A roster given to
+    `grade` is read again, so that a corrected roster shows at the next report (RosterError when it is gone)."""
     rubric = gradebook.rubric()
     assert rubric is not None, "a gradebook gets its rubric before any result"
     results = gradebook.results()
     out.mkdir(parents=True, exist_ok=True)
     write_results_json(out / RESULTS_FILE, rubric, results)
-    write_reports(out, rubric, results, {result.student: gradebook.history(result.student) for result in results})
+    roster_file = gradebook.roster_path()
+    roster = (roster_file, match_results(read_roster(roster_file), results)) if roster_file else None
+    write_reports(out, rubric, results, {result.student: gradebook.history(result.student) for result in results},
+                  roster)
     return results
 
 

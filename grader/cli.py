@@ -20,7 +20,8 @@ from grader.assets.cache import describe as describe_assets
 from grader.assets.cli import assets_app
 from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, Workers, auto_jobs, grade_submissions, rubric_summary,
                           write_outputs)
-from grader.export import EXPORTERS
+from grader.export.formats import DEFAULT_NAMES, FORMATS, ExportOptions
+from grader.export.formats import export as export_as
 from grader.gradebook import Gradebook, GradebookError, RubricSummary
 from grader.grading import Grader
 from grader.reference import reference_evidence
@@ -29,6 +30,9 @@ from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 from grader.run.warm import WarmKernels, WarmStartError, imports_of
 from grader.run.workspace import sweep_workspaces, unsandboxed_base_env
+from grader.lms.export import ExportError
+from grader.lms.roster import RosterError
+from grader.lms.rows import ExportChoices
 from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.selfcheck import cli as selfcheck_cli
 from grader.submission import UNZIP_PREFIX, Submission, discover
@@ -242,18 +246,44 @@ def report(out: OutOption = Path("reports"), gradebook: GradebookOption = None) 
 
 @app.command()
 def export(
-    format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(EXPORTERS)}.")] = "csv",
+    format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "csv",
     out: OutOption = Path("reports"),
     gradebook: GradebookOption = None,
-    to: Annotated[Optional[Path], typer.Option("--to", help="File to write \\[default: OUT/grades.FORMAT].")] = None,
+    to: Annotated[Optional[Path], typer.Option("--to", help="File to write (a folder for gradescope) "
+                                                              "\\[default: OUT/<a name for the format>].")] = None,
+    roster: Annotated[Optional[Path], typer.Option(
+        "--roster", help="canvas: the course's gradebook export, written back with the exam's column filled; "
+                         "moodle: the participants export; or a plain id,name,email,section CSV "
+                         "\\[default: the roster given to grade].")] = None,
+    column: Annotated[Optional[str], typer.Option(
+        "--column", help="canvas: the exam's column, e.g. 'Midterm (12345)' \\[default: the export's only "
+                         "assignment column; without an export, the rubric's title].")] = None,
+    key: Annotated[str, typer.Option("--key", help="moodle: match students by idnumber or email.")] = "idnumber",
+    partial: Annotated[bool, typer.Option("--partial", help="Export totals of submissions whose manual items are "
+                                                            "not graded yet (otherwise left empty).")] = False,
+    missing_zero: Annotated[bool, typer.Option("--missing-zero", help="Students on the roster without a "
+                                                                      "submission get 0 (otherwise left empty).")] = False,
+    bom: Annotated[bool, typer.Option("--bom", help="Start CSV files with a byte-order mark (for Excel).")] = False,
+    feedback_zip: Annotated[Optional[Path], typer.Option(
+        "--feedback-zip", help="moodle: also write the students' feedback pages as a zip for Moodle's "
+                               "'upload multiple feedback files in a zip'.")] = None,
 ) -> None:
-    """Export the gradebook (manual scores applied) for spreadsheets and LMSs."""
-    if format not in EXPORTERS:
-        raise _fail(f"unknown format {format!r}; choose one of: {', '.join(EXPORTERS)}")
+    """Export the gradebook (manual scores and late deductions applied) for spreadsheets and LMSs."""
+    if format not in FORMATS:
+        raise _fail(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
+    if key not in ("idnumber", "email"):
+        raise _fail(f"--key {key}: expected idnumber or email")
     with _open_gradebook(out, gradebook, must_exist=True) as book:
-        target = to or out / f"grades.{format}"
-        EXPORTERS[format](target, book.rubric(), book.results())
-    console.print(f"wrote {target}", highlight=False)
+        options = ExportOptions(roster=roster or book.roster_path(), column=column, moodle_key=key, bom=bom,
+                                choices=ExportChoices(partial=partial, missing_zero=missing_zero),
+                                feedback_zip=feedback_zip)
+        target = to or out / DEFAULT_NAMES[format]
+        try:
+            lines = export_as(format, target, book.rubric(), book.results(), options)
+        except (RosterError, ExportError) as err:
+            raise _fail(str(err)) from None
+    for line in lines:
+        console.print(line, highlight=False)
 
 
 @app.command("set")

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from grader.results import CellRun, ItemResult, ManualScore, SubmissionResult
+from grader.rubric.models import LatePolicy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,6 +62,7 @@ class RubricSummary(BaseModel):
     total: float
     items: list[dict]  # id, title, points, visibility, kinds
     assets: str = ""  # which model weights and datasets kernels had: real ones or synthetic stand-ins
+    late: LatePolicy = LatePolicy()  # applied when results are read, like manual scores
 
 
 class Gradebook:
@@ -98,6 +100,16 @@ class Gradebook:
     def rubric(self) -> RubricSummary | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'rubric'").fetchone()
         return RubricSummary.model_validate_json(row[0]) if row else None
+
+    # -- the course's roster: kept by path, read again by exports and reports --------------
+
+    def bind_roster(self, path: Path) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('roster', ?)", (str(path.resolve()),))
+
+    def roster_path(self) -> Path | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'roster'").fetchone()
+        return Path(row[0]) if row else None
 
     # -- automatic results ------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from grader.gradebook import RubricSummary
+from grader.lms.roster import RosterMatch
 from grader.report.plots import score_histogram
 from grader.results import SubmissionResult
 
@@ -47,7 +48,8 @@ def report_name(student: str) -> str:
 
 
 def write_reports(out: Path, rubric: RubricSummary, results: list[SubmissionResult],
-                  histories: dict[str, list[dict]]) -> None:
+                  histories: dict[str, list[dict]], roster: tuple[Path, RosterMatch] | None = None) -> None:
+    """The class summary (with the roster's match, when there is a roster) and one page per student."""
     env = environment()
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     (out / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
@@ -65,6 +67,7 @@ def write_reports(out: Path, rubric: RubricSummary, results: list[SubmissionResu
         stats=_item_stats(rubric, results), histogram=score_histogram([r.total for r in results], rubric.total)
         if results else None, mean=sum(r.total for r in results) / len(results) if results else 0.0,
         statuses=_count(result.status for result in results),
+        roster=roster[1] if roster else None, roster_file=roster[0] if roster else None,
     ))
 
 

@@ -8,6 +8,7 @@ from running the reference solution, so the rubric cannot drift from it.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -240,6 +241,27 @@ class SubmissionFiles(StrictModel):
         return pattern
 
 
+class LatePolicy(StrictModel):
+    """What a late submission costs. How late comes from the deadline and the submission time when both are
+    known (an LMS download stamps its files with it), else from the LMS's late mark (Canvas's `_LATE`)."""
+
+    rule: Literal["none", "per_day", "per_hour", "zero"] = Field(
+        default="none", description="per_day / per_hour: deduct `deduction_percent` of the total per day or hour "
+                                    "started; zero: a late submission scores 0")
+    deadline: datetime | None = Field(default=None, description="with its time zone, e.g. 2022-04-20T23:59:00+09:00")
+    deduction_percent: float = Field(default=0, ge=0, le=100, description="of the exam's total, per period")
+    cap_percent: float = Field(default=100, ge=0, le=100, description="the most a late submission loses")
+    grace_minutes: float = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LatePolicy:
+        if self.deadline is not None and self.deadline.tzinfo is None:
+            raise ValueError("the deadline needs its time zone, e.g. 2022-04-20T23:59:00+09:00")
+        if self.rule in ("per_day", "per_hour") and self.deduction_percent <= 0:
+            raise ValueError(f"rule {self.rule} needs deduction_percent above 0")
+        return self
+
+
 class Rubric(StrictModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     title: str
@@ -254,6 +276,7 @@ class Rubric(StrictModel):
     tolerance: Tolerance
     items: list[Item] = Field(min_length=1)
     choose_all: list[ChooseAllGroup] = Field(default_factory=list)
+    late: LatePolicy = LatePolicy()
 
     @model_validator(mode="after")
     def _consistent(self) -> Rubric:

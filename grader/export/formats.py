@@ -1,0 +1,82 @@
+"""`grader export --format …`: the gradebook as the file each tool imports.
+
+csv and json are ours (json is results.json); canvas, moodle and gradescope are the files those LMSs accept
+unchanged. Every number comes from the gradebook as reports show it: manual scores and late deductions applied.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from grader.export.csv_export import write_csv
+from grader.export.gradescope import write_gradescope_results
+from grader.export.results_json import write_results_json
+from grader.gradebook import RubricSummary
+from grader.lms.export import (ExportRow, ExportSummary, write_canvas_import, write_canvas_minimal,
+                               write_moodle_feedback_zip, write_moodle_grades)
+from grader.lms.roster import read_roster
+from grader.lms.rows import ExportChoices, export_rows
+from grader.report.feedback import feedback_text, write_feedback
+from grader.results import SubmissionResult
+
+FORMATS = ("csv", "json", "canvas", "moodle", "gradescope")
+DEFAULT_NAMES = {"csv": "grades.csv", "json": "results.json", "canvas": "canvas-import.csv",
+                 "moodle": "moodle-grades.csv", "gradescope": "gradescope"}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    roster: Path | None = None  # canvas: the course's gradebook export; moodle: the participants export
+    column: str | None = None  # canvas: the exam's column, e.g. "Midterm (12345)"
+    moodle_key: Literal["idnumber", "email"] = "idnumber"
+    bom: bool = False  # a byte-order mark, for Excel (csv always has one)
+    choices: ExportChoices = ExportChoices()
+    feedback_zip: Path | None = None  # moodle: also the feedback files, zipped for "upload feedback files"
+
+
+def export(format: str, target: Path, rubric: RubricSummary, results: list[SubmissionResult],
+           options: ExportOptions) -> list[str]:
+    """Write `target`; returns lines for the TA: what was written, what was left out and why."""
+    if format == "csv":
+        write_csv(target, rubric, results)
+        return [f"wrote {target}: {len(results)} student(s)"]
+    if format == "json":
+        write_results_json(target, rubric, results)
+        return [f"wrote {target}: {len(results)} student(s)"]
+    if format == "gradescope":
+        target.mkdir(parents=True, exist_ok=True)
+        for result in results:
+            write_gradescope_results(target / f"{result.student}.json", rubric, result)
+        return [f"wrote {len(results)} Gradescope results file(s) in {target}"]
+    roster = read_roster(options.roster) if options.roster is not None else None
+    rows = export_rows(results, roster, options.choices, lambda result: feedback_text(rubric, result))
+    if format == "canvas":
+        if roster is not None and roster.format == "canvas":
+            summary = write_canvas_import(target, roster, options.column, rows, rubric.total, options.bom)
+        else:
+            summary = write_canvas_minimal(target, rows, options.column or rubric.title, rubric.total, options.bom)
+        return _told(target, summary)
+    summary = write_moodle_grades(target, rows, options.moodle_key, options.bom)
+    lines = _told(target, summary)
+    if options.feedback_zip is not None:
+        lines += _told(options.feedback_zip, _feedback_zip(options.feedback_zip, rubric, results, rows))
+    return lines
+
+
+def _feedback_zip(path: Path, rubric: RubricSummary, results: list[SubmissionResult],
+                  rows: list[ExportRow]) -> ExportSummary:
+    """Each student's feedback page, named after the participant id of the Moodle download they came from."""
+    participant_ids = {result.student: result.lms_user_id for result in results if result.lms_user_id}
+    with tempfile.TemporaryDirectory(prefix="grader-feedback-") as folder:
+        pages = write_feedback(Path(folder), rubric, results)
+        files = {result.student: page.read_text(encoding="utf-8") for result, page in zip(results, pages)}
+    return write_moodle_feedback_zip(path, [row for row in rows if row.student_key in files], participant_ids, files)
+
+
+def _told(target: Path, summary: ExportSummary) -> list[str]:
+    lines = [f"wrote {target}: {len(summary.written)} student(s)"]
+    lines += [f"  left out {key}: {why}" for key, why in summary.skipped.items()]
+    return lines
