@@ -53,16 +53,16 @@ def write_reports(out: Path, rubric: RubricSummary, results: list[SubmissionResu
     env = environment()
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     (out / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
-    problems = _problems(rubric)
+    problems = problem_groups(rubric)
     student_page = env.get_template("student.html.j2")
     for result in results:
-        _write(out / report_name(result.student), student_page.render(
+        write_html(out / report_name(result.student), student_page.render(
             rubric=rubric, result=result, problems=problems, history=histories.get(result.student, []),
             items={item.id: item for item in result.items}, generated=generated,
             problem_points={problem: sum(item.points for item in result.items if item.id.split(".")[0] == str(problem))
                             for problem, _ in problems},
         ))
-    _write(out / "index.html", env.get_template("summary.html.j2").render(
+    write_html(out / "index.html", env.get_template("summary.html.j2").render(
         rubric=rubric, results=results, generated=generated, report_name=report_name,
         stats=_item_stats(rubric, results), histogram=score_histogram([r.total for r in results], rubric.total)
         if results else None, mean=sum(r.total for r in results) / len(results) if results else 0.0,
@@ -71,7 +71,8 @@ def write_reports(out: Path, rubric: RubricSummary, results: list[SubmissionResu
     ))
 
 
-def _problems(rubric: RubricSummary) -> list[tuple[int, list[dict]]]:
+def problem_groups(rubric: RubricSummary) -> list[tuple[int, list[dict]]]:
+    """The rubric's items by problem number, in order: every report is laid out by problem."""
     grouped: dict[int, list[dict]] = defaultdict(list)
     for item in rubric.items:
         grouped[int(item["id"].split(".")[0])].append(item)
@@ -99,7 +100,8 @@ def _count(values) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _write(path: Path, html: str) -> None:
+def write_html(path: Path, html: str) -> None:
+    """Through a temporary file, so a reader never finds half a page."""
     partial = path.with_suffix(".html.tmp")
     partial.write_text(html, encoding="utf-8")
     partial.replace(path)
