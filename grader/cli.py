@@ -20,11 +20,13 @@ from grader.assets.cache import describe as describe_assets
 from grader.assets.cli import assets_app
 from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, Workers, auto_jobs, grade_submissions, rubric_summary,
                           write_outputs)
+from grader.export.gradescope_build import gradescope_app
 from grader.export.formats import DEFAULT_NAMES, FORMATS, ExportOptions
 from grader.export.formats import export as export_as
 from grader.gradebook import Gradebook, GradebookError, RubricSummary
 from grader.grading import Grader
 from grader.reference import reference_evidence
+from grader.report.feedback import write_feedback
 from grader.run import NotebookRunner
 from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
@@ -286,6 +288,21 @@ def export(
         console.print(line, highlight=False)
 
 
+@app.command()
+def feedback(
+    out: OutOption = Path("reports"),
+    gradebook: GradebookOption = None,
+    to: Annotated[Optional[Path], typer.Option("--to", help="Folder for the pages \\[default: OUT/feedback].")] = None,
+) -> None:
+    """Write one feedback page per student, safe to hand out.
+
+    Their items, points and messages; for hidden items no expected values, keys, rubric internals or
+    reference code."""
+    with _open_gradebook(out, gradebook, must_exist=True) as book:
+        pages = write_feedback(to or out / "feedback", book.rubric(), book.results())
+    console.print(f"wrote {len(pages)} feedback page(s) in {to or out / 'feedback'}", highlight=False)
+
+
 @app.command("set")
 def set_score(
     student: Annotated[str, typer.Argument(help="Student key as in the reports (usually the student id).")],
@@ -308,6 +325,8 @@ def set_score(
 
 app.command("release")(selfcheck_cli.release)
 app.command("check")(selfcheck_cli.check)
+app.add_typer(gradescope_app, name="gradescope", help="Grade inside Gradescope: build the autograder zip, turn a "
+                                                      "graded submission into Gradescope's results.json.")
 
 
 if __name__ == "__main__":

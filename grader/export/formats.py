@@ -6,7 +6,6 @@ unchanged. Every number comes from the gradebook as reports show it: manual scor
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,7 +18,7 @@ from grader.lms.export import (ExportRow, ExportSummary, write_canvas_import, wr
                                write_moodle_feedback_zip, write_moodle_grades)
 from grader.lms.roster import read_roster
 from grader.lms.rows import ExportChoices, export_rows
-from grader.report.feedback import feedback_text, write_feedback
+from grader.report.feedback import feedback_html, feedback_text
 from grader.results import SubmissionResult
 
 FORMATS = ("csv", "json", "canvas", "moodle", "gradescope")
@@ -70,9 +69,7 @@ def _feedback_zip(path: Path, rubric: RubricSummary, results: list[SubmissionRes
                   rows: list[ExportRow]) -> ExportSummary:
     """Each student's feedback page, named after the participant id of the Moodle download they came from."""
     participant_ids = {result.student: result.lms_user_id for result in results if result.lms_user_id}
-    with tempfile.TemporaryDirectory(prefix="grader-feedback-") as folder:
-        pages = write_feedback(Path(folder), rubric, results)
-        files = {result.student: page.read_text(encoding="utf-8") for result, page in zip(results, pages)}
+    files = {result.student: feedback_html(rubric, result) for result in results}
     return write_moodle_feedback_zip(path, [row for row in rows if row.student_key in files], participant_ids, files)
 
 
