@@ -37,7 +37,8 @@ from grader.lms.roster import RosterError
 from grader.lms.rows import ExportChoices
 from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.selfcheck import cli as selfcheck_cli
-from grader.submission import UNZIP_PREFIX, Submission, discover
+from grader.submission import UNZIP_PREFIX, Submission, discovered
+from grader.unzip import ZipRefused
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -71,7 +72,8 @@ def _open_gradebook(out: Path, gradebook: Path | None, must_exist: bool) -> Grad
 
 @app.command()
 def grade(
-    submissions: Annotated[Path, typer.Argument(help="Folder of submissions: notebooks, or folders holding one.")],
+    submissions: Annotated[Path, typer.Argument(help="Folder of submissions (notebooks, folders holding one, zips of "
+                                                     "either; or a Canvas/Moodle download), or that download's zip.")],
     rubric: Annotated[Path, typer.Option("--rubric", help="Rubric folder (rubric.yaml, template, solution).")],
     out: OutOption,
     gradebook: GradebookOption = None,
@@ -98,32 +100,33 @@ def grade(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Execute and grade every submission, then write results.json and HTML reports."""
-    try:
-        loaded = load_rubric(rubric)
-        found = discover(submissions, loaded.spec.submission.notebook)
-    except (RubricError, FileNotFoundError) as err:
-        raise _fail(str(err)) from None
-    limits = loaded.spec.execution
-    memory_mb = memory or limits.memory_mb
-    workers = _plan_workers(jobs, _parse_gpus(gpus), per_gpu, memory_mb)
-    cache = cache_dir or default_cache()
-    sweep_workspaces((WORKSPACE_PREFIX, UNZIP_PREFIX))
-    if no_sandbox:
-        console.print(NO_SANDBOX_WARNING, highlight=False)
-        sandbox = None
-    else:
-        try:
-            sandbox = SandboxHost.prepare(sys.executable, Limits(
-                memory_mb=memory_mb, processes=max_processes or limits.max_processes,
-                file_size_mb=max_file or limits.max_file_mb, tmp_mb=disk or limits.disk_mb), cache,
-                gpus=tuple(gpu for gpu in workers.gpus if gpu is not None))
-        except SandboxUnavailable as err:
-            raise _fail(f"cannot sandbox the students' kernels: {err}") from None
-    console.print(f"rubric [bold]{loaded.id}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in {submissions}",
-                  highlight=False)
-    assets = describe_assets(assets_root(cache))
-    console.print(assets, highlight=False)
     with contextlib.ExitStack() as stack:
+        sweep_workspaces((WORKSPACE_PREFIX, UNZIP_PREFIX))
+        try:
+            loaded = load_rubric(rubric)
+            # A whole download given as one zip is unpacked privately until the end of `stack`: the run grades from it.
+            found = stack.enter_context(discovered(submissions, loaded.spec.submission.notebook))
+        except (RubricError, FileNotFoundError, ZipRefused) as err:
+            raise _fail(str(err)) from None
+        limits = loaded.spec.execution
+        memory_mb = memory or limits.memory_mb
+        workers = _plan_workers(jobs, _parse_gpus(gpus), per_gpu, memory_mb)
+        cache = cache_dir or default_cache()
+        if no_sandbox:
+            console.print(NO_SANDBOX_WARNING, highlight=False)
+            sandbox = None
+        else:
+            try:
+                sandbox = SandboxHost.prepare(sys.executable, Limits(
+                    memory_mb=memory_mb, processes=max_processes or limits.max_processes,
+                    file_size_mb=max_file or limits.max_file_mb, tmp_mb=disk or limits.disk_mb), cache,
+                    gpus=tuple(gpu for gpu in workers.gpus if gpu is not None))
+            except SandboxUnavailable as err:
+                raise _fail(f"cannot sandbox the students' kernels: {err}") from None
+        console.print(f"rubric [bold]{loaded.id}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in {submissions}",
+                      highlight=False)
+        assets = describe_assets(assets_root(cache))
+        console.print(assets, highlight=False)
         warm = None if cold else stack.enter_context(_start_warm_kernels(loaded, sandbox, cache, workers))
         runner = NotebookRunner(cell_timeout_s=cell_timeout or limits.cell_timeout_s,
                                 notebook_timeout_s=notebook_timeout or limits.notebook_timeout_s, cache_dir=cache,

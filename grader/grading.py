@@ -74,8 +74,7 @@ class Grader:
                 files = stack.enter_context(submission.files())  # a zip is unpacked here, and removed after
             except ZipRefused as err:
                 return self._unreadable(submission, str(err), started), None
-            # The notebook's place inside the submission, in `files` (for a notebook file, `files` itself).
-            notebook = files / submission.notebook.relative_to(submission.path)
+            notebook = submission.notebook_at(files)  # for a notebook file, `files` itself
             return self._grade_files(submission, files, notebook, started, gpu)
 
     def _grade_files(self, submission: Submission, files: Path, notebook: Path, started: float,
@@ -144,6 +143,8 @@ class Grader:
         return {
             "student": submission.key, "name": submission.name, "student_id": submission.student_id,
             "file": submission.path.name, "notebook_hash": submission.content_hash, "rubric_hash": self.rubric.hash,
+            "lms_user_id": submission.lms_user_id, "login": submission.login, "late": submission.late,
+            "submitted_at": submission.submitted_at,
         }
 
     def failed(self, submission: Submission, err: Exception) -> SubmissionResult:

@@ -96,4 +96,8 @@ class SubmissionResult(BaseModel):
     graded_at: str = ""
     retry: bool = False  # an environment failure, not the student's: regrade on the next run
     sandboxed: bool = True  # False when graded with --no-sandbox; every report says so
+    lms_user_id: str | None = None  # from an LMS download's names: Canvas's user id, Moodle's participant id
+    login: str | None = None  # Canvas: the first part of its file names
+    late: bool = False  # Canvas marked the submission late
+    submitted_at: str | None = None  # UTC ISO time, from the download zip's member times; None when unknown
 

@@ -26,6 +26,10 @@ def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> 
                 "flags": result.flags,
                 "error": result.error,
                 "sandboxed": result.sandboxed,
+                "lms_user_id": result.lms_user_id,
+                "login": result.login,
+                "late": result.late,
+                "submitted_at": result.submitted_at,
                 "items": [
                     {
                         "id": item.id,

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     flags TEXT NOT NULL, notes TEXT NOT NULL, error TEXT,
     notebook_hash TEXT NOT NULL, rubric_hash TEXT NOT NULL,
     cells TEXT NOT NULL, seconds REAL NOT NULL, graded_at TEXT NOT NULL, retry INTEGER NOT NULL,
-    sandboxed INTEGER NOT NULL DEFAULT 1
+    sandboxed INTEGER NOT NULL DEFAULT 1,
+    lms_user_id TEXT, login TEXT, late INTEGER NOT NULL DEFAULT 0, submitted_at TEXT
 );
 CREATE TABLE IF NOT EXISTS item_results (
     student TEXT NOT NULL REFERENCES submissions(student) ON DELETE CASCADE,
@@ -46,6 +47,14 @@ CREATE TABLE IF NOT EXISTS manual_scores (
 );
 """
 
+# Columns of `submissions` that older gradebooks lack, added when one is opened: name -> definition.
+_LATER_COLUMNS = {
+    "sandboxed": "INTEGER NOT NULL DEFAULT 1",  # before the sandbox existed
+    "lms_user_id": "TEXT", "login": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0",  # before LMS downloads were read
+    "submitted_at": "TEXT",
+}
+_SUBMISSION_COLUMNS = ("student", "name", "student_id", "file", "status", "max_points", "flags", "notes", "error",
+                       "notebook_hash", "rubric_hash", "cells", "seconds", "graded_at", "retry", *_LATER_COLUMNS)
 _DETAIL_FIELDS = ("checks", "answer", "printed", "stored_printed", "cells", "figures")
 
 
@@ -73,10 +82,14 @@ class Gradebook:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self._add_later_columns()
+
+    def _add_later_columns(self) -> None:
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(submissions)")}
-        if "sandboxed" not in columns:  # gradebooks written before the sandbox existed
-            with self.db:
-                self.db.execute("ALTER TABLE submissions ADD COLUMN sandboxed INTEGER NOT NULL DEFAULT 1")
+        with self.db:
+            for name, definition in _LATER_COLUMNS.items():
+                if name not in columns:
+                    self.db.execute(f"ALTER TABLE submissions ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         self.db.close()
@@ -127,12 +140,14 @@ class Gradebook:
         with self.db:  # one transaction: the submission and all its items, or nothing
             self.db.execute("DELETE FROM item_results WHERE student = ?", (result.student,))
             self.db.execute(
-                "INSERT OR REPLACE INTO submissions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO submissions ({', '.join(_SUBMISSION_COLUMNS)})"
+                f" VALUES ({', '.join('?' * len(_SUBMISSION_COLUMNS))})",
                 (result.student, result.name, result.student_id, result.file, result.status, result.max,
                  json.dumps(result.flags, ensure_ascii=False), json.dumps(result.notes, ensure_ascii=False),
                  result.error, result.notebook_hash, result.rubric_hash,
                  json.dumps([cell.model_dump() for cell in result.cells]), result.seconds, result.graded_at,
-                 int(result.retry), int(result.sandboxed)),
+                 int(result.retry), int(result.sandboxed), result.lms_user_id, result.login, int(result.late),
+                 result.submitted_at),
             )
             self.db.executemany(
                 "INSERT INTO item_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -155,12 +170,13 @@ class Gradebook:
     def result(self, student: str) -> SubmissionResult:
         row = self.db.execute(
             "SELECT name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,"
-            " cells, seconds, graded_at, retry, sandboxed FROM submissions WHERE student = ?", (student,),
+            " cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at"
+            " FROM submissions WHERE student = ?", (student,),
         ).fetchone()
         if row is None:
             raise GradebookError(f"no submission {student!r} in {self.path}; known: {', '.join(self.students()) or 'none'}")
         (name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,
-         cells, seconds, graded_at, retry, sandboxed) = row
+         cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at) = row
         items = []
         for item_row in self.db.execute(
             "SELECT item, title, points, max_points, status, message, evidence, detail FROM item_results"
@@ -174,7 +190,8 @@ class Gradebook:
             flags=json.loads(flags), notes=json.loads(notes), error=error, items=items,
             notebook_hash=notebook_hash, rubric_hash=rubric_hash,
             cells=[CellRun(**cell) for cell in json.loads(cells)], seconds=seconds, graded_at=graded_at,
-            retry=bool(retry), sandboxed=bool(sandboxed),
+            retry=bool(retry), sandboxed=bool(sandboxed), lms_user_id=lms_user_id, login=login, late=bool(late),
+            submitted_at=submitted_at,
         )
         self._apply_manual_scores(result)
         return result
