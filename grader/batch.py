@@ -19,7 +19,7 @@ import nbformat
 from grader.export import write_results_json
 from grader.gradebook import Gradebook, RubricSummary
 from grader.grading import Grader
-from grader.lms.roster import read_roster
+from grader.lms.roster import RosterError, RosterMatch, read_roster
 from grader.lms.rows import match_results
 from grader.report import write_reports
 from grader.results import SubmissionResult
@@ -151,14 +151,19 @@ def grade_submissions(
 
 def write_outputs(out: Path, gradebook: Gradebook) -> list[SubmissionResult]:
     """results.json and the HTML reports, from the gradebook (manual scores applied). A roster given to
-    `grade` is read again, so that a corrected roster shows at the next report (RosterError when it is gone)."""
+    `grade` is read again, so that a corrected roster shows at the next report."""
     rubric = gradebook.rubric()
     assert rubric is not None, "a gradebook gets its rubric before any result"
     results = gradebook.results()
     out.mkdir(parents=True, exist_ok=True)
     write_results_json(out / RESULTS_FILE, rubric, results)
     roster_file = gradebook.roster_path()
-    roster = (roster_file, match_results(read_roster(roster_file), results)) if roster_file else None
+    roster: tuple[Path, RosterMatch | str] | None = None
+    if roster_file is not None:
+        try:
+            roster = (roster_file, match_results(read_roster(roster_file), results))
+        except RosterError as err:  # moved or edited since `grade`: the summary says so
+            roster = (roster_file, str(err))
     write_reports(out, rubric, results, {result.student: gradebook.history(result.student) for result in results},
                   roster)
     return results

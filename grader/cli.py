@@ -33,8 +33,9 @@ from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 from grader.run.warm import WarmKernels, WarmStartError, imports_of
 from grader.run.workspace import sweep_workspaces, unsandboxed_base_env
 from grader.lms.export import ExportError
-from grader.lms.roster import RosterError
-from grader.lms.rows import ExportChoices
+from grader.lms.roster import RosterError, read_roster
+from grader.lms.rows import ExportChoices, match_results
+from grader.results import SubmissionResult
 from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.selfcheck import cli as selfcheck_cli
 from grader.submission import UNZIP_PREFIX, Submission, discovered
@@ -98,15 +99,21 @@ def grade(
                                "failing as they would for the student; each submission that needed it is flagged.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Cache for reference evidence and assets \\[default: $GRADER_CACHE or ~/.cache/grader].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    roster: Annotated[Optional[Path], typer.Option(
+        "--roster", help="The course's roster: a Canvas gradebook export, a Moodle participants export or an "
+                         "id,name,email,section CSV; the run lists who has no submission and which submissions "
+                         "match no one.")] = None,
 ) -> None:
     """Execute and grade every submission, then write results.json and HTML reports."""
     with contextlib.ExitStack() as stack:
         sweep_workspaces((WORKSPACE_PREFIX, UNZIP_PREFIX))
         try:
+            if roster is not None:
+                read_roster(roster)  # a bad roster stops the run before anything is graded
             loaded = load_rubric(rubric)
             # A whole download given as one zip is unpacked privately until the end of `stack`: the run grades from it.
             found = stack.enter_context(discovered(submissions, loaded.spec.submission.notebook))
-        except (RubricError, FileNotFoundError, ZipRefused) as err:
+        except (RubricError, RosterError, FileNotFoundError, ZipRefused) as err:
             raise _fail(str(err)) from None
         limits = loaded.spec.execution
         memory_mb = memory or limits.memory_mb
@@ -141,7 +148,8 @@ def grade(
                 grader = Grader(loaded, runner, reference_evidence(loaded, alone, cache))
             except RubricError as err:
                 raise _fail(str(err)) from None
-        _grade_into_gradebook(found, grader, out, gradebook, rubric_summary(loaded, assets), force, quiet, workers)
+        _grade_into_gradebook(found, grader, out, gradebook, rubric_summary(loaded, assets), force, quiet, workers,
+                              roster)
 
 
 def _parse_gpus(gpus: str | None) -> tuple[int, ...]:
@@ -199,12 +207,15 @@ def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache
 
 
 def _grade_into_gradebook(found: list[Submission], grader: Grader, out: Path, gradebook: Path | None,
-                          summary: RubricSummary, force: bool, quiet: bool, workers: Workers) -> None:
+                          summary: RubricSummary, force: bool, quiet: bool, workers: Workers,
+                          roster: Path | None) -> None:
     with _open_gradebook(out, gradebook, must_exist=False) as book:
         try:
             book.bind_rubric(summary)
         except GradebookError as err:
             raise _fail(str(err)) from None
+        if roster is not None:
+            book.bind_roster(roster)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                       TimeRemainingColumn(), console=console, disable=quiet) as progress:
@@ -233,12 +244,27 @@ def _grade_into_gradebook(found: list[Submission], grader: Grader, out: Path, gr
                               "files are skipped.", highlight=False)
                 raise typer.Exit(code=130) from None
         results = write_outputs(out, book)
+        roster_file = book.roster_path()
     console.print(f"graded {outcome.graded}, unchanged {outcome.skipped}, errors {outcome.errors}, "
                   f"flagged {len(outcome.flagged)} · {out / RESULTS_FILE} · {out / 'index.html'}", highlight=False)
+    if roster_file is not None:
+        _print_roster_match(roster_file, results)
     pending = sum(item.status == "manual" for result in results for item in result.items)
     if pending:
         console.print(f"{pending} item(s) wait for a TA: `grader set STUDENT ITEM POINTS --by NAME --out {out}`",
                       highlight=False)
+
+
+def _print_roster_match(roster: Path, results: list[SubmissionResult]) -> None:
+    """Who on the roster has no submission, and which submissions are no one's: never guessed."""
+    match = match_results(read_roster(roster), results)
+    console.print(f"roster {roster}: {len(match.matched)} matched, {len(match.missing)} without a submission, "
+                  f"{len(match.unmatched)} submission(s) matching no one", highlight=False)
+    for entry in match.missing:
+        console.print(f"  no submission: {entry.name}" + (f" ({entry.student_id})" if entry.student_id else "")
+                      + f", line {entry.row}: exported without a score", highlight=False)
+    for key, why in match.unmatched.items():
+        console.print(f"  [yellow]matches no one:[/] {key}: {why}; not exported", highlight=False)
 
 
 @app.command()

@@ -100,4 +100,6 @@ class SubmissionResult(BaseModel):
     login: str | None = None  # Canvas: the first part of its file names
     late: bool = False  # Canvas marked the submission late
     submitted_at: str | None = None  # UTC ISO time, from the download zip's member times; None when unknown
+    late_deduction: float = 0.0  # points the rubric's late policy took off `total` (applied when read)
+    late_note: str | None = None  # how late, how it was known, what it cost
 

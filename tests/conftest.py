@@ -4,11 +4,14 @@ sample submissions per session (grading them takes ~2 minutes on 2 cores)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RUBRIC = ROOT / "rubrics" / "dl2022-midterm"
@@ -26,6 +29,22 @@ def run_cli(*args: str, env_cache: Path, check: bool = True) -> subprocess.Compl
     if check and done.returncode != 0:
         raise AssertionError(f"grader {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
+
+
+def problems_2_and_3_rubric(tmp: Path) -> Path:
+    """The midterm without Problem 1: a notebook answering Problems 2 and 3 has nothing missing."""
+    folder = tmp / "p23"
+    shutil.copytree(RUBRIC, folder, ignore=shutil.ignore_patterns("solution-data"))
+    document = yaml.safe_load((folder / "rubric.yaml").read_text(encoding="utf-8"))
+    document["items"] = [item for item in document["items"] if not item["id"].startswith("1.")]
+    document["total"] = 50
+    document.pop("solution_data")
+    (folder / "rubric.yaml").write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    solution = nbformat.read(folder / "solution.ipynb", as_version=4)
+    problem_2 = next(i for i, cell in enumerate(solution.cells) if cell.source.startswith("## `2`"))
+    solution.cells = [solution.cells[0]] + solution.cells[problem_2:]  # keeps the imports
+    nbformat.write(solution, folder / "solution.ipynb")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,7 @@ def test_the_only_assignment_column_is_found_and_the_line_ending_kept(tmp_path):
 
 
 @pytest.mark.parametrize("column, message", [
-    (None, "line 1: 2 assignment columns ('Assignment 1 (12001)', 'Midterm (12345)'); name the exam's column"),
+    (None, "line 1: 2 assignment columns ('Assignment 1 (12001)', 'Midterm (12345)'); name the exam's column (--column)"),
     ("Midterm", "line 1: has 'Midterm (12345)': name it to fill that column; "
                 "'Midterm' alone would add a second assignment named Midterm"),
     ("Current Score", "line 1: column 'Current Score' is not an assignment Canvas imports into "
@@ -99,7 +99,7 @@ def test_no_assignment_column_to_find(tmp_path):
     with pytest.raises(ExportError) as refused:
         write_canvas_import(tmp_path / "import.csv", read_roster(export), None, [], 100, bom=False)
     assert str(refused.value) == (f"{export}: line 1: no assignment column (expected a header like 'Midterm (12345)'); "
-                                  "name the exam's column to add it")
+                                  "name the exam's column (--column) to add it")
 
 
 def test_filling_a_canvas_import_needs_a_canvas_export(tmp_path):

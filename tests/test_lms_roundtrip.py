@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import problems_2_and_3_rubric, run_cli
 
 LMS = Path(__file__).parent / "lms"
 REFERENCE_NUMBERS = ["15.7290", "15.729", "14.7198", "4.9000", "9.9000", "4.5006", "9.5008", "2.4925", "3.9607"]
@@ -44,13 +44,18 @@ def read_csv(path: Path, encoding: str = "utf-8") -> list[list[str]]:
 
 
 def test_canvas_gradebook_export_comes_back_with_the_exam_column_filled(out, cache_dir):
-    done = run_cli("export", "--format", "canvas", "--roster", str(LMS / "canvas_gradebook.csv"), "--out", str(out),
-                   env_cache=cache_dir)
+    refused = run_cli("export", "--format", "canvas", "--roster", str(LMS / "canvas_gradebook.csv"),
+                      "--out", str(out), env_cache=cache_dir, check=False)
+    assert refused.returncode == 2 and refused.stderr.strip() == (
+        f"error: {LMS / 'canvas_gradebook.csv'}: line 1: 2 assignment columns ('Assignment 1 (12001)', "
+        "'Midterm (12345)'); name the exam's column (--column)")
+    done = run_cli("export", "--format", "canvas", "--roster", str(LMS / "canvas_gradebook.csv"),
+                   "--column", "Midterm (12345)", "--out", str(out), env_cache=cache_dir)
     written, given = read_csv(out / "canvas-import.csv"), read_csv(LMS / "canvas_gradebook.csv")
     column = given[0].index("Midterm (12345)")
     total = totals(out)
-    assert total["2022001"] == 50 and total["2022002"] == 36.5
-    assert [row[column] for row in written] == ["Midterm (12345)", "100.00", "Manual Posting", "50", "36.5", "", "", "",
+    assert total["2022001"] == 50 and total["2022002"] == 48.5  # the TA's 6 and 4.5 for 2.5 included
+    assert [row[column] for row in written] == ["Midterm (12345)", "100.00", "Manual Posting", "50", "48.5", "", "", "",
                                                  ""]
     # every other cell as Canvas wrote it
     assert [row[:column] + row[column + 1:] for row in written] == [row[:column] + row[column + 1:] for row in given]
@@ -61,7 +66,7 @@ def test_canvas_gradebook_export_comes_back_with_the_exam_column_filled(out, cac
 
 def test_partial_totals_and_missing_students_as_the_ta_asks(out, cache_dir):
     run_cli("export", "--format", "canvas", "--roster", str(LMS / "canvas_gradebook.csv"), "--partial",
-            "--out", str(out), "--to", str(out / "partial.csv"), env_cache=cache_dir)
+            "--column", "Midterm (12345)", "--out", str(out), "--to", str(out / "partial.csv"), env_cache=cache_dir)
     total = totals(out)
     written = read_csv(out / "partial.csv")
     column = written[0].index("Midterm (12345)")
@@ -87,12 +92,36 @@ def test_moodle_grades_and_feedback_files(out, cache_dir):
     assert (out / "moodle-grades.csv").read_bytes().startswith("\ufeff".encode())
     rows = read_csv(out / "moodle-grades.csv", encoding="utf-8-sig")
     assert rows[0] == ["ID number", "Full name", "Grade", "Feedback"]
-    assert [row[:3] for row in rows[1:]] == [["2022001", "김민준", "50"], ["2022002", "이서연", "36.5"]]
+    # Moodle's full name is "First Last", as its participants export splits it
+    assert [row[:3] for row in rows[1:]] == [["2022001", "민준 김", "50"], ["2022002", "서연 이", "48.5"]]
     assert "2.5 (6/6)" in rows[1][3] and "Total: 50/100" in rows[1][3]
     for number in REFERENCE_NUMBERS:
         assert number not in rows[1][3] + rows[2][3]
     # the samples came as plain files, not from a Moodle download: no participant ids to name feedback files by
-    assert "feedback.zip" in done.stderr
+    assert f"wrote {out / 'feedback.zip'}: 0 student(s)\n  left out 2022001: not in the Moodle download " \
+           "(no participant id)" in done.stderr
+
+
+def test_moodle_feedback_files_for_a_moodle_download(out, tmp_path):
+    from grader.export.formats import ExportOptions, export
+    from grader.gradebook import Gradebook
+
+    with Gradebook(out / "gradebook.sqlite") as book:
+        rubric, results = book.rubric(), book.results()
+    # as if 2022001 and 2022002 came from Moodle's download, as participants 501 and 502
+    ids = {"2022001": "501", "2022002": "502"}
+    results = [result.model_copy(update={"lms_user_id": ids.get(result.student)}) for result in results]
+    lines = export("moodle", tmp_path / "grades.csv", rubric, results, ExportOptions(
+        roster=LMS / "moodle_participants.csv", feedback_zip=tmp_path / "feedback.zip"))
+    assert f"wrote {tmp_path / 'feedback.zip'}: 2 student(s)" in lines
+    with zipfile.ZipFile(tmp_path / "feedback.zip") as archive:
+        names = sorted(archive.namelist())
+        assert names == ["민준 김_501_assignsubmission_file_feedback.html",
+                         "서연 이_502_assignsubmission_file_feedback.html"]
+        page = archive.read(names[0]).decode("utf-8")
+    assert "정확함" in page and "50 / 100" in page
+    for number in REFERENCE_NUMBERS:
+        assert number not in page
 
 
 def test_gradescope_results_follow_the_spec(out, cache_dir):
@@ -124,3 +153,40 @@ def test_feedback_pages_of_every_sample_give_nothing_away(out, cache_dir):
         assert not re.search(r"\bkey\b", text), page.name
     first = (out / "feedback" / "2022001.html").read_text(encoding="utf-8")
     assert "김민준" in first and "정확함" in first and "50 / 100" in first
+
+
+def test_a_canvas_download_graded_with_its_roster_and_a_late_policy(tmp_path, cache_dir):
+    """The round trip a TA makes: Canvas's zip in, Canvas's gradebook export filled out."""
+    rubric = problems_2_and_3_rubric(tmp_path)
+    text = (rubric / "rubric.yaml").read_text(encoding="utf-8")
+    (rubric / "rubric.yaml").write_text(text + "late: {rule: per_day, deduction_percent: 10, "
+                                        "deadline: '2022-04-20T23:59:00+09:00'}\n", encoding="utf-8")
+    download = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(download, "w") as archive:
+        for name, sample, when in (
+            ("mjkim_10101_5551_김민준(2022001).ipynb", "김민준(2022001).ipynb", (2022, 4, 20, 14, 0, 0)),
+            ("ychoi_LATE_10104_5554_최수아(2022004).ipynb", "최수아(2022004).ipynb", (2022, 4, 21, 3, 0, 0)),
+        ):
+            member = zipfile.ZipInfo(name, date_time=when)
+            archive.writestr(member, (Path(__file__).parent.parent / "submissions" / sample).read_bytes())
+    out = tmp_path / "out"
+    done = run_cli("grade", str(download), "--rubric", str(rubric), "--out", str(out), "-q", "--jobs", "1",
+                   "--roster", str(LMS / "canvas_gradebook.csv"), env_cache=cache_dir)
+    assert f"roster {LMS / 'canvas_gradebook.csv'}: 2 matched, 3 without a submission, 0 submission(s) matching " \
+           "no one" in done.stderr
+    assert "  no submission: 이서연 (2022002), line 5: exported without a score" in done.stderr
+    document = {s["student"]: s for s in json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]}
+    late = document["2022004"]
+    assert (late["lms_user_id"], late["late"], late["submitted_at"], late["late_deduction"]) == (
+        "10104", True, "2022-04-21T03:00:00+00:00", 5.0)
+    assert document["2022001"]["late_deduction"] == 0 and document["2022001"]["total"] == 44
+    assert "late: submitted 2022-04-21T03:00:00+00:00, 12 h 1 min after the deadline" in \
+        (out / "students" / "2022004.html").read_text(encoding="utf-8")
+    summary = (out / "index.html").read_text(encoding="utf-8")
+    assert "Roster (2 of 5 matched)" in summary and "On the roster, no submission (3)" in summary
+
+    run_cli("export", "--format", "canvas", "--partial", "--column", "Midterm (12345)", "--out", str(out),
+            env_cache=cache_dir)  # the roster given to grade
+    written = read_csv(out / "canvas-import.csv")
+    column = written[0].index("Midterm (12345)")
+    assert [row[column] for row in written[3:8]] == ["44", "", "", f"{late['total']:g}", ""]

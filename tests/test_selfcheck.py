@@ -33,7 +33,7 @@ from grader.selfcheck.public import load_public_rubric, public_view_of
 from grader.selfcheck.release import release
 from grader.selfcheck.render import console_lines, item_lines, render_html
 from grader.submission import discover
-from tests.conftest import RUBRIC, SUBMISSIONS, run_cli
+from tests.conftest import RUBRIC, SUBMISSIONS, problems_2_and_3_rubric, run_cli
 
 # The reference's numbers (exam text): gradients, weights after (2), (3) and (4).
 REFERENCE_NUMBERS = ["15.7290", "14.7198", "4.9000", "9.9000", "4.5006", "9.5008", "2.4925", "3.9607",
@@ -60,22 +60,6 @@ def own_folder(notebook: Path, tmp: Path) -> Path:
         return shutil.copytree(notebook.parent, tmp / notebook.parent.name) / notebook.name
     (tmp / notebook.stem).mkdir()
     return Path(shutil.copy2(notebook, tmp / notebook.stem / notebook.name))
-
-
-def problems_2_and_3_rubric(tmp: Path) -> Path:
-    """The midterm without Problem 1: a notebook answering Problems 2 and 3 has nothing missing."""
-    folder = tmp / "p23"
-    shutil.copytree(RUBRIC, folder, ignore=shutil.ignore_patterns("solution-data"))
-    document = yaml.safe_load((folder / "rubric.yaml").read_text(encoding="utf-8"))
-    document["items"] = [item for item in document["items"] if not item["id"].startswith("1.")]
-    document["total"] = 50
-    document.pop("solution_data")
-    (folder / "rubric.yaml").write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-    solution = nbformat.read(folder / "solution.ipynb", as_version=4)
-    problem_2 = next(i for i, cell in enumerate(solution.cells) if cell.source.startswith("## `2`"))
-    solution.cells = [solution.cells[0]] + solution.cells[problem_2:]  # keeps the imports
-    nbformat.write(solution, folder / "solution.ipynb")
-    return folder
 
 
 # -- the bundle -----------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> 
                 "login": result.login,
                 "late": result.late,
                 "submitted_at": result.submitted_at,
+                "late_deduction": result.late_deduction,  # already taken off `total`
                 "items": [
                     {
                         "id": item.id,

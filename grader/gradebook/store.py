@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from grader.results import CellRun, ItemResult, ManualScore, SubmissionResult
+from grader.late import late_deduction
 from grader.rubric.models import LatePolicy
 
 SCHEMA = """
@@ -194,7 +195,16 @@ class Gradebook:
             submitted_at=submitted_at,
         )
         self._apply_manual_scores(result)
+        self._apply_late_policy(result)
         return result
+
+    def _apply_late_policy(self, result: SubmissionResult) -> None:
+        rubric = self.rubric()
+        deduction = late_deduction(rubric.late, result.late, result.submitted_at, result.total, result.max) \
+            if rubric else None
+        if deduction is not None:
+            result.late_deduction, result.late_note = deduction.points, deduction.note
+            result.total -= deduction.points
 
     def _apply_manual_scores(self, result: SubmissionResult) -> None:
         stale = []

@@ -182,9 +182,10 @@ def _exam_column(path: Path, sheet: CanvasSheet, column: str | None) -> str:
             return candidates[0]
         if not candidates:
             raise ExportError(f"{path}: line 1: no assignment column (expected a header like 'Midterm (12345)'); "
-                              "name the exam's column to add it")
+                              "name the exam's column (--column) to add it")
         listed = ", ".join(repr(name) for name in candidates)
-        raise ExportError(f"{path}: line 1: {len(candidates)} assignment columns ({listed}); name the exam's column")
+        raise ExportError(f"{path}: line 1: {len(candidates)} assignment columns ({listed}); "
+                          "name the exam's column (--column)")
     if column not in sheet.header:
         _check_new_column(column, f"{path}: line 1: no column {column!r} to fill, and it cannot be added: ")
         _check_not_a_second(path, column, assignments)

@@ -25,8 +25,10 @@ class ExportChoices:
 
 
 def submitter_keys(result: SubmissionResult) -> SubmitterKeys:
+    # A Canvas download's login is made from the student's name, not Canvas's SIS Login ID: two people can share
+    # it, so it is never matched on.
     return SubmitterKeys(key=result.student, name=result.name, student_id=result.student_id,
-                         lms_user_id=result.lms_user_id, login=result.login)
+                         lms_user_id=result.lms_user_id, login=None)
 
 
 def match_results(roster: Roster, results: list[SubmissionResult]) -> RosterMatch:
@@ -67,4 +69,4 @@ def score_of(result: SubmissionResult, choices: ExportChoices) -> float | None:
 def _entry_of(result: SubmissionResult) -> RosterEntry:
     """Without a roster, a result is its own entry: what its file name said about its author."""
     return RosterEntry(name=result.name or result.student, student_id=result.student_id,
-                       lms_user_id=result.lms_user_id, login=result.login, email=None, section=None, row=0)
+                       lms_user_id=result.lms_user_id, login=None, email=None, section=None, row=0)

@@ -95,6 +95,7 @@ class Feedback:
     cells: tuple[StoppedCell, ...]
     problems: tuple[ProblemFeedback, ...]
     graded_at: str
+    late: str | None = None  # the late policy's note: how late, what it cost
 
 
 def feedback(rubric: RubricSummary, result: SubmissionResult) -> Feedback:
@@ -107,7 +108,7 @@ def feedback(rubric: RubricSummary, result: SubmissionResult) -> Feedback:
         flags=tuple(STUDENT_FLAGS[flag] for flag in dict.fromkeys(result.flags) if flag in STUDENT_FLAGS),
         cells=tuple(_stopped(cell) for cell in result.cells if cell.status in CELL_STATUS_WORDS),
         problems=tuple(_problem(number, specs, items) for number, specs in problem_groups(rubric)),
-        graded_at=result.graded_at,
+        graded_at=result.graded_at, late=result.late_note,
     )
 
 
@@ -203,6 +204,7 @@ def feedback_text(rubric: RubricSummary, result: SubmissionResult) -> str:
     page = feedback(rubric, result)
     lines = [page.status] if page.status != "graded" else []
     lines += page.flags
+    lines += [page.late] if page.late else []
     lines += [f"cell {cell.cell} {cell.what}: {cell.error}" if cell.error else f"cell {cell.cell} {cell.what}"
               for cell in page.cells]
     lines += [_item_line(item) for problem in page.problems for item in problem.items]

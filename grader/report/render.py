@@ -48,8 +48,8 @@ def report_name(student: str) -> str:
 
 
 def write_reports(out: Path, rubric: RubricSummary, results: list[SubmissionResult],
-                  histories: dict[str, list[dict]], roster: tuple[Path, RosterMatch] | None = None) -> None:
-    """The class summary (with the roster's match, when there is a roster) and one page per student."""
+                  histories: dict[str, list[dict]], roster: tuple[Path, RosterMatch | str] | None = None) -> None:
+    """The class summary (with the roster's match, or why the roster could not be read) and a page per student."""
     env = environment()
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     (out / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
