@@ -116,8 +116,10 @@ def test_moodle_feedback_files_for_a_moodle_download(out, tmp_path):
     assert f"wrote {tmp_path / 'feedback.zip'}: 2 student(s)" in lines
     with zipfile.ZipFile(tmp_path / "feedback.zip") as archive:
         names = sorted(archive.namelist())
-        assert names == ["민준 김_501_assignsubmission_file_feedback.html",
-                         "서연 이_502_assignsubmission_file_feedback.html"]
+        # named as the submission names its author (a real Moodle download: Moodle's full name); Moodle reads the
+        # participant id after the first "_"
+        assert names == ["김민준_501_assignsubmission_file_feedback.html",
+                         "이서연_502_assignsubmission_file_feedback.html"]
         page = archive.read(names[0]).decode("utf-8")
     assert "정확함" in page and "50 / 100" in page
     for number in REFERENCE_NUMBERS:
@@ -190,3 +192,29 @@ def test_a_canvas_download_graded_with_its_roster_and_a_late_policy(tmp_path, ca
     written = read_csv(out / "canvas-import.csv")
     column = written[0].index("Midterm (12345)")
     assert [row[column] for row in written[3:8]] == ["44", "", "", f"{late['total']:g}", ""]
+
+
+def test_a_moodle_download_graded_and_returned_with_feedback_files(tmp_path, cache_dir):
+    """Moodle's folders in, Moodle's grade CSV and feedback zip out; students found by name, then keyed by ID number."""
+    rubric = problems_2_and_3_rubric(tmp_path)
+    download = tmp_path / "moodle.zip"
+    with zipfile.ZipFile(download, "w") as archive:
+        for folder, sample in (("민준 김_501_assignsubmission_file_", "김민준(2022001).ipynb"),
+                               ("Yuna Choi_504_assignsubmission_file_", "최수아(2022004).ipynb")):
+            archive.writestr(f"{folder}/midterm.ipynb",
+                             (Path(__file__).parent.parent / "submissions" / sample).read_bytes())
+    out = tmp_path / "out"
+    done = run_cli("grade", str(download), "--rubric", str(rubric), "--out", str(out), "-q", "--jobs", "1",
+                   "--roster", str(LMS / "moodle_participants.csv"), env_cache=cache_dir)
+    assert "2 matched, 3 without a submission, 0 submission(s) matching no one" in done.stderr
+    total = totals(out)
+    assert set(total) == {"501", "504"}  # no student id in the file names: Moodle's participant ids
+    run_cli("export", "--format", "moodle", "--partial", "--out", str(out), "--feedback-zip", str(out / "fb.zip"),
+            env_cache=cache_dir)
+    rows = read_csv(out / "moodle-grades.csv")
+    assert rows == [["ID number", "Full name", "Grade", "Feedback"],
+                    ["2022001", "민준 김", f"{total['501']:g}", rows[1][3]],
+                    ["2022004", "Yuna Choi", f"{total['504']:g}", rows[2][3]]]
+    with zipfile.ZipFile(out / "fb.zip") as archive:
+        assert sorted(archive.namelist()) == ["Yuna Choi_504_assignsubmission_file_feedback.html",
+                                              "민준 김_501_assignsubmission_file_feedback.html"]
