@@ -70,8 +70,10 @@ def save_to_report(bundle: Path, notebook: Path, cache: Path, repeat: int) -> li
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
 
     def until_report() -> None:
-        while "checked in" not in lines.get(timeout=300):
-            pass
+        """Reads the watch's output up to the last line of its next report."""
+        line = ""
+        while "checked in" not in line:
+            line = lines.get(timeout=300)
 
     try:
         until_report()  # the first check, after the warm kernels start

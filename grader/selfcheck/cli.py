@@ -84,7 +84,7 @@ def check(
                 report_console.rule()
                 _check_once(checker, path, html)
         except KeyboardInterrupt:
-            pass
+            console.print("stopped watching")  # Ctrl-C is how a watch ends: exit 0
 
 
 def _check_once(checker: SelfChecker, path: Path, html: Path | None) -> SelfCheckReport | None:
