@@ -31,7 +31,7 @@ system:
 # real ones on a machine with internet; real ones are kept). Without a GPU, .cuda() cells run on the CPU.
 demo: system $(STAMP)
 	$(BIN)/grader assets synth
-	$(BIN)/grader grade submissions --rubric rubrics/dl2022-midterm --out reports --cpu-fallback
+	$(BIN)/grader grade submissions/dl2022-midterm --rubric rubrics/dl2022-midterm --out reports --cpu-fallback
 	$(BIN)/grader release rubrics/dl2022-midterm --out reports/student-bundle
 
 test: system $(STAMP)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUBRIC = ROOT / "rubrics" / "dl2022-midterm"
-PROBLEM_1_SAMPLES = sorted(p for p in (ROOT / "submissions").iterdir()
+PROBLEM_1_SAMPLES = sorted(p for p in (ROOT / "submissions" / "dl2022-midterm").iterdir()
                            if p.is_dir() and (p / "images").is_dir())
 
 

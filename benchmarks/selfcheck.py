@@ -27,7 +27,7 @@ from time import monotonic
 
 ROOT = Path(__file__).resolve().parent.parent
 RUBRIC = ROOT / "rubrics" / "dl2022-midterm"
-NOTEBOOK = ROOT / "submissions" / "김민준(2022001).ipynb"
+NOTEBOOK = ROOT / "submissions" / "dl2022-midterm" / "김민준(2022001).ipynb"
 
 
 def in_process(bundle: Path, notebook: Path, cache: Path, repeat: int) -> dict[str, list[float]]:

@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 RUBRIC = ROOT / "rubrics" / "dl2022-midterm"
-SUBMISSIONS = ROOT / "submissions"
+SUBMISSIONS = ROOT / "submissions" / "dl2022-midterm"
 
 IMPORTS = "import torch \nimport matplotlib.pyplot as plt\nfrom fastai.vision.all import *"
 DATA = """torch.manual_seed(7676)

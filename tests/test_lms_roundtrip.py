@@ -170,7 +170,7 @@ def test_a_canvas_download_graded_with_its_roster_and_a_late_policy(tmp_path, ca
             ("ychoi_LATE_10104_5554_최수아(2022004).ipynb", "최수아(2022004).ipynb", (2022, 4, 21, 3, 0, 0)),
         ):
             member = zipfile.ZipInfo(name, date_time=when)
-            archive.writestr(member, (Path(__file__).parent.parent / "submissions" / sample).read_bytes())
+            archive.writestr(member, (Path(__file__).parent.parent / "submissions" / "dl2022-midterm" / sample).read_bytes())
     out = tmp_path / "out"
     done = run_cli("grade", str(download), "--rubric", str(rubric), "--out", str(out), "-q", "--jobs", "1",
                    "--roster", str(LMS / "canvas_gradebook.csv"), env_cache=cache_dir)
@@ -202,7 +202,7 @@ def test_a_moodle_download_graded_and_returned_with_feedback_files(tmp_path, cac
         for folder, sample in (("민준 김_501_assignsubmission_file_", "김민준(2022001).ipynb"),
                                ("Yuna Choi_504_assignsubmission_file_", "최수아(2022004).ipynb")):
             archive.writestr(f"{folder}/midterm.ipynb",
-                             (Path(__file__).parent.parent / "submissions" / sample).read_bytes())
+                             (Path(__file__).parent.parent / "submissions" / "dl2022-midterm" / sample).read_bytes())
     out = tmp_path / "out"
     done = run_cli("grade", str(download), "--rubric", str(rubric), "--out", str(out), "-q", "--jobs", "1",
                    "--roster", str(LMS / "moodle_participants.csv"), env_cache=cache_dir)
