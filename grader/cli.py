@@ -25,7 +25,7 @@ from grader.export.formats import DEFAULT_NAMES, FORMATS, ExportOptions
 from grader.export.formats import export as export_as
 from grader.gradebook import Gradebook, GradebookError, RubricSummary
 from grader.grading import Grader
-from grader.reference import reference_evidence
+from grader.reference import reference_run
 from grader.report.feedback import write_feedback
 from grader.run import NotebookRunner
 from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
@@ -145,7 +145,8 @@ def grade(
             try:
                 # The reference runs alone, before the batch: all cores for its torch.
                 alone = dataclasses.replace(runner, torch_threads=None)
-                grader = Grader(loaded, runner, reference_evidence(loaded, alone, cache))
+                reference = reference_run(loaded, alone, cache)
+                grader = Grader(loaded, runner, reference.evidence, reference.notebook)
             except RubricError as err:
                 raise _fail(str(err)) from None
         _grade_into_gradebook(found, grader, out, gradebook, rubric_summary(loaded, assets), force, quiet, workers,

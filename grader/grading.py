@@ -15,12 +15,13 @@ from time import monotonic
 import nbformat
 
 from grader.assets.boxes import DrawnImage, drawn_images
+from grader.captures import plan_captures
 from grader.checks import CHECKS, ItemContext, Trace
 from grader.checks.integrity import Located, recorded_values, reference_values, unexplained_prints
 from grader.evidence.model import Evidence
 from grader.notebook.answers import AnswerReader, Snippet
 from grader.notebook.locate import Layout, locate
-from grader.notebook.printed import parse_printed
+from grader.notebook.printed import PrintedArray, parse_printed
 from grader.notebook.read import NotebookError, read_notebook
 from grader.notebook.truefalse import Answer, read_choice_list, read_true_false
 from grader.report.plots import cam_figures
@@ -38,7 +39,9 @@ MAX_OUTPUT_CHARS = 200_000  # of one output, when looking for printed values
 class Grader:
     """Grades submissions against one rubric and its reference evidence."""
 
-    def __init__(self, rubric: LoadedRubric, runner: NotebookRunner, reference: Evidence) -> None:
+    def __init__(self, rubric: LoadedRubric, runner: NotebookRunner, reference: Evidence,
+                 reference_notebook: nbformat.NotebookNode | None = None) -> None:
+        """reference_notebook: the solution as the reference run executed it (default: as stored)."""
         self.rubric = rubric
         self.runner = runner
         self.item_ids = [item.id for item in rubric.spec.items]
@@ -46,13 +49,18 @@ class Grader:
         self._true_false_items = [item.id for item in rubric.spec.items if item.answer_kind == "true_false"]
         self._choose_all = [group.items for group in rubric.spec.choose_all]
         self._shows_cam = any(check.kind == "cam" for item in rubric.spec.items for check in item.checks)
-        try:
-            solution = read_notebook(rubric.solution_path).notebook
-        except NotebookError as err:
-            raise RubricError(f"{rubric.solution_path}: {err}") from None
+        if reference_notebook is None:
+            try:
+                reference_notebook = read_notebook(rubric.solution_path).notebook
+            except NotebookError as err:
+                raise RubricError(f"{rubric.solution_path}: {err}") from None
+        self.reference_notebook = reference_notebook
         # The reference ran every cell in order (it must run without errors), so its runs map to cells.
-        self.reference = Trace.of(reference, planned_runs(solution))
+        self.reference = Trace.of(reference, planned_runs(reference_notebook))
         self._reference_values = reference_values(reference)
+        self._reference_inputs = {ident: reference.array(event.array) for ident, event in reference.captures.items()
+                                  if ident.endswith("/inputs") and event.array is not None}
+        self._reference_printed = printed_by_item(reference_notebook, locate(reference_notebook, self.item_ids))
         self._check_reference(reference)
 
     @property
@@ -88,10 +96,11 @@ class Grader:
         nb = loaded.notebook
         notes += loaded.notes
         layout = locate(nb, self.item_ids)
+        captures = plan_captures(self.rubric.spec.items, nb, layout, self._reference_inputs)
         execution: Execution | None = None
         run_error = None
         try:
-            execution = self.runner.run(nb, files, gpu)
+            execution = self.runner.run(nb, files, gpu, captures)
         except RunnerError as err:
             run_error = str(err)
         student = None
@@ -178,7 +187,7 @@ class Grader:
         for item in self.rubric.spec.items:
             cells = layout.regions.get(item.id, [])
             ctx = item_context(item, self.rubric.spec.tolerance, self.reference, student, nb, cells, execution,
-                               snippets[item.id], answers.get(item.id), drawn)
+                               snippets[item.id], answers.get(item.id), drawn, self._reference_printed.get(item.id, ()))
             blocked = blocked_reason(item.needs_execution, cells, execution, student, run_error)
             result = self._item_result(item, ctx, blocked)
             if execution is not None and execution.stopped_at in cells and blocked is None and item.needs_execution:
@@ -231,10 +240,7 @@ class Grader:
             if not self.reference.phases:
                 problems.append("the reference makes no optimizer updates, so no module was trained")
         if not problems:
-            try:
-                nb = read_notebook(path).notebook
-            except NotebookError as err:
-                raise RubricError(f"{path}: {err}") from None
+            nb = self.reference_notebook
             # Graded as if it were a submission whose run recorded the reference's evidence.
             as_run = Execution(notebook=nb, cells=[], evidence=reference, evidence_error=None, stopped=None, stopped_at=None)
             prints = printed_arrays(nb)
@@ -255,17 +261,20 @@ class Grader:
 def item_context(item: Item, tolerance: Tolerance, reference: Trace, student: Trace | None,
                  nb: nbformat.NotebookNode, cells: list[int], execution: Execution | None,
                  snippets: list[Snippet], answer: tuple[Answer, str | None] | None,
-                 drawn: tuple[DrawnImage, ...]) -> ItemContext:
+                 drawn: tuple[DrawnImage, ...], reference_printed: tuple[PrintedArray, ...] = ()) -> ItemContext:
     """What the item's checks may look at. cells: the item's 0-based cells."""
     code_cells = [i for i in cells if nb.cells[i].cell_type == "code"]
     read, note = answer or (None, None)
+    output_text = "".join(_output_text(output)[:MAX_OUTPUT_CHARS] for i in code_cells
+                          for output in execution.notebook.cells[i].get("outputs", [])) if execution else ""
     return ItemContext.build(
         item, tolerance, reference, student, frozenset(cells),
         answer=read, answer_note=note, text="\n\n".join(s.text.strip() for s in snippets),
         item_outputs=tuple(output for i in code_cells for output in nb.cells[i].get("outputs", [])),
         rerun_failed=execution is not None and any(
             execution.status_of(i) not in (None, "ok") for i in code_cells if nb.cells[i].source.strip()),
-        drawn=drawn,
+        drawn=drawn, code_cells=frozenset(i for i in code_cells if nb.cells[i].source.strip()),
+        output_text=output_text, printed=tuple(parse_printed(output_text)), reference_printed=reference_printed,
     )
 
 
@@ -354,6 +363,15 @@ def _execution_flags(execution: Execution, runner: NotebookRunner, notes: list[s
 
 # "No space left on device" (a full tmpfs) and "File too large" (the file size limit).
 DISK_ERRORS = ("[Errno 28]", "[Errno 27]")
+
+
+def printed_by_item(nb: nbformat.NotebookNode, layout: Layout) -> dict[str, tuple[PrintedArray, ...]]:
+    """The arrays each item's cells printed (a reference's, for `printed` checks)."""
+    by_cell: dict[int, list[PrintedArray]] = {}
+    for located in printed_arrays(nb):
+        by_cell.setdefault(located.cell - 1, []).append(located.array)
+    return {item: tuple(array for index in cells for array in by_cell.get(index, []))
+            for item, cells in layout.regions.items()}
 
 
 def printed_arrays(nb: nbformat.NotebookNode) -> list[Located]:

@@ -1,5 +1,6 @@
-"""The reference solution's evidence: run once through the same path as every
-submission, then cached on disk by rubric content, torch version and probe format."""
+"""The reference solution's run: its evidence and its executed notebook (what it printed), run once
+through the same path as every submission, then cached on disk by rubric content, torch version and
+probe format."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import numpy as np
 
 from grader import __version__
 from grader.assets.cache import assets_root
 from grader.assets.cache import describe as describe_assets
+from grader.captures import plan_captures
 from grader.evidence import EvidenceError, read_evidence
 from grader.evidence.model import Evidence
+from grader.notebook.locate import locate
 from grader.notebook.read import NotebookError, read_notebook
 from grader.probe import FORMAT_VERSION
 from grader.rubric import LoadedRubric, RubricError
@@ -32,40 +37,52 @@ def torch_version(python: str) -> str:
     return done.stdout.strip() or "unknown"
 
 
-def reference_evidence(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: Path) -> Evidence:
+@dataclass(frozen=True)
+class ReferenceRun:
+    evidence: Evidence
+    notebook: nbformat.NotebookNode  # the solution as executed, with fresh outputs
+
+
+def reference_run(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: Path, cached_ok: bool = True) -> ReferenceRun:
+    """cached_ok: False runs the solution again even when a cached run exists (and replaces it)."""
     key = hashlib.sha256(
         f"{rubric.hash}|torch {torch_version(runner.python)}|probe {FORMAT_VERSION}|grader {__version__}"
         f"|{describe_assets(assets_root(cache_dir))}".encode()
     ).hexdigest()[:24]
     cached = cache_dir / "references" / f"{rubric.id}-{key}.jsonl"
     arrays = cached.with_suffix(".arrays")
-    if cached.is_file():
+    executed = cached.with_suffix(".ipynb")
+    if cached.is_file() and cached_ok:
         try:
-            return read_evidence(cached, from_probe=False, arrays=arrays)
-        except EvidenceError:
+            return ReferenceRun(read_evidence(cached, from_probe=False, arrays=arrays), nbformat.read(executed, 4))
+        except (EvidenceError, OSError, ValueError):
             cached.unlink()  # a damaged cache entry is recomputed, not trusted
-    evidence = _run_solution(rubric, runner)
+    run = _run_solution(rubric, runner)
+    evidence = run.evidence
     cached.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(run.notebook, executed)
     shutil.rmtree(arrays, ignore_errors=True)
     arrays.mkdir()
     for name, array in evidence.arrays.items():
         np.save(arrays / name, array, allow_pickle=False)
     partial = cached.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(evidence.to_jsonl(), encoding="utf-8")
-    partial.replace(cached)  # last: the entry counts only once its arrays are in place
-    return evidence
+    partial.replace(cached)  # last: the entry counts only once its arrays and notebook are in place
+    return run
 
 
-def _run_solution(rubric: LoadedRubric, runner: NotebookRunner) -> Evidence:
+def _run_solution(rubric: LoadedRubric, runner: NotebookRunner) -> ReferenceRun:
     path = rubric.solution_path
+    items = rubric.spec.items
     try:
         nb = read_notebook(path).notebook
+        captures = plan_captures(items, nb, locate(nb, [item.id for item in items]), reference_inputs=None)
         with tempfile.TemporaryDirectory(prefix="grader-solution-") as folder:
             # Laid out as a submission folder: the notebook with its data around it.
             if rubric.solution_data is not None:
                 shutil.copytree(rubric.solution_data, folder, dirs_exist_ok=True)
             shutil.copy2(path, folder)
-            execution = runner.run(nb, Path(folder))
+            execution = runner.run(nb, Path(folder), captures=captures)
     except (NotebookError, RunnerError) as err:
         raise RubricError(f"{path}: the reference solution could not be run: {err}") from None
     failed = [f"cell {cell.cell}: {cell.error}" for cell in execution.cells if cell.status != "ok"]
@@ -73,4 +90,4 @@ def _run_solution(rubric: LoadedRubric, runner: NotebookRunner) -> Evidence:
         raise RubricError(f"{path}: the reference solution must run without errors, but " + "; ".join(failed))
     if execution.evidence is None:
         raise RubricError(f"{path}: no evidence from the reference solution: {execution.evidence_error}")
-    return execution.evidence
+    return ReferenceRun(execution.evidence, execution.notebook)

@@ -6,8 +6,8 @@ score: it compares what the probe recorded with the reference's record.
 
 from collections.abc import Callable
 
-from grader.checks import (cam, dataloaders, image_folder, learner, manual, module, optimizer_trace, tensor,
-                           true_false)
+from grader.checks import (cam, dataloaders, image_folder, learner, manual, model_fit, module, optimizer_trace,
+                           parameter_count, printed, tensor, true_false, value)
 from grader.checks.context import ItemContext, Trace
 from grader.results import CheckResult
 
@@ -21,6 +21,10 @@ CHECKS: dict[str, Callable[..., CheckResult]] = {
     "dataloaders": dataloaders.check,
     "learner": learner.check,
     "cam": cam.check,
+    "value": value.check,
+    "parameter_count": parameter_count.check,
+    "model_fit": model_fit.check,
+    "printed": printed.check,
 }
 
 __all__ = ["CHECKS", "ItemContext", "Trace"]

@@ -8,6 +8,7 @@ from grader.assets.boxes import DrawnImage
 from grader.evidence import Evidence, ModuleInfo
 from grader.evidence.trace import Phase, last_output_before, match_phases, phases, trained_module
 from grader.evidence.model import ForwardEvent
+from grader.notebook.printed import PrintedArray
 from grader.notebook.truefalse import Answer
 from grader.rubric import Item, Tolerance
 
@@ -44,6 +45,10 @@ class ItemContext:
     item_outputs: tuple[dict, ...] = ()  # the stored outputs of this item's cells, as submitted
     rerun_failed: bool = False  # some of this item's cells raised, timed out or did not run when re-executed
     drawn: tuple[DrawnImage, ...] = ()  # images of the submission whose object's box is known (boxes.json)
+    code_cells: frozenset[int] = frozenset()  # the item's non-empty code cells, 0-based
+    output_text: str = ""  # what the item's cells printed when re-executed
+    printed: tuple[PrintedArray, ...] = ()  # the arrays in that output
+    reference_printed: tuple[PrintedArray, ...] = ()  # the arrays the reference printed in this item
 
     @classmethod
     def build(cls, item: Item, tolerance: Tolerance, reference: Trace, student: Trace | None,

@@ -21,15 +21,22 @@ class Comparison:
 
 
 def compare(got: TensorData | None, expected: TensorData, tolerance: Tolerance, what: str) -> Comparison:
-    expected_values = expected.array()
-    detail: dict = {"expected": _plain(expected_values), "tolerance": tolerance.model_dump()}
     if got is None:
-        return Comparison(False, f"no {what} was recorded", detail)
+        return Comparison(False, f"no {what} was recorded", {"expected": _plain(expected.array()),
+                                                             "tolerance": tolerance.model_dump()})
     got_values = got.array()
     if got_values is None:
-        return Comparison(False, f"the {what} is too large to compare ({got.shape})", detail | {"got_shape": got.shape})
-    detail["got"] = _plain(got_values)
-    # (1, 2) and (2,) hold the same answer; anything else is a different shape.
+        return Comparison(False, f"the {what} is too large to compare ({got.shape})",
+                          {"expected": _plain(expected.array()), "got_shape": got.shape})
+    return compare_arrays(got_values, expected.array(), tolerance, what)
+
+
+def compare_arrays(got_values: np.ndarray, expected_values: np.ndarray, tolerance: Tolerance,
+                   what: str) -> Comparison:
+    """Element-wise within tolerance; (1, 2) and (2,) hold the same answer, other shapes differ."""
+    detail: dict = {"expected": _plain(expected_values), "tolerance": tolerance.model_dump(), "got": _plain(got_values)}
+    got_values = got_values.astype(np.float64)
+    expected_values = expected_values.astype(np.float64)
     if got_values.shape != expected_values.shape:
         if np.squeeze(got_values).shape != np.squeeze(expected_values).shape:
             return Comparison(False, f"the {what} has shape {list(got_values.shape)}, which is not the shape asked for", detail)

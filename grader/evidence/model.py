@@ -189,6 +189,27 @@ class DeviceFallbackEvent(_Event):
     call: str
 
 
+class CaptureEvent(_Event):
+    """An expression the rubric named, evaluated after a cell (grader.captures): its value, or its error."""
+
+    event: Literal["capture"]
+    id: str
+    what: Literal["value", "parameter_count", "predictions"]
+    error: str | None = None
+    type: str | None = None  # the Python type of the value: Tensor, ndarray, float, Size, str, ...
+    shape: list[int] | None = None
+    dtype: str | None = None
+    array: ArrayName | None = None  # None for a string, a parameter count, or a value too large to keep
+    text: str | None = None
+    total: int | None = None  # parameter_count
+    trainable: int | None = None
+
+    def describe_type(self) -> str:
+        if self.shape is None:
+            return self.type or "?"
+        return f"{self.type} of shape {tuple(self.shape)} ({self.dtype})"
+
+
 class ProbeErrorEvent(_Event):
     event: Literal["probe_error"]
     where: str
@@ -197,7 +218,8 @@ class ProbeErrorEvent(_Event):
 
 AnyEvent = Annotated[
     Union[ProbeEvent, CellEvent, ModuleInfo, ForwardEvent, StepEvent, ParamsEvent, OverflowEvent,
-          DataLoadersEvent, LearnerEvent, FitEvent, ImshowEvent, CamInputEvent, DeviceFallbackEvent, ProbeErrorEvent],
+          DataLoadersEvent, LearnerEvent, FitEvent, ImshowEvent, CamInputEvent, DeviceFallbackEvent, ProbeErrorEvent,
+          CaptureEvent],
     Field(discriminator="event"),
 ]
 ModuleInfo.model_rebuild()
@@ -220,6 +242,7 @@ class Evidence:
     cam_inputs: list[CamInputEvent] = field(default_factory=list)
     device_fallbacks: list[DeviceFallbackEvent] = field(default_factory=list)
     probe_errors: list[ProbeErrorEvent] = field(default_factory=list)
+    captures: dict[str, CaptureEvent] = field(default_factory=dict)  # by capture id
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # the .npy files events name
     runs: int = 0  # cells that started running
     foreign_lines: list[int] = field(default_factory=list)  # lines out of the probe's sequence, ignored
@@ -228,7 +251,7 @@ class Evidence:
         """The recorded events in order (cell starts are kept only as a count)."""
         found: list[_Event] = [*self.modules.values(), *self.forwards, *self.steps, *self.snapshots, *self.overflows,
                                *self.dataloaders, *self.learners, *self.fits, *self.imshows, *self.cam_inputs,
-                               *self.device_fallbacks, *self.probe_errors]
+                               *self.device_fallbacks, *self.probe_errors, *self.captures.values()]
         return ([self.probe] if self.probe else []) + sorted(found, key=lambda event: event.seq)
 
     def to_jsonl(self) -> str:
@@ -249,6 +272,8 @@ class Evidence:
             self.snapshots.append(event)
         elif isinstance(event, OverflowEvent):
             self.overflows.append(event)
+        elif isinstance(event, CaptureEvent):
+            self.captures[event.id] = event
         else:
             {DataLoadersEvent: self.dataloaders, LearnerEvent: self.learners, FitEvent: self.fits,
              ImshowEvent: self.imshows, CamInputEvent: self.cam_inputs, DeviceFallbackEvent: self.device_fallbacks,
@@ -257,7 +282,8 @@ class Evidence:
     def array_names(self) -> list[str]:
         """Every array file the events name."""
         return [event.array for event in self.imshows] + [
-            name for event in self.cam_inputs for name in event.arrays.values()]
+            name for event in self.cam_inputs for name in event.arrays.values()] + [
+            event.array for event in self.captures.values() if event.array is not None]
 
     def array(self, name: str) -> np.ndarray:
         found = self.arrays.get(name)

@@ -12,8 +12,9 @@ It imports nothing from the rest of ``grader``.
 import os
 
 EVIDENCE_ENV = "GRADER_EVIDENCE"
+CAPTURES_ENV = "GRADER_CAPTURES"  # the capture plan file (grader.captures), when the rubric has captures
 THREADS_ENV = "GRADER_TORCH_THREADS"  # torch's CPU threads in this kernel, when several kernels share the cores
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def arrays_dir(evidence_path: str) -> str:
@@ -22,6 +23,7 @@ def arrays_dir(evidence_path: str) -> str:
 
 
 def load_ipython_extension(shell) -> None:
+    from grader.probe.captures import load_plan
     from grader.probe.recorder import Recorder
 
     path = os.environ.pop(EVIDENCE_ENV, None)  # student code need not know where evidence goes
@@ -33,4 +35,6 @@ def load_ipython_extension(shell) -> None:
 
         # Set here, not by OMP_NUM_THREADS: a warm kernel's torch was imported before its environment was set.
         torch.set_num_threads(int(threads))
-    Recorder(shell, path).install()
+    plan_path = os.environ.pop(CAPTURES_ENV, "")
+    plan = load_plan(plan_path) if plan_path else None  # read now, before student code could change it
+    Recorder(shell, path, plan).install()

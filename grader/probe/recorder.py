@@ -26,11 +26,13 @@ import os
 import weakref
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn.modules.module import register_module_forward_hook
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from grader.probe import FORMAT_VERSION, arrays_dir
+from grader.probe.captures import CapturePlan, CaptureRunner
 from grader.probe.vision import VisionRecorder
 
 _dumps = json.dumps
@@ -98,7 +100,8 @@ class _Keys:
 
 
 class Recorder:
-    def __init__(self, shell: Any, path: str) -> None:
+    def __init__(self, shell: Any, path: str, plan: CapturePlan | None = None) -> None:
+        """plan: what to evaluate after which cell run (see grader.probe.captures)."""
         self.shell = shell
         # A raw descriptor and functions bound now: student code that later replaces
         # json.dumps or a file's write() cannot rewrite what the probe records.
@@ -112,7 +115,10 @@ class Recorder:
         self.step_counts: dict[str, int] = {}
         self.pending_steps: dict[int, list[dict[str, Any]]] = {}
         self.param_states: dict[str, tuple] = {}  # version counters at the last snapshot
-        self.vision = VisionRecorder(self, arrays_dir(path))
+        self.arrays_dir = arrays_dir(path)
+        self.array_count = 0
+        self.vision = VisionRecorder(self)
+        self.captures = CaptureRunner(self, plan) if plan is not None else None
 
     def install(self) -> None:
         self.emit({"event": "probe", "version": FORMAT_VERSION, "torch": torch.__version__})
@@ -121,13 +127,24 @@ class Recorder:
         register_module_forward_hook(self.on_forward)
         register_optimizer_step_pre_hook(self.before_step)
         register_optimizer_step_post_hook(self.after_step)
+        os.makedirs(self.arrays_dir, mode=0o700, exist_ok=True)
         self.vision.install()
+        if self.captures is not None:  # last: after the cell's own records
+            self.shell.events.register("post_run_cell", self.captures.on_cell_end)
 
     def emit(self, event: dict[str, Any]) -> None:
         self.seq += 1
         event["seq"] = self.seq
         event["run"] = self.run
         _write_all(self.fd, (_dumps(event, allow_nan=False, separators=(",", ":")) + "\n").encode())
+
+    def save_array(self, array: np.ndarray) -> str:
+        """Write an array for an event to name (numbers only; the grader loads it without pickle)."""
+        self.array_count += 1
+        name = f"a{self.array_count}.npy"
+        with open(os.path.join(self.arrays_dir, name), "wb") as stream:
+            np.save(stream, np.ascontiguousarray(array), allow_pickle=False)
+        return name
 
     # -- cells ---------------------------------------------------------------
 

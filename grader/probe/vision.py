@@ -78,10 +78,8 @@ class VisionRecorder:
     """Patches fastai and matplotlib classes (never module-level names, which
     `from … import *` copies) to record what Problem-1-style code did."""
 
-    def __init__(self, recorder: Any, arrays_dir: str) -> None:
+    def __init__(self, recorder: Any) -> None:
         self.recorder = recorder
-        self.arrays_dir = arrays_dir
-        self.array_count = 0
         self.learners: list[tuple[Any, str]] = []  # (weak learner ref, key), in order of creation
         self.dataloaders: dict[int, str] = {}
         self.watched: dict[int, str] = {}  # id(module) -> key, for learner models and their bodies
@@ -96,7 +94,6 @@ class VisionRecorder:
         self.fallback_used = False
 
     def install(self) -> None:
-        os.makedirs(self.arrays_dir, mode=0o700, exist_ok=True)
         patches = {
             "fastai.learner": self.patch_learner,
             "fastai.vision.data": self.patch_image_dataloaders,
@@ -110,15 +107,6 @@ class VisionRecorder:
         if os.environ.pop(CPU_FALLBACK_ENV, "") == "1" and not torch.cuda.is_available():
             self.patch_cuda_calls()
         self.recorder.shell.events.register("post_run_cell", self.on_cell_end)
-
-    # -- arrays ------------------------------------------------------------------
-
-    def save_array(self, array: np.ndarray) -> str:
-        self.array_count += 1
-        name = f"a{self.array_count}.npy"
-        with open(os.path.join(self.arrays_dir, name), "wb") as stream:
-            np.save(stream, np.ascontiguousarray(array), allow_pickle=False)
-        return name
 
     # -- fastai ------------------------------------------------------------------
 
@@ -243,7 +231,7 @@ class VisionRecorder:
         cmap = image.get_cmap()
         alpha = image.get_alpha()
         self.recorder.emit({
-            "event": "imshow", "axes": self.axes_key(ax), "array": self.save_array(array),
+            "event": "imshow", "axes": self.axes_key(ax), "array": self.recorder.save_array(array),
             "shape": list(array.shape), "subsampled": step,
             "alpha": None if alpha is None or np.ndim(alpha) else float(alpha),
             "cmap": getattr(cmap, "name", None), "extent": [float(v) for v in image.get_extent()],
@@ -314,7 +302,7 @@ class VisionRecorder:
         self.recorder.emit({
             "event": "cam_input", "model": model_key, "body": self.recorder.modules.get(body),
             "head": self.recorder.modules.get(head), "fed_in_run": fed_in_run,
-            "arrays": {name: self.save_array(value) for name, value in arrays.items()},
+            "arrays": {name: self.recorder.save_array(value) for name, value in arrays.items()},
         })
 
     # -- --cpu-fallback ----------------------------------------------------------

@@ -7,6 +7,7 @@ from running the reference solution, so the rubric cannot drift from it.
 
 from __future__ import annotations
 
+import ast
 import re
 from datetime import datetime
 from typing import Annotated, Literal, Union, get_args
@@ -144,15 +145,107 @@ class CamCheck(_StoredFallback):
                                    description="correlation between the image shown and the image fed to the model")
 
 
+class ValueCheck(_Check):
+    """A Python expression evaluated in the student's kernel, compared with the same expression in the
+    reference's kernel: a tensor, an array, a number, a shape (`x.shape`), a string."""
+
+    kind: Literal["value"]
+    expression: str = Field(min_length=1, description="evaluated in the kernel, e.g. `net.weight`, `yhat[:8]`, `x.shape`")
+    at: Literal["item_end", "notebook_end"] = Field(
+        default="item_end", description="item_end: after the item's last code cell ran; notebook_end: after the last cell")
+    compare: Literal["value", "shape", "dtype"] = Field(
+        default="value", description="value: element-wise within `tolerance`; shape: the shapes only; dtype: the "
+                                     "element types only (float32 vs float64)")
+    tolerance: Tolerance | None = None
+
+    @field_validator("expression")
+    @classmethod
+    def _an_expression(cls, expression: str) -> str:
+        return _parses_as_expression(expression)
+
+
+class ParameterCountCheck(_Check):
+    """The number of parameters of a module (any expression that has `.parameters()`)."""
+
+    kind: Literal["parameter_count"]
+    module: str = Field(min_length=1, description="an expression for the module, e.g. `rnn` or `learn.model`")
+    expected: int | None = Field(default=None, ge=0, description="default: the reference's count of the same module")
+    trainable_only: bool = Field(default=False, description="count only parameters with requires_grad")
+    at: Literal["item_end", "notebook_end"] = "item_end"
+
+    @field_validator("module")
+    @classmethod
+    def _an_expression(cls, expression: str) -> str:
+        return _parses_as_expression(expression)
+
+
+class ModelFitCheck(_Check):
+    """A trained model scored on the reference's data. The student's `model` (a module or any callable) is
+    applied to the `inputs` the reference computed; the `targets` never enter the student's kernel, and the
+    grader computes the metric."""
+
+    kind: Literal["model_fit"]
+    model: str = Field(min_length=1, description="in the student's kernel: a callable from inputs to outputs, e.g. "
+                                                  "`net` or `lambda x: head(rnn(x)[0])`")
+    inputs: str = Field(min_length=1, description="in the reference's kernel: the inputs, e.g. `x`")
+    targets: str = Field(min_length=1, description="in the reference's kernel: the targets, class indices or one-hot")
+    metric: Literal["accuracy", "cross_entropy", "mse"]
+    at_least: float | None = None
+    at_most: float | None = None
+    at: Literal["item_end", "notebook_end"] = "item_end"
+
+    @field_validator("model", "inputs", "targets")
+    @classmethod
+    def _an_expression(cls, expression: str) -> str:
+        return _parses_as_expression(expression)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ModelFitCheck:
+        if (self.at_least is None) == (self.at_most is None):
+            raise ValueError("give exactly one bound: at_least (accuracy) or at_most (a loss)")
+        return self
+
+
+class PrintedCheck(_Check):
+    """The item's cells print what the question asks: the numbers the reference prints in the same item
+    (within tolerance), or, with `pattern`, text matching a regular expression."""
+
+    kind: Literal["printed"]
+    pattern: str | None = Field(default=None, description="a Python regular expression searched in the item's output")
+    tolerance: Tolerance | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"not a regular expression: {err}") from None
+        return pattern
+
+
+def _parses_as_expression(expression: str) -> str:
+    try:
+        ast.parse(expression, mode="eval")
+    except SyntaxError as err:
+        raise ValueError(f"not a Python expression: {err.msg}") from None
+    return expression
+
+
 Check = Annotated[
     Union[ModuleCheck, TensorCheck, OptimizerTraceCheck, TrueFalseCheck, ManualCheck,
-          ImageFolderCheck, DataLoadersCheck, LearnerCheck, CamCheck],
+          ImageFolderCheck, DataLoadersCheck, LearnerCheck, CamCheck, ValueCheck, ParameterCountCheck, ModelFitCheck,
+          PrintedCheck],
     Field(discriminator="kind"),
 ]
 
-EXECUTED_KINDS = frozenset({"module", "tensor", "optimizer_trace", "image_folder", "dataloaders", "learner", "cam"})
+EXECUTED_KINDS = frozenset({"module", "tensor", "optimizer_trace", "image_folder", "dataloaders", "learner", "cam",
+                            "value", "parameter_count", "model_fit", "printed"})
 # Checks that compare with the reference solution's run: a self-check, which has no reference, cannot run them.
-REFERENCE_KINDS = frozenset({"module", "tensor", "optimizer_trace"})
+REFERENCE_KINDS = frozenset({"module", "tensor", "optimizer_trace", "value", "parameter_count", "model_fit", "printed"})
+# Checks that evaluate expressions in the kernel after a cell (see grader.captures).
+CAPTURE_KINDS = frozenset({"value", "parameter_count", "model_fit"})
 CHECK_KINDS = tuple(get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Check)[0]))
 
 

@@ -21,21 +21,23 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from grader.evidence import Evidence, EvidenceError, read_evidence
-from grader.probe import THREADS_ENV
+from grader.probe import CAPTURES_ENV, EVIDENCE_ENV, THREADS_ENV
 from grader.probe.vision import CPU_FALLBACK_ENV
-from grader.probe import EVIDENCE_ENV
 from grader.results import CellRun
 from grader.run.kernel import GradingKernelManager
 from grader.run.sandbox import KernelSandbox, SandboxHost
 from grader.run.warm import WarmKernels
 from grader.run.workspace import Workspace, log_tail, workspace
+
+if TYPE_CHECKING:  # grader.captures builds plans from notebooks run here
+    from grader.captures import CapturePlan
 
 # How long a kernel may take to answer the interrupt sent at a cell's time limit.
 INTERRUPT_GRACE_S = 10.0
@@ -133,10 +135,12 @@ class NotebookRunner:
     torch_threads: int | None = None
     active: ActiveRuns = field(default_factory=ActiveRuns, compare=False, repr=False)
 
-    def run(self, notebook: nbformat.NotebookNode, submission: Path, gpu: int | None = None) -> Execution:
-        """Run `notebook` with the files of `submission` around it. gpu: the GPU its kernel gets, if any."""
+    def run(self, notebook: nbformat.NotebookNode, submission: Path, gpu: int | None = None,
+            captures: CapturePlan | None = None) -> Execution:
+        """Run `notebook` with the files of `submission` around it. gpu: the GPU its kernel gets, if any.
+        captures: expressions the probe evaluates after given cells (grader.captures)."""
         try:
-            return asyncio.run(self._registered(self._run(notebook, submission, gpu)))
+            return asyncio.run(self._registered(self._run(notebook, submission, gpu, captures)))
         except asyncio.CancelledError:  # Ctrl-C while a kernel ran: it is shut down by now
             raise KeyboardInterrupt from None
 
@@ -146,7 +150,8 @@ class NotebookRunner:
         with self.active.register(task):
             return await run
 
-    async def _run(self, notebook: nbformat.NotebookNode, submission: Path, gpu: int | None) -> Execution:
+    async def _run(self, notebook: nbformat.NotebookNode, submission: Path, gpu: int | None,
+                   captures: CapturePlan | None) -> Execution:
         nb = copy.deepcopy(notebook)
         for cell in nb.cells:
             if cell.cell_type == "code":
@@ -155,6 +160,8 @@ class NotebookRunner:
         (self.cache_dir / "matplotlib").mkdir(parents=True, exist_ok=True)
         with workspace(submission) as ws, self._sandbox_for(ws, gpu) as box:
             km, env, cwd = self._kernel(ws, box, gpu)
+            if captures:
+                env[CAPTURES_ENV] = str(self._hand_over_plan(captures, ws, box))
             client = GradingClient(
                 nb, km=km, allow_errors=True, interrupt_on_timeout=True, startup_timeout=STARTUP_TIMEOUT_S
             )
@@ -203,6 +210,16 @@ class NotebookRunner:
         box.hand_over(ws.evidence_arrays)
         env = self.sandbox.kernel_env(ws.runtime, EVIDENCE_ENV, gpu, self.gpu_memory_fraction)
         return km, self._with_options(env), str(ws.runtime)
+
+    @staticmethod
+    def _hand_over_plan(captures: CapturePlan, ws: Workspace, box: KernelSandbox | None) -> Path:
+        folder = ws.runtime / "captures"
+        folder.mkdir()
+        path = captures.write(folder)
+        if box is not None:
+            for file in [folder, *folder.iterdir()]:
+                box.hand_over(file)
+        return path
 
     def _with_options(self, env: dict[str, str]) -> dict[str, str]:
         """The kernel's environment with what the probe sets up before the first cell."""

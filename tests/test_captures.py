@@ -1,0 +1,112 @@
+"""Expressions the rubric names, evaluated in sandboxed kernels after an item's cells: `value`,
+`parameter_count`, `model_fit` and `printed` checks on a tiny exam written here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from grader.grading import Grader
+from grader.reference import reference_run
+from grader.rubric import load_rubric
+from grader.run import NotebookRunner
+from grader.submission import discover
+
+pytestmark = pytest.mark.notebooks
+
+RUBRIC = {
+    "id": "captures-demo", "title": "Captures", "total": 16, "tolerance": {"rtol": 1e-5, "atol": 1e-4},
+    "items": [
+        {"id": "1.1", "title": "a tensor", "checks": [
+            {"kind": "value", "name": "values of x", "expression": "x", "points": 2},
+            {"kind": "value", "name": "shape of x", "expression": "x", "compare": "shape", "points": 1,
+             "visibility": "public"},
+            {"kind": "value", "name": "dtype of x", "expression": "x", "compare": "dtype", "points": 1},
+            {"kind": "printed", "name": "prints the first rows", "points": 2},
+        ]},
+        {"id": "1.2", "title": "a classifier", "checks": [
+            {"kind": "parameter_count", "name": "parameters of net", "module": "net", "points": 2},
+            {"kind": "value", "name": "final weights", "expression": "net.weight", "at": "notebook_end", "points": 2},
+            {"kind": "model_fit", "name": "classifies the data", "model": "net", "inputs": "x", "targets": "y",
+             "metric": "accuracy", "at_least": 0.9, "points": 3},
+            {"kind": "model_fit", "name": "low loss", "model": "net", "inputs": "x", "targets": "y",
+             "metric": "cross_entropy", "at_most": 1.0, "points": 3, "visibility": "public"},
+        ]},
+    ],
+}
+
+DATA = "import torch\nx = torch.arange(12.).reshape(6, 2)\ny = (x.sum(1) > 10).long()\nprint(x[:2])"
+NET = ("net = torch.nn.Linear(2, 2)\nwith torch.no_grad():\n"
+       "    net.weight.copy_(torch.tensor([[0., 0.], [1., 1.]]))\n    net.bias.copy_(torch.tensor([10.5, 0.]))")
+
+
+def exam(*answers: str | None) -> nbformat.NotebookNode:
+    cells = [new_markdown_cell("# Captures")]
+    for number, answer in enumerate(answers, start=1):
+        cells.append(new_markdown_cell(f"question {number}", metadata={"tags": [f"question:1.{number}"]}))
+        if answer is not None:
+            cells.append(new_code_cell(answer))
+    return new_notebook(cells=cells)
+
+
+@pytest.fixture(scope="module")
+def grader(tmp_path_factory, sandbox_host, warm_kernels, cache_dir) -> Grader:
+    folder = tmp_path_factory.mktemp("captures-demo")
+    (folder / "rubric.yaml").write_text(yaml.safe_dump(RUBRIC), encoding="utf-8")
+    nbformat.write(exam(None, None), folder / "template.ipynb")
+    nbformat.write(exam(DATA, NET), folder / "solution.ipynb")
+    runner = NotebookRunner(cell_timeout_s=30, notebook_timeout_s=60, cache_dir=cache_dir, sandbox=sandbox_host,
+                            warm=warm_kernels)
+    loaded = load_rubric(folder)
+    reference = reference_run(loaded, runner, cache_dir)
+    return Grader(loaded, runner, reference.evidence, reference.notebook)
+
+
+def grade(grader: Grader, tmp_path: Path, nb: nbformat.NotebookNode) -> dict[str, list[tuple[str, float, str]]]:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    nbformat.write(nb, folder / "홍길동(2023001).ipynb")
+    (submission,) = discover(folder, "*.ipynb")
+    result, _ = grader.grade(submission)
+    return {item.id: [(check.name, check.points, check.message) for check in item.checks] for item in result.items}
+
+
+def test_the_reference_earns_full_marks_on_its_own_captures(grader, tmp_path):
+    graded = grade(grader, tmp_path, exam(DATA, NET))
+    assert {item: sum(points for _, points, _ in checks) for item, checks in graded.items()} == {"1.1": 6, "1.2": 10}
+
+
+def test_wrong_values_shapes_types_and_models_each_cost_their_points(grader, tmp_path):
+    other_data = ("import torch\nx = torch.arange(12, dtype=torch.float64).reshape(6, 2) + 1\n"
+                  "y = (x.sum(1) > 10).long()\nprint(x[:2].tolist())")
+    wider = "net = torch.nn.Linear(2, 3)\ntorch.nn.init.zeros_(net.weight)\ntorch.nn.init.zeros_(net.bias)"
+    assert grade(grader, tmp_path, exam(other_data, wider)) == {
+        "1.1": [("values of x", 0.0, "values of x: 12 of 12 value(s) outside the tolerance"),
+                ("shape of x", 1.0, ""),
+                ("dtype of x", 0.0, "dtype of x has dtype float64, which is not what is asked"),
+                ("prints the first rows", 0.0, "1 of the 1 value(s) asked for were not printed")],
+        "1.2": [("parameters of net", 0.0, "the module has 9 parameters"),
+                ("final weights", 0.0, "the final weights has shape [3, 2], which is not the shape asked for"),
+                ("classifies the data", 0.0, "the model's accuracy on the grader's data is not high enough"),
+                ("low loss", 0.0, "cross-entropy loss of `net` on the grader's 6 inputs is 1.099; at most 1 is needed")],
+    }
+
+
+def test_a_missing_variable_and_an_unanswered_item_say_what_is_missing(grader, tmp_path):
+    renamed = DATA.replace("x", "X").replace("print(X[:2])", "print(X[:2])")
+    assert grade(grader, tmp_path, exam(renamed, None)) == {
+        "1.1": [("values of x", 0.0, "values of x could not be evaluated after cell 3: NameError: name 'x' is not defined"),
+                ("shape of x", 0.0, "`x` could not be evaluated after cell 3: NameError: name 'x' is not defined"),
+                ("dtype of x", 0.0, "dtype of x could not be evaluated after cell 3: NameError: name 'x' is not defined"),
+                ("prints the first rows", 2.0, "")],
+        "1.2": [("parameters of net", 0.0, "no code cell answers this item, so parameters of net could not be evaluated"),
+                ("final weights", 0.0, "no code cell answers this item, so final weights could not be evaluated"),
+                ("classifies the data", 0.0,
+                 "no code cell answers this item, so the model on the grader's data could not be evaluated"),
+                ("low loss", 0.0,
+                 "no code cell answers this item, so `net` on the grader's data could not be evaluated")],
+    }
