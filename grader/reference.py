@@ -57,7 +57,7 @@ def reference_run(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: Path,
             return ReferenceRun(read_evidence(cached, from_probe=False, arrays=arrays), nbformat.read(executed, 4))
         except (EvidenceError, OSError, ValueError):
             cached.unlink()  # a damaged cache entry is recomputed, not trusted
-    run = _run_solution(rubric, runner)
+    run = run_solution(rubric, runner)
     evidence = run.evidence
     cached.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(run.notebook, executed)
@@ -71,7 +71,8 @@ def reference_run(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: Path,
     return run
 
 
-def _run_solution(rubric: LoadedRubric, runner: NotebookRunner) -> ReferenceRun:
+def run_solution(rubric: LoadedRubric, runner: NotebookRunner, gpu: int | None = None) -> ReferenceRun:
+    """One run of the solution, not cached (a GPU run is never cached: reference values come from the CPU)."""
     path = rubric.solution_path
     items = rubric.spec.items
     try:
@@ -82,7 +83,7 @@ def _run_solution(rubric: LoadedRubric, runner: NotebookRunner) -> ReferenceRun:
             if rubric.solution_data is not None:
                 shutil.copytree(rubric.solution_data, folder, dirs_exist_ok=True)
             shutil.copy2(path, folder)
-            execution = runner.run(nb, Path(folder), captures=captures)
+            execution = runner.run(nb, Path(folder), gpu, captures)
     except (NotebookError, RunnerError) as err:
         raise RubricError(f"{path}: the reference solution could not be run: {err}") from None
     failed = [f"cell {cell.cell}: {cell.error}" for cell in execution.cells if cell.status != "ok"]

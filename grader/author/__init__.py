@@ -1,0 +1,1 @@
+"""Authoring exams: lint a rubric against its template and reference."""

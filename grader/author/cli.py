@@ -1,0 +1,91 @@
+"""`grader rubric lint`: check a rubric against its template and its reference solution."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from time import monotonic
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from grader.author.lint import LintReport, lint
+from grader.reference import ReferenceRun, reference_run, run_solution
+from grader.rubric import LoadedRubric, RubricError, load_rubric
+from grader.run import NotebookRunner
+from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
+
+rubric_app = typer.Typer(no_args_is_help=True)
+console = Console(stderr=True, soft_wrap=True, highlight=False)
+report_console = Console(soft_wrap=True, highlight=False)
+
+
+@rubric_app.command("lint")
+def lint_command(
+    rubric: Annotated[Path, typer.Argument(help="Rubric folder (rubric.yaml, template, solution).")],
+    runs: Annotated[int, typer.Option(help="Runs of the reference on the CPU, to measure its noise.", min=1)] = 2,
+    gpu: Annotated[Optional[int], typer.Option(help="Run the reference once more on this GPU and compare it "
+                                                    "with the CPU runs.")] = None,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run the reference unconfined, as you.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="The grader's cache \\[default: $GRADER_CACHE or "
+                                                           "~/.cache/grader].")] = None,
+) -> None:
+    """Check that every item has its cells, every check finds what it compares in the reference's run, the
+    points add up, tolerances are wider than the reference's own noise, and hidden items do not leak."""
+    try:
+        loaded = load_rubric(rubric)
+    except RubricError as err:
+        console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(code=1) from None
+    cache = cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
+    runner = _runner(loaded, cache, no_sandbox, gpu)
+    done = {"cpu": 0}
+
+    def run_reference(on_gpu: bool) -> tuple[ReferenceRun, float]:
+        started = monotonic()
+        with console.status(f"running {loaded.spec.solution} ({'on GPU ' + str(gpu) if on_gpu else 'CPU run ' + str(done['cpu'] + 1)})…"):
+            if on_gpu:
+                run = run_solution(loaded, runner, gpu)
+            else:
+                done["cpu"] += 1
+                # Re-run, not read from the cache, to measure the noise; the last run stays cached for grading.
+                run = reference_run(loaded, runner, cache, cached_ok=False)
+        return run, monotonic() - started
+
+    report = lint(loaded, run_reference, runs=runs, gpu=gpu is not None)
+    _print(report, loaded)
+    if report.errors:
+        raise typer.Exit(code=1)
+
+
+def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None) -> NotebookRunner:
+    limits = loaded.spec.execution
+    sandbox = None
+    if not no_sandbox:
+        try:
+            sandbox = SandboxHost.prepare(sys.executable, Limits(
+                memory_mb=limits.memory_mb, processes=limits.max_processes, file_size_mb=limits.max_file_mb,
+                tmp_mb=limits.disk_mb), cache, gpus=() if gpu is None else (gpu,))
+        except SandboxUnavailable as err:
+            console.print(f"[bold red]error:[/] cannot sandbox the reference's kernel: {err} (or use --no-sandbox)")
+            raise typer.Exit(code=2) from None
+    return NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
+                          cache_dir=cache, sandbox=sandbox)
+
+
+def _print(report: LintReport, loaded: LoadedRubric) -> None:
+    for finding in report.findings:
+        colour = "red" if finding.severity == "error" else "yellow"
+        report_console.print(f"[{colour}]{finding.severity}:[/] {finding.where}: {finding.message}")
+    if report.noise:
+        report_console.print("noise of the reference (largest difference between runs, per numeric check):")
+        for noise in report.noise:
+            mark = "ok" if noise.within else "TOO TIGHT"
+            report_console.print(f"  {noise.runs}: {noise.max_abs_diff:.3g} (atol={noise.tolerance.atol:g}, "
+                                 f"rtol={noise.tolerance.rtol:g}) {mark}  {noise.where}")
+    seconds = ", ".join(f"{value:.1f}" for value in report.reference_seconds)
+    errors, warnings = len(report.errors), len(report.findings) - len(report.errors)
+    report_console.print(f"{loaded.folder}: {len(loaded.spec.items)} items, {loaded.spec.total:g} points; reference "
+                         f"runs took {seconds} s; {errors} error(s), {warnings} warning(s)")

@@ -1,0 +1,141 @@
+"""`grader rubric lint` on a tiny exam: missing cells, checks that find nothing in the reference,
+tolerances tighter than the reference's noise, hidden answers in the template."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from time import monotonic
+
+import nbformat
+import numpy as np
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
+
+from grader.author.lint import Finding, evidence_findings, hidden_values_in_template, layout_findings, lint, \
+    noise_between, template_leaks
+from grader.reference import ReferenceRun, run_solution
+from grader.rubric import load_rubric
+from grader.run import NotebookRunner
+from tests.capture_exam import DATA, NET, PLACEHOLDER, RUBRIC, exam, write_exam
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.notebooks
+
+
+@pytest.fixture(scope="module")
+def runner(sandbox_host, warm_kernels, cache_dir) -> NotebookRunner:
+    return NotebookRunner(cell_timeout_s=30, notebook_timeout_s=60, cache_dir=cache_dir, sandbox=sandbox_host,
+                          warm=warm_kernels)
+
+
+def runs_of(folder: Path, runner: NotebookRunner):
+    loaded = load_rubric(folder)
+
+    def run_reference(on_gpu: bool) -> tuple[ReferenceRun, float]:
+        started = monotonic()
+        return run_solution(loaded, runner), monotonic() - started
+
+    return loaded, run_reference
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory, runner):
+    loaded, run_reference = runs_of(write_exam(tmp_path_factory.mktemp("lint") / "demo"), runner)
+    return loaded, lint(loaded, run_reference, runs=2)
+
+
+def test_a_consistent_rubric_has_no_findings_and_its_noise_is_measured(clean):
+    loaded, report = clean
+    assert report.findings == []
+    assert [(noise.where, noise.runs, noise.max_abs_diff, noise.within) for noise in report.noise] == [
+        ("rubric.yaml: items[0] (id '1.1').checks[0] (value `x`).tolerance", "CPU run 1 vs 2", 0.0, True),
+        ("rubric.yaml: items[1] (id '1.2').checks[1] (value `net.weight`).tolerance", "CPU run 1 vs 2", 0.0, True),
+    ]
+    assert len(report.reference_seconds) == 2
+
+
+def test_a_tolerance_tighter_than_the_reference_noise_is_an_error(clean, runner):
+    loaded, _ = clean
+    first = run_solution(loaded, runner).evidence
+    noisy = copy.deepcopy(first)
+    name = noisy.captures["1.2/1"].array
+    noisy.arrays[name] = noisy.arrays[name] + np.float32(3e-4)  # a GPU's or a non-deterministic kernel's drift
+    (measured,) = [noise for noise in noise_between(loaded, first, noisy, "CPU vs GPU") if not noise.within]
+    assert (measured.where, round(measured.max_abs_diff, 6)) == (
+        "rubric.yaml: items[1] (id '1.2').checks[1] (value `net.weight`).tolerance", 0.0003)
+
+
+def test_checks_that_find_nothing_in_the_reference_are_named(tmp_path, runner):
+    rubric = copy.deepcopy(RUBRIC)
+    rubric["items"][0]["checks"][0]["expression"] = "z"  # never defined
+    rubric["items"][1]["checks"].append({"kind": "printed", "name": "prints the weights", "points": 1})
+    rubric["items"][1]["checks"].append({"kind": "parameter_count", "name": "count", "module": "x", "points": 1})
+    rubric["total"] = 18
+    loaded, run_reference = runs_of(write_exam(tmp_path / "demo", rubric), runner)
+    run, _ = run_reference(False)
+    assert evidence_findings(loaded, run) == [
+        Finding("error", "rubric.yaml: items[0] (id '1.1').checks[0] (value `z`)",
+                "in the reference, it raises NameError: name 'z' is not defined"),
+        Finding("error", "rubric.yaml: items[1] (id '1.2').checks[4] (printed 'prints the weights')",
+                "the reference prints no numbers in this item, so there is nothing to compare the student's prints with"),
+        Finding("error", "rubric.yaml: items[1] (id '1.2').checks[5] (parameter_count `x`)",
+                "in the reference, it raises AttributeError: 'Tensor' object has no attribute 'parameters'"),
+    ]
+
+
+def test_missing_question_and_code_cells_are_named(tmp_path):
+    folder = write_exam(tmp_path / "demo")
+    template = exam(PLACEHOLDER, PLACEHOLDER)
+    template.cells[3].metadata = {}  # item 1.2's question cell lost its tag
+    nbformat.write(template, folder / "template.ipynb")
+    solution = exam(DATA, None)  # 1.1 answered, 1.2 has no code at all
+    nbformat.write(solution, folder / "solution.ipynb")
+    assert layout_findings(load_rubric(folder)) == [
+        Finding("error", "template.ipynb", "no cell starts item 1.2 (rubric.yaml: items[1] (id '1.2')): tag its "
+                                           "question cell `question:1.2`"),
+        Finding("error", "solution.ipynb: cell 4", "item 1.2 is answered with code but has no code cell"),
+    ]
+
+
+def test_hidden_answers_in_the_template_are_leaks(tmp_path, clean):
+    reference_loaded, _ = clean
+    rubric = copy.deepcopy(RUBRIC)
+    rubric["items"].append({"id": "2.1", "title": "a claim", "checks": [
+        {"kind": "true_false", "name": "true or false", "answer": True, "points": 2}]})
+    rubric["total"] = 18
+    folder = write_exam(tmp_path / "demo", rubric)
+    template = exam(PLACEHOLDER, PLACEHOLDER)
+    template.cells += [new_markdown_cell("(1) A claim about tensors.", metadata={"tags": ["question:2.1"]}),
+                       new_markdown_cell("**O**")]
+    code = new_code_cell("x = None", execution_count=3, outputs=[new_output("stream", text="done")])
+    template.cells.insert(2, code)
+    template.cells.insert(3, new_markdown_cell("Expected `net.weight`: [[0., 0.], [1., 1.]]"))
+    nbformat.write(template, folder / "template.ipynb")
+    loaded = load_rubric(folder)
+    assert template_leaks(loaded) == [
+        Finding("error", "template.ipynb: cell 3", "the template keeps stored outputs, which can show answers: clear "
+                                                   "them (`grader assign` writes templates without)"),
+        Finding("error", "template.ipynb: item 2.1", "the template already answers it (True, from '**O**'): the key "
+                                                     "leaks, and an untouched template earns the points"),
+    ]
+    run = run_solution(reference_loaded, NotebookRunner(cell_timeout_s=30, notebook_timeout_s=60,
+                                                        cache_dir=tmp_path / "cache", sandbox=None))
+    assert hidden_values_in_template(loaded, run.evidence) == [
+        Finding("error", "template.ipynb: cell 4", "it shows the expected value of hidden check 'final weights' of "
+                                                   "item 1.2 ([[0., 0.], [1., 1.]])"),
+    ]
+
+
+def test_the_command_exits_1_on_errors_and_says_what_it_measured(tmp_path, cache_dir):
+    folder = write_exam(tmp_path / "demo")
+    done = run_cli("rubric", "lint", str(folder), env_cache=cache_dir)
+    assert done.stdout.splitlines()[-1].startswith(f"{folder}: 2 items, 16 points; reference runs took ")
+    assert done.stdout.splitlines()[-1].endswith(" s; 0 error(s), 0 warning(s)")
+    rubric = copy.deepcopy(RUBRIC)
+    rubric["items"][1]["checks"][2]["at_least"] = 1.5  # no model reaches an accuracy above 1
+    write_exam(folder, rubric)
+    failed = run_cli("rubric", "lint", str(folder), "--runs", "1", env_cache=cache_dir, check=False)
+    assert failed.returncode == 1
+    assert "error: solution.ipynb: the reference solution does not earn full marks on its own rubric:\n  item 1.2: 7/10" \
+        in failed.stdout
