@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from grader.assets.cache import assets_root
 from grader.assets.cache import describe as describe_assets
 from grader.assets.cli import assets_app
+from grader.author import cli as author_cli
 from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, Workers, auto_jobs, grade_submissions, rubric_summary,
                           write_outputs)
 from grader.export.gradescope_build import gradescope_app
@@ -354,6 +355,7 @@ def set_score(
 
 app.command("release")(selfcheck_cli.release)
 app.command("check")(selfcheck_cli.check)
+app.command("assign")(author_cli.assign_command)
 app.add_typer(gradescope_app, name="gradescope", help="Grade inside Gradescope: build the autograder zip, turn a "
                                                       "graded submission into Gradescope's results.json.")
 
