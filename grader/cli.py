@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from grader.assets.cache import assets_root
 from grader.assets.cache import describe as describe_assets
 from grader.assets.cli import assets_app
-from grader.author.cli import rubric_app
+from grader.author import cli as author_cli
 from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, Workers, auto_jobs, grade_submissions, rubric_summary,
                           write_outputs)
 from grader.export.gradescope_build import gradescope_app
@@ -44,7 +44,7 @@ from grader.unzip import ZipRefused
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
-app.add_typer(rubric_app, name="rubric", help="Check a rubric against its template and reference solution.")
+app.add_typer(author_cli.rubric_app, name="rubric", help="Check a rubric against its template and reference solution.")
 app.add_typer(assets_app, name="assets", help="Pretrained weights and datasets for kernels without network: fill "
                                               "the cache with stand-ins or real downloads, show its state.")
 console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
@@ -357,6 +357,7 @@ def set_score(
 
 app.command("release")(selfcheck_cli.release)
 app.command("check")(selfcheck_cli.check)
+app.command("assign")(author_cli.assign_command)
 app.add_typer(gradescope_app, name="gradescope", help="Grade inside Gradescope: build the autograder zip, turn a "
                                                       "graded submission into Gradescope's results.json.")
 

@@ -1,1 +1,2 @@
-"""Authoring exams: lint a rubric against its template and reference."""
+"""Authoring an exam: one master notebook with solutions into a rubric folder (`grader assign`), and
+checking the rubric against its template and reference (`grader rubric lint`)."""

@@ -64,6 +64,26 @@ def locate(nb: nbformat.NotebookNode, item_ids: list[str]) -> Layout:
     return layout
 
 
+def item_ids(nb: nbformat.NotebookNode) -> list[str]:
+    """The item ids a notebook marks, in order, when they are not known in advance (an author's master):
+    those of its `question:`/`answer:` tags when it has any, else its markdown problem headings' sub-items."""
+    tagged = [match.group(2) for cell in nb.cells for tag in cell.get("metadata", {}).get("tags", []) or []
+              if (match := _TAG.match(str(tag)))]
+    if tagged:
+        return list(dict.fromkeys(tagged))
+    found: list[str] = []
+    problem: int | None = None
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":  # a code comment "# (2)" is a sub-item only of an item already known
+            continue
+        for kind, number in _markers(cell):
+            if kind == "problem":
+                problem = number
+            elif problem is not None:
+                found.append(f"{problem}.{number}")
+    return list(dict.fromkeys(found))
+
+
 def _tagged_item(cell: nbformat.NotebookNode, known: set[str]) -> tuple[str, str] | None:
     for tag in cell.get("metadata", {}).get("tags", []) or []:
         match = _TAG.match(str(tag))
