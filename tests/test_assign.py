@@ -157,7 +157,8 @@ def test_skeleton_has_one_guessed_check_per_item(tmp_path):
     text = report.rubric.read_text(encoding="utf-8")
     assert yaml.safe_load(text) == {
         "id": "quiz1", "title": "Quiz 1: tensors", "total": 4, "template": "template.ipynb",
-        "solution": "solution.ipynb", "tolerance": {"rtol": 1.0e-5, "atol": 1.0e-4}, "items": SKELETON_ITEMS}
+        "solution": "solution.ipynb", "master": "../master.ipynb", "tolerance": {"rtol": 1.0e-5, "atol": 1.0e-4},
+        "items": SKELETON_ITEMS}
     assert '        expression: "net"  # other candidates: X, w0, w1\n' in text
     assert text.startswith("# Rubric skeleton written by `grader assign` from master.ipynb: complete it before "
                            "grading.\n")

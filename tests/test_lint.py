@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
-from grader.author.lint import Finding, evidence_findings, hidden_values_in_template, layout_findings, lint, \
-    noise_between, template_leaks
+from grader.author.lint import (Finding, evidence_findings, hidden_values_in_template, layout_findings, lint,
+                                master_leaks, noise_between, template_leaks)
 from grader.reference import ReferenceRun, run_solution
 from grader.rubric import load_rubric
 from grader.run import NotebookRunner
@@ -139,3 +139,16 @@ def test_the_command_exits_1_on_errors_and_says_what_it_measured(tmp_path, cache
     assert failed.returncode == 1
     assert "error: solution.ipynb: the reference solution does not earn full marks on its own rubric:\n  item 1.2: 7/10" \
         in failed.stdout
+
+
+def test_a_solution_of_the_master_left_in_the_template_is_a_leak(tmp_path):
+    rubric = copy.deepcopy(RUBRIC) | {"master": "master.ipynb"}
+    folder = write_exam(tmp_path / "demo", rubric)
+    solved = DATA.replace("x = torch.arange", "### BEGIN SOLUTION\nx = torch.arange").replace(
+        "print(x[:2])", "print(x[:2])\n### END SOLUTION")
+    nbformat.write(exam(solved, NET), folder / "master.ipynb")
+    nbformat.write(exam("import torch\ny = (x.sum(1) > 10).long()", PLACEHOLDER), folder / "template.ipynb")
+    assert master_leaks(load_rubric(folder)) == [
+        Finding("error", "template.ipynb: cell 3", "'y = (x.sum(1) > 10).long()' is part of a solution in "
+                                                   "master.ipynb (cell 3)"),
+    ]

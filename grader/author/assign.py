@@ -28,6 +28,7 @@ grading locates answers by: each item's first cell gets `question:P.N`, each oth
 from __future__ import annotations
 
 import copy
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +134,8 @@ def _new_rubric(out: Path, title: str, items: list[SkeletonItem], master: Path) 
     if not RUBRIC_ID.match(rubric_id):
         raise AssignError(f"{out}: the rubric's id is its folder's name, which must be lowercase letters, digits, "
                           f"'.', '_' and '-', starting with a letter or digit (got {rubric_id!r})")
-    return RubricUpdate(text=skeleton_rubric(rubric_id, title, items, master.name),
+    master_path = os.path.relpath(master.resolve(), out.resolve())
+    return RubricUpdate(text=skeleton_rubric(rubric_id, title, items, master.name, master_path),
                         new=[item.id for item in items], kept=[], missing=[], warnings=[])
 
 

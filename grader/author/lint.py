@@ -23,6 +23,7 @@ from typing import Literal
 import nbformat
 import numpy as np
 
+from grader.author.assign import AssignError, read_master, solution_texts, solutions_by_cell, template_source
 from grader.captures import capture_id
 from grader.evidence.model import Evidence
 from grader.grading import Grader, printed_by_item
@@ -35,6 +36,7 @@ from grader.rubric.load import RUBRIC_FILE
 from grader.rubric.models import CAPTURE_KINDS, Check, Item, ModelFitCheck, ValueCheck
 
 Severity = Literal["error", "warning"]
+MIN_LEAK_CHARS = 6  # a shorter solution line ("x = 1") says little and may well be in the template by chance
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def lint(rubric: LoadedRubric, run_reference: RunReference, runs: int = 2, gpu: 
     report = LintReport()
     report.findings += layout_findings(rubric)
     report.findings += template_leaks(rubric)
+    report.findings += master_leaks(rubric)
     cpu_runs: list[ReferenceRun] = []
     for _ in range(runs):
         try:
@@ -237,6 +240,30 @@ def template_leaks(rubric: LoadedRubric) -> list[Finding]:
                                     f"the template already answers it ({answer.value}, from {answer.source!r}): "
                                     "the key leaks, and an untouched template earns the points"))
     return findings
+
+
+def master_leaks(rubric: LoadedRubric) -> list[Finding]:
+    """Lines of the master's solutions left in the template (`grader assign` strips them; a hand edit may not).
+    Lines the master also has outside its solutions are given code, not a leak."""
+    if rubric.spec.master is None:
+        return []
+    path = rubric.folder / rubric.spec.master
+    try:
+        master = read_master(path)
+        solutions = solutions_by_cell(master, path)
+    except AssignError as err:
+        return [Finding("error", f"{RUBRIC_FILE}: master", str(err))]
+    given = {line.strip() for index, cell in enumerate(master.cells)
+             for line in template_source(cell.source, cell.cell_type, solutions.get(index, [])).splitlines()}
+    secret = {line.strip(): index for index, found in solutions.items()
+              for text in solution_texts(master.cells[index].source, found) for line in text.splitlines()
+              if len(line.strip()) >= MIN_LEAK_CHARS and line.strip() not in given}
+    return [
+        Finding("error", f"{rubric.spec.template}: cell {index + 1}",
+                f"{line.strip()!r} is part of a solution in {rubric.spec.master} (cell {secret[line.strip()] + 1})")
+        for index, cell in enumerate(rubric.template.cells) for line in cell.source.splitlines()
+        if line.strip() in secret
+    ]
 
 
 def hidden_values_in_template(rubric: LoadedRubric, reference: Evidence) -> list[Finding]:

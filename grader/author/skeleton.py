@@ -161,8 +161,10 @@ def _target_names(target: ast.expr) -> list[str]:
 # -- writing YAML ---------------------------------------------------------------------------------------------
 
 
-def skeleton_rubric(rubric_id: str, title: str, items: list[SkeletonItem], master_name: str) -> str:
-    """A new rubric.yaml: the header, the exam's settings and one skeleton item per item."""
+def skeleton_rubric(rubric_id: str, title: str, items: list[SkeletonItem], master_name: str,
+                    master_path: str) -> str:
+    """A new rubric.yaml: the header, the exam's settings and one skeleton item per item.
+    master_path: the master, relative to the rubric's folder (lint reads it)."""
     total = sum(item.check.points for item in items)
     return (HEADER.format(master=master_name, points=SKELETON_POINTS)
             + f"id: {_scalar(rubric_id)}\n"
@@ -170,6 +172,7 @@ def skeleton_rubric(rubric_id: str, title: str, items: list[SkeletonItem], maste
             + f"total: {total}\n"
             + "template: template.ipynb\n"
             + "solution: solution.ipynb\n"
+            + f"master: {_scalar(master_path)}\n"
             + "tolerance: {rtol: 1.0e-5, atol: 1.0e-4}\n"
             + "\nitems:\n"
             + "".join(item_yaml(item, indent=2) for item in items))

@@ -361,6 +361,9 @@ class Rubric(StrictModel):
     total: float = Field(gt=0, description="declared total; must equal the sum of the items' points")
     template: str = "template.ipynb"
     solution: str = "solution.ipynb"
+    master: str | None = Field(
+        default=None, description="the master notebook `grader assign` wrote the template and solution from; "
+                                  "`grader rubric lint` checks that none of its solutions is left in the template")
     solution_data: str | None = Field(
         default=None, description="a folder beside the rubric whose files the solution reads (its crawled images); "
                                   "copied into the solution's working folder, as a submission's files are")
