@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from grader.checks import (cam, dataloaders, image_folder, learner, manual, module, optimizer_trace, tensor,
                            true_false)
+from grader.checks import multiple_choice
 from grader.checks.context import ItemContext, Trace
 from grader.results import CheckResult
 
@@ -21,6 +22,7 @@ CHECKS: dict[str, Callable[..., CheckResult]] = {
     "dataloaders": dataloaders.check,
     "learner": learner.check,
     "cam": cam.check,
+    "multiple_choice": multiple_choice.check,
 }
 
 __all__ = ["CHECKS", "ItemContext", "Trace"]

@@ -11,9 +11,10 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 ITEM_ID = re.compile(r"^\d+\.\d+$")
+MAX_OPTION_NUMBER = 99  # the largest option number a multiple choice answer is read with
 
 
 class StrictModel(BaseModel):
@@ -87,6 +88,48 @@ class TrueFalseCheck(_Check):
     answer: bool
 
 
+OptionNumber = Annotated[int, Field(ge=1, le=MAX_OPTION_NUMBER)]
+
+
+class MultipleChoiceCheck(_Check):
+    """A "choose all that apply" question, answered with the set of the chosen options' numbers."""
+
+    kind: Literal["multiple_choice"]
+    answer: list[OptionNumber] = Field(min_length=1, description="the numbers of the correct options")
+    options: list[OptionNumber] | None = Field(
+        default=None, description="the numbers of the options offered; an answer naming any other number is "
+                                  f"unreadable. Without it, any number from 1 to {MAX_OPTION_NUMBER} is read")
+    scoring: Literal["all_or_nothing", "per_option"] = Field(
+        default="all_or_nothing",
+        description="all_or_nothing: exactly the correct set earns the points; per_option: each offered option "
+                    "chosen if and only if it is correct earns points / len(options)")
+
+    @field_validator("answer", "options")
+    @classmethod
+    def _distinct(cls, numbers: list[int] | None) -> list[int] | None:
+        if numbers is not None and len(set(numbers)) < len(numbers):
+            raise ValueError(f"each option number once (got {numbers})")
+        return numbers
+
+    # Field validators, not a model validator, so that an error names its field; fields validate in order.
+    @field_validator("options")
+    @classmethod
+    def _offers_the_answer(cls, options: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if options is None:
+            return options
+        not_offered = sorted(set(info.data.get("answer", ())) - set(options))
+        if not_offered:
+            raise ValueError(f"the options do not offer {', '.join(map(str, not_offered))}, which `answer` names")
+        return options
+
+    @field_validator("scoring")
+    @classmethod
+    def _per_option_needs_options(cls, scoring: str, info: ValidationInfo) -> str:
+        if scoring == "per_option" and "options" in info.data and info.data["options"] is None:
+            raise ValueError("per_option needs `options`: each option offered earns a share of the points")
+        return scoring
+
+
 class ManualCheck(_Check):
     """Points a TA sets. Keywords only suggest points in the report, never award them."""
 
@@ -146,7 +189,7 @@ class CamCheck(_StoredFallback):
 
 Check = Annotated[
     Union[ModuleCheck, TensorCheck, OptimizerTraceCheck, TrueFalseCheck, ManualCheck,
-          ImageFolderCheck, DataLoadersCheck, LearnerCheck, CamCheck],
+          ImageFolderCheck, DataLoadersCheck, LearnerCheck, CamCheck, MultipleChoiceCheck],
     Field(discriminator="kind"),
 ]
 
@@ -154,6 +197,9 @@ EXECUTED_KINDS = frozenset({"module", "tensor", "optimizer_trace", "image_folder
 # Checks that compare with the reference solution's run: a self-check, which has no reference, cannot run them.
 REFERENCE_KINDS = frozenset({"module", "tensor", "optimizer_trace"})
 CHECK_KINDS = tuple(get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Check)[0]))
+
+
+AnswerKind = Literal["true_false", "choice", "text", "code"]
 
 
 class Item(StrictModel):
@@ -173,6 +219,15 @@ class Item(StrictModel):
             raise ValueError(f"item id {value!r} should look like '2.3' (problem.sub-item)")
         return value
 
+    @field_validator("checks")
+    @classmethod
+    def _one_answer_read(cls, checks: list[Check]) -> list[Check]:
+        kinds = [check.kind for check in checks]
+        if kinds.count("multiple_choice") > 1 or {"multiple_choice", "true_false"} <= set(kinds):
+            raise ValueError("an item has at most one multiple_choice check and then no true_false check: "
+                             "each reads the item's answer its own way")
+        return checks
+
     @property
     def points(self) -> float:
         return sum(check.points for check in self.checks)
@@ -190,12 +245,20 @@ class Item(StrictModel):
         return any(check.kind in EXECUTED_KINDS for check in self.checks)
 
     @property
-    def answer_kind(self) -> Literal["true_false", "text", "code"]:
-        """What answering the item means: a readable true/false, written text, or code that runs."""
+    def answer_kind(self) -> AnswerKind:
+        """What answering the item means: a readable true/false, a set of option numbers, written text,
+        or code that runs."""
         kinds = {check.kind for check in self.checks}
         if "true_false" in kinds:
             return "true_false"
+        if "multiple_choice" in kinds:
+            return "choice"
         return "code" if self.needs_execution else "text"
+
+    @property
+    def choice_options(self) -> list[int] | None:
+        """The option numbers a choice item offers, when its rubric says."""
+        return next((check.options for check in self.checks if isinstance(check, MultipleChoiceCheck)), None)
 
     def is_public(self, check: Check) -> bool:
         return (check.visibility or self.visibility) == "public"
