@@ -213,7 +213,7 @@ def feedback_text(rubric: RubricSummary, result: SubmissionResult) -> str:
 
 
 def _item_line(item: ItemFeedback) -> str:
-    """ "2.3 (6/6) ✓ weights after five updates": one line, whatever line breaks a comment has."""
+    """ "4.2 (3/5) ✓ weights after an update": one line, whatever line breaks a comment has."""
     points = "–" if item.points is None else f"{item.points:g}"
     text = " · ".join(part for part in (item.message, item.ta_note) if part)
     return " ".join(f"{item.id} ({points}/{item.max_points:g}) {text}".split())

@@ -153,16 +153,24 @@ class ImageFolderCheck(_Check):
     require: Literal["classes", "keywords", "images"] = Field(
         description="classes: exactly `classes` class folders; keywords: no class is a forbidden keyword; "
                     "images: every class has at least `min_images` images")
-    classes: int = Field(default=2, ge=1)
+    classes: int | None = Field(default=None, ge=1, validate_default=True,
+                                description="require classes: how many class folders there must be")
     forbidden: list[str] = Field(default_factory=list, description="case-insensitive, whole words of a class name")
     min_images: int = Field(default=1, ge=1)
+
+    @field_validator("classes")
+    @classmethod
+    def _classes_when_counted(cls, classes: int | None, info: ValidationInfo) -> int | None:
+        if classes is None and info.data.get("require") == "classes":
+            raise ValueError("require: classes needs `classes`, the number of class folders asked for")
+        return classes
 
 
 class DataLoadersCheck(_Check):
     """`ImageDataLoaders.from_folder` built the DataLoaders the final model trained on."""
 
     kind: Literal["dataloaders"]
-    classes: int = Field(default=2, ge=1)
+    classes: int = Field(ge=1, description="how many classes the DataLoaders must have")
 
 
 class LearnerCheck(_StoredFallback):
@@ -170,12 +178,12 @@ class LearnerCheck(_StoredFallback):
 
     kind: Literal["learner"]
     require: Literal["architecture", "trained"]
-    architecture: str = "resnet34"
+    architecture: str = Field(min_length=1, description="a torchvision name, e.g. resnet18")
     min_epochs: int = Field(default=1, ge=1)
 
 
 class CamCheck(_StoredFallback):
-    """A heatmap overlaid on an image, agreeing with the grader's own class activation map of the
+    """A heatmap drawn over an image, agreeing with the grader's own class activation map of the
     student's final model for the image the student fed it."""
 
     kind: Literal["cam"]
@@ -216,7 +224,7 @@ class Item(StrictModel):
     @classmethod
     def _id_shape(cls, value: str) -> str:
         if not ITEM_ID.match(value):
-            raise ValueError(f"item id {value!r} should look like '2.3' (problem.sub-item)")
+            raise ValueError(f"item id {value!r} should look like '4.2' (problem.sub-item)")
         return value
 
     @field_validator("checks")
@@ -325,6 +333,15 @@ class LatePolicy(StrictModel):
         return self
 
 
+class GradescopeSettings(StrictModel):
+    """What `grader gradescope build` puts in the autograder."""
+
+    problems: list[int] | None = Field(
+        default=None, min_length=1,
+        description="the problems its autograder grades, e.g. those Gradescope's CPU containers can run in time "
+                    "(they cannot fine-tune a pretrained network); default: all")
+
+
 class Rubric(StrictModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     title: str
@@ -340,6 +357,14 @@ class Rubric(StrictModel):
     items: list[Item] = Field(min_length=1)
     choose_all: list[ChooseAllGroup] = Field(default_factory=list)
     late: LatePolicy = LatePolicy()
+    gradescope: GradescopeSettings = GradescopeSettings()
+
+    @model_validator(mode="after")
+    def _gradescope_problems_exist(self) -> Rubric:
+        unknown = sorted(set(self.gradescope.problems or ()) - set(self.problems))
+        if unknown:
+            raise ValueError(f"gradescope.problems names Problem {', '.join(map(str, unknown))}, which has no items")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Rubric:
