@@ -338,7 +338,7 @@ def feedback(
 @app.command("set")
 def set_score(
     student: Annotated[str, typer.Argument(help="Student key as in the reports (usually the student id).")],
-    item: Annotated[str, typer.Argument(help="Item id, e.g. 2.5.")],
+    item: Annotated[str, typer.Argument(help="Item id, e.g. 4.2.")],
     points: Annotated[float, typer.Argument(help="Points to give.")],
     by: Annotated[str, typer.Option("--by", help="Who grades (stored with the score).")],
     comment: Annotated[str, typer.Option("--comment", help="Feedback; required when overriding an automatic score.")] = "",

@@ -23,10 +23,11 @@ from grader.notebook.answers import AnswerReader, Snippet
 from grader.notebook.locate import Layout, locate
 from grader.notebook.printed import PrintedArray, parse_printed
 from grader.notebook.read import NotebookError, read_notebook
-from grader.notebook.truefalse import Answer, read_choice_list, read_true_false
+from grader.notebook.truefalse import Answer, ChoiceAnswer, read_choice_list, read_choices, read_true_false
 from grader.report.plots import cam_figures
 from grader.results import CheckResult, ItemResult, Printed, SubmissionResult
 from grader.rubric import Item, LoadedRubric, RubricError, Tolerance
+from grader.rubric.models import MAX_OPTION_NUMBER
 from grader.run import Execution, NotebookRunner, RunnerError
 from grader.run.execute import planned_runs
 from grader.submission import Submission
@@ -48,6 +49,8 @@ class Grader:
         self.answers = AnswerReader(rubric.template, self.item_ids)
         self._true_false_items = [item.id for item in rubric.spec.items if item.answer_kind == "true_false"]
         self._choose_all = [group.items for group in rubric.spec.choose_all]
+        self._choice_options = {item.id: item.choice_options for item in rubric.spec.items
+                                if item.answer_kind == "choice"}
         self._shows_cam = any(check.kind == "cam" for item in rubric.spec.items for check in item.checks)
         if reference_notebook is None:
             try:
@@ -183,11 +186,13 @@ class Grader:
                      stored_prints: list[Located], drawn: tuple[DrawnImage, ...] = ()) -> list[ItemResult]:
         snippets = {item_id: self.answers.item_snippets(nb, layout, item_id) for item_id in self.item_ids}
         answers = true_false_answers(self.answers, self._true_false_items, self._choose_all, nb, layout, snippets)
+        choices = choice_answers(self._choice_options, snippets)
         results = []
         for item in self.rubric.spec.items:
             cells = layout.regions.get(item.id, [])
             ctx = item_context(item, self.rubric.spec.tolerance, self.reference, student, nb, cells, execution,
-                               snippets[item.id], answers.get(item.id), drawn, self._reference_printed.get(item.id, ()))
+                               snippets[item.id], answers.get(item.id), drawn, choices.get(item.id),
+                               self._reference_printed.get(item.id, ()))
             blocked = blocked_reason(item.needs_execution, cells, execution, student, run_error)
             result = self._item_result(item, ctx, blocked)
             if execution is not None and execution.stopped_at in cells and blocked is None and item.needs_execution:
@@ -219,6 +224,8 @@ class Grader:
         answer = None
         if ctx.answer is not None and ctx.answer.value is not None:
             answer = str(ctx.answer.value)
+        elif ctx.choice is not None and ctx.choice.value is not None:
+            answer = ctx.choice.listed
         elif any(check.kind == "manual" for check in item.checks):
             answer = ctx.text
         figures = cam_figures(checks, ctx.student.evidence) if ctx.student else []
@@ -261,7 +268,8 @@ class Grader:
 def item_context(item: Item, tolerance: Tolerance, reference: Trace, student: Trace | None,
                  nb: nbformat.NotebookNode, cells: list[int], execution: Execution | None,
                  snippets: list[Snippet], answer: tuple[Answer, str | None] | None,
-                 drawn: tuple[DrawnImage, ...], reference_printed: tuple[PrintedArray, ...] = ()) -> ItemContext:
+                 drawn: tuple[DrawnImage, ...], choice: ChoiceAnswer | None = None,
+                 reference_printed: tuple[PrintedArray, ...] = ()) -> ItemContext:
     """What the item's checks may look at. cells: the item's 0-based cells."""
     code_cells = [i for i in cells if nb.cells[i].cell_type == "code"]
     read, note = answer or (None, None)
@@ -269,7 +277,7 @@ def item_context(item: Item, tolerance: Tolerance, reference: Trace, student: Tr
                           for output in execution.notebook.cells[i].get("outputs", [])) if execution else ""
     return ItemContext.build(
         item, tolerance, reference, student, frozenset(cells),
-        answer=read, answer_note=note, text="\n\n".join(s.text.strip() for s in snippets),
+        answer=read, answer_note=note, choice=choice, text="\n\n".join(s.text.strip() for s in snippets),
         item_outputs=tuple(output for i in code_cells for output in nb.cells[i].get("outputs", [])),
         rerun_failed=execution is not None and any(
             execution.status_of(i) not in (None, "ok") for i in code_cells if nb.cells[i].source.strip()),
@@ -328,9 +336,19 @@ def true_false_answers(reader: AnswerReader, true_false_items: list[str], choose
     return answers
 
 
+def choice_answers(choice_options: dict[str, list[int] | None],
+                   snippets: dict[str, list[Snippet]]) -> dict[str, ChoiceAnswer]:
+    """Each multiple choice item's set of option numbers as read. choice_options: item -> the numbers it offers
+    (None: any from 1 to MAX_OPTION_NUMBER)."""
+    return {
+        item_id: read_choices(_pairs(snippets[item_id]), set(options or range(1, MAX_OPTION_NUMBER + 1)))
+        for item_id, options in choice_options.items()
+    }
+
+
 def _summary(item: Item, checks: list[CheckResult]) -> str:
     """One line per item: answers as read, or each check with a mark and what went wrong."""
-    if item.checks[0].kind in ("true_false", "manual"):
+    if item.checks[0].kind in ("true_false", "manual", "multiple_choice"):
         return checks[0].message
     marks = {True: "✓", False: "✗", None: "…"}
     return " · ".join(f"{marks[c.passed]} {c.name}" + (f": {c.message}" if c.message else "") for c in checks)

@@ -298,7 +298,7 @@ def test_a_master_without_items_is_refused(tmp_path):
     with pytest.raises(AssignError) as raised:
         assign(master, tmp_path / "quiz")
     assert str(raised.value) == (f"{master}: no items found: tag each question's cell `question:P.N` (e.g. "
-                                 "question:2.3), or head each problem `## 2` and its sub-items `(1)`, `(2)` in markdown")
+                                 "question:4.2), or head each problem `## 2` and its sub-items `(1)`, `(2)` in markdown")
 
 
 # -- the command ------------------------------------------------------------------------------------------------

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import zipfile
 
 import nbformat
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from grader.export.gradescope import WAITING_FOR_TA, gradescope_results
@@ -215,6 +217,29 @@ def test_the_restricted_rubric_loads_with_problems_2_and_3(autograder):
     assert len(problem_1_code) == 4
     assert [cell.source for cell in solution.cells] == [
         cell.source for cell in original.cells if cell not in problem_1_code]
+
+
+def test_the_restricted_rubric_leaves_out_the_choice_of_problems(autograder):
+    _, unpacked = autograder
+    document = yaml.safe_load((unpacked / "rubric" / "rubric.yaml").read_text(encoding="utf-8"))
+    assert "gradescope" not in document
+    assert load_rubric(RUBRIC).spec.gradescope.problems == [2, 3]
+
+
+def test_build_grades_the_rubrics_choice_of_problems_by_default(tmp_path):
+    done = CliRunner().invoke(gradescope_app, ["build", str(RUBRIC), "--out", str(tmp_path / "a.zip")])
+    assert done.exit_code == 0, done.output
+    assert "Problem(s) 2, 3, 15 items, 50 points" in done.output
+
+
+def test_build_grades_every_problem_when_the_rubric_does_not_choose(tmp_path):
+    folder = shutil.copytree(RUBRIC, tmp_path / "rubric")
+    document = yaml.safe_load((folder / "rubric.yaml").read_text(encoding="utf-8"))
+    document.pop("gradescope")
+    (folder / "rubric.yaml").write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    done = CliRunner().invoke(gradescope_app, ["build", str(folder), "--out", str(tmp_path / "a.zip")])
+    assert done.exit_code == 0, done.output
+    assert "Problem(s) 1, 2, 3, 19 items, 100 points" in done.output
 
 
 def test_build_refuses_problems_the_rubric_does_not_have(tmp_path):

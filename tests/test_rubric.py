@@ -98,12 +98,32 @@ def test_duplicate_item_ids_are_refused(rubric_copy):
 
 def test_malformed_item_id(rubric_copy):
     edit(rubric_copy, lambda d: d["items"][0].update(id="one"))
-    assert "item id 'one' should look like '2.3'" in error_of(rubric_copy)
+    assert "item id 'one' should look like '4.2'" in error_of(rubric_copy)
 
 
 def test_choose_all_must_name_true_false_items(rubric_copy):
     edit(rubric_copy, lambda d: d["choose_all"][0].update(items=["3.1", "2.2"]))
     assert "choose_all item '2.2' must have exactly one true_false check" in error_of(rubric_copy)
+
+
+def test_gradescope_problems_must_exist(rubric_copy):
+    edit(rubric_copy, lambda d: d.update(gradescope={"problems": [2, 4, 5]}))
+    assert error_of(rubric_copy) == (f"{rubric_copy / 'rubric.yaml'}: 1 problem(s)\n"
+                                     "  at (top level): Value error, gradescope.problems names Problem 4, 5, which has "
+                                     "no items")
+
+
+@pytest.mark.parametrize("index, check, key, problem", [
+    (2, 0, "architecture", "Field required"),  # 1.3's learner: no architecture is assumed
+    (1, 0, "classes", "Field required"),  # 1.2's dataloaders: no class count is assumed
+    (0, 0, "classes", "Value error, require: classes needs `classes`, the number of class folders asked for "
+                      "(got None)"),
+])
+def test_exam_settings_have_no_defaults(rubric_copy, index, check, key, problem):
+    edit(rubric_copy, lambda d: d["items"][index]["checks"][check].pop(key))
+    item_id = f"1.{index + 1}"
+    assert error_of(rubric_copy) == (f"{rubric_copy / 'rubric.yaml'}: 1 problem(s)\n"
+                                     f"  at items[{index}] (id '{item_id}').checks[{check}].{key}: {problem}")
 
 
 def test_yaml_syntax_error_gives_the_line(rubric_copy):

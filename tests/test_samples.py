@@ -134,7 +134,7 @@ def test_problem_1_messages_and_cam_figures(results, graded):
     # The drawn images' boxes.json: how much of the grader's map lies on the object (random weights: little).
     assert "of the grader's map lies inside the object's box in images/" in report
     summary = (graded / "index.html").read_text(encoding="utf-8")
-    assert "synthetic stand-ins: Problem 1's models start from random weights" in summary
+    assert "synthetic stand-ins: networks meant to start from pretrained weights start from random ones" in summary
 
 
 def test_items_need_execution_status(results):

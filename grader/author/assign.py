@@ -102,7 +102,7 @@ def assign(master: Path, out: Path) -> AssignReport:
     solutions = solutions_by_cell(nb, master)
     ids = item_ids(nb)
     if not ids:
-        raise AssignError(f"{master}: no items found: tag each question's cell `question:P.N` (e.g. question:2.3), "
+        raise AssignError(f"{master}: no items found: tag each question's cell `question:P.N` (e.g. question:4.2), "
                           "or head each problem `## 2` and its sub-items `(1)`, `(2)` in markdown")
     layout = locate(nb, ids)
     warnings = _unplaced_solutions(layout, solutions, master)

@@ -6,8 +6,8 @@ score: it compares what the probe recorded with the reference's record.
 
 from collections.abc import Callable
 
-from grader.checks import (cam, dataloaders, image_folder, learner, manual, model_fit, module, optimizer_trace,
-                           parameter_count, printed, tensor, true_false, value)
+from grader.checks import (cam, dataloaders, image_folder, learner, manual, model_fit, module, multiple_choice,
+                           optimizer_trace, parameter_count, printed, tensor, true_false, value)
 from grader.checks.context import ItemContext, Trace
 from grader.results import CheckResult
 
@@ -25,6 +25,7 @@ CHECKS: dict[str, Callable[..., CheckResult]] = {
     "parameter_count": parameter_count.check,
     "model_fit": model_fit.check,
     "printed": printed.check,
+    "multiple_choice": multiple_choice.check,
 }
 
 __all__ = ["CHECKS", "ItemContext", "Trace"]

@@ -9,7 +9,7 @@ from grader.evidence import Evidence, ModuleInfo
 from grader.evidence.trace import Phase, last_output_before, match_phases, phases, trained_module
 from grader.evidence.model import ForwardEvent
 from grader.notebook.printed import PrintedArray
-from grader.notebook.truefalse import Answer
+from grader.notebook.truefalse import Answer, ChoiceAnswer
 from grader.rubric import Item, Tolerance
 
 
@@ -41,6 +41,7 @@ class ItemContext:
     item_cells: frozenset[int]  # 0-based cells located for this item
     answer: Answer | None = None  # true/false items
     answer_note: str | None = None  # how the answer was read, when not the plain way
+    choice: ChoiceAnswer | None = None  # multiple choice items
     text: str = ""  # manual items: what the student wrote
     item_outputs: tuple[dict, ...] = ()  # the stored outputs of this item's cells, as submitted
     rerun_failed: bool = False  # some of this item's cells raised, timed out or did not run when re-executed

@@ -13,7 +13,7 @@ _WORD = re.compile(r"[\W_]+")
 
 
 def forbidden_words(name: str, forbidden: list[str]) -> list[str]:
-    """The forbidden keywords a class name is, or has as a whole word ("IU", "iu_photos", "아이유 사진")."""
+    """The forbidden keywords a class name is, or has as a whole word ("Cat", "cat_photos", "고양이 사진")."""
     folded = name.strip().casefold()
     words = {folded, *(word for word in _WORD.split(folded) if word)}
     return [word for word in forbidden if word.casefold() in words]

@@ -7,9 +7,9 @@ runs `setup.sh` once as root to build an Ubuntu image, then runs `run_autograder
 submission in a fresh container from that image, the student's files in
 /autograder/submission, and shows /autograder/results/results.json.
 
-Beside the scripts go the rubric, restricted to the chosen problems (Problems 2 and 3 by
-default: Problem 1 crawls images and fine-tunes a resnet34, which Gradescope's CPU
-containers cannot do in time), and the grader itself, as source or a wheel.
+Beside the scripts go the rubric, restricted to the chosen problems (by default the rubric's
+`gradescope.problems`: Gradescope's CPU containers cannot, say, fine-tune a pretrained network
+in time), and the grader itself, as source or a wheel.
 
 The sandbox: `run_autograder` grades sandboxed when the container allows bubblewrap, user
 namespaces and cgroups. Gradescope's containers usually do not, and then it grades again with
@@ -144,7 +144,8 @@ def parse_problems(text: str, available: list[int]) -> set[int]:
 
 def restricted_rubric(raw: dict, spec: Rubric, problems: set[int]) -> dict:
     """rubric.yaml's content with only the items of `problems`, its total recomputed, and choose-all
-    groups and solution_data kept only where the remaining items need them."""
+    groups and solution_data kept only where the remaining items need them. Its `gradescope` settings are
+    dropped: they choose what this rubric holds."""
     kept = [item for item in spec.items if item.problem in problems]
     kept_ids = {item.id for item in kept}
     total = sum(item.points for item in kept)
@@ -155,14 +156,15 @@ def restricted_rubric(raw: dict, spec: Rubric, problems: set[int]) -> dict:
         restricted["choose_all"] = [group for group in groups if len(group["items"]) >= 2]
     if not any(check.kind in READS_SOLUTION_DATA for item in kept for check in item.checks):
         restricted.pop("solution_data", None)
+    restricted.pop("gradescope", None)
     return restricted
 
 
 def restricted_solution(solution: nbformat.NotebookNode, spec: Rubric, problems: set[int]) -> nbformat.NotebookNode:
     """The reference solution without the code of the other problems (their answers and set-up cells).
 
-    It must run without errors, and the other problems' code would not: Problem 1's reads the
-    crawled images (solution_data, left out) and downloads resnet34's weights."""
+    It must run without errors, and the other problems' code may not: it may read the solution's data
+    (solution_data, left out when no chosen problem needs it) or download pretrained weights."""
     layout = locate(solution, [item.id for item in spec.items])
     other = [cells for item_id, cells in layout.regions.items() if spec.item(item_id).problem not in problems]
     other += [cells for problem, cells in layout.preambles.items() if problem not in problems]
@@ -236,15 +238,17 @@ def _fail(message: str) -> typer.Exit:
 def build(
     rubric_dir: Annotated[Path, typer.Argument(help="Rubric folder (rubric.yaml, template, solution).")],
     out: Annotated[Path, typer.Option("--out", help="The zip to write.")] = Path("autograder.zip"),
-    problems: Annotated[str, typer.Option(help="Problems graded on Gradescope, e.g. 2,3; the other items are left "
-                                               "out of the rubric.")] = "2,3",
+    problems: Annotated[Optional[str], typer.Option(
+        help="Problems graded on Gradescope, e.g. 2,3; the other items are left out of the rubric. "
+             "Default: the rubric's gradescope.problems, else all.")] = None,
     wheel: Annotated[Optional[Path], typer.Option(help="A wheel of the grader to install instead of this "
                                                        "checkout's source.")] = None,
 ) -> None:
     """Write the autograder zip: setup.sh, run_autograder, the restricted rubric and the grader."""
     try:
         loaded = load_rubric(rubric_dir)
-        chosen = parse_problems(problems, loaded.spec.problems)
+        chosen = (parse_problems(problems, loaded.spec.problems) if problems is not None else
+                  set(loaded.spec.gradescope.problems or loaded.spec.problems))
         if wheel is not None and not (wheel.is_file() and wheel.suffix == ".whl"):
             raise BuildError(f"--wheel {wheel}: expected a wheel file (*.whl)")
         grader_files = {f"{GRADER_SRC}/{wheel.name}": wheel} if wheel else grader_source()

@@ -13,7 +13,7 @@ from grader.results import SubmissionResult
 def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> dict:
     return {
         "rubric": {"id": rubric.id, "hash": rubric.hash},
-        "assets": rubric.assets,  # real or synthetic weights and datasets: Problem 1's scores depend on them
+        "assets": rubric.assets,  # real or synthetic weights and datasets: scores of trained networks depend on them
         "submissions": [
             {
                 "student": result.student,

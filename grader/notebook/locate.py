@@ -1,7 +1,7 @@
 """Find which cells answer which rubric item.
 
-A cell starts an item when it carries the template's tag (`question:2.3` or
-`answer:2.3`), or - for notebooks rebuilt outside the template, e.g. copied
+A cell starts an item when it carries the template's tag (`question:4.2` or
+`answer:4.2`), or - for notebooks rebuilt outside the template, e.g. copied
 into Colab - when its markdown opens with the exam's markers: a problem
 heading (``## `2` ...``) then sub-items (`` `(3)` ``). Every later cell
 belongs to that item until the next start, so answers split over extra

@@ -37,7 +37,7 @@ _MAX_WRAPPER_NAME = 100  # longer names before "(" are not looked at
 _MAX_PREFIX_GAP = 8  # whitespace allowed between "Parameter containing:" and the tensor
 _PARAMETER_PREFIX = "Parameter containing:"
 
-# A number as Python, numpy and torch print it: 3, -15.7290, 1., 1.0000e+00, nan, -inf.
+# A number as Python, numpy and torch print it: 3, -2.5000, 1., 1.0000e+00, nan, -inf.
 _NUMBER = r"[+-]?(?:(?:[0-9]++(?:\.[0-9]*+)?|\.[0-9]++)(?:[eE][+-]?[0-9]++)?|nan|inf)"
 # ...and inside brackets, where it must end at a separator or a closing bracket.
 _LIST_NUMBER = _NUMBER + r"(?=[\s,\]]|\Z)"

@@ -158,12 +158,45 @@ def read_choice_list(snippets: list[tuple[str, str]], allowed: set[int]) -> set[
     reads as {1, 2}. The snippet holds only the student's added text, so a
     lone assignment of numbers there is an answer, not exploration. An empty
     list is not a choice list."""
-    choice = None
+    found = _last_choice_list(snippets, allowed)
+    return None if found is None else found[0]
+
+
+@dataclass(frozen=True)
+class ChoiceAnswer:
+    """A multiple choice item's answer: the set of option numbers chosen."""
+
+    value: frozenset[int] | None  # None when not readable / not answered
+    status: Literal["answered", "unanswered", "ambiguous"]
+    source: str  # the text the answer was read from, or could not be, for quoting in reports; "" when unanswered
+
+    @property
+    def listed(self) -> str:
+        """ "2, 4": the numbers chosen, in order."""
+        return ", ".join(map(str, sorted(self.value or ())))
+
+
+def read_choices(snippets: list[tuple[str, str]], allowed: set[int]) -> ChoiceAnswer:
+    """A multiple choice item's answer, read from its snippets as `read_choice_list` reads a list of true
+    statements' numbers. Written text that is no such list (or names a number outside `allowed`) is ambiguous."""
+    found = _last_choice_list(snippets, allowed)
+    if found is not None:
+        numbers, text = found
+        return ChoiceAnswer(frozenset(numbers), "answered", _quote([text]))
+    written = [text for kind, text in snippets if (_drop_comments(text) if kind == "code" else text).strip()]
+    if not written:
+        return ChoiceAnswer(None, "unanswered", "")
+    return ChoiceAnswer(None, "ambiguous", _quote(written))
+
+
+def _last_choice_list(snippets: list[tuple[str, str]], allowed: set[int]) -> tuple[set[int], str] | None:
+    """The numbers of the last snippet that is a choice list within `allowed`, and its text."""
+    found = None
     for kind, text in snippets:
         numbers = _choice_numbers(kind, text)
         if numbers and numbers <= allowed:
-            choice = numbers
-    return choice
+            found = numbers, text
+    return found
 
 
 def _read_markdown(text: str, index: int) -> _SnippetReading:

@@ -1,7 +1,7 @@
 """Feedback a student may be handed: one HTML page per submission, and the same as plain text for an LMS.
 
 The gradebook's results hold what only a TA may see beside what the student may: checks' `detail`
-(expected values, the true/false key, the guidance and keywords of a manual item), the TA's notes,
+(expected values, the true/false and multiple choice keys, the guidance and keywords of a manual item), the TA's notes,
 the integrity flag, hashes and paths of the grading machine, the grader's figures and printed values.
 So the page is not rendered from the results: `feedback()` first copies out what may be shown, and the
 template and the plain text see only that copy. A field left out of it cannot leak.
@@ -59,7 +59,7 @@ class ItemFeedback:
     status: str  # ItemResult.status, or "error" when the submission has no result for the item
     status_words: str
     message: str
-    answer_as_read: str | None  # true/false items: True, False, or "" when none could be read
+    answer_as_read: str | None  # true/false items: True, False; multiple choice: "2, 4"; "" when none could be read
     answer_text: str | None  # manual items: what the student wrote
     ta_note: str | None  # set when a TA scored or changed the item: who did what, and the comment
     checks: tuple[CheckLine, ...]  # public items only
@@ -147,7 +147,7 @@ def _item(spec: dict, item: ItemResult | None) -> ItemFeedback:
         max_points=item.max_points, status=item.status, status_words=ITEM_STATUS_WORDS[item.status],
         # A manual item's message still says it waits for a TA (the gradebook keeps what the check wrote).
         message="" if scored_by_ta else item.message,
-        answer_as_read=(item.answer or "") if "true_false" in kinds else None,
+        answer_as_read=(item.answer or "") if {"true_false", "multiple_choice"} & set(kinds) else None,
         answer_text=item.answer if "manual" in kinds else None,
         ta_note=_ta_note(item),
         checks=tuple(_check_line(check) for check in item.checks)
@@ -213,7 +213,7 @@ def feedback_text(rubric: RubricSummary, result: SubmissionResult) -> str:
 
 
 def _item_line(item: ItemFeedback) -> str:
-    """ "2.3 (6/6) ✓ weights after five updates": one line, whatever line breaks a comment has."""
+    """ "4.2 (3/5) ✓ weights after an update": one line, whatever line breaks a comment has."""
     points = "–" if item.points is None else f"{item.points:g}"
     text = " · ".join(part for part in (item.message, item.ta_note) if part)
     return " ".join(f"{item.id} ({points}/{item.max_points:g}) {text}".split())

@@ -27,8 +27,8 @@ def environment() -> Environment:
 
 
 def format_values(value: object, digits: int = 4) -> str:
-    """[[-15.72899, 14.71984]] -> "[[-15.7290, 14.7198]]"; long vectors are cut;
-    {"class": "Adam", "lr": 0.1} -> "Adam(lr=0.1)"."""
+    """[[-3.14159, 2.71828]] -> "[[-3.1416, 2.7183]]"; long vectors are cut;
+    {"class": "RMSprop", "lr": 0.01} -> "RMSprop(lr=0.01)"."""
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"

@@ -100,7 +100,7 @@ def describe_errors(path: Path, raw: dict, err: ValidationError) -> str:
 
 
 def _key_path(raw: dict, loc: tuple) -> str:
-    """`items[3] (id '2.2').checks[1].points`: list positions with the item id beside them."""
+    """`items[3] (id '4.2').checks[1].points`: list positions with the item id beside them."""
     parts: list[str] = []
     node: object = raw
     for position, key in enumerate(loc):

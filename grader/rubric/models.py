@@ -12,9 +12,10 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 ITEM_ID = re.compile(r"^\d+\.\d+$")
+MAX_OPTION_NUMBER = 99  # the largest option number a multiple choice answer is read with
 
 
 class StrictModel(BaseModel):
@@ -88,6 +89,48 @@ class TrueFalseCheck(_Check):
     answer: bool
 
 
+OptionNumber = Annotated[int, Field(ge=1, le=MAX_OPTION_NUMBER)]
+
+
+class MultipleChoiceCheck(_Check):
+    """A "choose all that apply" question, answered with the set of the chosen options' numbers."""
+
+    kind: Literal["multiple_choice"]
+    answer: list[OptionNumber] = Field(min_length=1, description="the numbers of the correct options")
+    options: list[OptionNumber] | None = Field(
+        default=None, description="the numbers of the options offered; an answer naming any other number is "
+                                  f"unreadable. Without it, any number from 1 to {MAX_OPTION_NUMBER} is read")
+    scoring: Literal["all_or_nothing", "per_option"] = Field(
+        default="all_or_nothing",
+        description="all_or_nothing: exactly the correct set earns the points; per_option: each offered option "
+                    "chosen if and only if it is correct earns points / len(options)")
+
+    @field_validator("answer", "options")
+    @classmethod
+    def _distinct(cls, numbers: list[int] | None) -> list[int] | None:
+        if numbers is not None and len(set(numbers)) < len(numbers):
+            raise ValueError(f"each option number once (got {numbers})")
+        return numbers
+
+    # Field validators, not a model validator, so that an error names its field; fields validate in order.
+    @field_validator("options")
+    @classmethod
+    def _offers_the_answer(cls, options: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if options is None:
+            return options
+        not_offered = sorted(set(info.data.get("answer", ())) - set(options))
+        if not_offered:
+            raise ValueError(f"the options do not offer {', '.join(map(str, not_offered))}, which `answer` names")
+        return options
+
+    @field_validator("scoring")
+    @classmethod
+    def _per_option_needs_options(cls, scoring: str, info: ValidationInfo) -> str:
+        if scoring == "per_option" and "options" in info.data and info.data["options"] is None:
+            raise ValueError("per_option needs `options`: each option offered earns a share of the points")
+        return scoring
+
+
 class ManualCheck(_Check):
     """Points a TA sets. Keywords only suggest points in the report, never award them."""
 
@@ -111,16 +154,24 @@ class ImageFolderCheck(_Check):
     require: Literal["classes", "keywords", "images"] = Field(
         description="classes: exactly `classes` class folders; keywords: no class is a forbidden keyword; "
                     "images: every class has at least `min_images` images")
-    classes: int = Field(default=2, ge=1)
+    classes: int | None = Field(default=None, ge=1, validate_default=True,
+                                description="require classes: how many class folders there must be")
     forbidden: list[str] = Field(default_factory=list, description="case-insensitive, whole words of a class name")
     min_images: int = Field(default=1, ge=1)
+
+    @field_validator("classes")
+    @classmethod
+    def _classes_when_counted(cls, classes: int | None, info: ValidationInfo) -> int | None:
+        if classes is None and info.data.get("require") == "classes":
+            raise ValueError("require: classes needs `classes`, the number of class folders asked for")
+        return classes
 
 
 class DataLoadersCheck(_Check):
     """`ImageDataLoaders.from_folder` built the DataLoaders the final model trained on."""
 
     kind: Literal["dataloaders"]
-    classes: int = Field(default=2, ge=1)
+    classes: int = Field(ge=1, description="how many classes the DataLoaders must have")
 
 
 class LearnerCheck(_StoredFallback):
@@ -128,12 +179,12 @@ class LearnerCheck(_StoredFallback):
 
     kind: Literal["learner"]
     require: Literal["architecture", "trained"]
-    architecture: str = "resnet34"
+    architecture: str = Field(min_length=1, description="a torchvision name, e.g. resnet18")
     min_epochs: int = Field(default=1, ge=1)
 
 
 class CamCheck(_StoredFallback):
-    """A heatmap overlaid on an image, agreeing with the grader's own class activation map of the
+    """A heatmap drawn over an image, agreeing with the grader's own class activation map of the
     student's final model for the image the student fed it."""
 
     kind: Literal["cam"]
@@ -236,7 +287,7 @@ def _parses_as_expression(expression: str) -> str:
 Check = Annotated[
     Union[ModuleCheck, TensorCheck, OptimizerTraceCheck, TrueFalseCheck, ManualCheck,
           ImageFolderCheck, DataLoadersCheck, LearnerCheck, CamCheck, ValueCheck, ParameterCountCheck, ModelFitCheck,
-          PrintedCheck],
+          PrintedCheck, MultipleChoiceCheck],
     Field(discriminator="kind"),
 ]
 
@@ -247,6 +298,9 @@ REFERENCE_KINDS = frozenset({"module", "tensor", "optimizer_trace", "value", "pa
 # Checks that evaluate expressions in the kernel after a cell (see grader.captures).
 CAPTURE_KINDS = frozenset({"value", "parameter_count", "model_fit"})
 CHECK_KINDS = tuple(get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Check)[0]))
+
+
+AnswerKind = Literal["true_false", "choice", "text", "code"]
 
 
 class Item(StrictModel):
@@ -263,8 +317,17 @@ class Item(StrictModel):
     @classmethod
     def _id_shape(cls, value: str) -> str:
         if not ITEM_ID.match(value):
-            raise ValueError(f"item id {value!r} should look like '2.3' (problem.sub-item)")
+            raise ValueError(f"item id {value!r} should look like '4.2' (problem.sub-item)")
         return value
+
+    @field_validator("checks")
+    @classmethod
+    def _one_answer_read(cls, checks: list[Check]) -> list[Check]:
+        kinds = [check.kind for check in checks]
+        if kinds.count("multiple_choice") > 1 or {"multiple_choice", "true_false"} <= set(kinds):
+            raise ValueError("an item has at most one multiple_choice check and then no true_false check: "
+                             "each reads the item's answer its own way")
+        return checks
 
     @property
     def points(self) -> float:
@@ -283,12 +346,20 @@ class Item(StrictModel):
         return any(check.kind in EXECUTED_KINDS for check in self.checks)
 
     @property
-    def answer_kind(self) -> Literal["true_false", "text", "code"]:
-        """What answering the item means: a readable true/false, written text, or code that runs."""
+    def answer_kind(self) -> AnswerKind:
+        """What answering the item means: a readable true/false, a set of option numbers, written text,
+        or code that runs."""
         kinds = {check.kind for check in self.checks}
         if "true_false" in kinds:
             return "true_false"
+        if "multiple_choice" in kinds:
+            return "choice"
         return "code" if self.needs_execution else "text"
+
+    @property
+    def choice_options(self) -> list[int] | None:
+        """The option numbers a choice item offers, when its rubric says."""
+        return next((check.options for check in self.checks if isinstance(check, MultipleChoiceCheck)), None)
 
     def is_public(self, check: Check) -> bool:
         return (check.visibility or self.visibility) == "public"
@@ -355,6 +426,15 @@ class LatePolicy(StrictModel):
         return self
 
 
+class GradescopeSettings(StrictModel):
+    """What `grader gradescope build` puts in the autograder."""
+
+    problems: list[int] | None = Field(
+        default=None, min_length=1,
+        description="the problems its autograder grades, e.g. those Gradescope's CPU containers can run in time "
+                    "(they cannot fine-tune a pretrained network); default: all")
+
+
 class Rubric(StrictModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     title: str
@@ -373,6 +453,14 @@ class Rubric(StrictModel):
     items: list[Item] = Field(min_length=1)
     choose_all: list[ChooseAllGroup] = Field(default_factory=list)
     late: LatePolicy = LatePolicy()
+    gradescope: GradescopeSettings = GradescopeSettings()
+
+    @model_validator(mode="after")
+    def _gradescope_problems_exist(self) -> Rubric:
+        unknown = sorted(set(self.gradescope.problems or ()) - set(self.problems))
+        if unknown:
+            raise ValueError(f"gradescope.problems names Problem {', '.join(map(str, unknown))}, which has no items")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Rubric:

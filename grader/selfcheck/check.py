@@ -1,6 +1,6 @@
 """A student's self-check: run the notebook once and say what would cost points for form.
 
-For every item: answered or not, true/false answers as read, whether its
+For every item: answered or not, true/false and multiple choice answers as read, whether its
 cells ran, whether it prints where the question asks to, and the verdicts of
 its public checks (the same check functions, on the same kind of evidence, as
 grading). Hidden checks are only named: what the self-check says about a
@@ -20,11 +20,11 @@ from pydantic import BaseModel
 from grader.assets.boxes import DrawnImage, drawn_images
 from grader.checks import CHECKS, ItemContext, Trace
 from grader.evidence.model import Evidence
-from grader.grading import blocked_reason, item_context, printed_arrays, true_false_answers
+from grader.grading import blocked_reason, choice_answers, item_context, printed_arrays, true_false_answers
 from grader.notebook.answers import AnswerReader, Snippet
 from grader.notebook.locate import locate
 from grader.notebook.read import NotebookError, read_notebook
-from grader.notebook.truefalse import Answer
+from grader.notebook.truefalse import Answer, ChoiceAnswer
 from grader.run import Execution, NotebookRunner, RunnerError
 from grader.rubric import Tolerance
 from grader.selfcheck.public import HiddenCheck, LoadedPublicRubric, PublicCheck, PublicItem
@@ -50,7 +50,7 @@ class ItemReport(BaseModel):
     id: str
     title: str
     points: float
-    answer: str  # "answered", "(3) → True", "unanswered", "unreadable: …"
+    answer: str  # "answered", "(3) → True", "answered: 2, 4", "unanswered", "unreadable"
     ran: str | None = None  # items answered with code: "ran", or the cell that stopped it
     prints: bool | None = None  # when the question asks to print values: whether its cells print any
     checks: list[Verdict] = []
@@ -126,13 +126,14 @@ class SelfChecker:
         snippets = {item_id: self.answers.item_snippets(nb, layout, item_id) for item_id in spec.item_ids}
         answers = true_false_answers(self.answers, spec.true_false_items, [group.items for group in spec.choose_all],
                                      nb, layout, snippets)
+        choices = choice_answers(spec.choice_options, snippets)
         printed_cells = {located.cell for located in printed_arrays(execution.notebook)}
         drawn = tuple(drawn_images(folder)) if self._public_cam else ()
         cell_item = {index + 1: item_id for item_id, cells in layout.regions.items() for index in cells}
 
         items = [
             self._item_report(item, layout.regions.get(item.id, []), nb, execution, student, snippets[item.id],
-                              answers.get(item.id), printed_cells, drawn)
+                              answers.get(item.id), printed_cells, drawn, choices.get(item.id))
             for item in spec.items
         ]
         cell_problems = [
@@ -159,9 +160,9 @@ class SelfChecker:
 
     def _item_report(self, item: PublicItem, cells: list[int], nb, execution: Execution, student: Trace | None,
                      snippets: list[Snippet], answer: tuple[Answer, str | None] | None, printed_cells: set[int],
-                     drawn: tuple[DrawnImage, ...]) -> ItemReport:
+                     drawn: tuple[DrawnImage, ...], choice: ChoiceAnswer | None) -> ItemReport:
         report = ItemReport(id=item.id, title=item.title, points=item.points, answer="")
-        self._answer(report, item, cells, snippets, answer)
+        self._answer(report, item, cells, snippets, answer, choice)
         if item.needs_execution:
             self._ran(report, cells, execution, nb)
         if item.asks_to_print:
@@ -173,7 +174,7 @@ class SelfChecker:
         if public is not None:
             blocked = blocked_reason(item.needs_execution, cells, execution, student, None)
             ctx = item_context(public, NO_TOLERANCE, self._no_reference, student, nb, cells, execution,
-                               snippets, answer, drawn)
+                               snippets, answer, drawn, choice)
         report.checks = [_verdict(released, ctx, blocked) for released in item.checks]
         if report.answer == "unanswered" and item.answer_kind == "code":
             public_passed = public is not None and all(verdict.passed for verdict in report.checks if verdict.public)
@@ -185,7 +186,7 @@ class SelfChecker:
 
 
     def _answer(self, report: ItemReport, item: PublicItem, cells: list[int], snippets: list[Snippet],
-                answer: tuple[Answer, str | None] | None) -> None:
+                answer: tuple[Answer, str | None] | None, choice: ChoiceAnswer | None) -> None:
         problem, number = item.id.split(".")
         if not cells:
             report.answer = "not found"
@@ -203,6 +204,19 @@ class SelfChecker:
                 report.answer = "unreadable"
                 report.problems.append(f"{_cut(read.source)!r} could not be read as one answer: write True or "
                                        "False (O/X and 참/거짓 are read too)")
+        elif item.answer_kind == "choice":
+            read_choice = choice or ChoiceAnswer(None, "unanswered", "")
+            offered = f" (the options are {', '.join(map(str, item.options))})" if item.options else ""
+            if read_choice.status == "answered":
+                report.answer = f"answered: {read_choice.listed}"
+            elif read_choice.status == "unanswered":
+                report.answer = "unanswered"
+                report.problems.append(f"no answer was found: write the numbers of the options you choose{offered}")
+            else:
+                report.answer = "unreadable"
+                report.problems.append(f"{_cut(read_choice.source)!r} could not be read as the numbers of the options "
+                                       f"you choose{offered}: write only the numbers, e.g. 2, 4 or (2), (4) or "
+                                       "[2, 4] or 2번, 4번 or 답: 2, 4")
         elif item.answer_kind == "text":
             report.answer = "answered" if any(snippet.text.strip() for snippet in snippets) else "unanswered"
             if report.answer == "unanswered":

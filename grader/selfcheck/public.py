@@ -18,8 +18,8 @@ from pydantic import Field, ValidationError
 
 from grader.rubric import Item, LoadedRubric, RubricError, load_rubric
 from grader.rubric.load import RUBRIC_FILE, describe_errors, read_template, read_yaml
-from grader.rubric.models import (CHECK_KINDS, REFERENCE_KINDS, Check, ChooseAllGroup, Execution, Rubric,
-                                  StrictModel, SubmissionFiles)
+from grader.rubric.models import (CHECK_KINDS, REFERENCE_KINDS, AnswerKind, Check, ChooseAllGroup, Execution,
+                                  Rubric, StrictModel, SubmissionFiles)
 from grader.run.warm import imports_of
 
 RELEASE_FORMAT = 1
@@ -48,7 +48,10 @@ class PublicItem(StrictModel):
     id: str
     title: str
     points: float
-    answer_kind: Literal["true_false", "text", "code"] = Field(description="what answering the item means")
+    answer_kind: AnswerKind = Field(description="what answering the item means")
+    options: list[int] | None = Field(
+        default=None, description="choice items: the option numbers offered (not the key), to read answers as "
+                                  "grading does")
     needs_execution: bool
     asks_to_print: bool = False
     checks: list[ReleasedCheck] = Field(min_length=1)
@@ -78,6 +81,10 @@ class PublicRubric(StrictModel):
         return [item.id for item in self.items if item.answer_kind == "true_false"]
 
     @property
+    def choice_options(self) -> dict[str, list[int] | None]:
+        return {item.id: item.options for item in self.items if item.answer_kind == "choice"}
+
+    @property
     def item_ids(self) -> list[str]:
         return [item.id for item in self.items]
 
@@ -103,7 +110,7 @@ def public_view(rubric: Rubric, preload: list[str]) -> PublicRubric:
             "not have: " + "; ".join(refused) + ". Make them `visibility: hidden` (the default)")
     items = [
         PublicItem(
-            id=item.id, title=item.title, points=item.points, answer_kind=item.answer_kind,
+            id=item.id, title=item.title, points=item.points, answer_kind=item.answer_kind, options=item.choice_options,
             needs_execution=item.needs_execution, asks_to_print=item.asks_to_print,
             checks=[PublicCheck(visibility="public", check=check) if item.is_public(check) else
                     HiddenCheck(visibility="hidden", kind=check.kind, name=check.name, points=check.points)
