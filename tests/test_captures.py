@@ -46,12 +46,12 @@ def test_wrong_values_shapes_types_and_models_each_cost_their_points(grader, tmp
                   "y = (x.sum(1) > 10).long()\nprint(x[:2].tolist())")
     wider = "net = torch.nn.Linear(2, 3)\ntorch.nn.init.zeros_(net.weight)\ntorch.nn.init.zeros_(net.bias)"
     assert grade(grader, tmp_path, exam(other_data, wider)) == {
-        "1.1": [("values of x", 0.0, "values of x: 12 of 12 value(s) outside the tolerance"),
+        "1.1": [("values of x", 0.0, "value: 12 of 12 value(s) outside the tolerance"),
                 ("shape of x", 1.0, ""),
-                ("dtype of x", 0.0, "dtype of x has dtype float64, which is not what is asked"),
+                ("dtype of x", 0.0, "the value has dtype float64, which is not what is asked"),
                 ("prints the first rows", 0.0, "1 of the 1 value(s) asked for were not printed")],
         "1.2": [("parameters of net", 0.0, "the module has 9 parameters"),
-                ("final weights", 0.0, "the final weights has shape [3, 2], which is not the shape asked for"),
+                ("final weights", 0.0, "the value has shape [3, 2], which is not the shape asked for"),
                 ("classifies the data", 0.0, "the model's accuracy on the grader's data is not high enough"),
                 ("low loss", 0.0, "cross-entropy loss of `net` on the grader's 6 inputs is 1.099; at most 1 is needed")],
     }
@@ -60,12 +60,12 @@ def test_wrong_values_shapes_types_and_models_each_cost_their_points(grader, tmp
 def test_a_missing_variable_and_an_unanswered_item_say_what_is_missing(grader, tmp_path):
     renamed = DATA.replace("x", "X").replace("print(X[:2])", "print(X[:2])")
     assert grade(grader, tmp_path, exam(renamed, None)) == {
-        "1.1": [("values of x", 0.0, "values of x could not be evaluated after cell 3: NameError: name 'x' is not defined"),
+        "1.1": [("values of x", 0.0, "the value could not be evaluated after cell 3: NameError: name 'x' is not defined"),
                 ("shape of x", 0.0, "`x` could not be evaluated after cell 3: NameError: name 'x' is not defined"),
-                ("dtype of x", 0.0, "dtype of x could not be evaluated after cell 3: NameError: name 'x' is not defined"),
+                ("dtype of x", 0.0, "the value could not be evaluated after cell 3: NameError: name 'x' is not defined"),
                 ("prints the first rows", 2.0, "")],
-        "1.2": [("parameters of net", 0.0, "no code cell answers this item, so parameters of net could not be evaluated"),
-                ("final weights", 0.0, "no code cell answers this item, so final weights could not be evaluated"),
+        "1.2": [("parameters of net", 0.0, "no code cell answers this item, so the parameter count could not be evaluated"),
+                ("final weights", 0.0, "no code cell answers this item, so the value could not be evaluated"),
                 ("classifies the data", 0.0,
                  "no code cell answers this item, so the model on the grader's data could not be evaluated"),
                 ("low loss", 0.0,

@@ -67,7 +67,8 @@ def forbidden_strings() -> list[Forbidden]:
                 for word in check.get("forbidden", []):
                     forbidden.append(_word(word, f"{where}: forbidden keyword in {item_id}"))
     forbidden += [_number(number, "the midterm's reference numbers") for number in MIDTERM_NUMBERS]
-    return forbidden
+    # One entry per string: item ids and shared names recur across exams, and an offence is reported once.
+    return list({entry.text: entry for entry in reversed(forbidden)}.values())[::-1]
 
 
 def offences(text: str, forbidden: list[Forbidden]) -> list[tuple[int, Forbidden]]:

@@ -38,13 +38,12 @@ import nbformat
 
 from grader.author.skeleton import (RUBRIC_ID, RubricUpdate, SkeletonError, SkeletonItem, guess_check,
                                     skeleton_rubric, update_rubric)
+from grader.notebook.answers import CODE_PLACEHOLDER, TEXT_PLACEHOLDER
 from grader.notebook.locate import Layout, item_ids, locate
 from grader.rubric.load import RUBRIC_FILE
 
 BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
-CODE_PLACEHOLDER = "# YOUR CODE HERE"
-TEXT_PLACEHOLDER = "YOUR ANSWER HERE"
 SOLUTION_ONLY_TAG = "solution-only"
 TEMPLATE_FILE = "template.ipynb"
 SOLUTION_FILE = "solution.ipynb"

@@ -29,11 +29,11 @@ from grader.evidence.model import Evidence
 from grader.grading import Grader, printed_by_item
 from grader.notebook.locate import locate
 from grader.notebook.printed import parse_printed
-from grader.notebook.truefalse import read_true_false
+from grader.notebook.truefalse import read_choices, read_true_false
 from grader.reference import ReferenceRun
 from grader.rubric import LoadedRubric, RubricError, Tolerance
 from grader.rubric.load import RUBRIC_FILE
-from grader.rubric.models import CAPTURE_KINDS, Check, Item, ModelFitCheck, ValueCheck
+from grader.rubric.models import CAPTURE_KINDS, MAX_OPTION_NUMBER, Check, Item, ModelFitCheck, ValueCheck
 
 Severity = Literal["error", "warning"]
 MIN_LEAK_CHARS = 6  # a shorter solution line ("x = 1") says little and may well be in the template by chance
@@ -220,7 +220,7 @@ def _compared_values(item: Item, index: int, check: Check, first: Evidence,
 
 
 def template_leaks(rubric: LoadedRubric) -> list[Finding]:
-    """Stored outputs, and hidden true/false items that already read as answered in the template."""
+    """Stored outputs, and hidden true/false and choice items that already read as answered in the template."""
     template, name = rubric.template, rubric.spec.template
     findings = [
         Finding("error", f"{name}: cell {index + 1}", "the template keeps stored outputs, which can show answers: "
@@ -230,14 +230,20 @@ def template_leaks(rubric: LoadedRubric) -> list[Finding]:
     ]
     layout = locate(template, [item.id for item in rubric.spec.items])
     for item in rubric.spec.items:
-        if item.answer_kind != "true_false" or any(item.is_public(check) for check in item.checks):
+        if item.answer_kind not in ("true_false", "choice") or any(item.is_public(check) for check in item.checks):
             continue
-        # Answer cells only: a question cell states the claim, and a statement is not an answer.
-        answer = read_true_false([(template.cells[i].cell_type, template.cells[i].source)
-                                  for i in layout.regions.get(item.id, []) if i != layout.question_cells.get(item.id)])
+        # Answer cells only: a question cell states the claim (or lists the options), which is not an answer.
+        snippets = [(template.cells[i].cell_type, template.cells[i].source)
+                    for i in layout.regions.get(item.id, []) if i != layout.question_cells.get(item.id)]
+        if item.answer_kind == "true_false":
+            answer = read_true_false(snippets)
+            read = str(answer.value)
+        else:
+            answer = read_choices(snippets, set(item.choice_options or range(1, MAX_OPTION_NUMBER + 1)))
+            read = answer.listed
         if answer.status == "answered":
             findings.append(Finding("error", f"{name}: item {item.id}",
-                                    f"the template already answers it ({answer.value}, from {answer.source!r}): "
+                                    f"the template already answers it ({read}, from {answer.source!r}): "
                                     "the key leaks, and an untouched template earns the points"))
     return findings
 

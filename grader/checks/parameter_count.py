@@ -10,7 +10,7 @@ from grader.rubric.models import ParameterCountCheck
 
 def check(spec: ParameterCountCheck, ctx: ItemContext) -> CheckResult:
     public = ctx.item.is_public(spec)
-    what = f"the parameters of `{spec.module}`" if public else spec.name
+    what = f"the parameters of `{spec.module}`" if public else "the parameter count"
     ident = ident_of(spec, ctx)
     if spec.expected is None:
         problem = reference_problem(spec, ctx, ident)

@@ -12,7 +12,8 @@ from grader.rubric.models import ValueCheck
 
 def check(spec: ValueCheck, ctx: ItemContext) -> CheckResult:
     public = ctx.item.is_public(spec)
-    what = f"`{spec.expression}`" if public else spec.name
+    # The summary line already names the check: a hidden check's messages say "the value", not the expression.
+    what = f"`{spec.expression}`" if public else "the value"
     ident = ident_of(spec, ctx)
     problem = reference_problem(spec, ctx, ident)
     if problem is not None:
@@ -45,6 +46,6 @@ def check(spec: ValueCheck, ctx: ItemContext) -> CheckResult:
         return fail(spec, f"the reference's {spec.expression} is too large to compare (see `grader rubric lint`)")
     if got.array is None:
         return fail(spec, f"{what} is a {have.describe_type()}, too large to compare", detail)
-    comparison = compare_arrays(got.array, expected.array, spec.tolerance or ctx.tolerance, what)
+    comparison = compare_arrays(got.array, expected.array, spec.tolerance or ctx.tolerance, what.removeprefix("the "))
     return result(spec.name, spec.points, Comparison(comparison.ok, comparison.problem, comparison.detail | detail),
                   public)

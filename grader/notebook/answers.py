@@ -14,6 +14,10 @@ import nbformat
 from grader.notebook.locate import Layout, added_text, locate, strip_marker
 
 SIMILAR = 0.5  # a cell this close to a template cell is that cell, edited
+# What a template puts where an answer goes (`grader assign` writes them). Never part of an answer, and removed
+# before comparing with the template: a character diff would pair a student's "O" with the one in "YOUR".
+CODE_PLACEHOLDER = "# YOUR CODE HERE"
+TEXT_PLACEHOLDER = "YOUR ANSWER HERE"
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class AnswerReader:
     def _question_answer(template_question: str, source: str) -> str:
         """Added text when the question was kept; else the cell without its
         marker (a question retyped as "`(6)` T" carries only the answer)."""
+        template_question, source = _without_placeholders(template_question), _without_placeholders(source)
         if _similar(template_question, source):
             return added_text(template_question, source)
         return strip_marker(source)
@@ -69,7 +74,8 @@ class AnswerReader:
     def _new_text(cell: nbformat.NotebookNode, template_sources: list[str]) -> str:
         if cell.cell_type not in ("code", "markdown"):
             return ""
-        source = cell.source
+        source = _without_placeholders(cell.source)
+        template_sources = [_without_placeholders(original) for original in template_sources]
         if any(source.strip() == original.strip() for original in template_sources):
             return ""
         if cell.cell_type == "markdown":
@@ -77,6 +83,10 @@ class AnswerReader:
             if similar:
                 return added_text(similar[0], source)
         return source
+
+
+def _without_placeholders(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if line.strip() not in (CODE_PLACEHOLDER, TEXT_PLACEHOLDER))
 
 
 def _similar(template_text: str, text: str) -> bool:
