@@ -130,7 +130,9 @@ x.shape, y.shape""",
     "1.2": """rnn = torch.nn.RNN(4,3)
 linr = torch.nn.Linear(3,4)
 sum(p.numel() for p in rnn.parameters())""",
-    "1.3": """loss_fn = torch.nn.CrossEntropyLoss()
+    "1.3": """device = 'cuda' if torch.cuda.is_available() else 'cpu'  # the reference's values come from the CPU
+x, y, rnn, linr = x.to(device), y.to(device), rnn.to(device), linr.to(device)
+loss_fn = torch.nn.CrossEntropyLoss()
 optimizr = torch.optim.Adam(list(rnn.parameters())+list(linr.parameters()), lr=0.1)
 for epoc in range(200):
     ## 1
@@ -145,8 +147,8 @@ for epoc in range(200):
     optimizr.zero_grad()
 yhat = torch.nn.functional.softmax(linr(rnn(x)[0]), dim=1)
 print(yhat[:4])""",
-    "1.4": """lstm = torch.nn.LSTM(4,3)
-linr2 = torch.nn.Linear(3,4)
+    "1.4": """lstm = torch.nn.LSTM(4,3).to(device)
+linr2 = torch.nn.Linear(3,4).to(device)
 print(sum(p.numel() for p in lstm.parameters()))
 loss_fn = torch.nn.CrossEntropyLoss()
 optimizr2 = torch.optim.Adam(list(lstm.parameters())+list(linr2.parameters()), lr=0.1)

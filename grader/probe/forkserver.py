@@ -84,7 +84,7 @@ def main() -> None:
         importlib.import_module(module)
     channel.send(json.dumps({
         "ready": True, "seconds": round(monotonic() - started, 3), "failed": failed,
-        "cuda_initialised": _cuda_loaded(),
+        "cuda_initialised": _cuda_initialised(),
     }).encode())
     serve(channel, path_entry=sys.path[0])
 
@@ -271,8 +271,13 @@ def _drop_capabilities() -> None:
         raise OSError(number, f"capset: {os.strerror(number)}")
 
 
-def _cuda_loaded() -> bool:
-    """Whether a preload initialised CUDA (the driver library gets mapped then)."""
+def _cuda_initialised() -> bool:
+    """Whether a preload initialised CUDA, which a forked child could not use. torch says so itself: CUDA
+    builds may load the driver library at import (seen with torch 2.11 + CUDA 13) without initialising it.
+    Without torch, the driver library mapped into the process is taken as a sign that it was."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return bool(torch.cuda.is_initialized())
     with open("/proc/self/maps") as maps:
         return any("libcuda.so" in line for line in maps)
 
