@@ -33,6 +33,7 @@ demo: system $(STAMP)
 	$(BIN)/grader assets synth
 	$(BIN)/grader grade submissions/dl2022-midterm --rubric rubrics/dl2022-midterm --out reports --cpu-fallback
 	$(BIN)/grader release rubrics/dl2022-midterm --out reports/student-bundle
+	$(BIN)/grader grade submissions/dl2022-final --rubric rubrics/dl2022-final --out reports/dl2022-final
 
 test: system $(STAMP)
 	$(BIN)/python -m pytest
