@@ -86,7 +86,8 @@ def run_solution(rubric: LoadedRubric, runner: NotebookRunner, gpu: int | None =
             execution = runner.run(nb, Path(folder), gpu, captures)
     except (NotebookError, RunnerError) as err:
         raise RubricError(f"{path}: the reference solution could not be run: {err}") from None
-    failed = [f"cell {cell.cell}: {cell.error}" for cell in execution.cells if cell.status != "ok"]
+    # A cell after a dead kernel has no error of its own: it did not run.
+    failed = [f"cell {cell.cell}: {cell.error or cell.status}" for cell in execution.cells if cell.status != "ok"]
     if failed:
         raise RubricError(f"{path}: the reference solution must run without errors, but " + "; ".join(failed))
     if execution.evidence is None:

@@ -152,3 +152,11 @@ def test_a_solution_of_the_master_left_in_the_template_is_a_leak(tmp_path):
         Finding("error", "template.ipynb: cell 3", "'y = (x.sum(1) > 10).long()' is part of a solution in "
                                                    "master.ipynb (cell 3)"),
     ]
+
+
+def test_a_reference_whose_kernel_dies_names_the_cells_that_did_not_run(tmp_path, runner):
+    folder = write_exam(tmp_path / "demo", solution=("import os\nos._exit(0)", NET))
+    loaded, run_reference = runs_of(folder, runner)
+    report = lint(loaded, run_reference, runs=1)
+    assert [(finding.where, finding.message.split(", but ")[-1]) for finding in report.errors] == [
+        ("solution.ipynb", "cell 3: the kernel died while running this cell; cell 5: not-run")]
