@@ -19,6 +19,7 @@ import nbformat
 from grader.export import write_results_json
 from grader.gradebook import Gradebook, RubricSummary
 from grader.grading import Grader
+from grader.notebook.locate import locate
 from grader.lms.roster import RosterError, RosterMatch, read_roster
 from grader.lms.rows import match_results
 from grader.report import write_reports
@@ -74,11 +75,20 @@ def _available_memory_mb() -> int:
 
 def rubric_summary(rubric: LoadedRubric, assets: str = "") -> RubricSummary:
     spec = rubric.spec
+    questions = question_texts(rubric)
     return RubricSummary(
         id=spec.id, title=spec.title, hash=rubric.hash, total=spec.total, assets=assets, late=spec.late,
         items=[{"id": item.id, "title": item.title, "points": item.points, "visibility": item.visibility,
-                "kinds": [check.kind for check in item.checks]} for item in spec.items],
+                "kinds": [check.kind for check in item.checks], "question": questions.get(item.id, "")}
+               for item in spec.items],
     )
+
+
+def question_texts(rubric: LoadedRubric) -> dict[str, str]:
+    """Item id -> the markdown of the template cell that asks it, for the TA grading it by hand."""
+    layout = locate(rubric.template, [item.id for item in rubric.spec.items])
+    return {item: rubric.template.cells[index].source for item, index in layout.question_cells.items()
+            if rubric.template.cells[index].cell_type == "markdown"}
 
 
 def grade_submissions(

@@ -24,7 +24,7 @@ from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, Workers, auto_jobs, grad
 from grader.export.gradescope_build import gradescope_app
 from grader.export.formats import DEFAULT_NAMES, FORMATS, ExportOptions
 from grader.export.formats import export as export_as
-from grader.gradebook import Gradebook, GradebookError, RubricSummary
+from grader.gradebook import Gradebook, GradebookError, GradingSources, RubricSummary
 from grader.grading import Grader
 from grader.reference import reference_run
 from grader.report.feedback import write_feedback
@@ -38,6 +38,7 @@ from grader.lms.roster import RosterError, read_roster
 from grader.lms.rows import ExportChoices, match_results
 from grader.results import SubmissionResult
 from grader.rubric import LoadedRubric, RubricError, load_rubric
+from grader.review import cli as review_cli
 from grader.selfcheck import cli as selfcheck_cli
 from grader.submission import UNZIP_PREFIX, Submission, discovered
 from grader.unzip import ZipRefused
@@ -151,8 +152,10 @@ def grade(
                 grader = Grader(loaded, runner, reference.evidence, reference.notebook)
             except RubricError as err:
                 raise _fail(str(err)) from None
-        _grade_into_gradebook(found, grader, out, gradebook, rubric_summary(loaded, assets), force, quiet, workers,
-                              roster)
+        sources = GradingSources(rubric=str(rubric.resolve()), submissions=str(submissions.resolve()),
+                                 sandboxed=sandbox is not None, cpu_fallback=runner.cpu_fallback)
+        _grade_into_gradebook(found, grader, out, gradebook, rubric_summary(loaded, assets), sources, force, quiet,
+                              workers, roster)
 
 
 def _parse_gpus(gpus: str | None) -> tuple[int, ...]:
@@ -210,13 +213,14 @@ def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache
 
 
 def _grade_into_gradebook(found: list[Submission], grader: Grader, out: Path, gradebook: Path | None,
-                          summary: RubricSummary, force: bool, quiet: bool, workers: Workers,
-                          roster: Path | None) -> None:
+                          summary: RubricSummary, sources: GradingSources, force: bool, quiet: bool,
+                          workers: Workers, roster: Path | None) -> None:
     with _open_gradebook(out, gradebook, must_exist=False) as book:
         try:
             book.bind_rubric(summary)
         except GradebookError as err:
             raise _fail(str(err)) from None
+        book.bind_sources(sources)
         if roster is not None:
             book.bind_roster(roster)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -358,6 +362,7 @@ def set_score(
 app.command("release")(selfcheck_cli.release)
 app.command("check")(selfcheck_cli.check)
 app.command("assign")(author_cli.assign_command)
+app.command("review")(review_cli.review)
 app.add_typer(gradescope_app, name="gradescope", help="Grade inside Gradescope: build the autograder zip, turn a "
                                                       "graded submission into Gradescope's results.json.")
 

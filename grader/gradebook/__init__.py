@@ -1,5 +1,5 @@
-"""The gradebook: SQLite storage of results and manual scores."""
+"""The gradebook: SQLite storage of results, manual scores, overrides and regrades."""
 
-from grader.gradebook.store import Gradebook, GradebookError, RubricSummary
+from grader.gradebook.store import Gradebook, GradebookError, GradingSources, Regrade, RubricSummary, StaleEdit
 
-__all__ = ["Gradebook", "GradebookError", "RubricSummary"]
+__all__ = ["Gradebook", "GradebookError", "GradingSources", "Regrade", "RubricSummary", "StaleEdit"]

@@ -2,16 +2,25 @@
 
 Each submission is written in one transaction, so a grader killed mid-batch
 loses at most the submission in flight. Manual scores and overrides are
-kept as a history (who, when, why) and the latest one for the current
-version of the notebook is applied whenever results are read.
+kept as a history (who, when, why, the points before) and the latest one for
+the current version of the notebook is applied whenever results are read.
+
+Several processes may write one gradebook at once (two TAs reviewing, a
+batch still grading): every write takes SQLite's write lock before it reads
+what it decides on (BEGIN IMMEDIATE), and an edit made against a revision
+someone else has since changed is refused (`StaleEdit`), never overwritten.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -44,9 +53,20 @@ CREATE TABLE IF NOT EXISTS manual_scores (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     student TEXT NOT NULL, item TEXT NOT NULL,
     points REAL NOT NULL, comment TEXT NOT NULL, by TEXT NOT NULL, at TEXT NOT NULL,
-    kind TEXT NOT NULL, automatic_points REAL, notebook_hash TEXT NOT NULL
+    kind TEXT NOT NULL, automatic_points REAL, notebook_hash TEXT NOT NULL,
+    previous_points REAL
+);
+CREATE TABLE IF NOT EXISTS regrades (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    student TEXT NOT NULL, requested_by TEXT NOT NULL, requested_at TEXT NOT NULL,
+    base TEXT NOT NULL,
+    state TEXT NOT NULL,
+    proposed TEXT, rubric TEXT, error TEXT,
+    decided_by TEXT, decided_at TEXT, reason TEXT, before_total REAL, after_total REAL
 );
 """
+# regrades.base: the revision of the submission's automatic result the regrade would replace.
+# regrades.state: running -> ready | failed -> accepted | discarded.
 
 # Columns of `submissions` that older gradebooks lack, added when one is opened: name -> definition.
 _LATER_COLUMNS = {
@@ -54,6 +74,7 @@ _LATER_COLUMNS = {
     "lms_user_id": "TEXT", "login": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0",  # before LMS downloads were read
     "submitted_at": "TEXT",
 }
+_LATER_MANUAL_COLUMNS = {"previous_points": "REAL"}  # before the review page showed before/after
 _SUBMISSION_COLUMNS = ("student", "name", "student_id", "file", "status", "max_points", "flags", "notes", "error",
                        "notebook_hash", "rubric_hash", "cells", "seconds", "graded_at", "retry", *_LATER_COLUMNS)
 _DETAIL_FIELDS = ("checks", "answer", "printed", "stored_printed", "cells", "figures")
@@ -61,6 +82,10 @@ _DETAIL_FIELDS = ("checks", "answer", "printed", "stored_printed", "cells", "fig
 
 class GradebookError(Exception):
     """A request the gradebook cannot honour; the message says what to do."""
+
+
+class StaleEdit(GradebookError):
+    """An edit made against a revision that someone else has changed since; the message says who and what."""
 
 
 class RubricSummary(BaseModel):
@@ -75,6 +100,34 @@ class RubricSummary(BaseModel):
     late: LatePolicy = LatePolicy()  # applied when results are read, like manual scores
 
 
+class GradingSources(BaseModel):
+    """How `grader grade` last filled this gradebook: absolute paths and the options a regrade repeats."""
+
+    rubric: str
+    submissions: str
+    sandboxed: bool = True
+    cpu_fallback: bool = False
+
+
+class Regrade(BaseModel):
+    """A submission graded again on request, waiting for a TA to accept or discard the change."""
+
+    id: int
+    student: str
+    requested_by: str
+    requested_at: str
+    base: str
+    state: Literal["running", "ready", "failed", "accepted", "discarded"]
+    proposed: SubmissionResult | None = None
+    rubric: RubricSummary | None = None  # the rubric it was graded with (fixed since, perhaps)
+    error: str | None = None
+    decided_by: str | None = None
+    decided_at: str | None = None
+    reason: str | None = None
+    before_total: float | None = None
+    after_total: float | None = None
+
+
 class Gradebook:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,11 +139,24 @@ class Gradebook:
         self._add_later_columns()
 
     def _add_later_columns(self) -> None:
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(submissions)")}
         with self.db:
-            for name, definition in _LATER_COLUMNS.items():
-                if name not in columns:
-                    self.db.execute(f"ALTER TABLE submissions ADD COLUMN {name} {definition}")
+            for table, later in (("submissions", _LATER_COLUMNS), ("manual_scores", _LATER_MANUAL_COLUMNS)):
+                columns = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+                for name, definition in later.items():
+                    if name not in columns:
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+
+    @contextlib.contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """One transaction that holds SQLite's write lock from its first read: what it reads cannot change
+        under it, so a decision made on that read (is this edit stale?) stays true until it commits."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.db.commit()
 
     def close(self) -> None:
         self.db.close()
@@ -108,8 +174,11 @@ class Gradebook:
         if current is not None and current.id != summary.id:
             raise GradebookError(f"{self.path} holds grades for rubric {current.id!r}, not {summary.id!r}; "
                                  "grade into another --out folder or pass another --gradebook")
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('rubric', ?)", (summary.model_dump_json(),))
+        with self._write_lock():
+            self._bind_rubric_unlocked(summary)
+
+    def _bind_rubric_unlocked(self, summary: RubricSummary) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('rubric', ?)", (summary.model_dump_json(),))
 
     def rubric(self) -> RubricSummary | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'rubric'").fetchone()
@@ -125,6 +194,16 @@ class Gradebook:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'roster'").fetchone()
         return Path(row[0]) if row else None
 
+    # -- where the grades came from: what a regrade from the review page runs again ----------
+
+    def bind_sources(self, sources: GradingSources) -> None:
+        with self._write_lock():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('sources', ?)", (sources.model_dump_json(),))
+
+    def sources(self) -> GradingSources | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'sources'").fetchone()
+        return GradingSources.model_validate_json(row[0]) if row else None
+
     # -- automatic results ------------------------------------------------------------
 
     def is_current(self, student: str, notebook_hash: str, rubric_hash: str, sandboxed: bool = True) -> bool:
@@ -138,27 +217,30 @@ class Gradebook:
         return row is not None
 
     def store(self, result: SubmissionResult) -> None:
-        with self.db:  # one transaction: the submission and all its items, or nothing
-            self.db.execute("DELETE FROM item_results WHERE student = ?", (result.student,))
-            self.db.execute(
-                f"INSERT OR REPLACE INTO submissions ({', '.join(_SUBMISSION_COLUMNS)})"
-                f" VALUES ({', '.join('?' * len(_SUBMISSION_COLUMNS))})",
-                (result.student, result.name, result.student_id, result.file, result.status, result.max,
-                 json.dumps(result.flags, ensure_ascii=False), json.dumps(result.notes, ensure_ascii=False),
-                 result.error, result.notebook_hash, result.rubric_hash,
-                 json.dumps([cell.model_dump() for cell in result.cells]), result.seconds, result.graded_at,
-                 int(result.retry), int(result.sandboxed), result.lms_user_id, result.login, int(result.late),
-                 result.submitted_at),
-            )
-            self.db.executemany(
-                "INSERT INTO item_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (result.student, item.id, position, item.title, item.points, item.max_points, item.status,
-                     item.message, item.evidence, result.notebook_hash, result.rubric_hash,
-                     json.dumps(item.model_dump(include=set(_DETAIL_FIELDS)), ensure_ascii=False))
-                    for position, item in enumerate(result.items)
-                ],
-            )
+        with self._write_lock():  # one transaction: the submission and all its items, or nothing
+            self._write_result(result)
+
+    def _write_result(self, result: SubmissionResult) -> None:
+        self.db.execute("DELETE FROM item_results WHERE student = ?", (result.student,))
+        self.db.execute(
+            f"INSERT OR REPLACE INTO submissions ({', '.join(_SUBMISSION_COLUMNS)})"
+            f" VALUES ({', '.join('?' * len(_SUBMISSION_COLUMNS))})",
+            (result.student, result.name, result.student_id, result.file, result.status, result.max,
+             json.dumps(result.flags, ensure_ascii=False), json.dumps(result.notes, ensure_ascii=False),
+             result.error, result.notebook_hash, result.rubric_hash,
+             json.dumps([cell.model_dump() for cell in result.cells]), result.seconds, result.graded_at,
+             int(result.retry), int(result.sandboxed), result.lms_user_id, result.login, int(result.late),
+             result.submitted_at),
+        )
+        self.db.executemany(
+            "INSERT INTO item_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (result.student, item.id, position, item.title, item.points, item.max_points, item.status,
+                 item.message, item.evidence, result.notebook_hash, result.rubric_hash,
+                 json.dumps(item.model_dump(include=set(_DETAIL_FIELDS)), ensure_ascii=False))
+                for position, item in enumerate(result.items)
+            ],
+        )
 
     # -- reading, with manual scores applied -------------------------------------------
 
@@ -232,40 +314,186 @@ class Gradebook:
         ):
             result.status = "graded"
 
+    def effective(self, result: SubmissionResult) -> SubmissionResult:
+        """`result` (as grading produced it, not stored yet) with this gradebook's manual scores and late
+        policy applied: what it would read as once stored."""
+        applied = result.model_copy(deep=True)
+        self._apply_manual_scores(applied)
+        self._apply_late_policy(applied)
+        return applied
+
     def history(self, student: str) -> list[dict]:
-        rows = self.db.execute(
-            "SELECT item, points, comment, by, at, kind, automatic_points FROM manual_scores WHERE student = ?"
-            " ORDER BY id", (student,),
-        ).fetchall()
-        keys = ("item", "points", "comment", "by", "at", "kind", "automatic_points")
-        return [dict(zip(keys, row)) for row in rows]
+        """Every manual score, override and accepted regrade of a student, oldest first. `previous` is the
+        points (an item's, or the total for a regrade) before the change, where they were recorded."""
+        entries = [
+            {"item": item, "points": points, "comment": comment, "by": by, "at": at, "kind": kind,
+             "automatic_points": automatic_points, "previous": previous}
+            for item, points, comment, by, at, kind, automatic_points, previous in self.db.execute(
+                "SELECT item, points, comment, by, at, kind, automatic_points, previous_points FROM manual_scores"
+                " WHERE student = ? ORDER BY id", (student,))
+        ]
+        entries += [
+            {"item": "all", "points": after, "comment": reason or "", "by": by, "at": at, "kind": "regrade",
+             "automatic_points": None, "previous": before}
+            for by, at, reason, before, after in self.db.execute(
+                "SELECT decided_by, decided_at, reason, before_total, after_total FROM regrades"
+                " WHERE student = ? AND state = 'accepted' ORDER BY id", (student,))
+        ]
+        return sorted(entries, key=lambda entry: entry["at"])  # ISO times in UTC sort as text
+
+    # -- revisions: what an edit was made against ----------------------------------------
+
+    def revisions(self, student: str) -> dict[str, str]:
+        """Item id -> a token that changes whenever the item's points may change: a regrade, or a new
+        manual score or override. An edit sent with the token it was made against is refused when stale."""
+        row = self.db.execute("SELECT graded_at, notebook_hash FROM submissions WHERE student = ?", (student,)).fetchone()
+        if row is None:
+            raise GradebookError(f"no submission {student!r} in {self.path}")
+        latest = dict(self.db.execute(
+            "SELECT item, MAX(id) FROM manual_scores WHERE student = ? GROUP BY item", (student,)))
+        items = [item for (item,) in self.db.execute(
+            "SELECT item FROM item_results WHERE student = ? ORDER BY position", (student,))]
+        return {item: f"{row[0]}|{row[1][7:19]}|{latest.get(item, 0)}" for item in items}
+
+    def _stale_reason(self, student: str, item_id: str, expected: str) -> str:
+        graded_at = expected.split("|")[0]
+        row = self.db.execute("SELECT graded_at FROM submissions WHERE student = ?", (student,)).fetchone()
+        if row[0] != graded_at:
+            return (f"{student} was graded again at {row[0]}, after you opened this page; reload it to see the new "
+                    "results, then score again")
+        latest = self.db.execute(
+            "SELECT points, by, at FROM manual_scores WHERE student = ? AND item = ? ORDER BY id DESC LIMIT 1",
+            (student, item_id),
+        ).fetchone()
+        return (f"{latest[1]} gave {student} {latest[0]:g} points for item {item_id} at {latest[2]}, after you opened "
+                "this page; your score was not saved. Reload to see theirs, then score again if you disagree")
 
     # -- manual scores ----------------------------------------------------------------
 
-    def set_score(self, student: str, item_id: str, points: float, comment: str, by: str) -> ManualScore:
-        current = self.result(student)
-        item = next((item for item in current.items if item.id == item_id), None)
-        if item is None:
-            raise GradebookError(f"no item {item_id!r}; items are {', '.join(i.id for i in current.items)}")
-        if not 0 <= points <= item.max_points:
-            raise GradebookError(f"item {item_id} is worth 0 to {item.max_points:g} points, not {points:g}")
+    def set_score(self, student: str, item_id: str, points: float, comment: str, by: str,
+                  expected_revision: str | None = None) -> ManualScore:
+        """A manual score for an item waiting for a TA, or an override (with a reason) of an automatic one.
+        With `expected_revision` (from `revisions`), refused as a `StaleEdit` if the item changed since."""
         if not by.strip():
             raise GradebookError("say who is grading (--by NAME)")
-        pending = item.status == "manual" or (item.manual is not None and item.manual.kind == "manual")
-        kind = "manual" if pending else "override"
-        if kind == "override" and not comment.strip():
-            raise GradebookError(f"item {item_id} was graded automatically ({item.points:g}/{item.max_points:g}); "
-                                 "overriding it needs a reason (--comment)")
-        automatic = None if pending else self._automatic_points(student, item_id)
-        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with self.db:
+        with self._write_lock():
+            current = self.result(student)
+            item = next((item for item in current.items if item.id == item_id), None)
+            if item is None:
+                raise GradebookError(f"no item {item_id!r}; items are {', '.join(i.id for i in current.items)}")
+            if expected_revision is not None and self.revisions(student)[item_id] != expected_revision:
+                raise StaleEdit(self._stale_reason(student, item_id, expected_revision))
+            if not 0 <= points <= item.max_points:
+                raise GradebookError(f"item {item_id} is worth 0 to {item.max_points:g} points, not {points:g}")
+            pending = item.status == "manual" or (item.manual is not None and item.manual.kind == "manual")
+            kind = "manual" if pending else "override"
+            if kind == "override" and not comment.strip():
+                raise GradebookError(f"item {item_id} was graded automatically ({item.points:g}/{item.max_points:g}); "
+                                     "overriding it needs a reason (--comment)")
+            automatic = None if pending else self._automatic_points(student, item_id)
+            previous = None if item.status == "manual" else item.points
+            at = _now()
             self.db.execute(
-                "INSERT INTO manual_scores (student, item, points, comment, by, at, kind, automatic_points, notebook_hash)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                (student, item_id, points, comment, by.strip(), at, kind, automatic, current.notebook_hash),
+                "INSERT INTO manual_scores (student, item, points, comment, by, at, kind, automatic_points,"
+                " notebook_hash, previous_points) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (student, item_id, points, comment, by.strip(), at, kind, automatic, current.notebook_hash, previous),
             )
         return ManualScore(points=points, comment=comment, by=by.strip(), at=at, kind=kind, automatic_points=automatic)
 
     def _automatic_points(self, student: str, item_id: str) -> float:
         row = self.db.execute("SELECT points FROM item_results WHERE student = ? AND item = ?", (student, item_id)).fetchone()
         return float(row[0])
+
+    # -- regrades requested from the review page ---------------------------------------
+
+    def begin_regrade(self, student: str, by: str) -> int:
+        """Record that `student` is being graded again; refused while another regrade of theirs runs."""
+        if not by.strip():
+            raise GradebookError("say who asks for the regrade")
+        with self._write_lock():
+            base = self._submission_revision(student)
+            running = self.db.execute(
+                "SELECT requested_by, requested_at FROM regrades WHERE student = ? AND state = 'running'", (student,),
+            ).fetchone()
+            if running is not None:
+                raise StaleEdit(f"{running[0]} started a regrade of {student} at {running[1]}; wait for it, then "
+                                "accept or discard it")
+            return self.db.execute(
+                "INSERT INTO regrades (student, requested_by, requested_at, base, state) VALUES (?,?,?,?, 'running')",
+                (student, by.strip(), _now(), base),
+            ).lastrowid
+
+    def finish_regrade(self, regrade_id: int, proposed: SubmissionResult | None, rubric: RubricSummary | None,
+                       error: str | None = None) -> None:
+        with self._write_lock():
+            self.db.execute(
+                "UPDATE regrades SET state = ?, proposed = ?, rubric = ?, error = ? WHERE id = ? AND state = 'running'",
+                ("ready" if proposed is not None else "failed",
+                 proposed.model_dump_json() if proposed is not None else None,
+                 rubric.model_dump_json() if rubric is not None else None, error, regrade_id),
+            )
+
+    def regrade(self, regrade_id: int) -> Regrade:
+        row = self.db.execute(
+            "SELECT id, student, requested_by, requested_at, base, state, proposed, rubric, error, decided_by,"
+            " decided_at, reason, before_total, after_total FROM regrades WHERE id = ?", (regrade_id,),
+        ).fetchone()
+        if row is None:
+            raise GradebookError(f"no regrade {regrade_id} in {self.path}")
+        keys = ("id", "student", "requested_by", "requested_at", "base", "state", "proposed", "rubric", "error",
+                "decided_by", "decided_at", "reason", "before_total", "after_total")
+        fields = dict(zip(keys, row))
+        fields["proposed"] = json.loads(fields["proposed"]) if fields["proposed"] else None
+        fields["rubric"] = json.loads(fields["rubric"]) if fields["rubric"] else None
+        return Regrade.model_validate(fields)
+
+    def latest_regrade(self, student: str) -> Regrade | None:
+        row = self.db.execute("SELECT MAX(id) FROM regrades WHERE student = ?", (student,)).fetchone()
+        return self.regrade(row[0]) if row[0] is not None else None
+
+    def accept_regrade(self, regrade_id: int, by: str, reason: str) -> Regrade:
+        """Store a finished regrade's result in place of the current one. Refused if the submission was graded
+        again since the regrade started. Manual scores given to the same notebook still apply."""
+        if not by.strip():
+            raise GradebookError("say who accepts the regrade")
+        if not reason.strip():
+            raise GradebookError("accepting a regrade needs a reason (what was fixed)")
+        with self._write_lock():
+            regrade = self._decidable(regrade_id)
+            if regrade.base != self._submission_revision(regrade.student):
+                raise StaleEdit(f"{regrade.student} was graded again after this regrade started; discard it and "
+                                "regrade again")
+            before = self.result(regrade.student).total
+            if regrade.rubric is not None:
+                self._bind_rubric_unlocked(regrade.rubric)
+            self._write_result(regrade.proposed)
+            after = self.result(regrade.student).total
+            self.db.execute(
+                "UPDATE regrades SET state = 'accepted', decided_by = ?, decided_at = ?, reason = ?, before_total = ?,"
+                " after_total = ? WHERE id = ?", (by.strip(), _now(), reason.strip(), before, after, regrade_id),
+            )
+        return self.regrade(regrade_id)
+
+    def discard_regrade(self, regrade_id: int, by: str) -> Regrade:
+        with self._write_lock():
+            self._decidable(regrade_id)
+            self.db.execute("UPDATE regrades SET state = 'discarded', decided_by = ?, decided_at = ? WHERE id = ?",
+                            (by.strip(), _now(), regrade_id))
+        return self.regrade(regrade_id)
+
+    def _decidable(self, regrade_id: int) -> Regrade:
+        regrade = self.regrade(regrade_id)
+        if regrade.state != "ready":
+            who = f" by {regrade.decided_by} at {regrade.decided_at}" if regrade.decided_by else ""
+            raise StaleEdit(f"regrade {regrade_id} of {regrade.student} is {regrade.state}{who}; nothing to decide")
+        return regrade
+
+    def _submission_revision(self, student: str) -> str:
+        row = self.db.execute("SELECT graded_at, notebook_hash FROM submissions WHERE student = ?", (student,)).fetchone()
+        if row is None:
+            raise GradebookError(f"no submission {student!r} in {self.path}")
+        return f"{row[0]}|{row[1]}"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

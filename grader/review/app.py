@@ -1,0 +1,350 @@
+"""The TA review web app: class summary, a queue of manual items, students' pages, overrides and regrades.
+
+One Starlette app over one gradebook file. Every request opens the gradebook
+afresh and every write is one SQLite transaction (grader.gradebook), so two
+TAs, each running `grader review` on the same file, see each other's work and
+an edit made on a page that has since gone stale is refused with a message.
+
+Access needs the random token printed with the URL: the first visit trades it
+for a cookie (SameSite=Strict), and every form carries it again (a page of
+another site cannot post here). Pages are plain HTML forms; the one script,
+served from the package, adds keyboard shortcuts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import secrets
+import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import nbformat
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from grader.batch import EXECUTED_DIR, write_outputs
+from grader.export.csv_export import write_csv
+from grader.gradebook import Gradebook, GradebookError, StaleEdit
+from grader.report.render import format_values, problem_groups
+from grader.results import SubmissionResult
+from grader.review.regrade import RegradeError, Regrader
+from grader.review.tables import filter_results, item_changes, point_steps, queue_order, sort_results
+
+COOKIE = "grader_review"
+HERE = Path(__file__).parent
+
+
+@dataclass
+class ReviewConfig:
+    """gradebook: the SQLite file. ta: who is grading (stored with every change). out: the grading run's
+    folder (reports, results.json, executed notebooks). token: the secret in the printed URL. regrader: grades
+    a submission again (None: regrades are off, e.g. the sources are gone)."""
+
+    gradebook: Path
+    ta: str
+    out: Path
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    regrader: Regrader | None = None
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
+
+
+def create_app(config: ReviewConfig) -> Starlette:
+    """The app; `app.state.regrades` runs regrades one at a time in the background."""
+    review = _Review(config)
+    routes = [
+        Route("/", review.summary),
+        Route("/queue", review.queue_index),
+        Route("/queue/{item}", review.queue),
+        Route("/students/{student}", review.student),
+        Route("/students/{student}/items/{item}/score", review.score, methods=["POST"]),
+        Route("/students/{student}/regrade", review.start_regrade, methods=["POST"]),
+        Route("/regrades/{regrade:int}/accept", review.accept_regrade, methods=["POST"]),
+        Route("/regrades/{regrade:int}/discard", review.discard_regrade, methods=["POST"]),
+        Route("/export/grades.csv", review.export_csv),
+        Route("/publish", review.publish, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))],
+                    exception_handlers={GradebookError: review.gradebook_error})
+    app.add_middleware(_TokenMiddleware, token=config.token)
+    app.state.review = review
+    return app
+
+
+class _TokenMiddleware:
+    """The URL's token, traded for a cookie; without either, nothing but a page saying how to get in. POSTs also
+    need the token in their form (`csrf`), checked where the form is read."""
+
+    def __init__(self, app, token: str) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if secrets.compare_digest(request.query_params.get("token", ""), self.token):
+            remaining = {key: value for key, value in request.query_params.items() if key != "token"}
+            response = RedirectResponse(request.url.path + (f"?{urlencode(remaining)}" if remaining else ""), 303)
+            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
+            await response(scope, receive, send)
+            return
+        if not secrets.compare_digest(request.cookies.get(COOKIE, ""), self.token):
+            await HTMLResponse("<!DOCTYPE html><meta charset=utf-8><title>grader review</title><p>Open the address "
+                               "<code>grader review</code> printed (it ends in <code>?token=…</code>).</p>",
+                               status_code=403)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def markdown_renderer() -> MarkdownIt:
+    """Students' answers and the exam's questions as the notebook shows them: raw HTML is escaped, not run, and
+    LaTeX between dollars is kept verbatim (markdown would eat its underscores and backslashes)."""
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).use(dollarmath_plugin).enable("table")
+
+
+def environment() -> Environment:
+    env = Environment(loader=ChoiceLoader([PackageLoader("grader.review", "templates"),
+                                           PackageLoader("grader.report", "templates")]),
+                      autoescape=select_autoescape(["j2", "html"]), trim_blocks=True, lstrip_blocks=True)
+    renderer = markdown_renderer()
+    env.globals["css"] = (Path(__file__).parent.parent / "report" / "templates" / "report.css").read_text(encoding="utf-8")
+    env.filters["values"] = format_values
+    env.filters["points"] = lambda value: f"{value:g}" if value is not None else "–"
+    # Safe to mark: with html off, markdown-it escapes every piece of the source it outputs.
+    env.filters["markdown"] = lambda text: Markup(renderer.render(text or ""))
+    return env
+
+
+class _Review:
+    def __init__(self, config: ReviewConfig) -> None:
+        self.config = config
+        self.env = environment()
+        self.regrades = ThreadPoolExecutor(1, thread_name_prefix="regrade")  # kernels are heavy: one at a time
+        self._publish_lock = threading.Lock()
+
+    # -- helpers ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def book(self) -> Iterator[Gradebook]:
+        with Gradebook(self.config.gradebook) as book:
+            yield book
+
+    def page(self, template: str, status_code: int = 200, **context) -> HTMLResponse:
+        html = self.env.get_template(template).render(ta=self.config.ta, csrf=self.config.token,
+                                                      regrades_on=self.config.regrader is not None, **context)
+        return HTMLResponse(html, status_code=status_code)
+
+    async def form(self, request: Request) -> dict[str, str]:
+        form = await request.form()
+        if not secrets.compare_digest(str(form.get("csrf", "")), self.config.token):
+            raise _Refused(403, "this form did not come from this review page; reload the page and try again")
+        return {key: str(value) for key, value in form.items()}
+
+    def gradebook_error(self, request: Request, err: GradebookError) -> HTMLResponse:
+        status = err.status if isinstance(err, _Refused) else 409 if isinstance(err, StaleEdit) else 400
+        title = "Not found" if status == 404 else "Not saved"
+        return self.page("message.html.j2", status_code=status, title=title, message=str(err),
+                         back=request.headers.get("referer"))
+
+    def _student_or_404(self, book: Gradebook, student: str) -> SubmissionResult:
+        if student not in book.students():
+            raise _Refused(404, f"no student {student!r} in this gradebook")
+        return book.result(student)
+
+    # -- pages -----------------------------------------------------------------------
+
+    async def summary(self, request: Request) -> HTMLResponse:
+        params = request.query_params
+        with self.book() as book:
+            rubric = book.rubric()
+            results = book.results()
+        shown = sort_results(filter_results(results, status=params.get("status"), flag=params.get("flag"),
+                                            item=params.get("item"), item_status=params.get("item_status")),
+                             params.get("sort", "student"), params.get("order", "asc"))
+        mean = sum(result.total for result in shown) / len(shown) if shown else 0.0
+        return self.page("class.html.j2", rubric=rubric, results=shown, all_count=len(results), params=params,
+                         mean=mean, statuses=sorted({r.status for r in results}),
+                         flags=sorted({flag for r in results for flag in r.flags}),
+                         manual_items=_manual_items(rubric),
+                         sort_link=lambda column: _sort_link(params, column))
+
+    async def queue_index(self, request: Request) -> Response:
+        with self.book() as book:
+            rubric = book.rubric()
+            results = book.results()
+        items = _manual_items(rubric)
+        counts = {item["id"]: sum(_pending(result, item["id"]) for result in results) for item in items}
+        return self.page("queue_index.html.j2", rubric=rubric, items=items, counts=counts, students=len(results))
+
+    async def queue(self, request: Request) -> Response:
+        item_id = request.path_params["item"]
+        with self.book() as book:
+            rubric = book.rubric()
+            spec = next((item for item in rubric.items if item["id"] == item_id), None)
+            if spec is None:
+                raise _Refused(404, f"no item {item_id!r}; items are {', '.join(i['id'] for i in rubric.items)}")
+            results = book.results()
+            order = queue_order(results, item_id)
+            student = request.query_params.get("student") or next(
+                (result.student for result in order if _pending(result, item_id)), None)
+            if student is None:
+                return self.page("queue_done.html.j2", rubric=rubric, spec=spec, results=order)
+            current = next((result for result in order if result.student == student), None)
+            if current is None:
+                raise _Refused(404, f"no student {student!r} in this gradebook")
+            revision = book.revisions(student)[item_id]
+        position = order.index(current)
+        after = order[position + 1:] + order[:position]
+        return self.page(
+            "queue.html.j2", rubric=rubric, spec=spec, results=order, result=current,
+            item=next(item for item in current.items if item.id == item_id), revision=revision,
+            steps=point_steps(spec["points"]), position=position,
+            pending=sum(_pending(result, item_id) for result in order),
+            next_pending=next((r.student for r in after if _pending(r, item_id)), None),
+            previous=order[position - 1].student if position > 0 else None,
+            following=order[position + 1].student if position + 1 < len(order) else None,
+        )
+
+    async def student(self, request: Request) -> Response:
+        student = request.path_params["student"]
+        with self.book() as book:
+            rubric = book.rubric()
+            result = self._student_or_404(book, student)
+            history = book.history(student)
+            revisions = book.revisions(student)
+            regrade = book.latest_regrade(student)
+            changes = None
+            if regrade is not None and regrade.state == "ready":
+                changes = item_changes(result, book.effective(regrade.proposed))
+        return self.page("student_page.html.j2", rubric=rubric, result=result, history=history, revisions=revisions,
+                         problems=problem_groups(rubric), items={item.id: item for item in result.items},
+                         regrade=regrade, changes=changes)
+
+    # -- actions ---------------------------------------------------------------------
+
+    async def score(self, request: Request) -> Response:
+        student, item_id = request.path_params["student"], request.path_params["item"]
+        form = await self.form(request)
+        points = _points(form.get("points", ""))
+        with self.book() as book:
+            self._student_or_404(book, student)
+            book.set_score(student, item_id, points, form.get("comment", ""), self.config.ta,
+                           expected_revision=form.get("revision") or None)
+            if form.get("then") == "queue":
+                order = queue_order(book.results(), item_id)
+                position = next(i for i, result in enumerate(order) if result.student == student)
+                after = order[position + 1:] + order[:position]
+                upcoming = next((result.student for result in after if _pending(result, item_id)), None)
+                target = f"/queue/{item_id}" + (f"?{urlencode({'student': upcoming})}" if upcoming else "")
+                return RedirectResponse(target, 303)
+        return RedirectResponse(f"/students/{student}#item-{item_id}", 303)
+
+    async def start_regrade(self, request: Request) -> Response:
+        student = request.path_params["student"]
+        await self.form(request)
+        if self.config.regrader is None:
+            raise _Refused(400, "regrades are off: this gradebook does not say where its rubric and submissions are "
+                                "(start `grader review` with --rubric and --submissions)")
+        with self.book() as book:
+            self._student_or_404(book, student)
+            regrade_id = book.begin_regrade(student, self.config.ta)
+        self.regrades.submit(self._run_regrade, regrade_id, student)
+        return RedirectResponse(f"/students/{student}#regrade", 303)
+
+    def _run_regrade(self, regrade_id: int, student: str) -> None:
+        try:
+            result, rubric, executed = self.config.regrader.grade(student)
+        except RegradeError as err:
+            with self.book() as book:
+                book.finish_regrade(regrade_id, None, None, str(err))
+            return
+        except Exception as err:  # a grader bug: shown on the page, the server goes on
+            with self.book() as book:
+                book.finish_regrade(regrade_id, None, None, f"the grader failed: {type(err).__name__}: {err}")
+            return
+        if executed is not None:
+            folder = self.config.out / EXECUTED_DIR
+            folder.mkdir(parents=True, exist_ok=True)
+            nbformat.write(executed, folder / f".regrade-{regrade_id}.ipynb")
+        with self.book() as book:
+            book.finish_regrade(regrade_id, result, rubric)
+
+    async def accept_regrade(self, request: Request) -> Response:
+        form = await self.form(request)
+        with self.book() as book:
+            regrade = book.accept_regrade(request.path_params["regrade"], self.config.ta, form.get("reason", ""))
+        executed = self.config.out / EXECUTED_DIR / f".regrade-{regrade.id}.ipynb"
+        if executed.is_file():
+            executed.replace(executed.with_name(f"{regrade.student}.ipynb"))
+        return RedirectResponse(f"/students/{regrade.student}", 303)
+
+    async def discard_regrade(self, request: Request) -> Response:
+        await self.form(request)
+        with self.book() as book:
+            regrade = book.discard_regrade(request.path_params["regrade"], self.config.ta)
+        (self.config.out / EXECUTED_DIR / f".regrade-{regrade.id}.ipynb").unlink(missing_ok=True)
+        return RedirectResponse(f"/students/{regrade.student}", 303)
+
+    async def export_csv(self, request: Request) -> Response:
+        with self.book() as book, tempfile.TemporaryDirectory() as folder:
+            target = Path(folder) / "grades.csv"
+            write_csv(target, book.rubric(), book.results())
+            content = target.read_bytes()
+        return Response(content, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="grades.csv"'})
+
+    async def publish(self, request: Request) -> Response:
+        """results.json and the HTML reports, written again with every change so far."""
+        await self.form(request)
+        with self._publish_lock, self.book() as book:
+            write_outputs(self.config.out, book)
+        return RedirectResponse("/?published=1", 303)
+
+
+class _Refused(GradebookError):
+    """A request the page cannot honour (unknown student, malformed input): shown with its status code."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _points(text: str) -> float:
+    try:
+        points = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise _Refused(400, f"points must be a number, like 4 or 2.5; got {text.strip()[:40]!r}") from None
+    if not math.isfinite(points):
+        raise _Refused(400, f"points must be a finite number; got {text.strip()[:40]!r}")
+    return points
+
+
+def _pending(result: SubmissionResult, item_id: str) -> bool:
+    return any(item.id == item_id and item.status == "manual" for item in result.items)
+
+
+def _manual_items(rubric) -> list[dict]:
+    return [item for item in rubric.items if "manual" in item.get("kinds", [])]
+
+
+def _sort_link(params, column: str) -> str:
+    order = "desc" if params.get("sort") == column and params.get("order", "asc") == "asc" else "asc"
+    kept = {key: value for key, value in params.items() if key not in ("sort", "order", "published")}
+    return "/?" + urlencode({**kept, "sort": column, "order": order})

@@ -1,0 +1,68 @@
+"""`grader review`: serve the review pages on 127.0.0.1 until Ctrl-C."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from grader.batch import GRADEBOOK_FILE, write_outputs
+from grader.gradebook import Gradebook, GradingSources
+from grader.review.app import ReviewConfig, create_app
+from grader.review.regrade import Regrader
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def review(
+    ta: Annotated[str, typer.Option("--ta", help="Your name: stored with every score, override and regrade.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder of the grading run.")] = Path("reports"),
+    gradebook: Annotated[Optional[Path], typer.Option("--gradebook", help=f"Gradebook file \\[default: OUT/{GRADEBOOK_FILE}].")] = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 \\[default: a free one].", min=0, max=65535)] = 0,
+    rubric: Annotated[Optional[Path], typer.Option(help="Rubric folder for regrades \\[default: the one `grade` used].")] = None,
+    submissions: Annotated[Optional[Path], typer.Option(help="Submissions for regrades \\[default: those `grade` read].")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="The grader's cache \\[default: $GRADER_CACHE or ~/.cache/grader].")] = None,
+) -> None:
+    """Review in the browser: a queue of manual items, students' pages with overrides, regrades, history.
+
+    Several TAs may review one gradebook at once, each with their own `grader review`."""
+    from grader.cli import _fail, default_cache
+
+    path = gradebook or out / GRADEBOOK_FILE
+    if not path.is_file():
+        raise _fail(f"no gradebook at {path}; run `grader grade … --out {out}` first, or pass --gradebook")
+    if not ta.strip():
+        raise _fail("--ta: give your name; it is stored with every change you make")
+    with Gradebook(path) as book:
+        if book.rubric() is None:
+            raise _fail(f"{path} holds no graded submissions yet")
+        sources = book.sources()
+    regrader = None
+    if sources is not None or (rubric and submissions):
+        sources = GradingSources(rubric=str((rubric or Path(sources.rubric)).resolve()),
+                                 submissions=str((submissions or Path(sources.submissions)).resolve()),
+                                 sandboxed=sources.sandboxed if sources else True,
+                                 cpu_fallback=sources.cpu_fallback if sources else False)
+        regrader = Regrader(sources, cache_dir or default_cache())
+    else:
+        console.print("[yellow]regrades are off:[/] this gradebook does not say where its rubric and submissions "
+                      "are; give --rubric and --submissions to turn them on", highlight=False)
+    config = ReviewConfig(gradebook=path, ta=ta.strip(), out=out, regrader=regrader)
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(("127.0.0.1", port))
+    except OSError as err:
+        raise _fail(f"cannot listen on 127.0.0.1:{port}: {err.strerror}; pick another --port") from None
+    bound = listening.getsockname()[1]
+    console.print(f"reviewing {path} as [bold]{config.ta}[/]\nopen http://127.0.0.1:{bound}/?token={config.token}\n"
+                  "(only this machine can reach it; Ctrl-C stops)", highlight=False)
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
+    server.run(sockets=[listening])
+    with Gradebook(path) as book:
+        write_outputs(out, book)
+    console.print(f"results.json and the reports in {out} show every change", highlight=False)

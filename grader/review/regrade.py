@@ -1,0 +1,78 @@
+"""Grade one submission again from the review page, the way `grader grade` graded it.
+
+The rubric folder is read afresh (a regrade usually follows a rubric fix), the
+submission is found again in the folder (or download zip) it was graded from,
+and it runs in a cold, sandboxed kernel unless the batch itself ran
+unsandboxed. Nothing is stored here: the result becomes a proposal that a TA
+accepts or discards (grader.gradebook).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from grader.assets.cache import assets_root
+from grader.assets.cache import describe as describe_assets
+from grader.batch import rubric_summary
+from grader.gradebook import GradingSources, RubricSummary
+from grader.grading import Grader
+from grader.reference import reference_run
+from grader.results import SubmissionResult
+from grader.rubric import RubricError, load_rubric
+from grader.run import NotebookRunner
+from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
+from grader.submission import discovered
+from grader.unzip import ZipRefused
+
+
+class RegradeError(Exception):
+    """A regrade that could not run; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Regrader:
+    """Grades single submissions again from the sources a gradebook was filled from."""
+
+    sources: GradingSources
+    cache_dir: Path
+
+    def grade(self, student: str) -> tuple[SubmissionResult, RubricSummary, nbformat.NotebookNode | None]:
+        """The new result, the rubric it was graded with, and the executed notebook (None when nothing ran)."""
+        try:
+            loaded = load_rubric(Path(self.sources.rubric))
+        except RubricError as err:
+            raise RegradeError(f"the rubric cannot be read: {err}") from None
+        try:
+            with discovered(Path(self.sources.submissions), loaded.spec.submission.notebook) as found:
+                submission = next((candidate for candidate in found if candidate.key == student), None)
+                if submission is None:
+                    raise RegradeError(f"no submission of {student} in {self.sources.submissions} any more; "
+                                       "restore it there to regrade it")
+                grader = self._grader(loaded)
+                result, executed = grader.grade(submission)
+        except (FileNotFoundError, ZipRefused) as err:
+            raise RegradeError(f"the submissions cannot be read again: {err}") from None
+        assets = describe_assets(assets_root(self.cache_dir))
+        return result, rubric_summary(loaded, assets), executed
+
+    def _grader(self, loaded) -> Grader:
+        limits = loaded.spec.execution
+        sandbox = None
+        if self.sources.sandboxed:
+            try:
+                sandbox = SandboxHost.prepare(sys.executable, Limits(
+                    memory_mb=limits.memory_mb, processes=limits.max_processes, file_size_mb=limits.max_file_mb,
+                    tmp_mb=limits.disk_mb), self.cache_dir)
+            except SandboxUnavailable as err:
+                raise RegradeError(f"cannot sandbox the kernel: {err}") from None
+        runner = NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
+                                cache_dir=self.cache_dir, sandbox=sandbox, cpu_fallback=self.sources.cpu_fallback)
+        try:
+            reference = reference_run(loaded, runner, self.cache_dir)
+            return Grader(loaded, runner, reference.evidence, reference.notebook)
+        except RubricError as err:
+            raise RegradeError(f"the reference solution cannot be used: {err}") from None

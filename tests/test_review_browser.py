@@ -1,0 +1,146 @@
+"""The review pages in a real headless Chromium (Debian's, driven by Selenium): a TA grades 2.5 for three
+students with the keyboard, overrides an automatic item, reloads, and finds the new values in the export.
+
+`make test` installs chromium and chromium-driver. The queue page's screenshot is kept in
+test-artifacts/review-queue.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+from typer.testing import CliRunner
+
+from grader.cli import app as grader_cli
+from grader.gradebook import Gradebook
+from grader.review.app import ReviewConfig, create_app
+from tests import review_book
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+TA = "박조교"
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[tuple[str, str, Path]]:
+    """The app on a free port of 127.0.0.1, as `grader review` serves it; yields its URL with the token."""
+    book_path = review_book.build(tmp_path / "run" / "gradebook.sqlite")
+    config = ReviewConfig(gradebook=book_path, ta=TA, out=book_path.parent)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    running = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
+    thread = threading.Thread(target=running.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if running.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{listening.getsockname()[1]}", config.token, book_path
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "the browser test needs Debian's chromium and chromium-driver: run `make system`"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
+                     "--lang=ko-KR"):
+        options.add_argument(argument)
+    chrome = webdriver.Chrome(service=Service(driver), options=options)
+    chrome.set_page_load_timeout(30)
+    yield chrome
+    chrome.quit()
+
+
+def current_student(browser: webdriver.Chrome) -> str:
+    return browser.find_element(By.ID, "current").get_attribute("data-student")
+
+
+def press(browser: webdriver.Chrome, *keys: str) -> None:
+    for key in keys:
+        browser.find_element(By.TAG_NAME, "body").send_keys(key)
+
+
+def test_grade_the_queue_with_the_keyboard_override_reload_and_export(server, browser):
+    url, token, book_path = server
+    wait = WebDriverWait(browser, 20)
+    browser.get(f"{url}/?token={token}")
+    assert browser.find_element(By.ID, "ta").text == TA
+    browser.find_element(By.LINK_TEXT, "Queue").click()
+    browser.find_element(By.LINK_TEXT, "2.5").click()
+
+    # the first waiting answer: Korean as written, LaTeX drawn by KaTeX from the served copy
+    assert current_student(browser) == "2022001"
+    answer = browser.find_element(By.ID, "answer")
+    assert answer.text.startswith("기울기가") and "이므로 수렴했다." in answer.text
+    assert answer.find_elements(By.CSS_SELECTOR, ".katex annotation")[0].get_attribute("textContent") == \
+        "\\nabla_w L \\approx 0"
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "review-queue.png"))
+
+    for student, keys, points in (("2022001", ["5"], "5"), ("2022002", ["1"], "1"), ("2022003", ["6"], "6")):
+        assert current_student(browser) == student
+        press(browser, *keys)
+        assert browser.find_element(By.ID, "points").get_attribute("value") == points
+        press(browser, "c")
+        browser.switch_to.active_element.send_keys(f"{student}: 채점 완료")
+        browser.switch_to.active_element.send_keys("\ue00c")  # Esc leaves the comment box
+        press(browser, "\ue007")  # Enter saves and moves on
+        wait.until(expected_conditions.staleness_of(answer))
+        answer = browser.find_element(By.TAG_NAME, "main")
+    assert browser.find_element(By.ID, "done").text == "Every answer to 2.5 is graded."
+
+    # override an automatic item from the student's page
+    browser.get(f"{url}/students/2022002")
+    form = browser.find_element(By.CSS_SELECTOR, '#item-2\\.2 form.score-form')
+    form.find_element(By.NAME, "points").send_keys("6")
+    form.find_element(By.NAME, "comment").send_keys("손실의 부호만 다름: 같은 기울기")
+    form.find_element(By.TAG_NAME, "button").click()
+    wait.until(expected_conditions.url_contains("#item-2.2"))
+
+    browser.refresh()
+    assert browser.find_element(By.ID, "total").text == "45 / 100"  # 40 + 1 (2.5) + 4 (2.2: 2 -> 6)
+    history = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+               for row in browser.find_elements(By.CSS_SELECTOR, "table.history tr")[1:]]
+    assert [row[1:] for row in history] == [
+        [TA, "2.5", "manual", "?", "1", "2022002: 채점 완료"],
+        [TA, "2.2", "override", "2", "6", "손실의 부호만 다름: 같은 기울기"]]
+
+    browser.get(url)
+    shown = {row.get_attribute("data-student"): row.find_element(By.CSS_SELECTOR, "td.total").text
+             for row in browser.find_elements(By.CSS_SELECTOR, "#students tr[data-student]")}
+    assert shown == {"2022001": "49", "2022002": "45", "2022003": "50", "2022004": "48"}
+
+    # the CSV link, fetched with the page's cookie; and `grader export` on the same gradebook
+    exported = browser.execute_async_script(
+        "const done = arguments[0]; fetch('/export/grades.csv').then(r => r.text()).then(done);")
+    rows = {row["student"]: (row["2.5"], row["2.2"], row["total"])
+            for row in csv.DictReader(io.StringIO(exported.lstrip("\ufeff")))}
+    expected = {"2022001": ("5", "6", "49"), "2022002": ("1", "6", "45"), "2022003": ("6", "6", "50"),
+                "2022004": ("4", "6", "48")}
+    assert rows == expected
+    target = book_path.parent / "export.csv"
+    done = CliRunner().invoke(grader_cli, ["export", "--format", "csv", "--gradebook", str(book_path),
+                                           "--out", str(book_path.parent), "--to", str(target)])
+    assert done.exit_code == 0, done.output
+    with target.open(encoding="utf-8-sig") as stream:
+        assert {row["student"]: (row["2.5"], row["2.2"], row["total"]) for row in csv.DictReader(stream)} == expected
+    with Gradebook(book_path) as book:
+        assert {result.student: result.status for result in book.results()} == dict.fromkeys(review_book.STUDENTS,
+                                                                                             "graded")
