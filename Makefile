@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test clean system
+.PHONY: demo test clean system browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,15 +17,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The sandbox runs every kernel in bubblewrap (SECURITY.md); installed here when missing.
-system:
-	@command -v bwrap >/dev/null || { \
+# The sandbox runs every kernel in bubblewrap (SECURITY.md); the review pages' browser test drives Debian's
+# chromium through chromium-driver. Installed here when missing: command:package pairs.
+SANDBOX_PACKAGES := bwrap:bubblewrap
+BROWSER_PACKAGES := chromium:chromium chromedriver:chromium-driver
+define apt_install
+	@missing=""; for pair in $(1); do \
+	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing bubblewrap (the grader's sandbox)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	    echo "installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "the grader's sandbox needs bubblewrap: sudo apt-get install bubblewrap" >&2; exit 1; \
-	  fi; }
+	    echo "the grader needs:$$missing (sudo apt-get install$$missing)" >&2; exit 1; \
+	  fi; \
+	fi
+endef
+
+system:
+	$(call apt_install,$(SANDBOX_PACKAGES))
+
+browser:
+	$(call apt_install,$(BROWSER_PACKAGES))
 
 # Offline stand-ins for the model weights and datasets that notebooks download (`grader assets fetch` gets the
 # real ones on a machine with internet; real ones are kept). Without a GPU, .cuda() cells run on the CPU.
@@ -35,7 +48,7 @@ demo: system $(STAMP)
 	$(BIN)/grader release rubrics/dl2022-midterm --out reports/student-bundle
 	$(BIN)/grader grade submissions/dl2022-final --rubric rubrics/dl2022-final --out reports/dl2022-final
 
-test: system $(STAMP)
+test: system browser $(STAMP)
 	$(BIN)/python -m pytest
 
 clean:

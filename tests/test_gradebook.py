@@ -148,3 +148,32 @@ def test_a_killed_batch_loses_only_the_submission_in_flight(tmp_path, book):
     outcome = grade_submissions(submissions, rerun, book, tmp_path / "out")
     assert rerun.graded == ["3", "4"] and (outcome.graded, outcome.skipped) == (2, 2)
     assert book.students() == ["1", "2", "3", "4"]
+
+
+def test_a_gradebook_from_before_the_review_pages_opens_and_keeps_its_history(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with Gradebook(path) as book:
+        book.bind_rubric(SUMMARY)
+        book.store(result("1"))
+        book.set_score("1", "2.5", 1.0, "", "Lee")
+    with sqlite3.connect(path) as db:  # as written before previous_points and regrades existed
+        db.execute("ALTER TABLE manual_scores DROP COLUMN previous_points")
+        db.execute("DROP TABLE regrades")
+    with Gradebook(path) as book:
+        assert [(e["by"], e["points"], e["previous"]) for e in book.history("1")] == [("Lee", 1.0, None)]
+        book.set_score("1", "2.5", 2.0, "", "Kim", expected_revision=book.revisions("1")["2.5"])
+        assert [(e["by"], e["points"], e["previous"]) for e in book.history("1")] == [("Lee", 1.0, None),
+                                                                                      ("Kim", 2.0, 1.0)]
+        assert book.latest_regrade("1") is None
+
+
+def test_a_revision_changes_with_every_score_of_its_item_only(book):
+    book.store(result("1"))
+    before = book.revisions("1")
+    book.set_score("1", "2.5", 1.0, "", "Lee")
+    after = book.revisions("1")
+    assert after["2.1"] == before["2.1"] and after["2.5"] != before["2.5"]
+    with pytest.raises(GradebookError, match=r"^Lee gave 1 1 points for item 2.5 at .*, after you opened this page"):
+        book.set_score("1", "2.5", 2.0, "", "Kim", expected_revision=before["2.5"])

@@ -432,3 +432,84 @@ def test_export_and_reports_use_the_latest_values(book_path):
     document = json.loads((book_path.parent / "results.json").read_text(encoding="utf-8"))
     assert {s["student"]: s["total"] for s in document["submissions"]} == {
         "2022001": 49.0, "2022002": 44.0, "2022003": 44.0, "2022004": 48.0}
+
+
+# -- `grader review` ---------------------------------------------------------------------------------
+
+
+def test_grader_review_serves_until_ctrl_c_then_writes_the_reports(book_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    out = book_path.parent
+    server = subprocess.Popen([sys.executable, "-m", "grader", "review", "--ta", "Kim", "--out", str(out)],
+                              stderr=subprocess.PIPE, text=True, cwd=out)
+    try:
+        lines = []
+        while not (lines and lines[-1].startswith("open http://127.0.0.1:")):
+            line = server.stderr.readline()
+            assert line, f"grader review stopped: {''.join(lines)}"
+            lines.append(line)
+        assert lines[0].startswith(f"regrades are off: this gradebook does not say where its rubric and submissions")
+        url = lines[-1].removeprefix("open ").strip()
+        with httpx.Client(follow_redirects=True) as http:
+            assert http.get(url.split("?")[0]).status_code == 403
+            page = http.get(url)
+            assert page.status_code == 200 and "grading as <strong id=\"ta\">Kim</strong>" in page.text
+            form = http.get(url.split("?")[0] + "queue/2.5").text
+            saved = http.post(url.split("?")[0] + "students/2022001/items/2.5/score",
+                              data={"csrf": url.split("token=")[1], "points": "6", "revision": revision(form)})
+            assert saved.status_code == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        remaining = server.communicate(timeout=30)[1]
+    assert server.returncode == 0, remaining
+    assert f"results.json and the reports in {out} show every change" in remaining
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert {s["student"]: s["total"] for s in document["submissions"]}["2022001"] == 50.0
+    assert os.path.isfile(out / "students" / "2022001.html")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--ta", "Kim", "--out", "nowhere"], "no gradebook at nowhere/gradebook.sqlite; run `grader grade … --out "
+                                          "nowhere` first, or pass --gradebook"),
+    (["--ta", " ", "--out", "{out}"], "--ta: give your name; it is stored with every change you make"),
+])
+def test_grader_review_refuses_what_it_cannot_serve(book_path, args, expected):
+    from typer.testing import CliRunner
+
+    from grader.cli import app
+
+    done = CliRunner().invoke(app, ["review", *[arg.replace("{out}", str(book_path.parent)) for arg in args]])
+    assert done.exit_code == 2
+    assert re.sub(r"\s+", " ", done.output.replace("error: ", "")).strip() == expected
+
+
+def test_stopping_the_server_stops_a_regrade_and_records_why(book_path):
+    class Slow:
+        def __init__(self) -> None:
+            self.stopped = threading.Event()
+
+        def grade(self, student):
+            assert self.stopped.wait(timeout=30), "never stopped"
+            raise KeyboardInterrupt  # what a cancelled kernel run raises
+
+        def stop(self) -> None:
+            self.stopped.set()
+
+    regrader = Slow()
+    config = ReviewConfig(gradebook=book_path, ta="Kim", out=book_path.parent, token=TOKEN, regrader=regrader,
+                          allowed_hosts=("testserver",))
+    with TestClient(create_app(config)) as browser:  # the block's end shuts the app down, as Ctrl-C does
+        browser.get(f"/?token={TOKEN}")
+        browser.post("/students/2022003/regrade", data={"csrf": TOKEN})
+    assert regrader.stopped.is_set()
+    with Gradebook(book_path) as book:
+        regrade = book.latest_regrade("2022003")
+    assert (regrade.state, regrade.error) == ("failed", "stopped: the review server that ran it was shut down; run "
+                                                        "it again")
+    assert totals(book_path) == TOTALS

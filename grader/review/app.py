@@ -18,7 +18,7 @@ import math
 import secrets
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -46,6 +47,7 @@ from grader.review.regrade import RegradeError, Regrader
 from grader.review.tables import filter_results, item_changes, point_steps, queue_order, sort_results
 
 COOKIE = "grader_review"
+STOPPED = "stopped: the review server that ran it was shut down; run it again"
 HERE = Path(__file__).parent
 
 
@@ -64,22 +66,28 @@ class ReviewConfig:
 
 
 def create_app(config: ReviewConfig) -> Starlette:
-    """The app; `app.state.regrades` runs regrades one at a time in the background."""
+    """The app. Pages run on worker threads (the gradebook's calls block); regrades run one at a time on a
+    thread of their own."""
     review = _Review(config)
     routes = [
         Route("/", review.summary),
         Route("/queue", review.queue_index),
         Route("/queue/{item}", review.queue),
         Route("/students/{student}", review.student),
-        Route("/students/{student}/items/{item}/score", review.score, methods=["POST"]),
-        Route("/students/{student}/regrade", review.start_regrade, methods=["POST"]),
-        Route("/regrades/{regrade:int}/accept", review.accept_regrade, methods=["POST"]),
-        Route("/regrades/{regrade:int}/discard", review.discard_regrade, methods=["POST"]),
+        Route("/students/{student}/items/{item}/score", review.posted(review.score), methods=["POST"]),
+        Route("/students/{student}/regrade", review.posted(review.start_regrade), methods=["POST"]),
+        Route("/regrades/{regrade:int}/accept", review.posted(review.accept_regrade), methods=["POST"]),
+        Route("/regrades/{regrade:int}/discard", review.posted(review.discard_regrade), methods=["POST"]),
         Route("/export/grades.csv", review.export_csv),
-        Route("/publish", review.publish, methods=["POST"]),
+        Route("/publish", review.posted(review.publish), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))],
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        await run_in_threadpool(review.stop)
+
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))],
                     exception_handlers={GradebookError: review.gradebook_error})
     app.add_middleware(_TokenMiddleware, token=config.token)
     app.state.review = review
@@ -138,6 +146,17 @@ class _Review:
         self.env = environment()
         self.regrades = ThreadPoolExecutor(1, thread_name_prefix="regrade")  # kernels are heavy: one at a time
         self._publish_lock = threading.Lock()
+        self._running: set[int] = set()  # regrades this server started and has not finished
+
+    def stop(self) -> None:
+        """The server is shutting down: a regrade in progress is stopped and recorded as failed, not left
+        'running' in the gradebook for ever."""
+        if self.config.regrader is not None:
+            self.config.regrader.stop()
+        with self.book() as book:
+            for regrade_id in list(self._running):
+                book.finish_regrade(regrade_id, None, None, STOPPED)
+        self.regrades.shutdown(wait=True, cancel_futures=True)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -151,11 +170,16 @@ class _Review:
                                                       regrades_on=self.config.regrader is not None, **context)
         return HTMLResponse(html, status_code=status_code)
 
-    async def form(self, request: Request) -> dict[str, str]:
-        form = await request.form()
-        if not secrets.compare_digest(str(form.get("csrf", "")), self.config.token):
-            raise _Refused(403, "this form did not come from this review page; reload the page and try again")
-        return {key: str(value) for key, value in form.items()}
+    def posted(self, action: Callable[[Request, dict[str, str]], Response]):
+        """An endpoint that reads the form (refused without the page's token), then runs `action` on a worker
+        thread: the gradebook's calls block, and may wait for another TA's write to finish."""
+        async def endpoint(request: Request) -> Response:
+            form = await request.form()
+            if not secrets.compare_digest(str(form.get("csrf", "")), self.config.token):
+                raise _Refused(403, "this form did not come from this review page; reload the page and try again")
+            return await run_in_threadpool(action, request, {key: str(value) for key, value in form.items()})
+
+        return endpoint
 
     def gradebook_error(self, request: Request, err: GradebookError) -> HTMLResponse:
         status = err.status if isinstance(err, _Refused) else 409 if isinstance(err, StaleEdit) else 400
@@ -170,7 +194,7 @@ class _Review:
 
     # -- pages -----------------------------------------------------------------------
 
-    async def summary(self, request: Request) -> HTMLResponse:
+    def summary(self, request: Request) -> HTMLResponse:
         params = request.query_params
         with self.book() as book:
             rubric = book.rubric()
@@ -185,7 +209,7 @@ class _Review:
                          manual_items=_manual_items(rubric),
                          sort_link=lambda column: _sort_link(params, column))
 
-    async def queue_index(self, request: Request) -> Response:
+    def queue_index(self, request: Request) -> Response:
         with self.book() as book:
             rubric = book.rubric()
             results = book.results()
@@ -193,7 +217,7 @@ class _Review:
         counts = {item["id"]: sum(_pending(result, item["id"]) for result in results) for item in items}
         return self.page("queue_index.html.j2", rubric=rubric, items=items, counts=counts, students=len(results))
 
-    async def queue(self, request: Request) -> Response:
+    def queue(self, request: Request) -> Response:
         item_id = request.path_params["item"]
         with self.book() as book:
             rubric = book.rubric()
@@ -222,7 +246,7 @@ class _Review:
             following=order[position + 1].student if position + 1 < len(order) else None,
         )
 
-    async def student(self, request: Request) -> Response:
+    def student(self, request: Request) -> Response:
         student = request.path_params["student"]
         with self.book() as book:
             rubric = book.rubric()
@@ -239,9 +263,8 @@ class _Review:
 
     # -- actions ---------------------------------------------------------------------
 
-    async def score(self, request: Request) -> Response:
+    def score(self, request: Request, form: dict[str, str]) -> Response:
         student, item_id = request.path_params["student"], request.path_params["item"]
-        form = await self.form(request)
         points = _points(form.get("points", ""))
         with self.book() as book:
             self._student_or_404(book, student)
@@ -256,24 +279,34 @@ class _Review:
                 return RedirectResponse(target, 303)
         return RedirectResponse(f"/students/{student}#item-{item_id}", 303)
 
-    async def start_regrade(self, request: Request) -> Response:
+    def start_regrade(self, request: Request, form: dict[str, str]) -> Response:
         student = request.path_params["student"]
-        await self.form(request)
         if self.config.regrader is None:
             raise _Refused(400, "regrades are off: this gradebook does not say where its rubric and submissions are "
                                 "(start `grader review` with --rubric and --submissions)")
         with self.book() as book:
             self._student_or_404(book, student)
             regrade_id = book.begin_regrade(student, self.config.ta)
+        self._running.add(regrade_id)
         self.regrades.submit(self._run_regrade, regrade_id, student)
         return RedirectResponse(f"/students/{student}#regrade", 303)
 
     def _run_regrade(self, regrade_id: int, student: str) -> None:
         try:
+            self._regrade(regrade_id, student)
+        finally:
+            self._running.discard(regrade_id)
+
+    def _regrade(self, regrade_id: int, student: str) -> None:
+        try:
             result, rubric, executed = self.config.regrader.grade(student)
         except RegradeError as err:
             with self.book() as book:
                 book.finish_regrade(regrade_id, None, None, str(err))
+            return
+        except KeyboardInterrupt:  # its kernel was stopped: the server is shutting down
+            with self.book() as book:
+                book.finish_regrade(regrade_id, None, None, STOPPED)
             return
         except Exception as err:  # a grader bug: shown on the page, the server goes on
             with self.book() as book:
@@ -286,8 +319,7 @@ class _Review:
         with self.book() as book:
             book.finish_regrade(regrade_id, result, rubric)
 
-    async def accept_regrade(self, request: Request) -> Response:
-        form = await self.form(request)
+    def accept_regrade(self, request: Request, form: dict[str, str]) -> Response:
         with self.book() as book:
             regrade = book.accept_regrade(request.path_params["regrade"], self.config.ta, form.get("reason", ""))
         executed = self.config.out / EXECUTED_DIR / f".regrade-{regrade.id}.ipynb"
@@ -295,14 +327,13 @@ class _Review:
             executed.replace(executed.with_name(f"{regrade.student}.ipynb"))
         return RedirectResponse(f"/students/{regrade.student}", 303)
 
-    async def discard_regrade(self, request: Request) -> Response:
-        await self.form(request)
+    def discard_regrade(self, request: Request, form: dict[str, str]) -> Response:
         with self.book() as book:
             regrade = book.discard_regrade(request.path_params["regrade"], self.config.ta)
         (self.config.out / EXECUTED_DIR / f".regrade-{regrade.id}.ipynb").unlink(missing_ok=True)
         return RedirectResponse(f"/students/{regrade.student}", 303)
 
-    async def export_csv(self, request: Request) -> Response:
+    def export_csv(self, request: Request) -> Response:
         with self.book() as book, tempfile.TemporaryDirectory() as folder:
             target = Path(folder) / "grades.csv"
             write_csv(target, book.rubric(), book.results())
@@ -310,9 +341,8 @@ class _Review:
         return Response(content, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="grades.csv"'})
 
-    async def publish(self, request: Request) -> Response:
+    def publish(self, request: Request, form: dict[str, str]) -> Response:
         """results.json and the HTML reports, written again with every change so far."""
-        await self.form(request)
         with self._publish_lock, self.book() as book:
             write_outputs(self.config.out, book)
         return RedirectResponse("/?published=1", 303)

@@ -62,7 +62,10 @@ def review(
     console.print(f"reviewing {path} as [bold]{config.ta}[/]\nopen http://127.0.0.1:{bound}/?token={config.token}\n"
                   "(only this machine can reach it; Ctrl-C stops)", highlight=False)
     server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
-    server.run(sockets=[listening])
+    try:
+        server.run(sockets=[listening])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C again once it has shut down: the way to stop it
+        pass
     with Gradebook(path) as book:
         write_outputs(out, book)
     console.print(f"results.json and the reports in {out} show every change", highlight=False)

@@ -10,7 +10,7 @@ accepts or discards (grader.gradebook).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -24,6 +24,7 @@ from grader.reference import reference_run
 from grader.results import SubmissionResult
 from grader.rubric import RubricError, load_rubric
 from grader.run import NotebookRunner
+from grader.run.execute import ActiveRuns
 from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
 from grader.submission import discovered
 from grader.unzip import ZipRefused
@@ -35,10 +36,15 @@ class RegradeError(Exception):
 
 @dataclass(frozen=True)
 class Regrader:
-    """Grades single submissions again from the sources a gradebook was filled from."""
+    """Grades single submissions again from the sources a gradebook was filled from. `stop` ends the kernel
+    of a regrade in progress (the review server is shutting down) and refuses new ones."""
 
     sources: GradingSources
     cache_dir: Path
+    active: ActiveRuns = field(default_factory=ActiveRuns, compare=False, repr=False)
+
+    def stop(self) -> None:
+        self.active.cancel_all()
 
     def grade(self, student: str) -> tuple[SubmissionResult, RubricSummary, nbformat.NotebookNode | None]:
         """The new result, the rubric it was graded with, and the executed notebook (None when nothing ran)."""
@@ -70,7 +76,8 @@ class Regrader:
             except SandboxUnavailable as err:
                 raise RegradeError(f"cannot sandbox the kernel: {err}") from None
         runner = NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
-                                cache_dir=self.cache_dir, sandbox=sandbox, cpu_fallback=self.sources.cpu_fallback)
+                                cache_dir=self.cache_dir, sandbox=sandbox, cpu_fallback=self.sources.cpu_fallback,
+                                active=self.active)
         try:
             reference = reference_run(loaded, runner, self.cache_dir)
             return Grader(loaded, runner, reference.evidence, reference.notebook)
