@@ -258,8 +258,8 @@ def _grade_into_gradebook(found: list[Submission], grader: Grader, out: Path, gr
         _print_roster_match(roster_file, results)
     pending = sum(item.status == "manual" for result in results for item in result.items)
     if pending:
-        console.print(f"{pending} item(s) wait for a TA: `grader set STUDENT ITEM POINTS --by NAME --out {out}`",
-                      highlight=False)
+        console.print(f"{pending} item(s) wait for a TA: `grader review --ta NAME --out {out}` (in the browser) or "
+                      f"`grader set STUDENT ITEM POINTS --by NAME --out {out}`", highlight=False)
 
 
 def _print_roster_match(roster: Path, results: list[SubmissionResult]) -> None:

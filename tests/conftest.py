@@ -21,11 +21,24 @@ SUBMISSIONS = ROOT / "submissions" / "dl2022-midterm"
 PROBLEM_1_STUDENTS = frozenset(f"20220{n}" for n in range(14, 21))
 
 
+# Commands that start no kernel run in the test's process: a fresh `python -m grader` spends ~7 s importing.
+IN_PROCESS = frozenset({"set", "export", "report", "feedback"})
+
+
 def run_cli(*args: str, env_cache: Path, check: bool = True) -> subprocess.CompletedProcess:
     import os
 
-    env = dict(os.environ, GRADER_CACHE=str(env_cache))
-    done = subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    if args[0] in IN_PROCESS:
+        from typer.testing import CliRunner
+
+        from grader.cli import app
+
+        invoked = CliRunner().invoke(app, list(args), env={"GRADER_CACHE": str(env_cache)}, catch_exceptions=False)
+        done = subprocess.CompletedProcess(args, invoked.exit_code, invoked.stdout, invoked.stderr)
+    else:
+        env = dict(os.environ, GRADER_CACHE=str(env_cache))
+        done = subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, env=env,
+                              cwd=ROOT)
     if check and done.returncode != 0:
         raise AssertionError(f"grader {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done

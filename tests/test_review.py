@@ -120,10 +120,24 @@ def test_summary_sort_links_flip_the_order_and_keep_the_filters(book_path):
 
 
 def test_summary_shows_the_same_figures_as_the_html_report(book_path):
-    page = client(book_path).get("/").text
-    row = re.search(r'<tr data-student="2022002">(.*?)</tr>', page, re.S).group(1)
-    assert re.search(r'class="num total"><strong>40</strong>', row)
-    assert "4 of 4 submission(s) shown · mean 44.0 / 100" in page
+    page = client(book_path).get("/?status=graded").text  # a filter narrows the table, not the figures
+    row = re.search(r'<tr data-student="2022004">(.*?)</tr>', page, re.S).group(1)
+    assert re.search(r'class="num total"><strong>48</strong>', row)
+    with Gradebook(book_path) as book:
+        write_outputs(book_path.parent, book)
+    report = (book_path.parent / "index.html").read_text(encoding="utf-8")
+
+    def item_rows(html: str) -> list[list[str]]:
+        table = re.search(r'<th>item</th><th>title</th><th class="num">mean</th>.*?</table>', html, re.S).group(0)
+        return [[re.sub(r"<.*?>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+                for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+
+    assert item_rows(page) == item_rows(report)
+    assert item_rows(page)[5] == ["2.2", "Adam (lr=0.1): gradient at (-5, 10) and one update", "5.00", "6", "75%", ""]
+    assert item_rows(page)[8] == ["2.5", "Has it converged? (argue from the gradient)", "4.00", "6", "0%", "3"]  # 2022004: 4 of 6
+    assert "4 submission(s) · mean 44.0 / 100" in page and "mean 44.0 / 100" in report
+    assert re.search(r'<span class="badge graded">graded</span> 1 · <span class="badge needs-review">needs-review</span> 3',
+                     page)
 
 
 # -- the queue ---------------------------------------------------------------------------------

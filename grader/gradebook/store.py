@@ -147,11 +147,23 @@ class Gradebook:
                         self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
     @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see one state of the gradebook, whatever others write meanwhile (WAL): a page shows the
+        results and the revisions its edits will be checked against from the same moment."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.rollback()
+
+    @contextlib.contextmanager
     def _write_lock(self) -> Iterator[None]:
         """One transaction that holds SQLite's write lock from its first read: what it reads cannot change
         under it, so a decision made on that read (is this edit stale?) stays true until it commits."""
-        self.db.execute("BEGIN IMMEDIATE")
+        if self.db.in_transaction:  # left open by a Ctrl-C that came between BEGIN and its handler
+            self.db.rollback()
         try:
+            self.db.execute("BEGIN IMMEDIATE")
             yield
         except BaseException:
             self.db.rollback()

@@ -64,9 +64,9 @@ def write_reports(out: Path, rubric: RubricSummary, results: list[SubmissionResu
         ))
     write_html(out / "index.html", env.get_template("summary.html.j2").render(
         rubric=rubric, results=results, generated=generated, report_name=report_name,
-        stats=_item_stats(rubric, results), histogram=score_histogram([r.total for r in results], rubric.total)
+        stats=item_stats(rubric, results), histogram=score_histogram([r.total for r in results], rubric.total)
         if results else None, mean=sum(r.total for r in results) / len(results) if results else 0.0,
-        statuses=_count(result.status for result in results),
+        statuses=count_by(result.status for result in results),
         roster=roster[1] if roster else None, roster_file=roster[0] if roster else None,
     ))
 
@@ -79,7 +79,7 @@ def problem_groups(rubric: RubricSummary) -> list[tuple[int, list[dict]]]:
     return sorted(grouped.items())
 
 
-def _item_stats(rubric: RubricSummary, results: list[SubmissionResult]) -> list[dict]:
+def item_stats(rubric: RubricSummary, results: list[SubmissionResult]) -> list[dict]:
     stats = []
     for spec in rubric.items:
         found = [item for result in results for item in result.items if item.id == spec["id"]]
@@ -93,7 +93,7 @@ def _item_stats(rubric: RubricSummary, results: list[SubmissionResult]) -> list[
     return stats
 
 
-def _count(values) -> dict[str, int]:
+def count_by(values) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     for value in values:
         counts[value] += 1

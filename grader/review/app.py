@@ -41,10 +41,12 @@ from starlette.staticfiles import StaticFiles
 from grader.batch import EXECUTED_DIR, write_outputs
 from grader.export.csv_export import write_csv
 from grader.gradebook import Gradebook, GradebookError, StaleEdit
-from grader.report.render import format_values, problem_groups
+from grader.report.plots import score_histogram
+from grader.report.render import count_by, format_values, item_stats, problem_groups
 from grader.results import SubmissionResult
 from grader.review.regrade import RegradeError, Regrader
-from grader.review.tables import filter_results, item_changes, point_steps, queue_order, sort_results
+from grader.review.tables import (filter_results, item_changes, next_waiting, point_steps, queue_order,
+                                  sort_results, waiting)
 
 COOKIE = "grader_review"
 STOPPED = "stopped: the review server that ran it was shut down; run it again"
@@ -165,6 +167,12 @@ class _Review:
         with Gradebook(self.config.gradebook) as book:
             yield book
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Gradebook]:
+        """The gradebook as of one moment, for a page."""
+        with self.book() as book, book.snapshot():
+            yield book
+
     def page(self, template: str, status_code: int = 200, **context) -> HTMLResponse:
         html = self.env.get_template(template).render(ta=self.config.ta, csrf=self.config.token,
                                                       regrades_on=self.config.regrader is not None, **context)
@@ -196,30 +204,32 @@ class _Review:
 
     def summary(self, request: Request) -> HTMLResponse:
         params = request.query_params
-        with self.book() as book:
+        with self.snapshot() as book:
             rubric = book.rubric()
             results = book.results()
         shown = sort_results(filter_results(results, status=params.get("status"), flag=params.get("flag"),
                                             item=params.get("item"), item_status=params.get("item_status")),
                              params.get("sort", "student"), params.get("order", "asc"))
-        mean = sum(result.total for result in shown) / len(shown) if shown else 0.0
         return self.page("class.html.j2", rubric=rubric, results=shown, all_count=len(results), params=params,
-                         mean=mean, statuses=sorted({r.status for r in results}),
+                         mean=sum(result.total for result in results) / len(results) if results else 0.0,
+                         stats=item_stats(rubric, results), counts=count_by(result.status for result in results),
+                         histogram=score_histogram([result.total for result in results], rubric.total)
+                         if results else None, statuses=sorted({r.status for r in results}),
                          flags=sorted({flag for r in results for flag in r.flags}),
                          manual_items=_manual_items(rubric),
                          sort_link=lambda column: _sort_link(params, column))
 
     def queue_index(self, request: Request) -> Response:
-        with self.book() as book:
+        with self.snapshot() as book:
             rubric = book.rubric()
             results = book.results()
         items = _manual_items(rubric)
-        counts = {item["id"]: sum(_pending(result, item["id"]) for result in results) for item in items}
+        counts = {item["id"]: sum(waiting(result, item["id"]) for result in results) for item in items}
         return self.page("queue_index.html.j2", rubric=rubric, items=items, counts=counts, students=len(results))
 
     def queue(self, request: Request) -> Response:
         item_id = request.path_params["item"]
-        with self.book() as book:
+        with self.snapshot() as book:
             rubric = book.rubric()
             spec = next((item for item in rubric.items if item["id"] == item_id), None)
             if spec is None:
@@ -227,7 +237,7 @@ class _Review:
             results = book.results()
             order = queue_order(results, item_id)
             student = request.query_params.get("student") or next(
-                (result.student for result in order if _pending(result, item_id)), None)
+                (result.student for result in order if waiting(result, item_id)), None)
             if student is None:
                 return self.page("queue_done.html.j2", rubric=rubric, spec=spec, results=order)
             current = next((result for result in order if result.student == student), None)
@@ -235,20 +245,17 @@ class _Review:
                 raise _Refused(404, f"no student {student!r} in this gradebook")
             revision = book.revisions(student)[item_id]
         position = order.index(current)
-        after = order[position + 1:] + order[:position]
         return self.page(
             "queue.html.j2", rubric=rubric, spec=spec, results=order, result=current,
             item=next(item for item in current.items if item.id == item_id), revision=revision,
-            steps=point_steps(spec["points"]), position=position,
-            pending=sum(_pending(result, item_id) for result in order),
-            next_pending=next((r.student for r in after if _pending(r, item_id)), None),
+            steps=point_steps(spec["points"]), pending=sum(waiting(result, item_id) for result in order),
             previous=order[position - 1].student if position > 0 else None,
             following=order[position + 1].student if position + 1 < len(order) else None,
         )
 
     def student(self, request: Request) -> Response:
         student = request.path_params["student"]
-        with self.book() as book:
+        with self.snapshot() as book:
             rubric = book.rubric()
             result = self._student_or_404(book, student)
             history = book.history(student)
@@ -271,10 +278,7 @@ class _Review:
             book.set_score(student, item_id, points, form.get("comment", ""), self.config.ta,
                            expected_revision=form.get("revision") or None)
             if form.get("then") == "queue":
-                order = queue_order(book.results(), item_id)
-                position = next(i for i, result in enumerate(order) if result.student == student)
-                after = order[position + 1:] + order[:position]
-                upcoming = next((result.student for result in after if _pending(result, item_id)), None)
+                upcoming = next_waiting(queue_order(book.results(), item_id), student, item_id)
                 target = f"/queue/{item_id}" + (f"?{urlencode({'student': upcoming})}" if upcoming else "")
                 return RedirectResponse(target, 303)
         return RedirectResponse(f"/students/{student}#item-{item_id}", 303)
@@ -334,7 +338,7 @@ class _Review:
         return RedirectResponse(f"/students/{regrade.student}", 303)
 
     def export_csv(self, request: Request) -> Response:
-        with self.book() as book, tempfile.TemporaryDirectory() as folder:
+        with self.snapshot() as book, tempfile.TemporaryDirectory() as folder:
             target = Path(folder) / "grades.csv"
             write_csv(target, book.rubric(), book.results())
             content = target.read_bytes()
@@ -364,10 +368,6 @@ def _points(text: str) -> float:
     if not math.isfinite(points):
         raise _Refused(400, f"points must be a finite number; got {text.strip()[:40]!r}")
     return points
-
-
-def _pending(result: SubmissionResult, item_id: str) -> bool:
-    return any(item.id == item_id and item.status == "manual" for item in result.items)
 
 
 def _manual_items(rubric) -> list[dict]:

@@ -49,6 +49,18 @@ def queue_order(results: list[SubmissionResult], item_id: str) -> list[Submissio
     return [result for result in results if any(item.id == item_id for item in result.items)]
 
 
+def waiting(result: SubmissionResult, item_id: str) -> bool:
+    """The item waits for a TA in this submission."""
+    return any(item.id == item_id and item.status == "manual" for item in result.items)
+
+
+def next_waiting(order: list[SubmissionResult], student: str, item_id: str) -> str | None:
+    """The first student after `student` (going round) whose item still waits."""
+    position = next(index for index, result in enumerate(order) if result.student == student)
+    after = order[position + 1:] + order[:position]
+    return next((result.student for result in after if waiting(result, item_id)), None)
+
+
 def point_steps(max_points: float) -> list[tuple[str, float]]:
     """(keyboard key, points) for the quick buttons: every whole point up to 9, else ten-percent steps."""
     if max_points <= 9 and float(max_points).is_integer():
