@@ -261,12 +261,13 @@ class _Review:
             history = book.history(student)
             revisions = book.revisions(student)
             regrade = book.latest_regrade(student)
-            changes = None
+            changes = proposed = None
             if regrade is not None and regrade.state == "ready":
-                changes = item_changes(result, book.effective(regrade.proposed))
+                proposed = book.effective(regrade.proposed)  # with the manual scores and late policy it would get
+                changes = item_changes(result, proposed)
         return self.page("student_page.html.j2", rubric=rubric, result=result, history=history, revisions=revisions,
                          problems=problem_groups(rubric), items={item.id: item for item in result.items},
-                         regrade=regrade, changes=changes)
+                         regrade=regrade, changes=changes, proposed=proposed)
 
     # -- actions ---------------------------------------------------------------------
 
