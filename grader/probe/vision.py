@@ -35,13 +35,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from grader.probe import CPU_FALLBACK_ENV
+
 MAX_IMSHOWS = 48
 MAX_ANALYSED_INPUTS = 12
 PENDING_INPUTS = 4  # the last images fed to a model, kept until a cell displays something
 MAX_DISPLAY_SIDE = 256  # larger displayed arrays are subsampled
 MAX_CLASSES = 16
 MIN_IMAGE_SIDE = 32
-CPU_FALLBACK_ENV = "GRADER_CPU_FALLBACK"
 
 
 class _PatchAfterImport(importlib.abc.MetaPathFinder):

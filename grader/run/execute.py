@@ -28,8 +28,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from grader.evidence import Evidence, EvidenceError, read_evidence
-from grader.probe import CAPTURES_ENV, EVIDENCE_ENV, THREADS_ENV
-from grader.probe.vision import CPU_FALLBACK_ENV
+from grader.probe import CAPTURES_ENV, CPU_FALLBACK_ENV, EVIDENCE_ENV, THREADS_ENV
 from grader.results import CellRun
 from grader.run.kernel import GradingKernelManager
 from grader.run.sandbox import KernelSandbox, SandboxHost
