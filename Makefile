@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test clean system browser
+.PHONY: demo test clean system test-system
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,16 +18,18 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The sandbox runs every kernel in bubblewrap (SECURITY.md); the review pages' browser test drives Debian's
-# chromium through chromium-driver. Installed here when missing: command:package pairs.
+# chromium through chromium-driver; the Slurm executor's tests start a real single-node Slurm (tests/slurm_cluster.py).
+# Installed here when missing: command:package pairs.
 SANDBOX_PACKAGES := bwrap:bubblewrap
 BROWSER_PACKAGES := chromium:chromium chromedriver:chromium-driver
+SLURM_PACKAGES := sbatch:slurm-client slurmctld:slurmctld slurmd:slurmd munged:munge
 define apt_install
 	@missing=""; for pair in $(1); do \
 	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) $$missing >/dev/null; \
 	  else \
 	    echo "the grader needs:$$missing (sudo apt-get install$$missing)" >&2; exit 1; \
 	  fi; \
@@ -37,8 +39,9 @@ endef
 system:
 	$(call apt_install,$(SANDBOX_PACKAGES))
 
-browser:
+test-system:
 	$(call apt_install,$(BROWSER_PACKAGES))
+	$(call apt_install,$(SLURM_PACKAGES),--no-install-recommends)
 
 # Offline stand-ins for the model weights and datasets that notebooks download (`grader assets fetch` gets the
 # real ones on a machine with internet; real ones are kept). Without a GPU, .cuda() cells run on the CPU.
@@ -48,7 +51,7 @@ demo: system $(STAMP)
 	$(BIN)/grader release rubrics/dl2022-midterm --out reports/student-bundle
 	$(BIN)/grader grade submissions/dl2022-final --rubric rubrics/dl2022-final --out reports/dl2022-final
 
-test: system browser $(STAMP)
+test: system test-system $(STAMP)
 	$(BIN)/python -m pytest
 
 clean:

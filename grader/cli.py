@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from time import monotonic
 from typing import Annotated, Optional
@@ -19,8 +19,8 @@ from grader.assets.cache import assets_root
 from grader.assets.cache import describe as describe_assets
 from grader.assets.cli import assets_app
 from grader.author import cli as author_cli
-from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, Workers, auto_jobs, grade_submissions, rubric_summary,
-                          write_outputs)
+from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, BatchOutcome, Workers, auto_jobs, grade_submissions,
+                          rubric_summary, write_outputs)
 from grader.export.gradescope_build import gradescope_app
 from grader.export.formats import DEFAULT_NAMES, FORMATS, ExportOptions
 from grader.export.formats import export as export_as
@@ -40,7 +40,11 @@ from grader.results import SubmissionResult
 from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.review import cli as review_cli
 from grader.selfcheck import cli as selfcheck_cli
-from grader.submission import UNZIP_PREFIX, Submission, discovered
+from grader.slurm import cluster as slurm_cluster
+from grader.slurm.cluster import SlurmError, SlurmOptions
+from grader.slurm.coordinator import grade_on_slurm
+from grader.slurm.plan import KernelSettings, RunPlan
+from grader.submission import UNZIP_PREFIX, discovered
 from grader.unzip import ZipRefused
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
@@ -106,8 +110,28 @@ def grade(
         "--roster", help="The course's roster: a Canvas gradebook export, a Moodle participants export or an "
                          "id,name,email,section CSV; the run lists who has no submission and which submissions "
                          "match no one.")] = None,
+    executor: Annotated[str, typer.Option(help="local: kernels on this machine; slurm: one Slurm array task per "
+                                               "submission (OUT must be on a filesystem the nodes share).")] = "local",
+    partition: Annotated[Optional[str], typer.Option(help="slurm: the partition.")] = None,
+    account: Annotated[Optional[str], typer.Option(help="slurm: the account.")] = None,
+    task_time: Annotated[Optional[str], typer.Option(help="slurm: time limit per task, e.g. 00:30:00.")] = None,
+    task_memory: Annotated[Optional[str], typer.Option(help="slurm: memory per task, e.g. 8G.")] = None,
+    gres: Annotated[Optional[str], typer.Option(help="slurm: generic resources per task, e.g. gpu:1 (each "
+                                                     "kernel then gets the GPU Slurm gives its task).")] = None,
+    max_tasks: Annotated[Optional[int], typer.Option(help="slurm: tasks running at once.", min=1)] = None,
+    sbatch_flag: Annotated[Optional[list[str]], typer.Option(help="slurm: another sbatch flag, as written, e.g. "
+                                                                  "--qos=short; repeat for more.")] = None,
+    poll: Annotated[float, typer.Option(help="slurm: seconds between looks at the queue.", min=0.1)] = 5.0,
 ) -> None:
     """Execute and grade every submission, then write results.json and HTML reports."""
+    if executor not in ("local", "slurm"):
+        raise _fail(f"--executor {executor}: expected local or slurm")
+    on_slurm = executor == "slurm"
+    if on_slurm and (why := slurm_cluster.available()):
+        raise _fail(f"--executor slurm: {why}")
+    if on_slurm and (gpus is not None or jobs != "auto" or per_gpu != 1):
+        raise _fail("--jobs, --gpus and --per-gpu place kernels on this machine; with --executor slurm, Slurm "
+                    "places them: use --gres gpu:1 and --max-tasks")
     with contextlib.ExitStack() as stack:
         sweep_workspaces((WORKSPACE_PREFIX, UNZIP_PREFIX))
         try:
@@ -120,7 +144,8 @@ def grade(
             raise _fail(str(err)) from None
         limits = loaded.spec.execution
         memory_mb = memory or limits.memory_mb
-        workers = _plan_workers(jobs, _parse_gpus(gpus), per_gpu, memory_mb)
+        # With Slurm only the reference runs here, before the array.
+        workers = Workers.plan(1) if on_slurm else _plan_workers(jobs, _parse_gpus(gpus), per_gpu, memory_mb)
         cache = cache_dir or default_cache()
         if no_sandbox:
             console.print(NO_SANDBOX_WARNING, highlight=False)
@@ -137,7 +162,7 @@ def grade(
                       highlight=False)
         assets = describe_assets(assets_root(cache))
         console.print(assets, highlight=False)
-        warm = None if cold else stack.enter_context(_start_warm_kernels(loaded, sandbox, cache, workers))
+        warm = None if cold or on_slurm else stack.enter_context(_start_warm_kernels(loaded, sandbox, cache, workers))
         runner = NotebookRunner(cell_timeout_s=cell_timeout or limits.cell_timeout_s,
                                 notebook_timeout_s=notebook_timeout or limits.notebook_timeout_s, cache_dir=cache,
                                 sandbox=sandbox, warm=warm, 
@@ -154,8 +179,41 @@ def grade(
                 raise _fail(str(err)) from None
         sources = GradingSources(rubric=str(rubric.resolve()), submissions=str(submissions.resolve()),
                                  sandboxed=sandbox is not None, cpu_fallback=runner.cpu_fallback)
-        _grade_into_gradebook(found, grader, out, gradebook, rubric_summary(loaded, assets), sources, force, quiet,
-                              workers, roster)
+        if on_slurm:
+            plan = RunPlan(rubric=str(rubric.resolve()), rubric_hash=loaded.hash, submissions=str(submissions.resolve()),
+                           keys=[submission.key for submission in found], cache_dir=str(cache.resolve()),
+                           kernels=KernelSettings(
+                               sandboxed=sandbox is not None, cpu_fallback=cpu_fallback,
+                               cell_timeout_s=runner.cell_timeout_s, notebook_timeout_s=runner.notebook_timeout_s,
+                               memory_mb=memory_mb, processes=max_processes or limits.max_processes,
+                               file_size_mb=max_file or limits.max_file_mb, tmp_mb=disk or limits.disk_mb))
+            options = SlurmOptions(partition=partition, account=account, time=task_time, memory=task_memory,
+                                   gres=gres, max_running=max_tasks, extra=tuple(sbatch_flag or ()))
+
+            def batch(book: Gradebook, on_done) -> BatchOutcome:
+                todo = []
+                for submission in found:
+                    if not force and book.is_current(submission.key, submission.content_hash, loaded.hash,
+                                                     sandboxed=grader.sandboxed):
+                        on_done(submission, None)
+                    else:
+                        todo.append(submission)
+                try:
+                    outcome = grade_on_slurm(
+                        todo, grader, reference, plan, book, out, options, limits.retries, poll_s=poll,
+                        on_done=on_done, on_submitted=lambda job, count: console.print(
+                            f"submitted Slurm array {job}: {count} task(s)", highlight=False))
+                except SlurmError as err:
+                    raise _fail(str(err)) from None
+                outcome.skipped = len(found) - len(todo)
+                return outcome
+            interrupted = "the Slurm arrays were cancelled (scancel)"
+        else:
+            def batch(book: Gradebook, on_done) -> BatchOutcome:
+                return grade_submissions(found, grader, book, out, force=force, on_done=on_done, workers=workers)
+            interrupted = "the running kernels were stopped"
+        _grade_into_gradebook(len(found), batch, interrupted, out, gradebook, rubric_summary(loaded, assets), sources,
+                              quiet, roster)
 
 
 def _parse_gpus(gpus: str | None) -> tuple[int, ...]:
@@ -212,9 +270,10 @@ def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache
         yield warm
 
 
-def _grade_into_gradebook(found: list[Submission], grader: Grader, out: Path, gradebook: Path | None,
-                          summary: RubricSummary, sources: GradingSources, force: bool, quiet: bool,
-                          workers: Workers, roster: Path | None) -> None:
+def _grade_into_gradebook(count: int, batch: Callable[[Gradebook, Callable], BatchOutcome], interrupted: str,
+                          out: Path, gradebook: Path | None, summary: RubricSummary, sources: GradingSources,
+                          quiet: bool, roster: Path | None) -> None:
+    """Runs `batch` (local workers or Slurm) into the gradebook with a progress bar, then writes every output."""
     with _open_gradebook(out, gradebook, must_exist=False) as book:
         try:
             book.bind_rubric(summary)
@@ -226,7 +285,7 @@ def _grade_into_gradebook(found: list[Submission], grader: Grader, out: Path, gr
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                       TimeRemainingColumn(), console=console, disable=quiet) as progress:
-            task = progress.add_task("grading", total=len(found), rate="")
+            task = progress.add_task("grading", total=count, rate="")
             counts = {"errors": 0, "flagged": 0, "graded": 0}
             started = monotonic()
 
@@ -240,15 +299,14 @@ def _grade_into_gradebook(found: list[Submission], grader: Grader, out: Path, gr
                     f"grading · {counts['errors']} error(s) · {counts['flagged']} flagged · last: {submission.path.name}"))
 
             try:
-                outcome = grade_submissions(found, grader, book, out, force=force, on_done=on_done, workers=workers)
+                outcome = batch(book, on_done)
             except KeyboardInterrupt:
-                # The running kernels and their sandboxes are already gone (their context managers
-                # unwound); every submission finished so far is stored.
+                # Every submission finished so far is stored.
                 progress.stop()
                 write_outputs(out, book)
-                console.print(f"[bold]interrupted[/]: {len(book.students())} submission(s) are in {book.path}. "
-                              "Run the same command again to resume: submissions already graded from the same "
-                              "files are skipped.", highlight=False)
+                console.print(f"[bold]interrupted[/]: {interrupted}; {len(book.students())} submission(s) are in "
+                              f"{book.path}. Run the same command again to resume: submissions already graded from "
+                              "the same files are skipped.", highlight=False)
                 raise typer.Exit(code=130) from None
         results = write_outputs(out, book)
         roster_file = book.roster_path()
@@ -363,6 +421,26 @@ app.command("release")(selfcheck_cli.release)
 app.command("check")(selfcheck_cli.check)
 app.command("assign")(author_cli.assign_command)
 app.command("review")(review_cli.review)
+
+
+@app.command("slurm-task", hidden=True)
+def slurm_task(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder the coordinator wrote.")],
+    index: Annotated[Optional[int], typer.Option(help="Which submission \\[default: $SLURM_ARRAY_TASK_ID].")] = None,
+) -> None:
+    """One Slurm array task: grade one submission of a run (started by `grade --executor slurm`)."""
+    from grader.slurm.task import TaskError, run_task
+
+    if index is None:
+        task_id = os.environ.get("SLURM_ARRAY_TASK_ID", "")
+        if not task_id.isdigit():
+            raise _fail("no --index and no SLURM_ARRAY_TASK_ID: this command runs as a Slurm array task")
+        index = int(task_id)
+    try:
+        written = run_task(run_dir, index)
+    except TaskError as err:
+        raise _fail(str(err)) from None
+    console.print(f"task {index}: {written}", highlight=False)
 app.add_typer(gradescope_app, name="gradescope", help="Grade inside Gradescope: build the autograder zip, turn a "
                                                       "graded submission into Gradescope's results.json.")
 

@@ -167,6 +167,14 @@ class Grader:
         result.retry = True
         return result
 
+    def lost(self, submission: Submission, why: str) -> SubmissionResult:
+        """The result when the machine grading a submission lost it (a cluster task that failed, timed out or
+        whose node died, every try): an error, graded again on the next run. `why` says what the cluster said."""
+        result = self._unreadable(submission, f"grading did not finish: {why}. Not the student's fault; it is "
+                                              "graded again on the next run", monotonic())
+        result.retry = True
+        return result
+
     def _unreadable(self, submission: Submission, message: str, started: float) -> SubmissionResult:
         items = [
             ItemResult(id=item.id, title=item.title, points=0.0, max_points=item.points, status="error",

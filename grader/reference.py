@@ -50,25 +50,35 @@ def reference_run(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: Path,
         f"|{describe_assets(assets_root(cache_dir))}".encode()
     ).hexdigest()[:24]
     cached = cache_dir / "references" / f"{rubric.id}-{key}.jsonl"
-    arrays = cached.with_suffix(".arrays")
-    executed = cached.with_suffix(".ipynb")
-    if cached.is_file() and cached_ok:
+    if cached_ok:
         try:
-            return ReferenceRun(read_evidence(cached, from_probe=False, arrays=arrays), nbformat.read(executed, 4))
+            return load_reference(cached)
         except (EvidenceError, OSError, ValueError):
-            cached.unlink()  # a damaged cache entry is recomputed, not trusted
+            cached.unlink(missing_ok=True)  # a damaged cache entry is recomputed, not trusted
     run = run_solution(rubric, runner)
-    evidence = run.evidence
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(run.notebook, executed)
+    save_reference(run, cached)
+    return run
+
+
+def save_reference(run: ReferenceRun, evidence_file: Path) -> None:
+    """`evidence_file` (JSON lines), its arrays (.npy, no pickle) in `<name>.arrays/` and the executed solution in
+    `<name>.ipynb`: plain data that another process or machine reads back with `load_reference`."""
+    arrays = evidence_file.with_suffix(".arrays")
+    evidence_file.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(run.notebook, evidence_file.with_suffix(".ipynb"))
     shutil.rmtree(arrays, ignore_errors=True)
     arrays.mkdir()
-    for name, array in evidence.arrays.items():
+    for name, array in run.evidence.arrays.items():
         np.save(arrays / name, array, allow_pickle=False)
-    partial = cached.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(evidence.to_jsonl(), encoding="utf-8")
-    partial.replace(cached)  # last: the entry counts only once its arrays and notebook are in place
-    return run
+    partial = evidence_file.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(run.evidence.to_jsonl(), encoding="utf-8")
+    partial.replace(evidence_file)  # last: the entry counts only once its arrays and notebook are in place
+
+
+def load_reference(evidence_file: Path) -> ReferenceRun:
+    """What `save_reference` wrote. Raises EvidenceError, OSError or ValueError for a missing or damaged one."""
+    return ReferenceRun(read_evidence(evidence_file, from_probe=False, arrays=evidence_file.with_suffix(".arrays")),
+                        nbformat.read(evidence_file.with_suffix(".ipynb"), 4))
 
 
 def run_solution(rubric: LoadedRubric, runner: NotebookRunner, gpu: int | None = None) -> ReferenceRun:

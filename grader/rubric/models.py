@@ -379,6 +379,9 @@ class Execution(StrictModel):
     max_processes: int = Field(default=256, ge=16, description="processes and threads of one kernel at once")
     max_file_mb: int = Field(default=512, ge=1, description="largest file a kernel may write")
     disk_mb: int = Field(default=1024, ge=16, description="size of each of the kernel's /tmp and working folder")
+    retries: int = Field(default=1, ge=0, le=10, description="--executor slurm: how many times a task that ended "
+                                                             "without a result (failed, timed out, its node died) "
+                                                             "is submitted again before the submission is an error")
     preload: list[str] | None = Field(
         default=None,
         description="modules imported once before kernels are forked from a warm process, e.g. "

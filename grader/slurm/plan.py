@@ -1,0 +1,50 @@
+"""The run folder shared by the coordinator and its array tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+PLAN_FILE = "plan.json"
+REFERENCE_FILE = "reference/reference.jsonl"  # with reference.arrays/ and reference.ipynb beside it
+RESULTS_DIR = "results"
+EXECUTED_DIR = "executed"
+
+
+class KernelSettings(BaseModel):
+    """The local run's runner and sandbox options, as every task applies them."""
+
+    sandboxed: bool
+    cpu_fallback: bool
+    cell_timeout_s: float
+    notebook_timeout_s: float
+    memory_mb: int
+    processes: int
+    file_size_mb: int
+    tmp_mb: int
+
+
+class RunPlan(BaseModel):
+    """Task i grades submission keys[i] of `submissions` (discovered again by the task, as the coordinator did)."""
+
+    rubric: str  # the rubric folder, absolute
+    rubric_hash: str  # a task refuses a rubric that changed since the run began
+    submissions: str  # the folder or download zip, absolute
+    keys: list[str]
+    kernels: KernelSettings
+    cache_dir: str  # the grader's cache (assets), on the shared filesystem
+
+    def write(self, run_dir: Path) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        partial = run_dir / f"{PLAN_FILE}.tmp"
+        partial.write_text(self.model_dump_json(indent=1), encoding="utf-8")
+        partial.replace(run_dir / PLAN_FILE)
+
+    @classmethod
+    def read(cls, run_dir: Path) -> RunPlan:
+        return cls.model_validate_json((run_dir / PLAN_FILE).read_text(encoding="utf-8"))
+
+
+def result_path(run_dir: Path, key: str) -> Path:
+    return run_dir / RESULTS_DIR / f"{key}.json"
