@@ -109,8 +109,9 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, cache_dir, graded
     _, stderr = grader.communicate(timeout=60)
     assert grader.returncode == 130
     done = len(stored(out))
-    assert (f"interrupted: {done} submission(s) are in {out / 'gradebook.sqlite'}. Run the same command again to "
-            "resume: submissions already graded from the same files are skipped.") in " ".join(stderr.split())
+    assert (f"interrupted: the running kernels were stopped; {done} submission(s) are in "
+            f"{out / 'gradebook.sqlite'}. Run the same command again to resume: submissions already graded from the "
+            "same files are skipped.") in " ".join(stderr.split())
     assert not sandboxed_processes()
     assert not list(Path("/tmp").glob(f"grader-run-{grader.pid}-*"))
     rerun = run_cli("grade", str(batch), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", env_cache=cache_dir)
