@@ -1,8 +1,8 @@
 """The review pages in a real headless Chromium (Debian's, driven by Selenium): a TA grades 2.5 for three
 students with the keyboard, overrides an automatic item, reloads, and finds the new values in the export.
 
-`make test` installs chromium and chromium-driver. The queue page's screenshot is kept in
-test-artifacts/review-queue.png.
+`make test` installs chromium and chromium-driver. Screenshots are kept in test-artifacts/: the queue page
+(review-queue.png) and the class table on a wide screen and a phone (review-class-*.png).
 """
 
 from __future__ import annotations
@@ -144,3 +144,42 @@ def test_grade_the_queue_with_the_keyboard_override_reload_and_export(server, br
     with Gradebook(book_path) as book:
         assert {result.student: result.status for result in book.results()} == dict.fromkeys(review_book.STUDENTS,
                                                                                              "graded")
+
+
+def cell_box(browser: webdriver.Chrome, selector: str) -> dict:
+    return browser.execute_script("const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+                                  "return {left: r.left, right: r.right};", selector)
+
+
+def test_the_class_table_uses_a_wide_screen_and_keeps_student_and_total_on_a_phone(server, browser):
+    url, token, _ = server
+    browser.get(f"{url}/?token={token}")
+    table = "#students"
+    scroller = "document.querySelector('#students').parentElement"
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    browser.set_window_size(1920, 1000)
+    browser.refresh()
+    # every column of the midterm fits: neither the table's card nor the page scrolls sideways
+    assert browser.execute_script(f"const s = {scroller}; return [s.scrollWidth <= s.clientWidth,"
+                                  "document.documentElement.scrollWidth <= window.innerWidth]") == [True, True]
+    assert browser.execute_script(f"return {scroller}.clientWidth") > 1800
+    browser.execute_script("document.querySelector(arguments[0]).scrollIntoView()", table)
+    browser.save_screenshot(str(ARTIFACTS / "review-class-1920.png"))
+
+    browser.set_window_size(390, 844)
+    browser.refresh()
+    width = browser.execute_script("return window.innerWidth")
+    assert browser.execute_script(f"const s = {scroller}; return [s.scrollWidth > s.clientWidth,"
+                                  "document.documentElement.scrollWidth <= window.innerWidth]") == [True, True]
+    browser.execute_script("document.querySelector(arguments[0]).scrollIntoView()", table)
+    for scrolled in ("0", "s.scrollWidth"):
+        browser.execute_script(f"const s = {scroller}; s.scrollLeft = {scrolled};")
+        for student in review_book.STUDENTS:
+            row = f'#students tr[data-student="{student}"]'
+            first, total = cell_box(browser, f"{row} td:first-child"), cell_box(browser, f"{row} td.total")
+            assert 0 <= first["left"] < first["right"] <= total["left"] < total["right"] <= width, (scrolled, student)
+        browser.save_screenshot(str(ARTIFACTS / f"review-class-390-{'start' if scrolled == '0' else 'end'}.png"))
+    # scrolled to the end, the last item's column shows between the two, not under the total
+    last = cell_box(browser, '#students tr[data-student="2022001"] td:nth-last-child(2)')
+    assert last["right"] <= cell_box(browser, '#students tr[data-student="2022001"] td.total')["left"] + 1
