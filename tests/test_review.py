@@ -140,6 +140,27 @@ def test_summary_shows_the_same_figures_as_the_html_report(book_path):
                      page)
 
 
+def test_summary_marks_hand_scores_and_overrides_and_says_what_the_marks_mean(book_path):
+    browser = client(book_path)
+    saved = score(browser, "2022002", "2.2", "6", "same gradient", rev=revision_of(book_path, "2022002", "2.2"))
+    assert saved.status_code == 303
+    page = browser.get("/").text
+    columns = re.findall(r'<th class="num"><a href="[^"]+">([\d.]+)</a></th>', page)
+
+    def cell(student: str, item: str) -> str:
+        row = re.search(rf'<tr data-student="{student}">(.*?)</tr>', page, re.S).group(1)
+        return re.findall(r'<td class="num" title="[^"]+">(.*?)</td>', row)[columns.index(item)]
+
+    assert cell("2022004", "2.5") == '4<sup class="mark"><abbr title="scored by Lee">m</abbr></sup>'
+    assert cell("2022002", "2.2") == '6<sup class="mark"><abbr title="overridden by Kim (automatic 2)">o</abbr></sup>'
+    assert cell("2022001", "2.5") == '<abbr class="wait" title="waiting for a TA">?</abbr>'
+    assert cell("2022001", "2.2") == "6"
+    legend = re.search(r'<p class="muted" id="legend">(.*?)</p>', page, re.S).group(1)
+    assert re.sub(r"\s+", " ", re.sub(r"<.*?>", "", legend)) == (
+        "? waiting for a TA · 4m scored by a TA (an item graded by hand) · 5o a TA's override of the automatic "
+        "score · point at a mark to see who")
+
+
 # -- the queue ---------------------------------------------------------------------------------
 
 
