@@ -54,6 +54,21 @@ def message(page: str) -> str:
     return re.sub(r"\s+", " ", re.search(r'<div class="card bad" id="message">.*?<p>(.*?)</p>', page, re.S).group(1))
 
 
+def rejected(page: str) -> tuple[str, str, dict[str, str]]:
+    """The one form that says why it was not saved: its action, the message, and what its fields hold (hidden
+    ones aside)."""
+    forms = [(action, body) for action, body in re.findall(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>',
+                                                          page, re.S) if 'id="rejected"' in body]
+    assert len(forms) == 1 and page.count('id="rejected"') == 1
+    action, body = forms[0]
+    said = re.search(r'<p class="rejected" id="rejected" role="alert"><strong>Not saved:</strong> (.*?)</p>', body,
+                     re.S)
+    fields = {re.search(r'name="([^"]+)"', tag).group(1): re.search(r'value="([^"]*)"', tag).group(1)
+              for tag in re.findall(r"<input [^>]*>", body) if 'type="hidden"' not in tag}
+    fields |= dict(re.findall(r'<textarea name="([^"]+)"[^>]*>(.*?)</textarea>', body, re.S))
+    return action, re.sub(r"\s+", " ", re.sub(r"<.*?>", "", said.group(1))).strip(), fields
+
+
 def totals(book_path: Path) -> dict[str, float]:
     with Gradebook(book_path) as book:
         return {result.student: result.total for result in book.results()}
@@ -221,10 +236,11 @@ def test_an_override_needs_a_reason_and_shows_in_the_history(book_path):
     browser = client(book_path)
     page = browser.get("/students/2022002").text
     rev = re.search(r'action="/students/2022002/items/2.2/score".*?name="revision" value="([^"]+)"', page, re.S).group(1)
-    refused = score(browser, "2022002", "2.2", "6", "", rev=rev)
-    assert refused.status_code == 400
-    assert message(refused.text) == ("item 2.2 was graded automatically (2/6); overriding it needs a reason "
-                                     "(--comment)")
+    refused = score(browser, "2022002", "2.2", "6", " ", rev=rev)
+    assert refused.status_code == 400  # the student's page again, the message at 2.2's form, the points kept
+    assert rejected(refused.text) == ("/students/2022002/items/2.2/score", "item 2.2 was graded automatically (2/6); "
+                                      "overriding it needs a reason (--comment)", {"points": "6", "comment": " "})
+    assert '<span class="score" id="total">40 / 100</span>' in refused.text
     saved = score(browser, "2022002", "2.2", "6", "sign convention of the loss: same gradient", rev=rev)
     assert (saved.status_code, saved.headers["location"]) == (303, "/students/2022002#item-2.2")
     page = browser.get("/students/2022002").text
@@ -234,23 +250,51 @@ def test_an_override_needs_a_reason_and_shows_in_the_history(book_path):
     assert cells[1:] == ["Kim", "2.2", "override", "2", "6", "sign convention of the loss: same gradient"]
 
 
-@pytest.mark.parametrize("student, item, points, status, expected", [
-    ("2099999", "2.5", "3", 404, "no student '2099999' in this gradebook"),
-    ("2022001", "9.9", "3", 400, "no item '9.9'; items are 1.1, 1.2, 1.3, 1.4, 2.1, 2.2, 2.3, 2.4, 2.5, 3.1, 3.2, "
-                                 "3.3, 3.4, 3.5, 3.6, 3.7, 3.8, 3.9, 3.10"),
-    ("2022001", "2.5", "7", 400, "item 2.5 is worth 0 to 6 points, not 7"),
-    ("2022001", "2.5", "-1", 400, "item 2.5 is worth 0 to 6 points, not -1"),
-    ("2022001", "2.5", "four", 400, "points must be a number, like 4 or 2.5; got 'four'"),
-    ("2022001", "2.5", "", 400, "points must be a number, like 4 or 2.5; got ''"),
-    ("2022001", "2.5", "nan", 400, "points must be a finite number; got 'nan'"),
-    ("2022001", "2.5", "inf", 400, "points must be a finite number; got 'inf'"),
+@pytest.mark.parametrize("points, expected", [
+    ("7", "item 2.5 is worth 0 to 6 points, not 7"),
+    ("-1", "item 2.5 is worth 0 to 6 points, not -1"),
+    ("four", "points must be a number, like 4 or 2.5; got 'four'"),
+    ("", "points must be a number, like 4 or 2.5; got ''"),
+    ("nan", "points must be a finite number; got 'nan'"),
+    ("inf", "points must be a finite number; got 'inf'"),
 ])
-def test_malformed_scores_are_refused_with_a_message_and_change_nothing(book_path, student, item, points, status,
-                                                                         expected):
-    refused = score(client(book_path), student, item, points, "x")
+def test_malformed_points_show_the_page_again_with_the_message_at_the_form_and_what_was_typed(book_path, points,
+                                                                                               expected):
+    refused = score(client(book_path), "2022001", "2.5", points, "근거 부족 <b>x</b>")
+    assert refused.status_code == 400
+    assert rejected(refused.text) == ("/students/2022001/items/2.5/score", expected.replace("'", "&#39;"),
+                                      {"points": points, "comment": "근거 부족 &lt;b&gt;x&lt;/b&gt;"})
+    assert re.search(r'<input name="points"[^>]*autofocus', refused.text.split('id="item-2.5"')[1])
+    assert totals(book_path) == TOTALS
+
+
+@pytest.mark.parametrize("student, item, status, expected", [
+    ("2099999", "2.5", 404, "no student '2099999' in this gradebook"),
+    ("2022001", "9.9", 404, "no item '9.9'; items are 1.1, 1.2, 1.3, 1.4, 2.1, 2.2, 2.3, 2.4, 2.5, 3.1, 3.2, "
+                            "3.3, 3.4, 3.5, 3.6, 3.7, 3.8, 3.9, 3.10"),
+])
+@pytest.mark.parametrize("points", ["3", "four"])
+def test_a_score_for_what_does_not_exist_is_refused_on_a_page_of_its_own(book_path, student, item, status, expected,
+                                                                         points):
+    refused = score(client(book_path), student, item, points, "x", then="queue")
     assert refused.status_code == status
     assert message(refused.text) == expected.replace("'", "&#39;")
+    assert 'id="rejected"' not in refused.text
     assert totals(book_path) == TOTALS
+
+
+def test_a_refused_score_in_the_queue_shows_the_same_answer_again_with_what_was_typed(book_path):
+    browser = client(book_path)
+    page = browser.get("/queue/2.5").text
+    refused = score(browser, "2022001", "2.5", "8", "좋은 답\n근거: 기울기", rev=revision(page), then="queue")
+    assert refused.status_code == 400
+    assert 'id="current" data-student="2022001"' in refused.text
+    assert rejected(refused.text) == ("/students/2022001/items/2.5/score", "item 2.5 is worth 0 to 6 points, not 8",
+                                      {"points": "8", "comment": "좋은 답\n근거: 기울기"})
+    assert revision(refused.text) == revision(page)  # nothing changed: saving the fixed points goes through
+    fixed = score(browser, "2022001", "2.5", "6", "좋은 답", rev=revision(refused.text), then="queue")
+    assert fixed.status_code == 303
+    assert totals(book_path)["2022001"] == 50.0
 
 
 def test_unknown_pages_say_what_exists(book_path):
@@ -294,15 +338,18 @@ def test_a_stale_edit_is_refused_and_names_who_changed_it(book_path):
     kim_page = kim.get("/queue/2.5?student=2022001").text
     lee_page = lee.get("/queue/2.5?student=2022001").text
     assert score(kim, "2022001", "2.5", "5", rev=revision(kim_page), then="queue").status_code == 303
-    refused = score(lee, "2022001", "2.5", "2", rev=revision(lee_page), then="queue")
+    refused = score(lee, "2022001", "2.5", "2", "two ideas missing", rev=revision(lee_page), then="queue")
     assert refused.status_code == 409
+    action, said, typed = rejected(refused.text)
+    assert (action, typed) == ("/students/2022001/items/2.5/score", {"points": "2", "comment": "two ideas missing"})
     assert re.fullmatch(r"Kim gave 2022001 5 points for item 2.5 at \S+, after you opened this page; your score was "
-                        r"not saved. Reload to see theirs, then score again if you disagree", message(refused.text))
+                        r"not saved. Reload to see theirs, then score again if you disagree This page shows the item "
+                        r"as it is now; what you typed is kept, and saving it again replaces the current score.", said)
     assert totals(book_path)["2022001"] == 49.0
-    # Lee reloads, sees Kim's 5 and may change it on purpose
-    fresh = lee.get("/queue/2.5?student=2022001").text
-    assert 'value="5"' in fresh
-    assert score(lee, "2022001", "2.5", "4", "two ideas missing", rev=revision(fresh)).status_code == 303
+    # the page shown is as of now: Kim's 5, and a form made against it, so Lee may replace it on purpose
+    assert "<strong>5 / 6</strong> <span class=\"muted\">by Kim</span>" in refused.text
+    assert revision(refused.text) == revision_of(book_path, "2022001", "2.5")
+    assert score(lee, "2022001", "2.5", "4", "two ideas missing", rev=revision(refused.text)).status_code == 303
     with Gradebook(book_path) as book:
         assert [(e["by"], e["points"], e["previous"]) for e in book.history("2022001")] == [
             ("Kim", 5.0, None), ("Lee", 4.0, 5.0)]
@@ -424,8 +471,11 @@ def test_an_edit_made_before_a_regrade_was_accepted_is_stale(book_path):
     assert kim.post(accept, data={"csrf": TOKEN, "reason": "fix"}, follow_redirects=False).status_code == 303
     refused = score(lee, "2022002", "2.2", "5", "partly right", rev=lee_revision)
     assert refused.status_code == 409
-    assert message(refused.text) == ("2022002 was graded again at 2026-11-28T10:00:00+00:00, after you opened this "
-                                     "page; reload it to see the new results, then score again")
+    assert rejected(refused.text) == (
+        "/students/2022002/items/2.2/score", "2022002 was graded again at 2026-11-28T10:00:00+00:00, after you opened "
+        "this page; reload it to see the new results, then score again This page shows the item as it is now; what "
+        "you typed is kept, and saving it again replaces the current score.",
+        {"points": "5", "comment": "partly right"})
 
 
 def test_a_failed_regrade_says_why(book_path):

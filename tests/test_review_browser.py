@@ -109,8 +109,18 @@ def test_grade_the_queue_with_the_keyboard_override_reload_and_export(server, br
     # override an automatic item from the student's page
     browser.get(f"{url}/students/2022002")
     form = browser.find_element(By.CSS_SELECTOR, '#item-2\\.2 form.score-form')
-    form.find_element(By.NAME, "points").send_keys("6")
+    form.find_element(By.NAME, "points").send_keys("7")
     form.find_element(By.NAME, "comment").send_keys("손실의 부호만 다름: 같은 기울기")
+    form.find_element(By.TAG_NAME, "button").click()
+    # refused: the same page, the message in 2.2's form, the reason kept, the points box focused to fix
+    wait.until(expected_conditions.staleness_of(form))
+    form = browser.find_element(By.CSS_SELECTOR, '#item-2\\.2 form.score-form')
+    assert form.find_element(By.ID, "rejected").text == "Not saved: item 2.2 is worth 0 to 6 points, not 7"
+    assert form.find_element(By.NAME, "comment").get_attribute("value") == "손실의 부호만 다름: 같은 기울기"
+    focused = browser.switch_to.active_element
+    assert (focused.get_attribute("name"), focused.get_attribute("value")) == ("points", "7")
+    focused.clear()
+    focused.send_keys("6")
     form.find_element(By.TAG_NAME, "button").click()
     wait.until(expected_conditions.url_contains("#item-2.2"))
 

@@ -76,7 +76,8 @@ def create_app(config: ReviewConfig) -> Starlette:
         Route("/queue", review.queue_index),
         Route("/queue/{item}", review.queue),
         Route("/students/{student}", review.student),
-        Route("/students/{student}/items/{item}/score", review.posted(review.score), methods=["POST"]),
+        Route("/students/{student}/items/{item}/score", review.posted(review.score, rejected=review.score_rejected),
+              methods=["POST"]),
         Route("/students/{student}/regrade", review.posted(review.start_regrade), methods=["POST"]),
         Route("/regrades/{regrade:int}/accept", review.posted(review.accept_regrade), methods=["POST"]),
         Route("/regrades/{regrade:int}/discard", review.posted(review.discard_regrade), methods=["POST"]),
@@ -178,19 +179,28 @@ class _Review:
                                                       regrades_on=self.config.regrader is not None, **context)
         return HTMLResponse(html, status_code=status_code)
 
-    def posted(self, action: Callable[[Request, dict[str, str]], Response]):
+    def posted(self, action: Callable[[Request, dict[str, str]], Response],
+               rejected: Callable[[Request, dict[str, str], GradebookError], Response] | None = None):
         """An endpoint that reads the form (refused without the page's token), then runs `action` on a worker
-        thread: the gradebook's calls block, and may wait for another TA's write to finish."""
+        thread: the gradebook's calls block, and may wait for another TA's write to finish. With `rejected`, an
+        edit the gradebook refuses (bad points, no reason, a stale page) is answered by `rejected`: the page the
+        form came from, again, instead of a page of its own."""
         async def endpoint(request: Request) -> Response:
             form = await request.form()
             if not secrets.compare_digest(str(form.get("csrf", "")), self.config.token):
                 raise _Refused(403, "this form did not come from this review page; reload the page and try again")
-            return await run_in_threadpool(action, request, {key: str(value) for key, value in form.items()})
+            fields = {key: str(value) for key, value in form.items()}
+            try:
+                return await run_in_threadpool(action, request, fields)
+            except GradebookError as err:
+                if rejected is None or _status(err) == 404:
+                    raise
+                return await run_in_threadpool(rejected, request, fields, err)
 
         return endpoint
 
     def gradebook_error(self, request: Request, err: GradebookError) -> HTMLResponse:
-        status = err.status if isinstance(err, _Refused) else 409 if isinstance(err, StaleEdit) else 400
+        status = _status(err)
         title = "Not found" if status == 404 else "Not saved"
         return self.page("message.html.j2", status_code=status, title=title, message=str(err),
                          back=request.headers.get("referer"))
@@ -228,7 +238,11 @@ class _Review:
         return self.page("queue_index.html.j2", rubric=rubric, items=items, counts=counts, students=len(results))
 
     def queue(self, request: Request) -> Response:
-        item_id = request.path_params["item"]
+        return self._queue_page(request.path_params["item"], request.query_params.get("student"))
+
+    def _queue_page(self, item_id: str, student: str | None, rejected: _Rejected | None = None,
+                    status_code: int = 200) -> Response:
+        """One answer to `item_id` (`student`'s, or the first that waits), its form, and the list of students."""
         with self.snapshot() as book:
             rubric = book.rubric()
             spec = next((item for item in rubric.items if item["id"] == item_id), None)
@@ -236,7 +250,7 @@ class _Review:
                 raise _Refused(404, f"no item {item_id!r}; items are {', '.join(i['id'] for i in rubric.items)}")
             results = book.results()
             order = queue_order(results, item_id)
-            student = request.query_params.get("student") or next(
+            student = student or next(
                 (result.student for result in order if waiting(result, item_id)), None)
             if student is None:
                 return self.page("queue_done.html.j2", rubric=rubric, spec=spec, results=order)
@@ -246,7 +260,7 @@ class _Review:
             revision = book.revisions(student)[item_id]
         position = order.index(current)
         return self.page(
-            "queue.html.j2", rubric=rubric, spec=spec, results=order, result=current,
+            "queue.html.j2", status_code, rubric=rubric, spec=spec, results=order, result=current, rejected=rejected,
             item=next(item for item in current.items if item.id == item_id), revision=revision,
             steps=point_steps(spec["points"]), pending=sum(waiting(result, item_id) for result in order),
             previous=order[position - 1].student if position > 0 else None,
@@ -254,7 +268,9 @@ class _Review:
         )
 
     def student(self, request: Request) -> Response:
-        student = request.path_params["student"]
+        return self._student_page(request.path_params["student"])
+
+    def _student_page(self, student: str, rejected: _Rejected | None = None, status_code: int = 200) -> Response:
         with self.snapshot() as book:
             rubric = book.rubric()
             result = self._student_or_404(book, student)
@@ -265,17 +281,18 @@ class _Review:
             if regrade is not None and regrade.state == "ready":
                 proposed = book.effective(regrade.proposed)  # with the manual scores and late policy it would get
                 changes = item_changes(result, proposed)
-        return self.page("student_page.html.j2", rubric=rubric, result=result, history=history, revisions=revisions,
-                         problems=problem_groups(rubric), items={item.id: item for item in result.items},
-                         regrade=regrade, changes=changes, proposed=proposed)
+        return self.page("student_page.html.j2", status_code, rubric=rubric, result=result, history=history,
+                         revisions=revisions, problems=problem_groups(rubric),
+                         items={item.id: item for item in result.items}, regrade=regrade, changes=changes,
+                         proposed=proposed, rejected=rejected)
 
     # -- actions ---------------------------------------------------------------------
 
     def score(self, request: Request, form: dict[str, str]) -> Response:
         student, item_id = request.path_params["student"], request.path_params["item"]
-        points = _points(form.get("points", ""))
         with self.book() as book:
-            self._student_or_404(book, student)
+            _item_or_404(self._student_or_404(book, student), item_id)
+            points = _points(form.get("points", ""))
             book.set_score(student, item_id, points, form.get("comment", ""), self.config.ta,
                            expected_revision=form.get("revision") or None)
             if form.get("then") == "queue":
@@ -283,6 +300,20 @@ class _Review:
                 target = f"/queue/{item_id}" + (f"?{urlencode({'student': upcoming})}" if upcoming else "")
                 return RedirectResponse(target, 303)
         return RedirectResponse(f"/students/{student}#item-{item_id}", 303)
+
+    def score_rejected(self, request: Request, form: dict[str, str], err: GradebookError) -> Response:
+        """The page the score came from (the queue, or the student's page) as it is now, with the refusal next to
+        the form and the form filled in with what was sent: nothing typed is lost. An item gone meanwhile (a
+        regrade with a changed rubric) has no form to show it next to: a page of its own, as for other refusals."""
+        student, item_id = request.path_params["student"], request.path_params["item"]
+        with self.snapshot() as book:
+            self._student_or_404(book, student)
+            if item_id not in book.revisions(student):
+                raise err
+        rejected = _Rejected(item=item_id, message=str(err), stale=isinstance(err, StaleEdit), typed=form)
+        if form.get("then") == "queue":
+            return self._queue_page(item_id, student, rejected, _status(err))
+        return self._student_page(student, rejected, _status(err))
 
     def start_regrade(self, request: Request, form: dict[str, str]) -> Response:
         student = request.path_params["student"]
@@ -359,6 +390,26 @@ class _Refused(GradebookError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _item_or_404(result: SubmissionResult, item_id: str) -> None:
+    if all(item.id != item_id for item in result.items):
+        raise _Refused(404, f"no item {item_id!r}; items are {', '.join(item.id for item in result.items)}")
+
+
+def _status(err: GradebookError) -> int:
+    return err.status if isinstance(err, _Refused) else 409 if isinstance(err, StaleEdit) else 400
+
+
+@dataclass(frozen=True)
+class _Rejected:
+    """An edit refused on its way in, shown next to the form it came from. typed: every field of the form as
+    sent, which the form's fields show again (a field reads its own name: a new field needs nothing here)."""
+
+    item: str
+    message: str
+    stale: bool  # someone changed the item since the page was opened: the page shown now has their change
+    typed: dict[str, str]
 
 
 def _points(text: str) -> float:
