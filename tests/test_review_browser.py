@@ -193,3 +193,50 @@ def test_the_class_table_uses_a_wide_screen_and_keeps_student_and_total_on_a_pho
     # scrolled to the end, the last item's column shows between the two, not under the total
     last = cell_box(browser, '#students tr[data-student="2022001"] td:nth-last-child(2)')
     assert last["right"] <= cell_box(browser, '#students tr[data-student="2022001"] td.total')["left"] + 1
+
+
+# What a key press sends with a Korean keyboard in Hangul mode: the jamo (or "Process") as `key`, the physical key
+# as `code`. Selenium cannot switch IMEs, so the events are sent as the browser would make them; the script
+# returns the navigations the press started (the Navigation API reports them as they start).
+HANGUL_PRESS = """
+const [target, key, code] = arguments;
+const started = [];
+navigation.addEventListener("navigate", (event) => started.push(event.destination.url));
+target.dispatchEvent(new KeyboardEvent("keydown", {key, code, bubbles: true, cancelable: true}));
+return started;
+"""
+
+
+def test_shortcuts_follow_the_physical_key_with_a_korean_keyboard_in_hangul_mode(server, browser):
+    url, token, _ = server
+    wait = WebDriverWait(browser, 20)
+    browser.get(f"{url}/queue/2.5?token={token}")
+    assert current_student(browser) == "2022001"
+
+    def hangul(key: str, code: str, target=None) -> list[str]:
+        return browser.execute_script(HANGUL_PRESS, target or browser.find_element(By.TAG_NAME, "body"), key, code)
+
+    for key, code, student in (("ㅓ", "KeyJ", "2022002"), ("ㅏ", "KeyK", "2022001"), ("Process", "KeyJ", "2022002")):
+        main = browser.find_element(By.TAG_NAME, "main")
+        assert hangul(key, code) == [f"{url}/queue/2.5?student={student}"]
+        wait.until(expected_conditions.staleness_of(main))
+        assert current_student(browser) == student
+
+    points = browser.find_element(By.ID, "points")
+    for key, code, expected in (("(", "Digit5", "5"), ("Process", "Numpad3", "3"), ("&", "Digit1", "1")):
+        assert hangul(key, code) == []
+        assert points.get_attribute("value") == expected
+        assert browser.find_element(By.CSS_SELECTOR, 'button.step[aria-pressed="true"]').get_attribute(
+            "data-points") == expected
+
+    assert hangul("ㅊ", "KeyC") == []
+    comment = browser.switch_to.active_element
+    assert comment.get_attribute("id") == "comment"
+    # in the comment box the same keys are text: no shortcut moves on or changes the points
+    comment.send_keys("좋은 답 jk 5")
+    for key, code in (("ㅓ", "KeyJ"), ("ㅏ", "KeyK"), ("ㅊ", "KeyC"), ("ㅑ", "Digit6")):
+        assert hangul(key, code, comment) == []
+    assert (comment.get_attribute("value"), points.get_attribute("value")) == ("좋은 답 jk 5", "1")
+    assert current_student(browser) == "2022002"
+    hangul("Escape", "Escape", comment)
+    assert browser.switch_to.active_element.tag_name == "body"
