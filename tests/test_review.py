@@ -229,6 +229,83 @@ def test_regrading_a_graded_answer_from_the_queue_records_what_it_replaced(book_
             ("Lee", 4.0, None, ""), ("Kim", 5.0, 4.0, "보충 설명 인정")]
 
 
+def without_answers(book_path: Path, *students: str) -> None:
+    """The students wrote nothing for 2.5 (graded again from notebooks with nothing added to the template)."""
+    with Gradebook(book_path) as book:
+        for student in students:
+            book.store(review_book.submission(student, answer=""))
+
+
+def empty_form(page: str) -> dict[str, str]:
+    form = re.search(r'<form method="post" action="/queue/2.5/empty">(.*?)</form>', page, re.S).group(1)
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+
+
+def queue_history(book_path: Path) -> dict[str, list[tuple]]:
+    with Gradebook(book_path) as book:
+        return {student: [(e["item"], e["points"], e["by"], e["kind"], e["previous"], e["comment"])
+                          for e in book.history(student)] for student in review_book.STUDENTS}
+
+
+def test_empty_answers_are_scored_0_in_one_action_each_in_the_history(book_path):
+    without_answers(book_path, "2022002", "2022003", "2022004")  # 2022004 was scored by Lee already: not listed
+    browser = client(book_path)
+    page = browser.get("/queue/2.5").text
+    assert "<summary>2 waiting answers are empty: score them 0 at once</summary>" in page
+    assert re.findall(r'<li><a href="/queue/2.5\?student=(\d+)">', page.split('id="empty"')[1].split("</ol>")[0]) == [
+        "2022002", "2022003"]
+    assert '<button type="submit" id="score-empty">Give these 2 answers 0</button>' in page
+    form = empty_form(page)
+    assert form == {"csrf": TOKEN, "empty:2022002": revision_of(book_path, "2022002", "2.5"),
+                    "empty:2022003": revision_of(book_path, "2022003", "2.5")}
+
+    done = browser.post("/queue/2.5/empty", data=form, follow_redirects=False)
+    assert (done.status_code, done.headers["location"]) == (303, "/queue/2.5?zeroed=2&skipped=0")
+    history = queue_history(book_path)
+    assert history == {"2022001": [], "2022002": [("2.5", 0.0, "Kim", "manual", None, "no answer was written")],
+                       "2022003": [("2.5", 0.0, "Kim", "manual", None, "no answer was written")],
+                       "2022004": [("2.5", 4.0, "Lee", "manual", None, "")]}
+    assert totals(book_path) == TOTALS
+    with Gradebook(book_path) as book:
+        assert {result.student: result.status for result in book.results()} == {
+            "2022001": "needs-review", "2022002": "graded", "2022003": "graded", "2022004": "graded"}
+    after = browser.get(done.headers["location"]).text
+    assert '<div class="card" id="zeroed">2 empty answers scored 0.</div>' in after
+    assert 'id="empty"' not in after and 'id="current" data-student="2022001"' in after  # the one with an answer
+
+    again = browser.post("/queue/2.5/empty", data=form, follow_redirects=False)  # the same form, sent twice
+    assert (again.status_code, again.headers["location"]) == (303, "/queue/2.5?zeroed=0&skipped=2")
+    assert queue_history(book_path) == history
+    assert ("0 empty answers scored 0;\n2 skipped: they have been scored or graded again since the list was shown."
+            in browser.get(again.headers["location"]).text)
+
+
+def test_an_empty_answer_scored_by_someone_else_meanwhile_is_skipped(book_path):
+    without_answers(book_path, "2022002", "2022003")
+    form = empty_form(client(book_path, "Kim").get("/queue/2.5").text)
+    assert score(client(book_path, "Lee"), "2022003", "2.5", "1", "빈 답안이지만 그림을 그림",
+                 rev=revision_of(book_path, "2022003", "2.5")).status_code == 303
+    done = client(book_path, "Kim").post("/queue/2.5/empty", data=form, follow_redirects=False)
+    assert done.headers["location"] == "/queue/2.5?zeroed=1&skipped=1"
+    history = queue_history(book_path)
+    assert (history["2022002"], history["2022003"]) == (
+        [("2.5", 0.0, "Kim", "manual", None, "no answer was written")],
+        [("2.5", 1.0, "Lee", "manual", None, "빈 답안이지만 그림을 그림")])
+    assert totals(book_path) == {**TOTALS, "2022003": 45.0}
+
+
+def test_the_form_for_empty_answers_scores_only_empty_waiting_answers(book_path):
+    """A form naming a student whose answer is not empty (or no student of this gradebook) scores nothing."""
+    browser = client(book_path)
+    done = browser.post("/queue/2.5/empty", follow_redirects=False, data={
+        "csrf": TOKEN, "empty:2022001": revision_of(book_path, "2022001", "2.5"), "empty:2099999": "x"})
+    assert done.headers["location"] == "/queue/2.5?zeroed=0&skipped=2"
+    assert 'id="empty"' not in browser.get("/queue/2.5").text  # no empty answer here: no such form either
+    assert queue_history(book_path)["2022001"] == [] and totals(book_path) == TOTALS
+    missing = browser.post("/queue/9.9/empty", data={"csrf": TOKEN}, follow_redirects=False)
+    assert missing.status_code == 404 and message(missing.text).startswith("no item &#39;9.9&#39;; items are 1.1, ")
+
+
 # -- overrides and the student's page ------------------------------------------------------------
 
 

@@ -240,3 +240,24 @@ def test_shortcuts_follow_the_physical_key_with_a_korean_keyboard_in_hangul_mode
     assert current_student(browser) == "2022002"
     hangul("Escape", "Escape", comment)
     assert browser.switch_to.active_element.tag_name == "body"
+
+
+def test_empty_answers_get_0_from_the_queue_and_enter_on_that_button_is_its_own(server, browser):
+    url, token, book_path = server
+    with Gradebook(book_path) as book:
+        for student in ("2022002", "2022003"):
+            book.store(review_book.submission(student, answer=""))
+    browser.get(f"{url}/queue/2.5?token={token}")
+    browser.find_element(By.CSS_SELECTOR, "#empty summary").click()
+    assert [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#empty li")] == [
+        f"{review_book.NAMES['2022002']} 2022002", f"{review_book.NAMES['2022003']} 2022003"]
+    button = browser.find_element(By.ID, "score-empty")
+    button.send_keys("\ue007")  # Enter with the focus on it: this form, not the queue's score form
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(button))
+    assert browser.find_element(By.ID, "zeroed").text == "2 empty answers scored 0."
+    assert current_student(browser) == "2022001"
+    with Gradebook(book_path) as book:
+        assert {student: [(e["points"], e["by"], e["comment"]) for e in book.history(student)]
+                for student in review_book.STUDENTS} == {
+            "2022001": [], "2022002": [(0.0, TA, "no answer was written")],
+            "2022003": [(0.0, TA, "no answer was written")], "2022004": [(4.0, "Lee", "")]}

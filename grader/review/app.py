@@ -46,9 +46,11 @@ from grader.report.render import count_by, format_values, item_stats, problem_gr
 from grader.results import SubmissionResult
 from grader.review.regrade import RegradeError, Regrader
 from grader.review.tables import (filter_results, item_changes, next_waiting, point_steps, queue_order,
-                                  sort_results, waiting)
+                                  sort_results, unanswered, waiting)
 
 COOKIE = "grader_review"
+NO_ANSWER = "no answer was written"  # the comment of a 0 given to an empty answer from the queue
+EMPTY_FIELD = "empty:"  # the queue's form for empty answers: one field per student listed, holding its revision
 STOPPED = "stopped: the review server that ran it was shut down; run it again"
 HERE = Path(__file__).parent
 
@@ -75,6 +77,7 @@ def create_app(config: ReviewConfig) -> Starlette:
         Route("/", review.summary),
         Route("/queue", review.queue_index),
         Route("/queue/{item}", review.queue),
+        Route("/queue/{item}/empty", review.posted(review.score_empty), methods=["POST"]),
         Route("/students/{student}", review.student),
         Route("/students/{student}/items/{item}/score", review.posted(review.score, rejected=review.score_rejected),
               methods=["POST"]),
@@ -238,26 +241,30 @@ class _Review:
         return self.page("queue_index.html.j2", rubric=rubric, items=items, counts=counts, students=len(results))
 
     def queue(self, request: Request) -> Response:
-        return self._queue_page(request.path_params["item"], request.query_params.get("student"))
+        params = request.query_params
+        zeroed = (int(params["zeroed"]), int(params["skipped"])) \
+            if params.get("zeroed", "").isdigit() and params.get("skipped", "").isdigit() else None
+        return self._queue_page(request.path_params["item"], params.get("student"), zeroed=zeroed)
 
     def _queue_page(self, item_id: str, student: str | None, rejected: _Rejected | None = None,
-                    status_code: int = 200) -> Response:
-        """One answer to `item_id` (`student`'s, or the first that waits), its form, and the list of students."""
+                    status_code: int = 200, zeroed: tuple[int, int] | None = None) -> Response:
+        """One answer to `item_id` (`student`'s, or the first that waits), its form, the list of students, and
+        the waiting answers that are empty. zeroed: (scored, skipped) by the form for empty answers just now."""
         with self.snapshot() as book:
             rubric = book.rubric()
-            spec = next((item for item in rubric.items if item["id"] == item_id), None)
-            if spec is None:
-                raise _Refused(404, f"no item {item_id!r}; items are {', '.join(i['id'] for i in rubric.items)}")
+            spec = _spec_or_404(rubric, item_id)
             results = book.results()
             order = queue_order(results, item_id)
             student = student or next(
                 (result.student for result in order if waiting(result, item_id)), None)
             if student is None:
-                return self.page("queue_done.html.j2", rubric=rubric, spec=spec, results=order)
+                return self.page("queue_done.html.j2", rubric=rubric, spec=spec, results=order, zeroed=zeroed)
             current = next((result for result in order if result.student == student), None)
             if current is None:
                 raise _Refused(404, f"no student {student!r} in this gradebook")
             revision = book.revisions(student)[item_id]
+            empty = {result.student: book.revisions(result.student)[item_id]
+                     for result in order if unanswered(result, item_id)}
         position = order.index(current)
         return self.page(
             "queue.html.j2", status_code, rubric=rubric, spec=spec, results=order, result=current, rejected=rejected,
@@ -265,6 +272,8 @@ class _Review:
             steps=point_steps(spec["points"]), pending=sum(waiting(result, item_id) for result in order),
             previous=order[position - 1].student if position > 0 else None,
             following=order[position + 1].student if position + 1 < len(order) else None,
+            empty=[result for result in order if result.student in empty], empty_revisions=empty,
+            empty_field=EMPTY_FIELD, no_answer=NO_ANSWER, zeroed=zeroed,
         )
 
     def student(self, request: Request) -> Response:
@@ -314,6 +323,27 @@ class _Review:
         if form.get("then") == "queue":
             return self._queue_page(item_id, student, rejected, _status(err))
         return self._student_page(student, rejected, _status(err))
+
+    def score_empty(self, request: Request, form: dict[str, str]) -> Response:
+        """0 points for each answer to the item that the queue listed as empty and that still waits, each as a
+        manual score of its own. Each is checked against the revision the page listed it with: an answer scored
+        by someone else or graded again since is skipped, never overwritten."""
+        item_id = request.path_params["item"]
+        listed = {key.removeprefix(EMPTY_FIELD): value for key, value in form.items() if key.startswith(EMPTY_FIELD)}
+        scored = 0
+        with self.book() as book:
+            _spec_or_404(book.rubric(), item_id)
+            for student in sorted(listed.keys() & set(book.students())):
+                if not unanswered(book.result(student), item_id):
+                    continue
+                try:
+                    book.set_score(student=student, item_id=item_id, points=0.0, comment=NO_ANSWER,
+                                   by=self.config.ta, expected_revision=listed[student])
+                except StaleEdit:
+                    continue
+                scored += 1
+        return RedirectResponse(f"/queue/{item_id}?{urlencode({'zeroed': scored, 'skipped': len(listed) - scored})}",
+                                303)
 
     def start_regrade(self, request: Request, form: dict[str, str]) -> Response:
         student = request.path_params["student"]
@@ -390,6 +420,13 @@ class _Refused(GradebookError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _spec_or_404(rubric, item_id: str) -> dict:
+    spec = next((item for item in rubric.items if item["id"] == item_id), None)
+    if spec is None:
+        raise _Refused(404, f"no item {item_id!r}; items are {', '.join(item['id'] for item in rubric.items)}")
+    return spec
 
 
 def _item_or_404(result: SubmissionResult, item_id: str) -> None:

@@ -54,6 +54,13 @@ def waiting(result: SubmissionResult, item_id: str) -> bool:
     return any(item.id == item_id and item.status == "manual" for item in result.items)
 
 
+def unanswered(result: SubmissionResult, item_id: str) -> bool:
+    """The item waits for a TA and the student wrote nothing for it: no text beyond the template's (what the
+    queue shows as the answer)."""
+    return any(item.id == item_id and item.status == "manual" and not (item.answer or "").strip()
+               for item in result.items)
+
+
 def next_waiting(order: list[SubmissionResult], student: str, item_id: str) -> str | None:
     """The first student after `student` (going round) whose item still waits."""
     position = next(index for index, result in enumerate(order) if result.student == student)

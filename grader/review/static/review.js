@@ -43,6 +43,7 @@ document.querySelectorAll(".math").forEach((element) => {
     if (event.ctrlKey) return;
     const step = steps.find((candidate) => candidate.dataset.key === key);
     if (step) { event.preventDefault(); choose(step); return; }
+    if (key === "Enter" && document.activeElement.matches("a, summary, button:not(.step)")) return;  // its own
     if (key === "Enter") { event.preventDefault(); form.requestSubmit(); }
     else if (key === "j" && form.dataset.next) window.location = form.dataset.next;
     else if (key === "k" && form.dataset.previous) window.location = form.dataset.previous;
