@@ -46,7 +46,8 @@ class Printed(BaseModel):
 
 class ManualScore(BaseModel):
     points: float
-    comment: str
+    comment: str = ""  # for the student: shown on their feedback, in Gradescope and the LMS
+    reason: str = ""  # for staff only (TA pages, the history, results.json); an override needs one
     by: str
     at: str
     kind: Literal["manual", "override"]

@@ -45,9 +45,9 @@ def revision_of(book_path: Path, student: str, item: str) -> str:
 
 
 def score(browser: TestClient, student: str, item: str, points: str, comment: str = "", rev: str | None = None,
-          then: str = "", csrf: str = TOKEN):
+          then: str = "", csrf: str = TOKEN, reason: str = ""):
     return browser.post(f"/students/{student}/items/{item}/score", follow_redirects=False, data={
-        "csrf": csrf, "points": points, "comment": comment, "then": then, "revision": rev or ""})
+        "csrf": csrf, "points": points, "comment": comment, "reason": reason, "then": then, "revision": rev or ""})
 
 
 def message(page: str) -> str:
@@ -200,17 +200,19 @@ def test_an_override_needs_a_reason_and_shows_in_the_history(book_path):
     browser = client(book_path)
     page = browser.get("/students/2022002").text
     rev = re.search(r'action="/students/2022002/items/2.2/score".*?name="revision" value="([^"]+)"', page, re.S).group(1)
-    refused = score(browser, "2022002", "2.2", "6", "", rev=rev)
+    refused = score(browser, "2022002", "2.2", "6", "sign convention of the loss: same gradient", rev=rev)
     assert refused.status_code == 400
-    assert message(refused.text) == ("item 2.2 was graded automatically (2/6); overriding it needs a reason "
-                                     "(--comment)")
-    saved = score(browser, "2022002", "2.2", "6", "sign convention of the loss: same gradient", rev=rev)
+    assert message(refused.text) == ("item 2.2 was graded automatically (2/6); overriding it needs a reason: write it "
+                                     "in the box “reason (staff only, required for an override)”")
+    saved = score(browser, "2022002", "2.2", "6", "sign convention of the loss: same gradient", rev=rev,
+                  reason="reference squares the other way")
     assert (saved.status_code, saved.headers["location"]) == (303, "/students/2022002#item-2.2")
     page = browser.get("/students/2022002").text
     assert '<span class="score" id="total">44 / 100</span>' in page
     history = re.search(r'<table class="history">(.*?)</table>', page, re.S).group(1)
     cells = [re.sub(r"<.*?>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", history, re.S)]
-    assert cells[1:] == ["Kim", "2.2", "override", "2", "6", "sign convention of the loss: same gradient"]
+    assert cells[1:] == ["Kim", "2.2", "override", "2", "6", "sign convention of the loss: same gradient",
+                         "reference squares the other way"]
 
 
 @pytest.mark.parametrize("student, item, points, status, expected", [
@@ -251,7 +253,7 @@ SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 def test_comments_with_html_are_escaped_on_every_page_and_report(book_path):
     browser = client(book_path)
     assert score(browser, "2022001", "2.5", "3", SCRIPT).status_code == 303
-    assert score(browser, "2022002", "2.2", "6", SCRIPT).status_code == 303
+    assert score(browser, "2022002", "2.2", "6", SCRIPT, reason=SCRIPT).status_code == 303
     pages = {"student": browser.get("/students/2022001").text,
              "override": browser.get("/students/2022002").text,
              "queue": browser.get("/queue/2.5?student=2022001").text}
@@ -296,7 +298,8 @@ def test_two_tas_scoring_at_once_lose_nothing(book_path):
 
     def grade(name: str) -> None:
         for student, item, points in work[name]:
-            response = score(tas[name], student, item, points, "reviewed", rev=revision_of(book_path, student, item))
+            response = score(tas[name], student, item, points, "reviewed", rev=revision_of(book_path, student, item),
+                             reason="checked by hand")
             if response.status_code != 303:
                 errors.append(f"{name} {student} {item}: {response.status_code}")
 
@@ -369,9 +372,10 @@ def test_a_regrade_shows_the_change_and_stores_it_only_when_accepted(book_path):
     with Gradebook(book_path) as book:
         result = book.result("2022002")
         assert (result.graded_at, {i.id: i.points for i in result.items}["2.5"]) == ("2026-11-28T10:00:00+00:00", 3.0)
-        assert [(e["kind"], e["item"], e["by"], e["previous"], e["points"], e["comment"])
+        assert [(e["kind"], e["item"], e["by"], e["previous"], e["points"], e["comment"], e["reason"])
                 for e in book.history("2022002")] == [
-            ("manual", "2.5", "Kim", None, 3.0, ""), ("regrade", "all", "Kim", 43.0, 37.0, "rubric 2.2 tolerance fixed")]
+            ("manual", "2.5", "Kim", None, 3.0, "", ""),
+            ("regrade", "all", "Kim", 43.0, 37.0, "", "rubric 2.2 tolerance fixed")]
     assert regrader.graded == ["2022002"]
     again = browser.post(re.search(r'action="(/regrades/\d+/accept)"', page).group(1),
                          data={"csrf": TOKEN, "reason": "twice"}, follow_redirects=False)
@@ -401,7 +405,7 @@ def test_an_edit_made_before_a_regrade_was_accepted_is_stale(book_path):
     wait_for_regrade(book_path, "2022002")
     accept = re.search(r'action="(/regrades/\d+/accept)"', kim.get("/students/2022002").text).group(1)
     assert kim.post(accept, data={"csrf": TOKEN, "reason": "fix"}, follow_redirects=False).status_code == 303
-    refused = score(lee, "2022002", "2.2", "5", "partly right", rev=lee_revision)
+    refused = score(lee, "2022002", "2.2", "5", "partly right", rev=lee_revision, reason="sign only")
     assert refused.status_code == 409
     assert message(refused.text) == ("2022002 was graded again at 2026-11-28T10:00:00+00:00, after you opened this "
                                      "page; reload it to see the new results, then score again")
@@ -434,7 +438,7 @@ def test_without_sources_regrades_are_off(book_path):
 def test_export_and_reports_use_the_latest_values(book_path):
     browser = client(book_path)
     score(browser, "2022001", "2.5", "5")
-    score(browser, "2022002", "2.2", "6", "same gradient, other sign convention")
+    score(browser, "2022002", "2.2", "6", "same gradient, other sign convention", reason="sign convention")
     exported = browser.get("/export/grades.csv")
     assert exported.headers["content-disposition"] == 'attachment; filename="grades.csv"'
     rows = {row["student"]: row for row in csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig")))}

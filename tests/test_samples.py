@@ -194,8 +194,8 @@ def test_regrading_skips_unchanged_and_set_export_report(tmp_path, graded, cache
     assert f"graded 0, unchanged {len(EXPECTED)}" in again.stderr
 
     refused = run_cli("set", "2022004", "2.3", "3", "--by", "TA Kim", "--out", str(out), env_cache=cache_dir, check=False)
-    assert refused.returncode == 2 and "overriding it needs a reason (--comment)" in refused.stderr
-    run_cli("set", "2022004", "2.3", "3", "--by", "TA Kim", "--comment", "broadcasting bug only", "--out", str(out),
+    assert refused.returncode == 2 and "overriding it needs a reason: give it with --reason TEXT" in refused.stderr
+    run_cli("set", "2022004", "2.3", "3", "--by", "TA Kim", "--reason", "broadcasting bug only", "--out", str(out),
             env_cache=cache_dir)
     run_cli("set", "2022001", "2.5", "6", "--by", "TA Lee", "--comment", "정확함", "--out", str(out), env_cache=cache_dir)
     document = json.loads((out / "results.json").read_text(encoding="utf-8"))

@@ -2,7 +2,7 @@
 
 The gradebook's results hold what only a TA may see beside what the student may: checks' `detail`
 (expected values, the true/false and multiple choice keys, the guidance and keywords of a manual item), the TA's notes,
-the integrity flag, hashes and paths of the grading machine, the grader's figures and printed values.
+the reason a TA gave for a score (only its comment is for the student), the integrity flag, hashes and paths of the grading machine, the grader's figures and printed values.
 So the page is not rendered from the results: `feedback()` first copies out what may be shown, and the
 template and the plain text see only that copy. A field left out of it cannot leak.
 """
@@ -61,7 +61,7 @@ class ItemFeedback:
     message: str
     answer_as_read: str | None  # true/false items: True, False; multiple choice: "2, 4"; "" when none could be read
     answer_text: str | None  # manual items: what the student wrote
-    ta_note: str | None  # set when a TA scored or changed the item: who did what, and the comment
+    ta_note: str | None  # set when a TA scored or changed the item: what was done, and the comment to the student
     checks: tuple[CheckLine, ...]  # public items only
 
 
@@ -156,8 +156,8 @@ def _item(spec: dict, item: ItemResult | None) -> ItemFeedback:
 
 
 def _ta_note(item: ItemResult) -> str | None:
-    """The TA's comment, and for an override the automatic score it replaced. Not the TA's name: the
-    gradebook keeps who graded for the course's records."""
+    """The TA's comment to the student, and for an override the automatic score it replaced. Not the TA's
+    name (the gradebook keeps who graded for the course's records), nor the reason, which is for staff."""
     if item.manual is None:
         return None
     if item.manual.kind == "manual":

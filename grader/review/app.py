@@ -50,6 +50,10 @@ from grader.review.tables import (filter_results, item_changes, next_waiting, po
 
 COOKIE = "grader_review"
 STOPPED = "stopped: the review server that ran it was shut down; run it again"
+# The score forms' two texts, labelled where they are typed: one goes to the student, the other stays with staff.
+COMMENT_LABEL = "comment to the student (shown on their feedback)"
+REASON_LABEL = "reason (staff only, required for an override)"
+FIELD_LABELS = {"reason": REASON_LABEL}  # a `GradebookError.field` -> the box that takes it
 HERE = Path(__file__).parent
 
 
@@ -175,7 +179,8 @@ class _Review:
 
     def page(self, template: str, status_code: int = 200, **context) -> HTMLResponse:
         html = self.env.get_template(template).render(ta=self.config.ta, csrf=self.config.token,
-                                                      regrades_on=self.config.regrader is not None, **context)
+                                                      regrades_on=self.config.regrader is not None,
+                                                      comment_label=COMMENT_LABEL, reason_label=REASON_LABEL, **context)
         return HTMLResponse(html, status_code=status_code)
 
     def posted(self, action: Callable[[Request, dict[str, str]], Response]):
@@ -192,7 +197,9 @@ class _Review:
     def gradebook_error(self, request: Request, err: GradebookError) -> HTMLResponse:
         status = err.status if isinstance(err, _Refused) else 409 if isinstance(err, StaleEdit) else 400
         title = "Not found" if status == 404 else "Not saved"
-        return self.page("message.html.j2", status_code=status, title=title, message=str(err),
+        label = FIELD_LABELS.get(err.field or "")
+        message = f"{err}: write it in the box “{label}”" if label else str(err)
+        return self.page("message.html.j2", status_code=status, title=title, message=message,
                          back=request.headers.get("referer"))
 
     def _student_or_404(self, book: Gradebook, student: str) -> SubmissionResult:
@@ -277,7 +284,7 @@ class _Review:
         with self.book() as book:
             self._student_or_404(book, student)
             book.set_score(student, item_id, points, form.get("comment", ""), self.config.ta,
-                           expected_revision=form.get("revision") or None)
+                           reason=form.get("reason", ""), expected_revision=form.get("revision") or None)
             if form.get("then") == "queue":
                 upcoming = next_waiting(queue_order(book.results(), item_id), student, item_id)
                 target = f"/queue/{item_id}" + (f"?{urlencode({'student': upcoming})}" if upcoming else "")
