@@ -64,9 +64,10 @@ def test_manual_score_then_history(book):
     graded = book.result("1")
     item = graded.items[1]
     assert (item.points, item.status, item.manual.kind, item.manual.by) == (2, "pass", "manual", "TA Kim")
+    assert item.message == "graded by TA Kim"  # no longer "waiting"
     assert (graded.total, graded.status) == (6, "graded")
     book.set_score("1", "2.5", 1, "", "TA Lee")  # a second TA revises a manual score: no reason needed
-    assert book.result("1").items[1].points == 1
+    assert (book.result("1").items[1].points, book.result("1").items[1].message) == (1, "graded by TA Lee")
     assert [(h["item"], h["points"], h["by"], h["kind"]) for h in book.history("1")] == [
         ("2.5", 2, "TA Kim", "manual"), ("2.5", 1, "TA Lee", "manual")]
 
@@ -82,6 +83,7 @@ def test_override_needs_a_reason_and_keeps_the_automatic_points(book):
     item = book.result("1").items[0]
     assert (item.points, item.status, item.manual.kind, item.manual.automatic_points) == (6, "pass", "override", 4.0)
     assert (item.manual.comment, item.manual.reason) == ("broadcasting was intended", "reference used float64")
+    assert item.message == "✗ x"  # an override keeps what the checks found
     book.set_score("1", "2.1", 5, "", "TA Lee", reason="  half a step off  ")  # no comment: the student reads none
     assert [(h["kind"], h["comment"], h["reason"]) for h in book.history("1")] == [
         ("override", "broadcasting was intended", "reference used float64"), ("override", "", "half a step off")]

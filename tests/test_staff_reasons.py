@@ -164,3 +164,21 @@ def test_staff_see_both_texts_labelled(out):
               for submission in document["submissions"]}
     assert {key: manual["2022002"]["2.3"][key] for key in ("kind", "by", "comment", "reason_staff_only")} == {
         "kind": "override", "by": "TA Park", "comment": WEB_COMMENT, "reason_staff_only": WEB_REASON}
+
+
+def test_a_scored_item_no_longer_says_it_waits_for_a_ta(out):
+    score_everywhere(out)
+    with Gradebook(out / "gradebook.sqlite") as book:
+        from grader.batch import write_outputs
+        write_outputs(out, book)
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    messages = {submission["student"]: {item["id"]: item["message"] for item in submission["items"]}
+                for submission in document["submissions"]}
+    assert [messages[student]["2.5"] for student in review_book.STUDENTS] == [
+        "waiting for a TA to grade this answer", "waiting for a TA to grade this answer", "graded by TA Park",
+        "waiting for a TA to grade this answer"]
+    report = (out / "students" / "2022003.html").read_text(encoding="utf-8")
+    page = review(out).get("/students/2022003").text
+    for html in (report, page):
+        item = re.search(r'<div class="card" id="item-2.5">.*?<div class="muted">(.*?)</div>', html, re.S).group(1)
+        assert item == "graded by TA Park · evidence: executed"

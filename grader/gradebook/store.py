@@ -338,6 +338,8 @@ class Gradebook:
                 continue
             item.manual = ManualScore(points=points, comment=comment, reason=reason, by=by, at=at, kind=kind,
                                       automatic_points=automatic_points)
+            if kind == "manual":  # the check's message said it waits for a TA; an override keeps the checks' verdict
+                item.message = f"graded by {by}"
             item.points = points
             item.status = "pass" if points >= item.max_points else "partial" if points > 0 else "fail"
         if stale:

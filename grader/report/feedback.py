@@ -145,7 +145,7 @@ def _item(spec: dict, item: ItemResult | None) -> ItemFeedback:
     return ItemFeedback(
         id=item.id, title=spec["title"], points=None if item.status == "manual" else item.points,
         max_points=item.max_points, status=item.status, status_words=ITEM_STATUS_WORDS[item.status],
-        # A manual item's message still says it waits for a TA (the gradebook keeps what the check wrote).
+        # Once a TA scored it, a manual item's message names the TA: the note below says it in the student's words.
         message="" if scored_by_ta else item.message,
         answer_as_read=(item.answer or "") if {"true_false", "multiple_choice"} & set(kinds) else None,
         answer_text=item.answer if "manual" in kinds else None,
