@@ -215,8 +215,13 @@ def test_the_page_shows_the_grade_each_item_and_the_students_errors(pages):
         "<p><strong>Graded by a TA: 손실함수의 성질을 언급하지 않음</strong></p>",
         # 2.3: an override, with the automatic score it replaced
         "<p><strong>Changed by a TA from 0 points: 셀 14에서 갱신을 한 번 더 출력만 했음: 5번 갱신이 맞음</strong></p>",
-        # true/false: the answer as read
-        "Your answer, as read: <strong>False</strong>", "Your answer, as read: <strong>none could be read</strong>",
+        # true/false: the answer as read, said once
+        '<div class="card" id="item-3.1">\n  <div class="head"><h3>3.1 · (1) X has shape (n,1,28,28)</h3>\n'
+        '  <div><strong>2 / 2</strong> <span class="badge pass">full points</span></div></div>\n'
+        "  <p>answer read as False</p>\n</div>",
+        '<div class="card" id="item-3.6">\n  <div class="head"><h3>3.6 · (6) Linear(1, 1, bias=True) has 2 parameters'
+        '</h3>\n  <div><strong>0 / 2</strong> <span class="badge fail">no points</span></div></div>\n'
+        "  <p>no True/False answer could be read from: “잘 모르겠음”</p>\n</div>",
         # the public item's checks, by name and verdict
         '<span class="ok">✓</span> first prediction is -5 + 10x', "<td class=\"num\">3 / 3</td>",
     ]:
@@ -226,6 +231,7 @@ def test_the_page_shows_the_grade_each_item_and_the_students_errors(pages):
         if result_item.id != "2.5":  # its message still says it waits for a TA; the page says who graded it
             assert f"<p>{shown(result_item.message)}</p>" in page
     assert "waiting for a TA" not in page
+    assert page.count("read as") == 9  # once for each of the ten true/false items that was read, 3.6 was not
 
 
 def test_hidden_items_show_no_checks(pages):

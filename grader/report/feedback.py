@@ -58,8 +58,7 @@ class ItemFeedback:
     max_points: float
     status: str  # ItemResult.status, or "error" when the submission has no result for the item
     status_words: str
-    message: str
-    answer_as_read: str | None  # true/false items: True, False; multiple choice: "2, 4"; "" when none could be read
+    message: str  # for true/false and multiple choice items, the answer as read (or why none could be)
     answer_text: str | None  # manual items: what the student wrote
     ta_note: str | None  # set when a TA scored or changed the item: what was done, and the comment to the student
     checks: tuple[CheckLine, ...]  # public items only
@@ -138,8 +137,8 @@ def _problem(number: int, specs: list[dict], items: dict[str, ItemResult]) -> Pr
 def _item(spec: dict, item: ItemResult | None) -> ItemFeedback:
     if item is None:  # a submission that could not be read may have no item results at all
         return ItemFeedback(id=spec["id"], title=spec["title"], points=0.0, max_points=spec["points"], status="error",
-                            status_words=ITEM_STATUS_WORDS["error"], message="not graded", answer_as_read=None,
-                            answer_text=None, ta_note=None, checks=())
+                            status_words=ITEM_STATUS_WORDS["error"], message="not graded", answer_text=None,
+                            ta_note=None, checks=())
     kinds = spec["kinds"]
     scored_by_ta = item.manual is not None and item.manual.kind == "manual"
     return ItemFeedback(
@@ -147,12 +146,18 @@ def _item(spec: dict, item: ItemResult | None) -> ItemFeedback:
         max_points=item.max_points, status=item.status, status_words=ITEM_STATUS_WORDS[item.status],
         # Once a TA scored it, a manual item's message names the TA: the note below says it in the student's words.
         message="" if scored_by_ta else item.message,
-        answer_as_read=(item.answer or "") if {"true_false", "multiple_choice"} & set(kinds) else None,
         answer_text=item.answer if "manual" in kinds else None,
         ta_note=_ta_note(item),
-        checks=tuple(_check_line(check) for check in item.checks)
-        if spec["visibility"] == "public" and "manual" not in kinds and item.manual is None else (),
+        checks=tuple(_check_line(check) for check in item.checks) if _shows_checks(spec, item) else (),
     )
+
+
+def _shows_checks(spec: dict, item: ItemResult) -> bool:
+    """A public item's checks, one line each; not when the item's message is its one check's already (a true/false
+    or multiple choice answer as read), nor for a TA's score."""
+    kinds = spec["kinds"]
+    said = kinds[0] in ("true_false", "multiple_choice") and len(item.checks) == 1
+    return spec["visibility"] == "public" and "manual" not in kinds and item.manual is None and not said
 
 
 def _ta_note(item: ItemResult) -> str | None:
