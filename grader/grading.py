@@ -25,7 +25,7 @@ from grader.notebook.printed import PrintedArray, parse_printed
 from grader.notebook.read import NotebookError, read_notebook
 from grader.notebook.truefalse import Answer, ChoiceAnswer, read_choice_list, read_choices, read_true_false
 from grader.report.plots import cam_figures
-from grader.results import CheckResult, ItemResult, Printed, SubmissionResult
+from grader.results import CheckResult, IntegrityFlag, ItemResult, Printed, SubmissionResult
 from grader.rubric import Item, LoadedRubric, RubricError, Tolerance
 from grader.rubric.models import MAX_OPTION_NUMBER
 from grader.run import Execution, NotebookRunner, RunnerError
@@ -35,6 +35,9 @@ from grader.unzip import ZipRefused
 
 MAX_PRINTED_PER_ITEM = 40
 MAX_OUTPUT_CHARS = 200_000  # of one output, when looking for printed values
+# A flagged cell's code shown beside its integrity note: enough to see a hard-coded print, not a whole script.
+MAX_FLAGGED_LINES = 40
+MAX_FLAGGED_CHARS = 4000
 
 
 class Grader:
@@ -113,14 +116,16 @@ class Grader:
         stored_prints = printed_arrays(nb)
         drawn = tuple(drawn_images(files)) if files.is_dir() and self._shows_cam else ()
         items = self._grade_items(nb, layout, execution, student, run_error, executed_prints, stored_prints, drawn)
+        integrity: list[IntegrityFlag] = []
 
         if execution is not None:
             flags += _execution_flags(execution, self.runner, notes)
             tolerance = self.rubric.spec.tolerance
             ran = {cell.cell for cell in execution.cells if cell.status in ("ok", "error")}
-            integrity = unexplained_prints(self._reference_values, recorded_values(execution.evidence),
-                                           executed_prints, stored_prints, tolerance.atol, tolerance.rtol, ran)
-            notes += integrity
+            unexplained = unexplained_prints(self._reference_values, recorded_values(execution.evidence),
+                                             executed_prints, stored_prints, tolerance.atol, tolerance.rtol, ran)
+            integrity = [IntegrityFlag(cell=found.cell, note=found.note,
+                                       source=cut_cell_source(nb.cells[found.cell - 1].source)) for found in unexplained]
             foreign = execution.evidence.foreign_lines if execution.evidence else []
             if foreign:
                 notes.append(f"{len(foreign)} line(s) of the evidence file (line {', '.join(map(str, foreign[:10]))}) "
@@ -144,7 +149,7 @@ class Grader:
             "integrity" in flags or any(item.status == "manual" for item in items)) else "graded"
         result = SubmissionResult(
             **self._identity(submission), status=status, items=items, flags=flags, notes=notes,
-            error=error, sandboxed=self.sandboxed,
+            integrity=integrity, error=error, sandboxed=self.sandboxed,
             total=sum(item.points for item in items), max=self.rubric.spec.total,
             cells=execution.cells if execution else [], seconds=monotonic() - started,
             graded_at=_now(), retry=run_error is not None,
@@ -428,6 +433,15 @@ def _to_printed(located: list[Located]) -> list[Printed]:
                 shape=list(item.array.shape))
         for item in located[:MAX_PRINTED_PER_ITEM]
     ]
+
+
+def cut_cell_source(source: str) -> str:
+    """A flagged cell's code for the TA's report: its first MAX_FLAGGED_LINES lines, MAX_FLAGGED_CHARS characters."""
+    lines = source.splitlines()
+    shown = "\n".join(lines[:MAX_FLAGGED_LINES])
+    if len(lines) > MAX_FLAGGED_LINES or len(shown) > MAX_FLAGGED_CHARS:
+        shown = f"{shown[:MAX_FLAGGED_CHARS]}\n… (cut: the cell has {len(lines)} line(s), {len(source)} characters)"
+    return shown
 
 
 def _now() -> str:

@@ -78,6 +78,14 @@ class CellRun(BaseModel):
     seconds: float = 0.0
 
 
+class IntegrityFlag(BaseModel):
+    """For the TA only: a cell whose printed values equal the reference's with nothing recorded to explain them."""
+
+    cell: int  # 1-based, markdown cells counted
+    note: str
+    source: str  # the cell's code as submitted, cut where it is long
+
+
 class SubmissionResult(BaseModel):
     student: str
     name: str | None = None
@@ -88,6 +96,7 @@ class SubmissionResult(BaseModel):
     max: float
     flags: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)  # for the TA: why a flag was raised, etc.
+    integrity: list[IntegrityFlag] = Field(default_factory=list)  # for the TA: the cells behind the integrity flag
     error: str | None = None  # for status "error": what went wrong, for the student
     items: list[ItemResult]
     notebook_hash: str

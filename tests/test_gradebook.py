@@ -9,7 +9,7 @@ import pytest
 
 from grader.batch import grade_submissions
 from grader.gradebook import Gradebook, GradebookError, RubricSummary
-from grader.results import CheckResult, ItemResult, SubmissionResult
+from grader.results import CheckResult, IntegrityFlag, ItemResult, SubmissionResult
 from grader.run.execute import ActiveRuns
 from grader.submission import discover
 
@@ -206,6 +206,24 @@ def test_a_gradebook_from_before_reasons_keeps_override_texts_from_students(tmp_
     with Gradebook(path) as book:  # opened again: moved once, not again
         assert [(e["comment"], e["reason"]) for e in book.history("1")] == [
             ("근거가 부족함", ""), ("", "the reference's value is 14.7198")]
+
+
+def test_a_gradebook_from_before_integrity_cells_keeps_its_notes(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    flagged = result("1").model_copy(update={"flags": ["integrity"], "notes": ["cell 3 prints [1.0, 2.0] …"]})
+    with Gradebook(path) as book:
+        book.bind_rubric(SUMMARY)
+        book.store(flagged)
+    with sqlite3.connect(path) as db:  # as written when the flag's notes were text among the others
+        db.execute("ALTER TABLE submissions DROP COLUMN integrity")
+    with Gradebook(path) as book:
+        old = book.result("1")
+        assert (old.notes, old.integrity) == (["cell 3 prints [1.0, 2.0] …"], [])
+        book.store(flagged.model_copy(update={"notes": [], "integrity": [
+            IntegrityFlag(cell=3, note="cell 3 prints [1.0, 2.0] …", source="print([1.0, 2.0])")]}))
+        assert book.result("1").integrity[0].source == "print([1.0, 2.0])"
 
 
 def test_a_revision_changes_with_every_score_of_its_item_only(book):

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from grader.batch import write_outputs
 from grader.gradebook import Gradebook
+from grader.results import IntegrityFlag
 from grader.review.app import ReviewConfig, create_app
 from tests import review_book
 from tests.review_book import NAMES, TOTALS
@@ -265,6 +266,26 @@ def test_comments_with_html_are_escaped_on_every_page_and_report(book_path):
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page, name
         assert "<script>alert" not in page and "<img src=x" not in page, name
     assert json.loads((book_path.parent / "results.json").read_text())  # still valid JSON with it
+
+
+def test_the_integrity_flag_shows_the_flagged_cells_code_escaped(book_path):
+    source = 'print(torch.tensor([[-15.7290,  14.7198]]))  # <b>"계산"</b>'
+    note = ("cell 12 prints tensor([[-15.7290,  14.7198]]) (the reference's gradient at update 1 (Adam)) equal to the "
+            "reference, but no recorded computation produced them")
+    flagged = review_book.submission("2022001").model_copy(update={
+        "flags": ["integrity"], "integrity": [IntegrityFlag(cell=12, note=note, source=source)]})
+    with Gradebook(book_path) as book:
+        book.store(flagged)
+        assert book.result("2022001").integrity == flagged.integrity
+        write_outputs(book_path.parent, book)
+    shown = ('<div class="flagged-cell" id="integrity-cell-12"><p>cell 12 prints tensor([[-15.7290,  14.7198]]) (the '
+             "reference&#39;s gradient at update 1 (Adam)) equal to the reference, but no recorded computation produced "
+             'them</p>\n<p class="muted">cell 12 as submitted:</p>\n<pre>print(torch.tensor([[-15.7290,  14.7198]]))  '
+             "# &lt;b&gt;&#34;계산&#34;&lt;/b&gt;</pre></div>")
+    assert shown in client(book_path).get("/students/2022001").text
+    assert shown in (book_path.parent / "students" / "2022001.html").read_text(encoding="utf-8")
+    summary = (book_path.parent / "index.html").read_text(encoding="utf-8")
+    assert "<li>cell 12 prints tensor([[-15.7290,  14.7198]])" in summary and "계산" not in summary
 
 
 # -- two TAs at once -------------------------------------------------------------------------------

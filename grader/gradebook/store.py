@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     notebook_hash TEXT NOT NULL, rubric_hash TEXT NOT NULL,
     cells TEXT NOT NULL, seconds REAL NOT NULL, graded_at TEXT NOT NULL, retry INTEGER NOT NULL,
     sandboxed INTEGER NOT NULL DEFAULT 1,
-    lms_user_id TEXT, login TEXT, late INTEGER NOT NULL DEFAULT 0, submitted_at TEXT
+    lms_user_id TEXT, login TEXT, late INTEGER NOT NULL DEFAULT 0, submitted_at TEXT,
+    integrity TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS item_results (
     student TEXT NOT NULL REFERENCES submissions(student) ON DELETE CASCADE,
@@ -76,6 +77,8 @@ _LATER_COLUMNS = {
     "sandboxed": "INTEGER NOT NULL DEFAULT 1",  # before the sandbox existed
     "lms_user_id": "TEXT", "login": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0",  # before LMS downloads were read
     "submitted_at": "TEXT",
+    # Before integrity flags carried their cells' code; an older row's flags are among its notes, as text.
+    "integrity": "TEXT NOT NULL DEFAULT '[]'",
 }
 _LATER_MANUAL_COLUMNS = {
     "previous_points": "REAL",  # before the review page showed before/after
@@ -265,7 +268,7 @@ class Gradebook:
              result.error, result.notebook_hash, result.rubric_hash,
              json.dumps([cell.model_dump() for cell in result.cells]), result.seconds, result.graded_at,
              int(result.retry), int(result.sandboxed), result.lms_user_id, result.login, int(result.late),
-             result.submitted_at),
+             result.submitted_at, json.dumps([flag.model_dump() for flag in result.integrity], ensure_ascii=False)),
         )
         self.db.executemany(
             "INSERT INTO item_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -288,13 +291,13 @@ class Gradebook:
     def result(self, student: str) -> SubmissionResult:
         row = self.db.execute(
             "SELECT name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,"
-            " cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at"
+            " cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at, integrity"
             " FROM submissions WHERE student = ?", (student,),
         ).fetchone()
         if row is None:
             raise GradebookError(f"no submission {student!r} in {self.path}; known: {', '.join(self.students()) or 'none'}")
         (name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,
-         cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at) = row
+         cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at, integrity) = row
         items = []
         for item_row in self.db.execute(
             "SELECT item, title, points, max_points, status, message, evidence, detail FROM item_results"
@@ -305,7 +308,7 @@ class Gradebook:
                                     message=message, evidence=evidence, **json.loads(detail)))
         result = SubmissionResult(
             student=student, name=name, student_id=student_id, file=file, status=status, total=0.0, max=max_points,
-            flags=json.loads(flags), notes=json.loads(notes), error=error, items=items,
+            flags=json.loads(flags), notes=json.loads(notes), integrity=json.loads(integrity), error=error, items=items,
             notebook_hash=notebook_hash, rubric_hash=rubric_hash,
             cells=[CellRun(**cell) for cell in json.loads(cells)], seconds=seconds, graded_at=graded_at,
             retry=bool(retry), sandboxed=bool(sandboxed), lms_user_id=lms_user_id, login=login, late=bool(late),
