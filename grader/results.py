@@ -76,6 +76,8 @@ class CellRun(BaseModel):
     status: Literal["ok", "error", "timeout", "died", "not-run"]
     error: str | None = None  # "NameError: name 'optimzr' is not defined"
     seconds: float = 0.0
+    # The cell is nothing but an answer read from its text (`T` alone): why its error costs nothing.
+    answer_note: str | None = None
 
 
 class IntegrityFlag(BaseModel):

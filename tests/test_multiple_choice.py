@@ -257,7 +257,8 @@ def grade(folder: Path, nb: nbformat.NotebookNode) -> list[ItemResult]:
     runner = NotebookRunner(cell_timeout_s=1, notebook_timeout_s=1, cache_dir=folder / "cache", sandbox=None)
     grader = Grader(load_rubric(folder), runner, Evidence())  # checks that the solution earns full marks
     # Nothing needs executing: the items are graded as `grade` grades them after a run that recorded nothing.
-    return grader._grade_items(nb, locate(nb, grader.item_ids), None, None, None, [], [])
+    layout = locate(nb, grader.item_ids)
+    return grader._grade_items(nb, layout, grader._read_answers(nb, layout), None, None, None, [], [])
 
 
 def test_grading_a_notebook(quiz: Path) -> None:

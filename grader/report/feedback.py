@@ -77,6 +77,7 @@ class StoppedCell:
     cell: int  # 1-based, markdown cells counted
     what: str
     error: str  # the first line only
+    answer_note: str | None = None  # the cell is only an answer, read from its text: its error costs nothing
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def _stopped(cell: CellRun) -> StoppedCell:
     first = lines[0] if lines else ""
     if len(first) > ERROR_LINE_CHARS:
         first = first[:ERROR_LINE_CHARS] + "…"
-    return StoppedCell(cell=cell.cell, what=CELL_STATUS_WORDS[cell.status], error=first)
+    return StoppedCell(cell=cell.cell, what=CELL_STATUS_WORDS[cell.status], error=first, answer_note=cell.answer_note)
 
 
 def _problem(number: int, specs: list[dict], items: dict[str, ItemResult]) -> ProblemFeedback:
@@ -210,8 +211,8 @@ def feedback_text(rubric: RubricSummary, result: SubmissionResult) -> str:
     lines = [page.status] if page.status != "graded" else []
     lines += page.flags
     lines += [page.late] if page.late else []
-    lines += [f"cell {cell.cell} {cell.what}: {cell.error}" if cell.error else f"cell {cell.cell} {cell.what}"
-              for cell in page.cells]
+    lines += [(f"cell {cell.cell} {cell.what}: {cell.error}" if cell.error else f"cell {cell.cell} {cell.what}")
+              + (f" ({cell.answer_note})" if cell.answer_note else "") for cell in page.cells]
     lines += [_item_line(item) for problem in page.problems for item in problem.items]
     lines.append(f"Total: {page.total:g}/{page.max_points:g}")
     return "\n".join(lines)
