@@ -397,22 +397,30 @@ def feedback(
     console.print(f"wrote {len(pages)} feedback page(s) in {to or out / 'feedback'}", highlight=False)
 
 
+# What the gradebook's `GradebookError.field` is called on this command line.
+SET_OPTIONS = {"reason": "--reason TEXT (staff only; --comment TEXT is what the student reads)", "by": "--by NAME"}
+
+
 @app.command("set")
 def set_score(
     student: Annotated[str, typer.Argument(help="Student key as in the reports (usually the student id).")],
     item: Annotated[str, typer.Argument(help="Item id, e.g. 4.2.")],
     points: Annotated[float, typer.Argument(help="Points to give.")],
     by: Annotated[str, typer.Option("--by", help="Who grades (stored with the score).")],
-    comment: Annotated[str, typer.Option("--comment", help="Feedback; required when overriding an automatic score.")] = "",
+    comment: Annotated[str, typer.Option("--comment", help="For the student: shown on their feedback page, in "
+                                                           "Gradescope and the LMS's feedback.")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="For staff only (TA reports, the history, results.json); "
+                                                         "required to override an automatic score.")] = "",
     out: OutOption = Path("reports"),
     gradebook: GradebookOption = None,
 ) -> None:
     """Record a manual score, or override an automatic one (with a reason)."""
     with _open_gradebook(out, gradebook, must_exist=True) as book:
         try:
-            score = book.set_score(student, item, points, comment, by)
+            score = book.set_score(student, item, points, comment, by, reason=reason)
         except GradebookError as err:
-            raise _fail(str(err)) from None
+            option = SET_OPTIONS.get(err.field or "")
+            raise _fail(f"{err}: give it with {option}" if option else str(err)) from None
         write_outputs(out, book)
     console.print(f"{student} {item}: {score.points:g} points ({score.kind}) by {score.by}", highlight=False)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import traceback
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from time import monotonic
@@ -23,9 +24,9 @@ from grader.notebook.answers import AnswerReader, Snippet
 from grader.notebook.locate import Layout, locate
 from grader.notebook.printed import PrintedArray, parse_printed
 from grader.notebook.read import NotebookError, read_notebook
-from grader.notebook.truefalse import Answer, ChoiceAnswer, read_choice_list, read_choices, read_true_false
+from grader.notebook.truefalse import Answer, ChoiceAnswer, holds_only_an_answer, read_choices, read_true_false
 from grader.report.plots import cam_figures
-from grader.results import CheckResult, ItemResult, Printed, SubmissionResult
+from grader.results import CellRun, CheckResult, IntegrityFlag, ItemResult, Printed, SubmissionResult
 from grader.rubric import Item, LoadedRubric, RubricError, Tolerance
 from grader.rubric.models import MAX_OPTION_NUMBER
 from grader.run import Execution, NotebookRunner, RunnerError
@@ -35,6 +36,9 @@ from grader.unzip import ZipRefused
 
 MAX_PRINTED_PER_ITEM = 40
 MAX_OUTPUT_CHARS = 200_000  # of one output, when looking for printed values
+# A flagged cell's code shown beside its integrity note: enough to see a hard-coded print, not a whole script.
+MAX_FLAGGED_LINES = 40
+MAX_FLAGGED_CHARS = 4000
 
 
 class Grader:
@@ -112,15 +116,19 @@ class Grader:
         executed_prints = printed_arrays(execution.notebook) if execution else []
         stored_prints = printed_arrays(nb)
         drawn = tuple(drawn_images(files)) if files.is_dir() and self._shows_cam else ()
-        items = self._grade_items(nb, layout, execution, student, run_error, executed_prints, stored_prints, drawn)
+        read = self._read_answers(nb, layout)
+        items = self._grade_items(nb, layout, read, execution, student, run_error, executed_prints, stored_prints,
+                                  drawn)
+        integrity: list[IntegrityFlag] = []
 
         if execution is not None:
             flags += _execution_flags(execution, self.runner, notes)
             tolerance = self.rubric.spec.tolerance
             ran = {cell.cell for cell in execution.cells if cell.status in ("ok", "error")}
-            integrity = unexplained_prints(self._reference_values, recorded_values(execution.evidence),
-                                           executed_prints, stored_prints, tolerance.atol, tolerance.rtol, ran)
-            notes += integrity
+            unexplained = unexplained_prints(self._reference_values, recorded_values(execution.evidence),
+                                             executed_prints, stored_prints, tolerance.atol, tolerance.rtol, ran)
+            integrity = [IntegrityFlag(cell=found.cell, note=found.note,
+                                       source=cut_cell_source(nb.cells[found.cell - 1].source)) for found in unexplained]
             foreign = execution.evidence.foreign_lines if execution.evidence else []
             if foreign:
                 notes.append(f"{len(foreign)} line(s) of the evidence file (line {', '.join(map(str, foreign[:10]))}) "
@@ -144,9 +152,9 @@ class Grader:
             "integrity" in flags or any(item.status == "manual" for item in items)) else "graded"
         result = SubmissionResult(
             **self._identity(submission), status=status, items=items, flags=flags, notes=notes,
-            error=error, sandboxed=self.sandboxed,
+            integrity=integrity, error=error, sandboxed=self.sandboxed,
             total=sum(item.points for item in items), max=self.rubric.spec.total,
-            cells=execution.cells if execution else [], seconds=monotonic() - started,
+            cells=answer_cells(nb, execution.cells, read) if execution else [], seconds=monotonic() - started,
             graded_at=_now(), retry=run_error is not None,
         )
         return result, execution.notebook if execution else None
@@ -189,12 +197,14 @@ class Grader:
 
     # -- items -------------------------------------------------------------------
 
-    def _grade_items(self, nb, layout: Layout, execution: Execution | None, student: Trace | None,
+    def _read_answers(self, nb: nbformat.NotebookNode, layout: Layout) -> ReadAnswers:
+        return read_answers(self.answers, self.item_ids, self._true_false_items, self._choose_all,
+                            self._choice_options, nb, layout)
+
+    def _grade_items(self, nb, layout: Layout, read: ReadAnswers, execution: Execution | None, student: Trace | None,
                      run_error: str | None, executed_prints: list[Located],
                      stored_prints: list[Located], drawn: tuple[DrawnImage, ...] = ()) -> list[ItemResult]:
-        snippets = {item_id: self.answers.item_snippets(nb, layout, item_id) for item_id in self.item_ids}
-        answers = true_false_answers(self.answers, self._true_false_items, self._choose_all, nb, layout, snippets)
-        choices = choice_answers(self._choice_options, snippets)
+        snippets, answers, choices = read.snippets, read.true_false, read.choices
         results = []
         for item in self.rubric.spec.items:
             cells = layout.regions.get(item.id, [])
@@ -261,8 +271,9 @@ class Grader:
             prints = printed_arrays(nb)
             data = self.rubric.solution_data
             drawn = tuple(drawn_images(data)) if data is not None and self._shows_cam else ()
-            for item in self._grade_items(nb, locate(nb, self.item_ids), as_run, self.reference, None, prints, prints,
-                                          drawn):
+            layout = locate(nb, self.item_ids)
+            for item in self._grade_items(nb, layout, self._read_answers(nb, layout), as_run, self.reference, None,
+                                          prints, prints, drawn):
                 if item.status != "manual" and item.points != item.max_points:
                     problems.append(f"item {item.id}: {item.points:g}/{item.max_points:g} ({item.message})")
         if problems:
@@ -322,7 +333,7 @@ def true_false_answers(reader: AnswerReader, true_false_items: list[str], choose
     choose_all: groups of items a list of true statements' numbers may answer at once."""
     answers: dict[str, tuple[Answer, str | None]] = {}
     for item_id in true_false_items:
-        answers[item_id] = (read_true_false(_pairs(snippets[item_id])), None)
+        answers[item_id] = (read_true_false(_pairs(snippets[item_id]), _cells(snippets[item_id])), None)
     for group in choose_all:
         if all(answers[item_id][0].status == "answered" for item_id in group):
             continue
@@ -331,15 +342,14 @@ def true_false_answers(reader: AnswerReader, true_false_items: list[str], choose
         for item_id in group:
             group_snippets += snippets[item_id]
         numbers = {int(item_id.split(".")[1]): item_id for item_id in group}
-        chosen = read_choice_list(_pairs(group_snippets), set(numbers))
-        if chosen is None:
+        chosen = read_choices(_pairs(group_snippets), set(numbers), _cells(group_snippets))
+        if chosen.value is None:
             continue
-        listed = ", ".join(str(n) for n in sorted(chosen))
         for number, item_id in numbers.items():
             if answers[item_id][0].status != "answered":
                 answers[item_id] = (
-                    Answer(value=number in chosen, status="answered", source=listed),
-                    f"from the list of true statements: {listed}",
+                    Answer(value=number in chosen.value, status="answered", source=chosen.listed, cell=chosen.cell),
+                    f"from the list of true statements: {chosen.listed}",
                 )
     return answers
 
@@ -349,9 +359,55 @@ def choice_answers(choice_options: dict[str, list[int] | None],
     """Each multiple choice item's set of option numbers as read. choice_options: item -> the numbers it offers
     (None: any from 1 to MAX_OPTION_NUMBER)."""
     return {
-        item_id: read_choices(_pairs(snippets[item_id]), set(options or range(1, MAX_OPTION_NUMBER + 1)))
+        item_id: read_choices(_pairs(snippets[item_id]), set(options or range(1, MAX_OPTION_NUMBER + 1)),
+                              _cells(snippets[item_id]))
         for item_id, options in choice_options.items()
     }
+
+
+@dataclass(frozen=True)
+class ReadAnswers:
+    """What a notebook's cells answer, as read from their text: each item's snippets, true/false answers (with how
+    they were read when not the plain way) and multiple choice answers."""
+
+    snippets: dict[str, list[Snippet]]
+    true_false: dict[str, tuple[Answer, str | None]]
+    choices: dict[str, ChoiceAnswer]
+
+
+def read_answers(reader: AnswerReader, item_ids: list[str], true_false_items: list[str],
+                 choose_all: list[list[str]], choice_options: dict[str, list[int] | None],
+                 nb: nbformat.NotebookNode, layout: Layout) -> ReadAnswers:
+    snippets = {item_id: reader.item_snippets(nb, layout, item_id) for item_id in item_ids}
+    return ReadAnswers(snippets, true_false_answers(reader, true_false_items, choose_all, nb, layout, snippets),
+                       choice_answers(choice_options, snippets))
+
+
+# A cell that is only an answer fails, when run, with one of these (`T`: NameError; `⭕`, `2번, 4번`: SyntaxError).
+ANSWER_ERRORS = ("NameError:", "SyntaxError:", "IndentationError:")
+
+
+def answer_cells(nb: nbformat.NotebookNode, cells: list[CellRun], read: ReadAnswers) -> list[CellRun]:
+    """`cells` (a run's), with `answer_note` set on each that raised only because it holds nothing but an answer
+    (`T`, `거짓`, `O` alone in a code cell) that was read from it. The error costs nothing: the answer is read from
+    the cell's text, never from running it. Students, TAs and the self-check see the same note."""
+    read_from: dict[int, list[str]] = {}  # 0-based cell -> "3.2 (False)" for each item whose answer it gave
+    for item_id, (answer, _) in read.true_false.items():
+        if answer.value is not None and answer.cell is not None:
+            read_from.setdefault(answer.cell, []).append(f"{item_id} ({answer.value})")
+    for item_id, choice in read.choices.items():
+        if choice.value is not None and choice.cell is not None:
+            read_from.setdefault(choice.cell, []).append(f"{item_id} ({choice.listed})")
+    annotated = []
+    for run in cells:
+        index = run.cell - 1
+        if (run.status == "error" and (run.error or "").startswith(ANSWER_ERRORS) and index in read_from
+                and nb.cells[index].cell_type == "code" and holds_only_an_answer(nb.cells[index].source)):
+            answered = read_from[index]
+            what = f"the answer to {answered[0]}" if len(answered) == 1 else f"the answers to {', '.join(answered)}"
+            run = run.model_copy(update={"answer_note": f"read as {what}; the error of running it costs nothing"})
+        annotated.append(run)
+    return annotated
 
 
 def _summary(item: Item, checks: list[CheckResult]) -> str:
@@ -414,6 +470,10 @@ def _pairs(snippets: list[Snippet]) -> list[tuple[str, str]]:
     return [(snippet.kind, snippet.text) for snippet in snippets]
 
 
+def _cells(snippets: list[Snippet]) -> list[int]:
+    return [snippet.cell for snippet in snippets]
+
+
 def _output_text(output: dict) -> str:
     if output.get("output_type") == "stream":
         return str(output.get("text", ""))
@@ -428,6 +488,15 @@ def _to_printed(located: list[Located]) -> list[Printed]:
                 shape=list(item.array.shape))
         for item in located[:MAX_PRINTED_PER_ITEM]
     ]
+
+
+def cut_cell_source(source: str) -> str:
+    """A flagged cell's code for the TA's report: its first MAX_FLAGGED_LINES lines, MAX_FLAGGED_CHARS characters."""
+    lines = source.splitlines()
+    shown = "\n".join(lines[:MAX_FLAGGED_LINES])
+    if len(lines) > MAX_FLAGGED_LINES or len(shown) > MAX_FLAGGED_CHARS:
+        shown = f"{shown[:MAX_FLAGGED_CHARS]}\n… (cut: the cell has {len(lines)} line(s), {len(source)} characters)"
+    return shown
 
 
 def _now() -> str:

@@ -46,7 +46,8 @@ class Printed(BaseModel):
 
 class ManualScore(BaseModel):
     points: float
-    comment: str
+    comment: str = ""  # for the student: shown on their feedback, in Gradescope and the LMS
+    reason: str = ""  # for staff only (TA pages, the history, results.json); an override needs one
     by: str
     at: str
     kind: Literal["manual", "override"]
@@ -75,6 +76,16 @@ class CellRun(BaseModel):
     status: Literal["ok", "error", "timeout", "died", "not-run"]
     error: str | None = None  # "NameError: name 'optimzr' is not defined"
     seconds: float = 0.0
+    # The cell is nothing but an answer read from its text (`T` alone): why its error costs nothing.
+    answer_note: str | None = None
+
+
+class IntegrityFlag(BaseModel):
+    """For the TA only: a cell whose printed values equal the reference's with nothing recorded to explain them."""
+
+    cell: int  # 1-based, markdown cells counted
+    note: str
+    source: str  # the cell's code as submitted, cut where it is long
 
 
 class SubmissionResult(BaseModel):
@@ -87,6 +98,7 @@ class SubmissionResult(BaseModel):
     max: float
     flags: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)  # for the TA: why a flag was raised, etc.
+    integrity: list[IntegrityFlag] = Field(default_factory=list)  # for the TA: the cells behind the integrity flag
     error: str | None = None  # for status "error": what went wrong, for the student
     items: list[ItemResult]
     notebook_hash: str

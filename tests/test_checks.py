@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from grader.checks import CHECKS, ItemContext, Trace
-from grader.checks.integrity import Located, recorded_values, reference_values, unexplained_prints
+from grader.checks.integrity import Located, Unexplained, recorded_values, reference_values, unexplained_prints
 from grader.evidence.trace import match_phases, phases
+from grader.grading import cut_cell_source
 from grader.notebook.printed import parse_printed
 from grader.notebook.truefalse import Answer
 from grader.rubric.models import Item, Tolerance
@@ -170,12 +171,21 @@ def test_integrity_flags_prints_that_nothing_recorded():
     forged = located(7, "tensor([[-3.7000,  8.7000]])\ntensor([[-2.7000,  7.7000]])")  # the reference's SGD weights
     assert unexplained_prints(ref, recorded_values(student), honest, [], 1e-4, 1e-5, {5, 7}) == []
     notes = unexplained_prints(ref, recorded_values(Builder().evidence), forged, [], 1e-4, 1e-5, {5, 7})
-    assert notes == ["cell 7 prints tensor([[-3.7000,  8.7000]]) (the reference's weights at update 4 (SGD)) and 1 more "
-                     "equal to the reference, but no recorded computation produced them"]
+    assert notes == [Unexplained(7, "cell 7 prints tensor([[-3.7000,  8.7000]]) (the reference's weights at update 4 "
+                                    "(SGD)) and 1 more equal to the reference, but no recorded computation produced them")]
     stored = unexplained_prints(ref, recorded_values(Builder().evidence), [], forged, 1e-4, 1e-5, {5, 7})
-    assert stored[0].startswith("cell 7 of the submitted file shows tensor([[-3.7000,  8.7000]])")
+    assert stored[0].cell == 7
+    assert stored[0].note.startswith("cell 7 of the submitted file shows tensor([[-3.7000,  8.7000]])")
     # A cell that did not run again (the kernel had died) proves nothing about its stored outputs.
     assert unexplained_prints(ref, recorded_values(Builder().evidence), [], forged, 1e-4, 1e-5, {5}) == []
+
+
+def test_a_flagged_cells_code_is_cut_where_it_is_long():
+    assert cut_cell_source("x = 1\nprint(x)\n") == "x = 1\nprint(x)"
+    long = "\n".join(f"print({n})" for n in range(100))
+    assert cut_cell_source(long) == "\n".join(f"print({n})" for n in range(40)) + (
+        "\n… (cut: the cell has 100 line(s), 989 characters)")
+    assert cut_cell_source("x" * 5000) == "x" * 4000 + "\n… (cut: the cell has 1 line(s), 5000 characters)"
 
 
 def test_recorded_values_include_every_tensor():

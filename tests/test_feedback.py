@@ -9,7 +9,8 @@ from markupsafe import escape
 
 from grader.gradebook import Gradebook, RubricSummary
 from grader.report import feedback_html, feedback_text, write_feedback
-from grader.results import CellRun, CheckResult, Figure, ItemResult, ManualScore, Printed, SubmissionResult
+from grader.results import (CellRun, CheckResult, Figure, IntegrityFlag, ItemResult, ManualScore, Printed,
+                            SubmissionResult)
 
 # The midterm's items (rubrics/dl2022-midterm/rubric.yaml). 2.1 is made public here, so that the list of
 # checks, the one place where check results are shown one by one, is tested for leaks too.
@@ -52,6 +53,7 @@ NOTES = ["cell 12 prints [[-15.7290, 14.7198]], equal to the reference's first p
 # The reference's numbers, as the TA's report and the checks' detail write them.
 REFERENCE_NUMBERS = ["15.7290", "-15.729", "14.7198", "4.5006", "9.5008", "2.4925", "3.9607"]
 HOSTILE = "<script>alert(1)</script>"
+FLAGGED_SOURCE = "print(torch.tensor([[-15.7290,  14.7198]]))  # 계산 대신 출력"  # the cell behind the integrity flag
 
 
 def item(item_id: str, points: float, status: str, message: str, **more) -> ItemResult:
@@ -129,7 +131,8 @@ GRADED_ITEMS = [
 GRADED = SubmissionResult(
     student="홍길동(2022001)", name="홍길동", student_id="2022001", file="/srv/grading/submissions/홍길동(2022001).ipynb",
     status="needs-review", total=sum(i.points for i in GRADED_ITEMS), max=100,
-    flags=["timeout", "integrity", "cpu-fallback"], notes=NOTES, items=GRADED_ITEMS,
+    flags=["timeout", "integrity", "cpu-fallback"], notes=NOTES[1:], items=GRADED_ITEMS,
+    integrity=[IntegrityFlag(cell=12, note=NOTES[0], source=FLAGGED_SOURCE)],
     notebook_hash="sha256:9c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee", rubric_hash=SUMMARY.hash,
     cells=[CellRun(cell=3, status="ok"), CellRun(cell=7, status="error", error="NameError: name 'optimzr' is not defined"),
            CellRun(cell=9, status="timeout", error="stopped after the 300 s limit per cell"),
@@ -179,7 +182,8 @@ def ta_only() -> list[str]:
     titles = " ".join(spec["title"] for spec in SUMMARY.items).casefold()
     # Each keyword idea, and each of its words, except the words the exam's own titles use ("gradient", "convex").
     words = [word for idea in KEYWORDS for word in idea.split("|") if word.casefold() not in titles]
-    return [*REFERENCE_NUMBERS, GUIDANCE, *KEYWORDS, *words, "integrity", *NOTES, "12 prints", "sha256",
+    return [*REFERENCE_NUMBERS, GUIDANCE, *KEYWORDS, *words, "integrity", *NOTES, FLAGGED_SOURCE, "계산 대신 출력",
+            "12 prints", "sha256",
             "/srv/grading", "/tmp/grading", "submissions/", "data:image", "the grader's CAM", "reference map",
             "optimizer_trace", "true_false", "image_folder", "atol", "rtol", "min_rank_correlation", "0.31",
             "stored_epochs", "synthetic", "dl2022-midterm", "ta-kim", "suggested"]
@@ -215,8 +219,13 @@ def test_the_page_shows_the_grade_each_item_and_the_students_errors(pages):
         "<p><strong>Graded by a TA: 손실함수의 성질을 언급하지 않음</strong></p>",
         # 2.3: an override, with the automatic score it replaced
         "<p><strong>Changed by a TA from 0 points: 셀 14에서 갱신을 한 번 더 출력만 했음: 5번 갱신이 맞음</strong></p>",
-        # true/false: the answer as read
-        "Your answer, as read: <strong>False</strong>", "Your answer, as read: <strong>none could be read</strong>",
+        # true/false: the answer as read, said once
+        '<div class="card" id="item-3.1">\n  <div class="head"><h3>3.1 · (1) X has shape (n,1,28,28)</h3>\n'
+        '  <div><strong>2 / 2</strong> <span class="badge pass">full points</span></div></div>\n'
+        "  <p>answer read as False</p>\n</div>",
+        '<div class="card" id="item-3.6">\n  <div class="head"><h3>3.6 · (6) Linear(1, 1, bias=True) has 2 parameters'
+        '</h3>\n  <div><strong>0 / 2</strong> <span class="badge fail">no points</span></div></div>\n'
+        "  <p>no True/False answer could be read from: “잘 모르겠음”</p>\n</div>",
         # the public item's checks, by name and verdict
         '<span class="ok">✓</span> first prediction is -5 + 10x', "<td class=\"num\">3 / 3</td>",
     ]:
@@ -226,6 +235,7 @@ def test_the_page_shows_the_grade_each_item_and_the_students_errors(pages):
         if result_item.id != "2.5":  # its message still says it waits for a TA; the page says who graded it
             assert f"<p>{shown(result_item.message)}</p>" in page
     assert "waiting for a TA" not in page
+    assert page.count("read as") == 9  # once for each of the ten true/false items that was read, 3.6 was not
 
 
 def test_hidden_items_show_no_checks(pages):

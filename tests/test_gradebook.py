@@ -9,7 +9,7 @@ import pytest
 
 from grader.batch import grade_submissions
 from grader.gradebook import Gradebook, GradebookError, RubricSummary
-from grader.results import CheckResult, ItemResult, SubmissionResult
+from grader.results import CheckResult, IntegrityFlag, ItemResult, SubmissionResult
 from grader.run.execute import ActiveRuns
 from grader.submission import discover
 
@@ -64,20 +64,36 @@ def test_manual_score_then_history(book):
     graded = book.result("1")
     item = graded.items[1]
     assert (item.points, item.status, item.manual.kind, item.manual.by) == (2, "pass", "manual", "TA Kim")
+    assert item.message == "graded by TA Kim"  # no longer "waiting"
     assert (graded.total, graded.status) == (6, "graded")
     book.set_score("1", "2.5", 1, "", "TA Lee")  # a second TA revises a manual score: no reason needed
-    assert book.result("1").items[1].points == 1
+    assert (book.result("1").items[1].points, book.result("1").items[1].message) == (1, "graded by TA Lee")
     assert [(h["item"], h["points"], h["by"], h["kind"]) for h in book.history("1")] == [
         ("2.5", 2, "TA Kim", "manual"), ("2.5", 1, "TA Lee", "manual")]
 
 
 def test_override_needs_a_reason_and_keeps_the_automatic_points(book):
     book.store(result("1"))
-    with pytest.raises(GradebookError, match="overriding it needs a reason"):
-        book.set_score("1", "2.1", 6, "", "TA Kim")
-    book.set_score("1", "2.1", 6, "broadcasting was intended", "TA Kim")
+    for comment in ("", "broadcasting was intended"):  # a comment to the student is no reason
+        with pytest.raises(GradebookError) as refused:
+            book.set_score("1", "2.1", 6, comment, "TA Kim")
+        assert (str(refused.value), refused.value.field) == (
+            "item 2.1 was graded automatically (4/6); overriding it needs a reason", "reason")
+    book.set_score("1", "2.1", 6, "broadcasting was intended", "TA Kim", reason="reference used float64")
     item = book.result("1").items[0]
     assert (item.points, item.status, item.manual.kind, item.manual.automatic_points) == (6, "pass", "override", 4.0)
+    assert (item.manual.comment, item.manual.reason) == ("broadcasting was intended", "reference used float64")
+    assert item.message == "✗ x"  # an override keeps what the checks found
+    book.set_score("1", "2.1", 5, "", "TA Lee", reason="  half a step off  ")  # no comment: the student reads none
+    assert [(h["kind"], h["comment"], h["reason"]) for h in book.history("1")] == [
+        ("override", "broadcasting was intended", "reference used float64"), ("override", "", "half a step off")]
+
+
+def test_a_manual_score_may_have_a_reason_and_no_comment(book):
+    book.store(result("1"))
+    score = book.set_score("1", "2.5", 1, "", "TA Kim", reason="one of two ideas; see the rubric's guidance")
+    assert (score.kind, score.comment, score.reason) == ("manual", "", "one of two ideas; see the rubric's guidance")
+    assert book.result("1").items[1].manual == score
 
 
 @pytest.mark.parametrize("student, item, points, by, message", [
@@ -85,7 +101,7 @@ def test_override_needs_a_reason_and_keeps_the_automatic_points(book):
     ("1", "4.1", 1, "TA", "no item '4.1'; items are 2.1, 2.5"),
     ("1", "2.5", 3, "TA", "item 2.5 is worth 0 to 2 points, not 3"),
     ("1", "2.5", -1, "TA", "item 2.5 is worth 0 to 2 points, not -1"),
-    ("1", "2.5", 1, " ", "say who is grading"),
+    ("1", "2.5", 1, " ", "a score needs the name of who gives it"),
 ])
 def test_bad_manual_scores_are_refused(book, student, item, points, by, message):
     book.store(result("1"))
@@ -167,6 +183,47 @@ def test_a_gradebook_from_before_the_review_pages_opens_and_keeps_its_history(tm
         assert [(e["by"], e["points"], e["previous"]) for e in book.history("1")] == [("Lee", 1.0, None),
                                                                                       ("Kim", 2.0, 1.0)]
         assert book.latest_regrade("1") is None
+
+
+def test_a_gradebook_from_before_reasons_keeps_override_texts_from_students(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with Gradebook(path) as book:
+        book.bind_rubric(SUMMARY)
+        book.store(result("1"))
+        book.set_score("1", "2.5", 1.0, "근거가 부족함", "Lee")
+        book.set_score("1", "2.1", 6.0, "", "Kim", reason="the reference's value is 14.7198")
+    with sqlite3.connect(path) as db:  # as written when one `comment` was both: an override's was its reason
+        db.execute("UPDATE manual_scores SET comment = reason WHERE kind = 'override'")
+        db.execute("ALTER TABLE manual_scores DROP COLUMN reason")
+    with Gradebook(path) as book:
+        assert [(e["kind"], e["comment"], e["reason"]) for e in book.history("1")] == [
+            ("manual", "근거가 부족함", ""), ("override", "", "the reference's value is 14.7198")]
+        manual, override = book.result("1").items[1].manual, book.result("1").items[0].manual
+        assert (manual.comment, manual.reason) == ("근거가 부족함", "")
+        assert (override.comment, override.reason) == ("", "the reference's value is 14.7198")
+    with Gradebook(path) as book:  # opened again: moved once, not again
+        assert [(e["comment"], e["reason"]) for e in book.history("1")] == [
+            ("근거가 부족함", ""), ("", "the reference's value is 14.7198")]
+
+
+def test_a_gradebook_from_before_integrity_cells_keeps_its_notes(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    flagged = result("1").model_copy(update={"flags": ["integrity"], "notes": ["cell 3 prints [1.0, 2.0] …"]})
+    with Gradebook(path) as book:
+        book.bind_rubric(SUMMARY)
+        book.store(flagged)
+    with sqlite3.connect(path) as db:  # as written when the flag's notes were text among the others
+        db.execute("ALTER TABLE submissions DROP COLUMN integrity")
+    with Gradebook(path) as book:
+        old = book.result("1")
+        assert (old.notes, old.integrity) == (["cell 3 prints [1.0, 2.0] …"], [])
+        book.store(flagged.model_copy(update={"notes": [], "integrity": [
+            IntegrityFlag(cell=3, note="cell 3 prints [1.0, 2.0] …", source="print([1.0, 2.0])")]}))
+        assert book.result("1").integrity[0].source == "print([1.0, 2.0])"
 
 
 def test_a_revision_changes_with_every_score_of_its_item_only(book):

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from grader.export.gradescope import WAITING_FOR_TA, gradescope_results
 from grader.export.gradescope_build import gradescope_app
 from grader.gradebook import Gradebook, RubricSummary
-from grader.results import CheckResult, ItemResult, ManualScore, SubmissionResult
+from grader.results import CheckResult, IntegrityFlag, ItemResult, ManualScore, SubmissionResult
 from grader.rubric import load_rubric
 from tests.conftest import RUBRIC
 
@@ -57,7 +57,8 @@ PARTIAL = submission([
     item("2.5", 0, 6, "manual", "waiting for a TA to grade this answer", answer="수렴했다"),
     item("3.1", 0, 2, "fail", "answered True: incorrect"),
 ], status="needs-review", flags=["no-student-id", "timeout", "integrity", "cpu-fallback", "no-sandbox"],
-   notes=[f"printed {EXPECTED_VALUE} but no recorded computation produced it"], sandboxed=False)
+   integrity=[IntegrityFlag(cell=7, note=f"cell 7 prints {EXPECTED_VALUE} but no recorded computation produced it",
+                            source="print(torch.tensor([[15.729]]))  # flagged")], sandboxed=False)
 
 ERROR = submission([], status="error", error="the notebook could not be run: NameError in <module>", seconds=0.4)
 
@@ -130,7 +131,8 @@ def test_a_partial_submission_with_hidden_items_and_a_pending_manual_item():
     assert document == PARTIAL_DOCUMENT
     # Only what the student may see: no expected value, integrity note, hash or TA-only flag.
     text = json.dumps(document, ensure_ascii=False)
-    for secret in (str(EXPECTED_VALUE), "15.729", "sha256", "integrity", "no-student-id", "recorded computation"):
+    for secret in (str(EXPECTED_VALUE), "15.729", "sha256", "integrity", "no-student-id", "recorded computation",
+                   "# flagged"):
         assert secret not in text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -16,7 +17,7 @@ from grader.grading import Grader, choice_answers
 from grader.notebook.answers import Snippet
 from grader.notebook.locate import locate
 from grader.notebook.truefalse import ChoiceAnswer, read_choices
-from grader.report.feedback import feedback
+from grader.report.feedback import feedback, feedback_html
 from grader.report.render import write_reports
 from grader.results import ItemResult, SubmissionResult
 from grader.rubric import RubricError, Tolerance, load_rubric
@@ -256,7 +257,8 @@ def grade(folder: Path, nb: nbformat.NotebookNode) -> list[ItemResult]:
     runner = NotebookRunner(cell_timeout_s=1, notebook_timeout_s=1, cache_dir=folder / "cache", sandbox=None)
     grader = Grader(load_rubric(folder), runner, Evidence())  # checks that the solution earns full marks
     # Nothing needs executing: the items are graded as `grade` grades them after a run that recorded nothing.
-    return grader._grade_items(nb, locate(nb, grader.item_ids), None, None, None, [], [])
+    layout = locate(nb, grader.item_ids)
+    return grader._grade_items(nb, layout, grader._read_answers(nb, layout), None, None, None, [], [])
 
 
 def test_grading_a_notebook(quiz: Path) -> None:
@@ -308,10 +310,13 @@ def test_the_student_feedback_shows_the_answer_as_read(quiz: Path) -> None:
     result = SubmissionResult(student="s1", file="s1.ipynb", status="graded", total=5.0, max=8.0, items=items,
                               notebook_hash="sha256:0", rubric_hash="sha256:0")
     shown = [item for problem in feedback(rubric_summary(load_rubric(quiz)), result).problems for item in problem.items]
-    assert [(item.points, item.answer_as_read, item.message) for item in shown] == [
-        (0.0, "1, 5", "answer read as 1, 5"),
-        (5.0, "2, 4", "answer read as 2, 4: 5 of 5 options right"),
+    assert [(item.points, item.message) for item in shown] == [
+        (0.0, "answer read as 1, 5"),
+        (5.0, "answer read as 2, 4: 5 of 5 options right"),
     ]
+    page = feedback_html(rubric_summary(load_rubric(quiz)), result)
+    cards = re.findall(r'<div class="card" id="item-4\.\d">\n  <div class="head">.*?</div></div>\n(.*?)</div>', page, re.S)
+    assert cards == ["  <p>answer read as 1, 5</p>\n", "  <p>answer read as 2, 4: 5 of 5 options right</p>\n"]
 
 
 def test_the_ta_report_shows_the_answer_and_the_key(quiz: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from grader.batch import write_outputs
 from grader.gradebook import Gradebook
+from grader.results import IntegrityFlag
 from grader.review.app import ReviewConfig, create_app
 from tests import review_book
 from tests.review_book import NAMES, TOTALS
@@ -45,9 +46,9 @@ def revision_of(book_path: Path, student: str, item: str) -> str:
 
 
 def score(browser: TestClient, student: str, item: str, points: str, comment: str = "", rev: str | None = None,
-          then: str = "", csrf: str = TOKEN):
+          then: str = "", csrf: str = TOKEN, reason: str = ""):
     return browser.post(f"/students/{student}/items/{item}/score", follow_redirects=False, data={
-        "csrf": csrf, "points": points, "comment": comment, "then": then, "revision": rev or ""})
+        "csrf": csrf, "points": points, "comment": comment, "reason": reason, "then": then, "revision": rev or ""})
 
 
 def message(page: str) -> str:
@@ -157,7 +158,8 @@ def test_summary_shows_the_same_figures_as_the_html_report(book_path):
 
 def test_summary_marks_hand_scores_and_overrides_and_says_what_the_marks_mean(book_path):
     browser = client(book_path)
-    saved = score(browser, "2022002", "2.2", "6", "same gradient", rev=revision_of(book_path, "2022002", "2.2"))
+    saved = score(browser, "2022002", "2.2", "6", "same gradient", rev=revision_of(book_path, "2022002", "2.2"),
+                  reason="sign convention")
     assert saved.status_code == 303
     page = browser.get("/").text
     columns = re.findall(r'<th class="num"><a href="[^"]+">([\d.]+)</a></th>', page)
@@ -313,18 +315,23 @@ def test_an_override_needs_a_reason_and_shows_in_the_history(book_path):
     browser = client(book_path)
     page = browser.get("/students/2022002").text
     rev = re.search(r'action="/students/2022002/items/2.2/score".*?name="revision" value="([^"]+)"', page, re.S).group(1)
-    refused = score(browser, "2022002", "2.2", "6", " ", rev=rev)
-    assert refused.status_code == 400  # the student's page again, the message at 2.2's form, the points kept
-    assert rejected(refused.text) == ("/students/2022002/items/2.2/score", "item 2.2 was graded automatically (2/6); "
-                                      "overriding it needs a reason (--comment)", {"points": "6", "comment": " "})
+    refused = score(browser, "2022002", "2.2", "6", "sign convention of the loss: same gradient", reason=" ",
+                    rev=rev)
+    assert refused.status_code == 400  # the student's page again, the message at 2.2's form, what was typed kept
+    assert rejected(refused.text) == (
+        "/students/2022002/items/2.2/score", "item 2.2 was graded automatically (2/6); overriding it needs a reason: "
+        "write it in the box “reason (staff only, required for an override)”",
+        {"points": "6", "comment": "sign convention of the loss: same gradient", "reason": " "})
     assert '<span class="score" id="total">40 / 100</span>' in refused.text
-    saved = score(browser, "2022002", "2.2", "6", "sign convention of the loss: same gradient", rev=rev)
+    saved = score(browser, "2022002", "2.2", "6", "sign convention of the loss: same gradient", rev=rev,
+                  reason="reference squares the other way")
     assert (saved.status_code, saved.headers["location"]) == (303, "/students/2022002#item-2.2")
     page = browser.get("/students/2022002").text
     assert '<span class="score" id="total">44 / 100</span>' in page
     history = re.search(r'<table class="history">(.*?)</table>', page, re.S).group(1)
     cells = [re.sub(r"<.*?>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", history, re.S)]
-    assert cells[1:] == ["Kim", "2.2", "override", "2", "6", "sign convention of the loss: same gradient"]
+    assert cells[1:] == ["Kim", "2.2", "override", "2", "6", "sign convention of the loss: same gradient",
+                         "reference squares the other way"]
 
 
 @pytest.mark.parametrize("points, expected", [
@@ -340,7 +347,7 @@ def test_malformed_points_show_the_page_again_with_the_message_at_the_form_and_w
     refused = score(client(book_path), "2022001", "2.5", points, "근거 부족 <b>x</b>")
     assert refused.status_code == 400
     assert rejected(refused.text) == ("/students/2022001/items/2.5/score", expected.replace("'", "&#39;"),
-                                      {"points": points, "comment": "근거 부족 &lt;b&gt;x&lt;/b&gt;"})
+                                      {"points": points, "comment": "근거 부족 &lt;b&gt;x&lt;/b&gt;", "reason": ""})
     assert re.search(r'<input name="points"[^>]*autofocus', refused.text.split('id="item-2.5"')[1])
     assert totals(book_path) == TOTALS
 
@@ -367,7 +374,7 @@ def test_a_refused_score_in_the_queue_shows_the_same_answer_again_with_what_was_
     assert refused.status_code == 400
     assert 'id="current" data-student="2022001"' in refused.text
     assert rejected(refused.text) == ("/students/2022001/items/2.5/score", "item 2.5 is worth 0 to 6 points, not 8",
-                                      {"points": "8", "comment": "좋은 답\n근거: 기울기"})
+                                      {"points": "8", "comment": "좋은 답\n근거: 기울기", "reason": ""})
     assert revision(refused.text) == revision(page)  # nothing changed: saving the fixed points goes through
     fixed = score(browser, "2022001", "2.5", "6", "좋은 답", rev=revision(refused.text), then="queue")
     assert fixed.status_code == 303
@@ -393,7 +400,7 @@ SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 def test_comments_with_html_are_escaped_on_every_page_and_report(book_path):
     browser = client(book_path)
     assert score(browser, "2022001", "2.5", "3", SCRIPT).status_code == 303
-    assert score(browser, "2022002", "2.2", "6", SCRIPT).status_code == 303
+    assert score(browser, "2022002", "2.2", "6", SCRIPT, reason=SCRIPT).status_code == 303
     pages = {"student": browser.get("/students/2022001").text,
              "override": browser.get("/students/2022002").text,
              "queue": browser.get("/queue/2.5?student=2022001").text}
@@ -407,6 +414,26 @@ def test_comments_with_html_are_escaped_on_every_page_and_report(book_path):
     assert json.loads((book_path.parent / "results.json").read_text())  # still valid JSON with it
 
 
+def test_the_integrity_flag_shows_the_flagged_cells_code_escaped(book_path):
+    source = 'print(torch.tensor([[-15.7290,  14.7198]]))  # <b>"계산"</b>'
+    note = ("cell 12 prints tensor([[-15.7290,  14.7198]]) (the reference's gradient at update 1 (Adam)) equal to the "
+            "reference, but no recorded computation produced them")
+    flagged = review_book.submission("2022001").model_copy(update={
+        "flags": ["integrity"], "integrity": [IntegrityFlag(cell=12, note=note, source=source)]})
+    with Gradebook(book_path) as book:
+        book.store(flagged)
+        assert book.result("2022001").integrity == flagged.integrity
+        write_outputs(book_path.parent, book)
+    shown = ('<div class="flagged-cell" id="integrity-cell-12"><p>cell 12 prints tensor([[-15.7290,  14.7198]]) (the '
+             "reference&#39;s gradient at update 1 (Adam)) equal to the reference, but no recorded computation produced "
+             'them</p>\n<p class="muted">cell 12 as submitted:</p>\n<pre>print(torch.tensor([[-15.7290,  14.7198]]))  '
+             "# &lt;b&gt;&#34;계산&#34;&lt;/b&gt;</pre></div>")
+    assert shown in client(book_path).get("/students/2022001").text
+    assert shown in (book_path.parent / "students" / "2022001.html").read_text(encoding="utf-8")
+    summary = (book_path.parent / "index.html").read_text(encoding="utf-8")
+    assert "<li>cell 12 prints tensor([[-15.7290,  14.7198]])" in summary and "계산" not in summary
+
+
 # -- two TAs at once -------------------------------------------------------------------------------
 
 
@@ -418,7 +445,7 @@ def test_a_stale_edit_is_refused_and_names_who_changed_it(book_path):
     refused = score(lee, "2022001", "2.5", "2", "two ideas missing", rev=revision(lee_page), then="queue")
     assert refused.status_code == 409
     action, said, typed = rejected(refused.text)
-    assert (action, typed) == ("/students/2022001/items/2.5/score", {"points": "2", "comment": "two ideas missing"})
+    assert (action, typed) == ("/students/2022001/items/2.5/score", {"points": "2", "comment": "two ideas missing", "reason": ""})
     assert re.fullmatch(r"Kim gave 2022001 5 points for item 2.5 at \S+, after you opened this page; your score was "
                         r"not saved. Reload to see theirs, then score again if you disagree This page shows the item "
                         r"as it is now; what you typed is kept, and saving it again replaces the current score.", said)
@@ -441,7 +468,8 @@ def test_two_tas_scoring_at_once_lose_nothing(book_path):
 
     def grade(name: str) -> None:
         for student, item, points in work[name]:
-            response = score(tas[name], student, item, points, "reviewed", rev=revision_of(book_path, student, item))
+            response = score(tas[name], student, item, points, "reviewed", rev=revision_of(book_path, student, item),
+                             reason="checked by hand")
             if response.status_code != 303:
                 errors.append(f"{name} {student} {item}: {response.status_code}")
 
@@ -514,9 +542,10 @@ def test_a_regrade_shows_the_change_and_stores_it_only_when_accepted(book_path):
     with Gradebook(book_path) as book:
         result = book.result("2022002")
         assert (result.graded_at, {i.id: i.points for i in result.items}["2.5"]) == ("2026-11-28T10:00:00+00:00", 3.0)
-        assert [(e["kind"], e["item"], e["by"], e["previous"], e["points"], e["comment"])
+        assert [(e["kind"], e["item"], e["by"], e["previous"], e["points"], e["comment"], e["reason"])
                 for e in book.history("2022002")] == [
-            ("manual", "2.5", "Kim", None, 3.0, ""), ("regrade", "all", "Kim", 43.0, 37.0, "rubric 2.2 tolerance fixed")]
+            ("manual", "2.5", "Kim", None, 3.0, "", ""),
+            ("regrade", "all", "Kim", 43.0, 37.0, "", "rubric 2.2 tolerance fixed")]
     assert regrader.graded == ["2022002"]
     again = browser.post(re.search(r'action="(/regrades/\d+/accept)"', page).group(1),
                          data={"csrf": TOKEN, "reason": "twice"}, follow_redirects=False)
@@ -546,13 +575,13 @@ def test_an_edit_made_before_a_regrade_was_accepted_is_stale(book_path):
     wait_for_regrade(book_path, "2022002")
     accept = re.search(r'action="(/regrades/\d+/accept)"', kim.get("/students/2022002").text).group(1)
     assert kim.post(accept, data={"csrf": TOKEN, "reason": "fix"}, follow_redirects=False).status_code == 303
-    refused = score(lee, "2022002", "2.2", "5", "partly right", rev=lee_revision)
+    refused = score(lee, "2022002", "2.2", "5", "partly right", rev=lee_revision, reason="sign only")
     assert refused.status_code == 409
     assert rejected(refused.text) == (
         "/students/2022002/items/2.2/score", "2022002 was graded again at 2026-11-28T10:00:00+00:00, after you opened "
         "this page; reload it to see the new results, then score again This page shows the item as it is now; what "
         "you typed is kept, and saving it again replaces the current score.",
-        {"points": "5", "comment": "partly right"})
+        {"points": "5", "comment": "partly right", "reason": "sign only"})
 
 
 def test_a_failed_regrade_says_why(book_path):
@@ -582,7 +611,7 @@ def test_without_sources_regrades_are_off(book_path):
 def test_export_and_reports_use_the_latest_values(book_path):
     browser = client(book_path)
     score(browser, "2022001", "2.5", "5")
-    score(browser, "2022002", "2.2", "6", "same gradient, other sign convention")
+    score(browser, "2022002", "2.2", "6", "same gradient, other sign convention", reason="sign convention")
     exported = browser.get("/export/grades.csv")
     assert exported.headers["content-disposition"] == 'attachment; filename="grades.csv"'
     rows = {row["student"]: row for row in csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig")))}

@@ -111,6 +111,9 @@ def test_grade_the_queue_with_the_keyboard_override_reload_and_export(server, br
     form = browser.find_element(By.CSS_SELECTOR, '#item-2\\.2 form.score-form')
     form.find_element(By.NAME, "points").send_keys("7")
     form.find_element(By.NAME, "comment").send_keys("손실의 부호만 다름: 같은 기울기")
+    form.find_element(By.TAG_NAME, "button").click()  # the browser keeps it: an override's reason is required
+    assert browser.current_url == f"{url}/students/2022002"
+    form.find_element(By.NAME, "reason").send_keys("the reference's loss has the other sign")
     form.find_element(By.TAG_NAME, "button").click()
     # refused: the same page, the message in 2.2's form, the reason kept, the points box focused to fix
     wait.until(expected_conditions.staleness_of(form))
@@ -129,8 +132,8 @@ def test_grade_the_queue_with_the_keyboard_override_reload_and_export(server, br
     history = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
                for row in browser.find_elements(By.CSS_SELECTOR, "table.history tr")[1:]]
     assert [row[1:] for row in history] == [
-        [TA, "2.5", "manual", "?", "1", "2022002: 채점 완료"],
-        [TA, "2.2", "override", "2", "6", "손실의 부호만 다름: 같은 기울기"]]
+        [TA, "2.5", "manual", "?", "1", "2022002: 채점 완료", ""],
+        [TA, "2.2", "override", "2", "6", "손실의 부호만 다름: 같은 기울기", "the reference's loss has the other sign"]]
 
     browser.get(url)
     shown = {row.get_attribute("data-student"): row.find_element(By.CSS_SELECTOR, "td.total").text

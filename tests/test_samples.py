@@ -148,23 +148,34 @@ def test_items_need_execution_status(results):
     assert statuses["2022010"]["2.2"] == ("error", "stored")
 
 
-def test_integrity_notes_explain_the_flag(graded):
+def test_integrity_notes_explain_the_flag_beside_the_cells_code(graded):
     from grader.gradebook import Gradebook
 
     with Gradebook(graded / "gradebook.sqlite") as book:
-        forged = book.result("2022013").notes
-        hardcoded = book.result("2022011").notes
-    assert forged == [
-        "cell 18 of the submitted file shows tensor([[-4.9000,  9.9000]]) (the reference's weights at update 1 (Adam)) "
-        "equal to the reference, but re-running the notebook did not produce them",
-        "cell 20 of the submitted file shows tensor([[-15.5179,  14.4789]]) (the reference's gradient at update 2 (Adam)) "
-        "and 7 more equal to the reference, but re-running the notebook did not produce them",
-        "cell 22 of the submitted file shows tensor([[-14.6748,  13.5172]]) (the reference's gradient at update 6 (SGD)) "
-        "and 19 more equal to the reference, but re-running the notebook did not produce them",
+        forged = book.result("2022013")
+        hardcoded = book.result("2022011")
+    assert [(flag.cell, flag.note) for flag in forged.integrity] == [
+        (18, "cell 18 of the submitted file shows tensor([[-4.9000,  9.9000]]) (the reference's weights at update 1 "
+             "(Adam)) equal to the reference, but re-running the notebook did not produce them"),
+        (20, "cell 20 of the submitted file shows tensor([[-15.5179,  14.4789]]) (the reference's gradient at update 2 "
+             "(Adam)) and 7 more equal to the reference, but re-running the notebook did not produce them"),
+        (22, "cell 22 of the submitted file shows tensor([[-14.6748,  13.5172]]) (the reference's gradient at update 6 "
+             "(SGD)) and 19 more equal to the reference, but re-running the notebook did not produce them"),
     ]
-    assert hardcoded[0] == ("cell 18 prints tensor([[-15.7290,  14.7198]]) (the reference's gradient at update 1 (Adam)) "
-                            "and 1 more equal to the reference, but no recorded computation produced them")
-    assert len(hardcoded) == 3
+    assert forged.integrity[0].source.startswith("optimizr = torch.optim.Adam(net.parameters(),lr=0.01)\n")
+    assert forged.notes == []  # the notes are the flags' own
+    assert [flag.cell for flag in hardcoded.integrity] == [18, 20, 22]
+    assert hardcoded.integrity[0].note == (
+        "cell 18 prints tensor([[-15.7290,  14.7198]]) (the reference's gradient at update 1 (Adam)) and 1 more equal "
+        "to the reference, but no recorded computation produced them")
+    assert hardcoded.integrity[0].source == ("optimizr = torch.optim.Adam(net.parameters(),lr=0.1)\n"
+                                             "print(torch.tensor([[-15.7290,  14.7198]]))\n"
+                                             "print(torch.tensor([[-4.9000,  9.9000]]))")
+    report = (graded / "students" / "2022011.html").read_text(encoding="utf-8")
+    assert ('<div class="flagged-cell" id="integrity-cell-20"><p>cell 20 prints tensor([[-4.5006,  9.5008]]) '
+            "(the reference&#39;s weights at update 5 (Adam)) equal to the reference, but no recorded computation "
+            'produced them</p>\n<p class="muted">cell 20 as submitted:</p>\n'
+            "<pre>print(torch.tensor([[-4.5006,  9.5008]]))</pre></div>") in report
 
 
 def test_executed_copies_and_reports_are_written(graded):
@@ -194,8 +205,8 @@ def test_regrading_skips_unchanged_and_set_export_report(tmp_path, graded, cache
     assert f"graded 0, unchanged {len(EXPECTED)}" in again.stderr
 
     refused = run_cli("set", "2022004", "2.3", "3", "--by", "TA Kim", "--out", str(out), env_cache=cache_dir, check=False)
-    assert refused.returncode == 2 and "overriding it needs a reason (--comment)" in refused.stderr
-    run_cli("set", "2022004", "2.3", "3", "--by", "TA Kim", "--comment", "broadcasting bug only", "--out", str(out),
+    assert refused.returncode == 2 and "overriding it needs a reason: give it with --reason TEXT" in refused.stderr
+    run_cli("set", "2022004", "2.3", "3", "--by", "TA Kim", "--reason", "broadcasting bug only", "--out", str(out),
             env_cache=cache_dir)
     run_cli("set", "2022001", "2.5", "6", "--by", "TA Lee", "--comment", "정확함", "--out", str(out), env_cache=cache_dir)
     document = json.loads((out / "results.json").read_text(encoding="utf-8"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.notebook.truefalse import QUOTE_LIMIT, Answer, read_choice_list, read_true_false
+from grader.notebook.truefalse import QUOTE_LIMIT, Answer, holds_only_an_answer, read_choice_list, read_true_false
 
 
 def answer_of(*snippets: tuple[str, str]) -> Answer:
@@ -234,3 +234,12 @@ def test_last_choice_list_wins() -> None:
 
 def test_no_choice_list() -> None:
     assert read_choice_list([], ONE_TO_FIVE) is None
+
+
+@pytest.mark.parametrize(("code", "only_an_answer"), [
+    ("T", True), ("거짓", True), ("O", True), ("F  # 틀림", True), ("⭕", True), ("참 ", True), ("ans = 거짓", True),
+    ("2번, 4번", True), ("# YOUR CODE HERE\nX", True),
+    ("x = 1\nT", False), ("print(X.shape)", False), ("O/X", False), ("# 답: T", False), ("", False),
+])
+def test_a_cell_that_holds_only_an_answer(code: str, only_an_answer: bool) -> None:
+    assert holds_only_an_answer(code) is only_an_answer

@@ -23,6 +23,14 @@ class Located:
     array: PrintedArray
 
 
+@dataclass(frozen=True)
+class Unexplained:
+    """A cell whose printed values equal the reference's and nothing recorded explains: a note for the TA."""
+
+    cell: int  # 1-based
+    note: str
+
+
 def reference_values(evidence: Evidence) -> list[tuple[str, np.ndarray]]:
     """Labelled values of the reference run that a student might print."""
     labelled: list[tuple[str, np.ndarray]] = []
@@ -63,13 +71,13 @@ def unexplained_prints(
     atol: float,
     rtol: float,
     ran: set[int],
-) -> list[str]:
-    """Notes for the TA, one per cell with unexplained printed values.
+) -> list[Unexplained]:
+    """One for each cell with unexplained printed values.
 
     `ran`: 1-based cells that ran to an end when re-executed; a stored output
     of a cell that never ran again (the kernel died first) proves nothing.
     """
-    notes: list[str] = []
+    notes: list[Unexplained] = []
 
     def reference_label(array: PrintedArray) -> str | None:
         return next((label for label, values in reference if _matches(array, values, atol, rtol)), None)
@@ -94,8 +102,9 @@ def unexplained_prints(
         example, label = found[0]
         values = f"{example.text.strip()} (the reference's {label})" + (f" and {len(found) - 1} more" if len(found) > 1 else "")
         if where == "executed":
-            notes.append(f"cell {cell} prints {values} equal to the reference, but no recorded computation produced them")
+            note = f"cell {cell} prints {values} equal to the reference, but no recorded computation produced them"
         else:
-            notes.append(f"cell {cell} of the submitted file shows {values} equal to the reference, "
-                         "but re-running the notebook did not produce them")
+            note = (f"cell {cell} of the submitted file shows {values} equal to the reference, "
+                    "but re-running the notebook did not produce them")
+        notes.append(Unexplained(cell, note))
     return notes

@@ -13,8 +13,9 @@ docs/specs.md of github.com/gradescope/autograder_samples, January 2025):
 - visibility: "hidden", "after_due_date", "after_published" (once grades are published
   from "Review Grades") or "visible" (the default).
 
-One test per rubric item. Only what the student may see goes in: items' messages, never
-checks' `detail` (the expected values of hidden items), hashes or the TA's notes. The spec
+One test per rubric item. Only what the student may see goes in: items' messages and a TA's
+comment to the student, never checks' `detail` (the expected values of hidden items), hashes,
+the TA's notes or the reason a TA gave for a score (staff only). The spec
 also says that while any test is hidden, students do not see their total score: so a
 rubric with hidden items shows its total once grades are published.
 
@@ -92,8 +93,8 @@ def _test(entry: dict, item: ItemResult | None, result: SubmissionResult) -> dic
 
 
 def _item_output(item: ItemResult) -> str:
-    """The item's message, with the TA's comment when a TA scored it. A manual item's message still says
-    it waits for a TA (the gradebook keeps what the checks wrote), so the comment replaces it."""
+    """The item's message, with the TA's comment to the student (never the reason) when a TA scored it. A
+    manual item's message is the staff's (it names the TA), so the comment replaces it."""
     if item.manual is None:
         return item.message
     scored = "graded by a TA" + (f": {item.manual.comment}" if item.manual.comment else "")

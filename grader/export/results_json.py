@@ -1,5 +1,9 @@
 """`results.json`: the contract of ../shared/design.md. Fields may be added;
-the documented ones keep their meaning. Messages are the student-facing ones."""
+the documented ones keep their meaning. Messages are the student-facing ones.
+
+It is the staff's file: an item a TA scored or changed carries `manual`, with
+`comment` (what the student was told) and `reason_staff_only` (never shown to
+students: not on feedback pages, in Gradescope or in an LMS's feedback)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import json
 from pathlib import Path
 
 from grader.gradebook import RubricSummary
-from grader.results import SubmissionResult
+from grader.results import ManualScore, SubmissionResult
 
 
 def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> dict:
@@ -39,7 +43,7 @@ def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> 
                         "status": item.status,
                         "message": item.message,
                         "evidence": item.evidence,
-                        **({"manual": item.manual.model_dump()} if item.manual else {}),
+                        **({"manual": _manual(item.manual)} if item.manual else {}),
                     }
                     for item in result.items
                 ],
@@ -47,6 +51,12 @@ def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> 
             for result in results
         ],
     }
+
+
+def _manual(score: ManualScore) -> dict:
+    return {"points": score.points, "kind": score.kind, "by": score.by, "at": score.at,
+            "automatic_points": score.automatic_points, "comment": score.comment,
+            "reason_staff_only": score.reason}
 
 
 def write_results_json(path: Path, rubric: RubricSummary, results: list[SubmissionResult]) -> None:

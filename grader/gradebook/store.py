@@ -2,8 +2,11 @@
 
 Each submission is written in one transaction, so a grader killed mid-batch
 loses at most the submission in flight. Manual scores and overrides are
-kept as a history (who, when, why, the points before) and the latest one for
+kept as a history (who, when, the points before) and the latest one for
 the current version of the notebook is applied whenever results are read.
+Each carries two texts: a comment, which the student reads on their feedback,
+and a reason, which only staff see (TA pages, the history, results.json); an
+override needs a reason.
 
 Several processes may write one gradebook at once (two TAs reviewing, a
 batch still grading): every write takes SQLite's write lock before it reads
@@ -38,7 +41,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     notebook_hash TEXT NOT NULL, rubric_hash TEXT NOT NULL,
     cells TEXT NOT NULL, seconds REAL NOT NULL, graded_at TEXT NOT NULL, retry INTEGER NOT NULL,
     sandboxed INTEGER NOT NULL DEFAULT 1,
-    lms_user_id TEXT, login TEXT, late INTEGER NOT NULL DEFAULT 0, submitted_at TEXT
+    lms_user_id TEXT, login TEXT, late INTEGER NOT NULL DEFAULT 0, submitted_at TEXT,
+    integrity TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS item_results (
     student TEXT NOT NULL REFERENCES submissions(student) ON DELETE CASCADE,
@@ -54,7 +58,7 @@ CREATE TABLE IF NOT EXISTS manual_scores (
     student TEXT NOT NULL, item TEXT NOT NULL,
     points REAL NOT NULL, comment TEXT NOT NULL, by TEXT NOT NULL, at TEXT NOT NULL,
     kind TEXT NOT NULL, automatic_points REAL, notebook_hash TEXT NOT NULL,
-    previous_points REAL
+    previous_points REAL, reason TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS regrades (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -73,15 +77,29 @@ _LATER_COLUMNS = {
     "sandboxed": "INTEGER NOT NULL DEFAULT 1",  # before the sandbox existed
     "lms_user_id": "TEXT", "login": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0",  # before LMS downloads were read
     "submitted_at": "TEXT",
+    # Before integrity flags carried their cells' code; an older row's flags are among its notes, as text.
+    "integrity": "TEXT NOT NULL DEFAULT '[]'",
 }
-_LATER_MANUAL_COLUMNS = {"previous_points": "REAL"}  # before the review page showed before/after
+_LATER_MANUAL_COLUMNS = {
+    "previous_points": "REAL",  # before the review page showed before/after
+    "reason": "TEXT NOT NULL DEFAULT ''",  # before the comment (the student's) and the reason (staff's) were apart
+}
+# Run once, when `manual_scores` gains `reason`. An override's one text was typed as its "reason (required)", so it
+# becomes the reason, which students never see; a manual score's was a "comment" and stays the student's comment.
+_SEPARATE_OVERRIDE_REASONS = "UPDATE manual_scores SET reason = comment, comment = '' WHERE kind = 'override'"
 _SUBMISSION_COLUMNS = ("student", "name", "student_id", "file", "status", "max_points", "flags", "notes", "error",
                        "notebook_hash", "rubric_hash", "cells", "seconds", "graded_at", "retry", *_LATER_COLUMNS)
 _DETAIL_FIELDS = ("checks", "answer", "printed", "stored_printed", "cells", "figures")
 
 
 class GradebookError(Exception):
-    """A request the gradebook cannot honour; the message says what to do."""
+    """A request the gradebook cannot honour; the message says what to do, in words of no one front end.
+    `field` names the input that is missing or wrong ("reason", "by"), for a front end to point at its own
+    option or box."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class StaleEdit(GradebookError):
@@ -139,12 +157,20 @@ class Gradebook:
         self._add_later_columns()
 
     def _add_later_columns(self) -> None:
-        with self.db:
-            for table, later in (("submissions", _LATER_COLUMNS), ("manual_scores", _LATER_MANUAL_COLUMNS)):
-                columns = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
-                for name, definition in later.items():
-                    if name not in columns:
-                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+        if not self._missing_columns():
+            return
+        with self._write_lock():  # looked at again under the lock: another process may have added them meanwhile
+            for table, name, definition in self._missing_columns():
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+                if (table, name) == ("manual_scores", "reason"):
+                    self.db.execute(_SEPARATE_OVERRIDE_REASONS)
+
+    def _missing_columns(self) -> list[tuple[str, str, str]]:
+        missing = []
+        for table, later in (("submissions", _LATER_COLUMNS), ("manual_scores", _LATER_MANUAL_COLUMNS)):
+            columns = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            missing += [(table, name, definition) for name, definition in later.items() if name not in columns]
+        return missing
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -242,7 +268,7 @@ class Gradebook:
              result.error, result.notebook_hash, result.rubric_hash,
              json.dumps([cell.model_dump() for cell in result.cells]), result.seconds, result.graded_at,
              int(result.retry), int(result.sandboxed), result.lms_user_id, result.login, int(result.late),
-             result.submitted_at),
+             result.submitted_at, json.dumps([flag.model_dump() for flag in result.integrity], ensure_ascii=False)),
         )
         self.db.executemany(
             "INSERT INTO item_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -265,13 +291,13 @@ class Gradebook:
     def result(self, student: str) -> SubmissionResult:
         row = self.db.execute(
             "SELECT name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,"
-            " cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at"
+            " cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at, integrity"
             " FROM submissions WHERE student = ?", (student,),
         ).fetchone()
         if row is None:
             raise GradebookError(f"no submission {student!r} in {self.path}; known: {', '.join(self.students()) or 'none'}")
         (name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,
-         cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at) = row
+         cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at, integrity) = row
         items = []
         for item_row in self.db.execute(
             "SELECT item, title, points, max_points, status, message, evidence, detail FROM item_results"
@@ -282,7 +308,7 @@ class Gradebook:
                                     message=message, evidence=evidence, **json.loads(detail)))
         result = SubmissionResult(
             student=student, name=name, student_id=student_id, file=file, status=status, total=0.0, max=max_points,
-            flags=json.loads(flags), notes=json.loads(notes), error=error, items=items,
+            flags=json.loads(flags), notes=json.loads(notes), integrity=json.loads(integrity), error=error, items=items,
             notebook_hash=notebook_hash, rubric_hash=rubric_hash,
             cells=[CellRun(**cell) for cell in json.loads(cells)], seconds=seconds, graded_at=graded_at,
             retry=bool(retry), sandboxed=bool(sandboxed), lms_user_id=lms_user_id, login=login, late=bool(late),
@@ -304,17 +330,19 @@ class Gradebook:
         stale = []
         for item in result.items:
             latest = self.db.execute(
-                "SELECT points, comment, by, at, kind, automatic_points, notebook_hash FROM manual_scores"
+                "SELECT points, comment, reason, by, at, kind, automatic_points, notebook_hash FROM manual_scores"
                 " WHERE student = ? AND item = ? ORDER BY id DESC LIMIT 1", (result.student, item.id),
             ).fetchone()
             if latest is None:
                 continue
-            points, comment, by, at, kind, automatic_points, notebook_hash = latest
+            points, comment, reason, by, at, kind, automatic_points, notebook_hash = latest
             if notebook_hash != result.notebook_hash:
                 stale.append(item.id)
                 continue
-            item.manual = ManualScore(points=points, comment=comment, by=by, at=at, kind=kind,
+            item.manual = ManualScore(points=points, comment=comment, reason=reason, by=by, at=at, kind=kind,
                                       automatic_points=automatic_points)
+            if kind == "manual":  # the check's message said it waits for a TA; an override keeps the checks' verdict
+                item.message = f"graded by {by}"
             item.points = points
             item.status = "pass" if points >= item.max_points else "partial" if points > 0 else "fail"
         if stale:
@@ -336,17 +364,18 @@ class Gradebook:
 
     def history(self, student: str) -> list[dict]:
         """Every manual score, override and accepted regrade of a student, oldest first. `previous` is the
-        points (an item's, or the total for a regrade) before the change, where they were recorded."""
+        points (an item's, or the total for a regrade) before the change, where they were recorded. `comment` is
+        what the student was told, `reason` what only staff see (a regrade's reason is staff only)."""
         entries = [
-            {"item": item, "points": points, "comment": comment, "by": by, "at": at, "kind": kind,
+            {"item": item, "points": points, "comment": comment, "reason": reason, "by": by, "at": at, "kind": kind,
              "automatic_points": automatic_points, "previous": previous}
-            for item, points, comment, by, at, kind, automatic_points, previous in self.db.execute(
-                "SELECT item, points, comment, by, at, kind, automatic_points, previous_points FROM manual_scores"
-                " WHERE student = ? ORDER BY id", (student,))
+            for item, points, comment, reason, by, at, kind, automatic_points, previous in self.db.execute(
+                "SELECT item, points, comment, reason, by, at, kind, automatic_points, previous_points"
+                " FROM manual_scores WHERE student = ? ORDER BY id", (student,))
         ]
         entries += [
-            {"item": "all", "points": after, "comment": reason or "", "by": by, "at": at, "kind": "regrade",
-             "automatic_points": None, "previous": before}
+            {"item": "all", "points": after, "comment": "", "reason": reason or "", "by": by, "at": at,
+             "kind": "regrade", "automatic_points": None, "previous": before}
             for by, at, reason, before, after in self.db.execute(
                 "SELECT decided_by, decided_at, reason, before_total, after_total FROM regrades"
                 " WHERE student = ? AND state = 'accepted' ORDER BY id", (student,))
@@ -382,12 +411,13 @@ class Gradebook:
 
     # -- manual scores ----------------------------------------------------------------
 
-    def set_score(self, student: str, item_id: str, points: float, comment: str, by: str,
+    def set_score(self, student: str, item_id: str, points: float, comment: str, by: str, *, reason: str = "",
                   expected_revision: str | None = None) -> ManualScore:
-        """A manual score for an item waiting for a TA, or an override (with a reason) of an automatic one.
-        With `expected_revision` (from `revisions`), refused as a `StaleEdit` if the item changed since."""
+        """A manual score for an item waiting for a TA, or an override of an automatic one. `comment` is shown to
+        the student (it may be empty); `reason` is for staff only, and an override needs one. With
+        `expected_revision` (from `revisions`), refused as a `StaleEdit` if the item changed since."""
         if not by.strip():
-            raise GradebookError("say who is grading (--by NAME)")
+            raise GradebookError("a score needs the name of who gives it", field="by")
         with self._write_lock():
             current = self.result(student)
             item = next((item for item in current.items if item.id == item_id), None)
@@ -399,18 +429,20 @@ class Gradebook:
                 raise GradebookError(f"item {item_id} is worth 0 to {item.max_points:g} points, not {points:g}")
             pending = item.status == "manual" or (item.manual is not None and item.manual.kind == "manual")
             kind = "manual" if pending else "override"
-            if kind == "override" and not comment.strip():
+            if kind == "override" and not reason.strip():
                 raise GradebookError(f"item {item_id} was graded automatically ({item.points:g}/{item.max_points:g}); "
-                                     "overriding it needs a reason (--comment)")
+                                     "overriding it needs a reason", field="reason")
             automatic = None if pending else self._automatic_points(student, item_id)
             previous = None if item.status == "manual" else item.points
             at = _now()
             self.db.execute(
-                "INSERT INTO manual_scores (student, item, points, comment, by, at, kind, automatic_points,"
-                " notebook_hash, previous_points) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (student, item_id, points, comment, by.strip(), at, kind, automatic, current.notebook_hash, previous),
+                "INSERT INTO manual_scores (student, item, points, comment, reason, by, at, kind, automatic_points,"
+                " notebook_hash, previous_points) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (student, item_id, points, comment.strip(), reason.strip(), by.strip(), at, kind, automatic,
+                 current.notebook_hash, previous),
             )
-        return ManualScore(points=points, comment=comment, by=by.strip(), at=at, kind=kind, automatic_points=automatic)
+        return ManualScore(points=points, comment=comment.strip(), reason=reason.strip(), by=by.strip(), at=at,
+                           kind=kind, automatic_points=automatic)
 
     def _automatic_points(self, student: str, item_id: str) -> float:
         row = self.db.execute("SELECT points FROM item_results WHERE student = ? AND item = ?", (student, item_id)).fetchone()

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 QUOTE_LIMIT = 200  # characters of student text kept for quoting in reports
@@ -87,6 +87,8 @@ class Answer:
     status: Literal["answered", "unanswered", "ambiguous"]
     source: str  # the (stripped) text the decision was made from, for quoting in reports; "" when unanswered
     token: str | None = None  # the token that decided, e.g. "X", "거짓", "False"
+    # Where the deciding text is, when the caller said which cell each snippet is (0-based); not part of the answer.
+    cell: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,11 @@ class _SnippetReading:
     is_empty: bool  # nothing written once comments and formatting are dropped
 
 
-def read_true_false(snippets: list[tuple[str, str]]) -> Answer:
+def read_true_false(snippets: list[tuple[str, str]], cells: list[int] | None = None) -> Answer:
     """snippets: (kind, text) in notebook order, kind is "code" or "markdown".
     Each snippet is one cell's answer text (for a question cell, only the text
-    the student added to it). Returns the student's answer."""
+    the student added to it). cells: each snippet's cell, for the answer's `cell`.
+    Returns the student's answer."""
     readings = [
         _read_code(text, index) if kind == "code" else _read_markdown(text, index)
         for index, (kind, text) in enumerate(snippets)
@@ -129,7 +132,8 @@ def read_true_false(snippets: list[tuple[str, str]]) -> Answer:
         return Answer(None, "ambiguous", _quote(written))
 
     def answered(decider: _Found) -> Answer:
-        return Answer(decider.value, "answered", _quote([snippets[decider.snippet][1]]), decider.token)
+        return Answer(decider.value, "answered", _quote([snippets[decider.snippet][1]]), decider.token,
+                      cells[decider.snippet] if cells is not None else None)
 
     if len({token.value for token in found}) == 1:
         return answered(found[0])
@@ -169,6 +173,8 @@ class ChoiceAnswer:
     value: frozenset[int] | None  # None when not readable / not answered
     status: Literal["answered", "unanswered", "ambiguous"]
     source: str  # the text the answer was read from, or could not be, for quoting in reports; "" when unanswered
+    # Where the list was read from, when the caller said which cell each snippet is (0-based); not part of the answer.
+    cell: int | None = field(default=None, compare=False)
 
     @property
     def listed(self) -> str:
@@ -176,27 +182,37 @@ class ChoiceAnswer:
         return ", ".join(map(str, sorted(self.value or ())))
 
 
-def read_choices(snippets: list[tuple[str, str]], allowed: set[int]) -> ChoiceAnswer:
+def read_choices(snippets: list[tuple[str, str]], allowed: set[int], cells: list[int] | None = None) -> ChoiceAnswer:
     """A multiple choice item's answer, read from its snippets as `read_choice_list` reads a list of true
-    statements' numbers. Written text that is no such list (or names a number outside `allowed`) is ambiguous."""
+    statements' numbers. Written text that is no such list (or names a number outside `allowed`) is ambiguous.
+    cells: each snippet's cell, for the answer's `cell`."""
     found = _last_choice_list(snippets, allowed)
     if found is not None:
-        numbers, text = found
-        return ChoiceAnswer(frozenset(numbers), "answered", _quote([text]))
+        numbers, index = found
+        return ChoiceAnswer(frozenset(numbers), "answered", _quote([snippets[index][1]]),
+                            cells[index] if cells is not None else None)
     written = [text for kind, text in snippets if (_drop_comments(text) if kind == "code" else text).strip()]
     if not written:
         return ChoiceAnswer(None, "unanswered", "")
     return ChoiceAnswer(None, "ambiguous", _quote(written))
 
 
-def _last_choice_list(snippets: list[tuple[str, str]], allowed: set[int]) -> tuple[set[int], str] | None:
-    """The numbers of the last snippet that is a choice list within `allowed`, and its text."""
+def _last_choice_list(snippets: list[tuple[str, str]], allowed: set[int]) -> tuple[set[int], int] | None:
+    """The numbers of the last snippet that is a choice list within `allowed`, and that snippet's index."""
     found = None
-    for kind, text in snippets:
+    for index, (kind, text) in enumerate(snippets):
         numbers = _choice_numbers(kind, text)
         if numbers and numbers <= allowed:
-            found = numbers, text
+            found = numbers, index
     return found
+
+
+def holds_only_an_answer(code: str) -> bool:
+    """A code cell that is nothing but an answer, comments aside: true/false words (`T`, `거짓`, `ans = O`) or a
+    list of option numbers (`2번, 4번`). Running such a cell can fail only on the answer itself (a NameError for
+    `T`, a SyntaxError for `⭕`), and that failure is no mistake in the student's code."""
+    reading = _read_code(code, 0)
+    return (reading.is_bare and bool(reading.found)) or _choice_numbers("code", code) is not None
 
 
 def _read_markdown(text: str, index: int) -> _SnippetReading:

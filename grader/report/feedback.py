@@ -2,7 +2,7 @@
 
 The gradebook's results hold what only a TA may see beside what the student may: checks' `detail`
 (expected values, the true/false and multiple choice keys, the guidance and keywords of a manual item), the TA's notes,
-the integrity flag, hashes and paths of the grading machine, the grader's figures and printed values.
+the reason a TA gave for a score (only its comment is for the student), the integrity flag, hashes and paths of the grading machine, the grader's figures and printed values.
 So the page is not rendered from the results: `feedback()` first copies out what may be shown, and the
 template and the plain text see only that copy. A field left out of it cannot leak.
 """
@@ -58,10 +58,9 @@ class ItemFeedback:
     max_points: float
     status: str  # ItemResult.status, or "error" when the submission has no result for the item
     status_words: str
-    message: str
-    answer_as_read: str | None  # true/false items: True, False; multiple choice: "2, 4"; "" when none could be read
+    message: str  # for true/false and multiple choice items, the answer as read (or why none could be)
     answer_text: str | None  # manual items: what the student wrote
-    ta_note: str | None  # set when a TA scored or changed the item: who did what, and the comment
+    ta_note: str | None  # set when a TA scored or changed the item: what was done, and the comment to the student
     checks: tuple[CheckLine, ...]  # public items only
 
 
@@ -78,6 +77,7 @@ class StoppedCell:
     cell: int  # 1-based, markdown cells counted
     what: str
     error: str  # the first line only
+    answer_note: str | None = None  # the cell is only an answer, read from its text: its error costs nothing
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def _stopped(cell: CellRun) -> StoppedCell:
     first = lines[0] if lines else ""
     if len(first) > ERROR_LINE_CHARS:
         first = first[:ERROR_LINE_CHARS] + "…"
-    return StoppedCell(cell=cell.cell, what=CELL_STATUS_WORDS[cell.status], error=first)
+    return StoppedCell(cell=cell.cell, what=CELL_STATUS_WORDS[cell.status], error=first, answer_note=cell.answer_note)
 
 
 def _problem(number: int, specs: list[dict], items: dict[str, ItemResult]) -> ProblemFeedback:
@@ -138,26 +138,32 @@ def _problem(number: int, specs: list[dict], items: dict[str, ItemResult]) -> Pr
 def _item(spec: dict, item: ItemResult | None) -> ItemFeedback:
     if item is None:  # a submission that could not be read may have no item results at all
         return ItemFeedback(id=spec["id"], title=spec["title"], points=0.0, max_points=spec["points"], status="error",
-                            status_words=ITEM_STATUS_WORDS["error"], message="not graded", answer_as_read=None,
-                            answer_text=None, ta_note=None, checks=())
+                            status_words=ITEM_STATUS_WORDS["error"], message="not graded", answer_text=None,
+                            ta_note=None, checks=())
     kinds = spec["kinds"]
     scored_by_ta = item.manual is not None and item.manual.kind == "manual"
     return ItemFeedback(
         id=item.id, title=spec["title"], points=None if item.status == "manual" else item.points,
         max_points=item.max_points, status=item.status, status_words=ITEM_STATUS_WORDS[item.status],
-        # A manual item's message still says it waits for a TA (the gradebook keeps what the check wrote).
+        # Once a TA scored it, a manual item's message names the TA: the note below says it in the student's words.
         message="" if scored_by_ta else item.message,
-        answer_as_read=(item.answer or "") if {"true_false", "multiple_choice"} & set(kinds) else None,
         answer_text=item.answer if "manual" in kinds else None,
         ta_note=_ta_note(item),
-        checks=tuple(_check_line(check) for check in item.checks)
-        if spec["visibility"] == "public" and "manual" not in kinds and item.manual is None else (),
+        checks=tuple(_check_line(check) for check in item.checks) if _shows_checks(spec, item) else (),
     )
 
 
+def _shows_checks(spec: dict, item: ItemResult) -> bool:
+    """A public item's checks, one line each; not when the item's message is its one check's already (a true/false
+    or multiple choice answer as read), nor for a TA's score."""
+    kinds = spec["kinds"]
+    said = kinds[0] in ("true_false", "multiple_choice") and len(item.checks) == 1
+    return spec["visibility"] == "public" and "manual" not in kinds and item.manual is None and not said
+
+
 def _ta_note(item: ItemResult) -> str | None:
-    """The TA's comment, and for an override the automatic score it replaced. Not the TA's name: the
-    gradebook keeps who graded for the course's records."""
+    """The TA's comment to the student, and for an override the automatic score it replaced. Not the TA's
+    name (the gradebook keeps who graded for the course's records), nor the reason, which is for staff."""
     if item.manual is None:
         return None
     if item.manual.kind == "manual":
@@ -205,8 +211,8 @@ def feedback_text(rubric: RubricSummary, result: SubmissionResult) -> str:
     lines = [page.status] if page.status != "graded" else []
     lines += page.flags
     lines += [page.late] if page.late else []
-    lines += [f"cell {cell.cell} {cell.what}: {cell.error}" if cell.error else f"cell {cell.cell} {cell.what}"
-              for cell in page.cells]
+    lines += [(f"cell {cell.cell} {cell.what}: {cell.error}" if cell.error else f"cell {cell.cell} {cell.what}")
+              + (f" ({cell.answer_note})" if cell.answer_note else "") for cell in page.cells]
     lines += [_item_line(item) for problem in page.problems for item in problem.items]
     lines.append(f"Total: {page.total:g}/{page.max_points:g}")
     return "\n".join(lines)

@@ -52,6 +52,10 @@ COOKIE = "grader_review"
 NO_ANSWER = "no answer was written"  # the comment of a 0 given to an empty answer from the queue
 EMPTY_FIELD = "empty:"  # the queue's form for empty answers: one field per student listed, holding its revision
 STOPPED = "stopped: the review server that ran it was shut down; run it again"
+# The score forms' two texts, labelled where they are typed: one goes to the student, the other stays with staff.
+COMMENT_LABEL = "comment to the student (shown on their feedback)"
+REASON_LABEL = "reason (staff only, required for an override)"
+FIELD_LABELS = {"reason": REASON_LABEL}  # a `GradebookError.field` -> the box that takes it
 HERE = Path(__file__).parent
 
 
@@ -179,7 +183,8 @@ class _Review:
 
     def page(self, template: str, status_code: int = 200, **context) -> HTMLResponse:
         html = self.env.get_template(template).render(ta=self.config.ta, csrf=self.config.token,
-                                                      regrades_on=self.config.regrader is not None, **context)
+                                                      regrades_on=self.config.regrader is not None,
+                                                      comment_label=COMMENT_LABEL, reason_label=REASON_LABEL, **context)
         return HTMLResponse(html, status_code=status_code)
 
     def posted(self, action: Callable[[Request, dict[str, str]], Response],
@@ -205,7 +210,7 @@ class _Review:
     def gradebook_error(self, request: Request, err: GradebookError) -> HTMLResponse:
         status = _status(err)
         title = "Not found" if status == 404 else "Not saved"
-        return self.page("message.html.j2", status_code=status, title=title, message=str(err),
+        return self.page("message.html.j2", status_code=status, title=title, message=_refusal(err),
                          back=request.headers.get("referer"))
 
     def _student_or_404(self, book: Gradebook, student: str) -> SubmissionResult:
@@ -303,7 +308,7 @@ class _Review:
             _item_or_404(self._student_or_404(book, student), item_id)
             points = _points(form.get("points", ""))
             book.set_score(student, item_id, points, form.get("comment", ""), self.config.ta,
-                           expected_revision=form.get("revision") or None)
+                           reason=form.get("reason", ""), expected_revision=form.get("revision") or None)
             if form.get("then") == "queue":
                 upcoming = next_waiting(queue_order(book.results(), item_id), student, item_id)
                 target = f"/queue/{item_id}" + (f"?{urlencode({'student': upcoming})}" if upcoming else "")
@@ -319,7 +324,7 @@ class _Review:
             self._student_or_404(book, student)
             if item_id not in book.revisions(student):
                 raise err
-        rejected = _Rejected(item=item_id, message=str(err), stale=isinstance(err, StaleEdit), typed=form)
+        rejected = _Rejected(item=item_id, message=_refusal(err), stale=isinstance(err, StaleEdit), typed=form)
         if form.get("then") == "queue":
             return self._queue_page(item_id, student, rejected, _status(err))
         return self._student_page(student, rejected, _status(err))
@@ -432,6 +437,12 @@ def _spec_or_404(rubric, item_id: str) -> dict:
 def _item_or_404(result: SubmissionResult, item_id: str) -> None:
     if all(item.id != item_id for item in result.items):
         raise _Refused(404, f"no item {item_id!r}; items are {', '.join(item.id for item in result.items)}")
+
+
+def _refusal(err: GradebookError) -> str:
+    """The gradebook's message, pointing at the box on the page that takes what was missing."""
+    label = FIELD_LABELS.get(err.field or "")
+    return f"{err}: write it in the box “{label}”" if label else str(err)
 
 
 def _status(err: GradebookError) -> int:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from grader.assets.boxes import DrawnImage, drawn_images
 from grader.checks import CHECKS, ItemContext, Trace
 from grader.evidence.model import Evidence
-from grader.grading import blocked_reason, choice_answers, item_context, printed_arrays, true_false_answers
+from grader.grading import answer_cells, blocked_reason, item_context, printed_arrays, read_answers
 from grader.notebook.answers import AnswerReader, Snippet
 from grader.notebook.locate import locate
 from grader.notebook.read import NotebookError, read_notebook
@@ -67,6 +67,7 @@ class CellProblem(BaseModel):
     item: str | None
     status: Literal["error", "timeout", "died", "not-run"]
     message: str
+    answer_note: str | None = None  # the cell is only an answer, read from its text: its error costs nothing
 
 
 class SelfCheckReport(BaseModel):
@@ -83,8 +84,10 @@ class SelfCheckReport(BaseModel):
 
     @property
     def problems(self) -> int:
-        """Problems that would certainly cost points: each item's, and crashing cells outside any item."""
-        outside = [cell for cell in self.cells if cell.item is None and cell.status != "not-run"]
+        """Problems that would certainly cost points: each item's, and crashing cells outside any item (not one
+        that is only an answer, read from its text)."""
+        outside = [cell for cell in self.cells
+                   if cell.item is None and cell.status != "not-run" and cell.answer_note is None]
         return sum(len(item.problems) + len(item.failed_checks) for item in self.items) + len(outside)
 
 
@@ -123,10 +126,9 @@ class SelfChecker:
         spec = self.rubric.spec
         student = Trace.of(execution.evidence, execution.run_cells) if execution.evidence is not None else None
         layout = locate(nb, spec.item_ids)
-        snippets = {item_id: self.answers.item_snippets(nb, layout, item_id) for item_id in spec.item_ids}
-        answers = true_false_answers(self.answers, spec.true_false_items, [group.items for group in spec.choose_all],
-                                     nb, layout, snippets)
-        choices = choice_answers(spec.choice_options, snippets)
+        read = read_answers(self.answers, spec.item_ids, spec.true_false_items,
+                            [group.items for group in spec.choose_all], spec.choice_options, nb, layout)
+        snippets, answers, choices = read.snippets, read.true_false, read.choices
         printed_cells = {located.cell for located in printed_arrays(execution.notebook)}
         drawn = tuple(drawn_images(folder)) if self._public_cam else ()
         cell_item = {index + 1: item_id for item_id, cells in layout.regions.items() for index in cells}
@@ -138,8 +140,8 @@ class SelfChecker:
         ]
         cell_problems = [
             CellProblem(cell=cell.cell, item=cell_item.get(cell.cell), status=cell.status,
-                        message=_first_line(cell.error or ""))
-            for cell in execution.cells if cell.status in ("error", "timeout", "died")
+                        message=_first_line(cell.error or ""), answer_note=cell.answer_note)
+            for cell in answer_cells(nb, execution.cells, read) if cell.status in ("error", "timeout", "died")
         ]
         run_notes = list(notes)
         if execution.stopped == "budget":

@@ -48,6 +48,8 @@ def console_lines(report: SelfCheckReport) -> list[str]:
         for cell in report.cells:
             where = f" ({cell.item})" if cell.item else ""
             lines.append(f"  cell {cell.cell}{where}: {cell.status}: {escape(cell.message)}")
+            if cell.answer_note:
+                lines.append(f"    [green]→ {escape(cell.answer_note)}[/]")
     lines += [""] + [f"[yellow]note:[/] {escape(note)}" for note in report.notes]
     lines.append(_limits_line(report))
     lines.append(_fallback_line(report))
