@@ -32,7 +32,7 @@ from grader.rubric import RubricError, load_rubric
 from grader.run import NotebookRunner
 from grader.run.warm import WarmKernels
 from grader.run.workspace import unsandboxed_base_env
-from grader.selfcheck.check import SelfChecker, SelfCheckError, SelfCheckReport
+from grader.selfcheck.check import CellProblem, ItemReport, SelfChecker, SelfCheckError, SelfCheckReport, Verdict
 from grader.selfcheck.public import load_public_rubric, public_view_of
 from grader.selfcheck.release import LAPTOP_HEADING, release
 from grader.selfcheck.render import console_lines, item_lines, render_html
@@ -384,6 +384,7 @@ def test_what_a_student_sees_for_the_instructors_solution(self_checked):
             "        ✗ dls from ImageDataLoaders.from_folder, two classes: ImageDataLoaders.from_folder was never "
             "called successfully") in text
     assert report.problems == 10
+    assert "cells are counted" not in text and "Cells are counted" not in render_html(report)  # no cell is named
     assert lines[-3:-1] == ["time limits at grading: 300 s per cell, 1800 s for the notebook",
                             "GPU: not needed by this notebook (--cpu-fallback would have run .cuda() on the CPU)"]
     assert re.fullmatch(r"10 problem\(s\) would cost points · checked in \d+\.\d s", lines[-1])
@@ -433,6 +434,12 @@ def test_what_would_cost_points_is_listed(tmp_path, cache_dir, midterm_warm):
     text = plain(console_lines(report))
     assert "cells that stopped\n  cell 20 (2.3): error: AttributeError: 'Adam' object has no attribute 'stepp'\n" \
            "  cell 22 (2.4): timeout: " in text
+    # how cells are counted, said once, where a cell's number first appears
+    assert "2.3     6 pts  answered · did not run through · prints values\n" \
+           "        ✗ cell 20 raised AttributeError: 'Adam' object has no attribute 'stepp'\n" \
+           "          (cells are counted from the top of the notebook, text cells included)\n" in text
+    assert text.count("cells are counted") == 1
+    assert render_html(report).count("Cells are counted from the top of the notebook, text cells included.") == 1
 
 
 def test_cli_in_the_bundle_folder_exits_0_and_writes_html(tmp_path, cache_dir, grader_wheel):
@@ -665,3 +672,48 @@ def test_the_bundles_install_instructions_give_a_working_grader_check(tmp_path, 
     assert release_from_wheel.returncode == 0, release_from_wheel.stderr
     assert bundle_files(tmp_path / "again") == bundle_files(bundle)
 
+
+# -- the HTML page on a phone -------------------------------------------------------------------------------------
+
+
+def test_the_html_page_shows_every_verdict_at_a_phones_width(tmp_path):
+    """At 390 px (a phone held upright), nothing needs a sideways scroll: each item's verdicts are on screen."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    long_message = "ImageDataLoaders.from_folder was never called successfully; " * 2
+    report = SelfCheckReport(
+        notebook="midterm.ipynb", rubric="dl2022-midterm", title="DL2022 중간고사 (Midterm)", notes=[],
+        cpu_fallback="used", cell_timeout_s=300, notebook_timeout_s=1800, seconds=12.3,
+        cells=[CellProblem(cell=31, item="1.3", status="error",
+                           message="RuntimeError: Expected all tensors to be on the same device, but found at least "
+                                   "two devices, cuda:0 and cpu!")],
+        items=[ItemReport(id=f"1.{number}", title="resnet34를 이용하여 학습하라 (a trained resnet34, from dls)",
+                          points=10, answer="answered", ran="cell 31 raised RuntimeError: Expected all tensors",
+                          checks=[Verdict(name="dls from ImageDataLoaders.from_folder, two classes", points=5,
+                                          public=True, passed=False, message=long_message),
+                                  Verdict(name="agrees with the model's class activation map", points=5, public=False)],
+                          problems=["cell 31 raised RuntimeError: Expected all tensors"])
+               for number in range(1, 5)])
+    page = tmp_path / "check.html"
+    page.write_text(render_html(report), encoding="utf-8")
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "the browser test needs Debian's chromium and chromium-driver: run `make system`"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    # a phone's screen (headless windows are never narrower than about 500 px)
+    options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3}})
+    browser = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        browser.get(page.as_uri())
+        width = browser.execute_script("return document.documentElement.clientWidth")
+        assert width == 390
+        assert browser.execute_script("return document.documentElement.scrollWidth") == width
+        edges = browser.execute_script(
+            "return [...document.querySelectorAll('tr[id^=item-] > td:last-child > div')].map(e => e.getBoundingClientRect().right)")
+        assert len(edges) == 4 * 3  # per item: the public verdict, the hidden checks' line, the problem
+        assert max(edges) <= width
+    finally:
+        browser.quit()
