@@ -109,7 +109,8 @@ ANSWERED_PROBLEMS_2_AND_3 = [
     "2.5     6 pts  answered", "        · 1 check(s), 6 pts, decided at grading",
     *[line for number, value in enumerate(["False", "True", "True", "True", "False", "True", "True", "False", "False",
                                            "True"], start=1)
-      for line in (f"3.{number:<4}  2 pts  ({number}) → {value}", "        · 1 check(s), 2 pts, decided at grading")],
+      for line in (f"3.{number:<4}  2 pts  ({number}) → {value}",
+                   "        · 1 check(s), 2 pts, decided at grading")],
 ]
 
 
@@ -130,7 +131,8 @@ def test_bundle_holds_the_template_the_public_rubric_and_grader(tmp_path, grader
     assert (tmp_path / "dist" / ".grader" / "template.ipynb").read_bytes() == \
         (tmp_path / "dist" / "template.ipynb").read_bytes()
     # grader's own libraries, never the students' (installing them must not pull a torch)
-    dependencies = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["dependencies"]
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    dependencies = pyproject["project"]["dependencies"]
     requirements = (tmp_path / "dist" / "grader-requirements.txt").read_text(encoding="utf-8").splitlines()
     assert requirements == [
         f"# What the self-check ({wheel}) uses besides torch, torchvision and fastai, which are yours:",
@@ -562,7 +564,8 @@ def test_the_template_answers_are_read_against_is_the_released_one(tmp_path, gra
     kept.cells[0].metadata["id"] = "a1b2c3"
     kept.cells[0].outputs = [nbformat.v4.new_output("stream", text="hello")]
     nbformat.write(kept, bundle / ".grader" / "template.ipynb")
-    assert [cell.source for cell in load_public_rubric(bundle).template.cells] == [cell.source for cell in released.cells]
+    assert [cell.source for cell in load_public_rubric(bundle).template.cells] == \
+        [cell.source for cell in released.cells]
     # an edited template with no kept copy is never taken for the exam's
     (bundle / ".grader" / "template.ipynb").unlink()
     with pytest.raises(RubricError) as raised:
@@ -688,7 +691,7 @@ def test_the_html_page_shows_every_verdict_at_a_phones_width(tmp_path):
         cells=[CellProblem(cell=31, item="1.3", status="error",
                            message="RuntimeError: Expected all tensors to be on the same device, but found at least "
                                    "two devices, cuda:0 and cpu!")],
-        items=[ItemReport(id=f"1.{number}", title="resnet34를 이용하여 학습하라 (a trained resnet34, from dls)",
+        items=[ItemReport(id=f"1.{number}", title="resnet34를 이용하여 학습하라 (a trained resnet34)",
                           points=10, answer="answered", ran="cell 31 raised RuntimeError: Expected all tensors",
                           checks=[Verdict(name="dls from ImageDataLoaders.from_folder, two classes", points=5,
                                           public=True, passed=False, message=long_message),
@@ -704,15 +707,16 @@ def test_the_html_page_shows_every_verdict_at_a_phones_width(tmp_path):
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
         options.add_argument(argument)
     # a phone's screen (headless windows are never narrower than about 500 px)
-    options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3}})
+    options.add_experimental_option("mobileEmulation",
+                                    {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3}})
     browser = webdriver.Chrome(service=Service(driver), options=options)
     try:
         browser.get(page.as_uri())
         width = browser.execute_script("return document.documentElement.clientWidth")
         assert width == 390
         assert browser.execute_script("return document.documentElement.scrollWidth") == width
-        edges = browser.execute_script(
-            "return [...document.querySelectorAll('tr[id^=item-] > td:last-child > div')].map(e => e.getBoundingClientRect().right)")
+        edges = browser.execute_script("return [...document.querySelectorAll('tr[id^=item-] > td:last-child > div')]"
+                                       ".map(element => element.getBoundingClientRect().right)")
         assert len(edges) == 4 * 3  # per item: the public verdict, the hidden checks' line, the problem
         assert max(edges) <= width
     finally:

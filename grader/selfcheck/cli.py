@@ -24,8 +24,8 @@ from grader.selfcheck.check import SelfChecker, SelfCheckError, SelfCheckReport
 from grader.selfcheck.public import LoadedPublicRubric, load_public_rubric
 from grader.selfcheck.release import README_FILE
 from grader.selfcheck.release import release as write_bundle
-from grader.selfcheck.wheel import WheelError, build_grader_wheel, checked_wheel
 from grader.selfcheck.render import console_lines, render_html
+from grader.selfcheck.wheel import WheelError, build_grader_wheel, checked_wheel
 from grader.submission import notebook_in
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)  # messages about the run

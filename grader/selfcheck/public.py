@@ -2,12 +2,14 @@
 
 A released bundle holds it as `rubric.yaml` (marked `released: 1`); `grader
 check` given a full rubric folder derives the same thing in memory, so both
-give byte-identical self-checks. Answers are read by comparing a notebook with
-the template as released, never with a template a student is editing: the
-bundle keeps a copy in `.grader/`, and the public rubric a hash of the
-template's cells, so that an edited template is never taken for the exam's. Hidden checks keep only their kind, name and
+give byte-identical self-checks. Hidden checks keep only their kind, name and
 points: no expected values, tolerances, thresholds or true/false keys, and no
 reference solution. A public check must be one that needs no reference.
+
+Answers are read by comparing a notebook with the template as released, never
+with a template a student is editing: the bundle keeps a copy in `.grader/`,
+and the public rubric a hash of the template's cells, so that an edited
+template is never taken for the exam's.
 """
 
 from __future__ import annotations
@@ -137,8 +139,8 @@ def public_view(rubric: Rubric, preload: list[str], template: nbformat.NotebookN
     ]
     execution = rubric.execution.model_copy(update={"preload": preload})
     return PublicRubric(released=RELEASE_FORMAT, id=rubric.id, title=rubric.title, total=rubric.total,
-                        template=rubric.template, template_cells=template_cells_hash(template), execution=execution, submission=rubric.submission, items=items,
-                        choose_all=rubric.choose_all)
+                        template=rubric.template, template_cells=template_cells_hash(template), execution=execution,
+                        submission=rubric.submission, items=items, choose_all=rubric.choose_all)
 
 
 def public_view_of(loaded: LoadedRubric) -> PublicRubric:
