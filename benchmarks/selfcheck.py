@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args()
     from grader.selfcheck.release import release
+    from grader.selfcheck.wheel import build_grader_wheel
 
     with tempfile.TemporaryDirectory(prefix="grader-bench-check-") as work:
         work = Path(work)
@@ -103,7 +104,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "grader", "assets", "synth"], check=True, capture_output=True,
                        env=dict(os.environ, GRADER_CACHE=str(cache)))
         bundle = work / "dist"
-        release(RUBRIC, bundle)
+        release(RUBRIC, bundle, build_grader_wheel(work / "wheel"))
         student = work / "student"
         student.mkdir()
         notebook = Path(shutil.copy2(NOTEBOOK, student / "midterm.ipynb"))

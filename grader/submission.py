@@ -43,7 +43,10 @@ _UNSAFE = re.compile(r"[^\w.-]+")
 _CANVAS = re.compile(r"^(?P<login>[a-z0-9]+)(?P<late>_LATE|_late)?_(?P<user>\d+)_\d+_(?P<original>.+)$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<user>\d+)_assignsubmission_(?P<plugin>[a-z]+)(?:_(?P<original>.*))?$")
 UNZIP_PREFIX = "grader-unzip-"
-_IGNORED = frozenset({"__MACOSX", ".ipynb_checkpoints"})
+# The self-check bundle's own files (`grader release`): its copy of the template is no student's notebook, in a
+# submitted bundle folder or in the folder a student checks.
+SELF_CHECK_FOLDER = ".grader"
+_IGNORED = frozenset({"__MACOSX", ".ipynb_checkpoints", SELF_CHECK_FOLDER})
 # A class's whole download: room for every student's files (one student's zip gets the default limits).
 _DOWNLOAD_LIMITS = ZipLimits(members=100_000, unpacked_bytes=20_000_000_000)
 

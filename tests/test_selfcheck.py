@@ -6,15 +6,19 @@ nothing that gives an answer away, and agree with grading on public checks.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
-import threading
 import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
+import threading
 import time
+import tomllib
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,10 +32,11 @@ from grader.rubric import RubricError, load_rubric
 from grader.run import NotebookRunner
 from grader.run.warm import WarmKernels
 from grader.run.workspace import unsandboxed_base_env
-from grader.selfcheck.check import SelfChecker, SelfCheckError, SelfCheckReport
+from grader.selfcheck.check import CellProblem, ItemReport, SelfChecker, SelfCheckError, SelfCheckReport, Verdict
 from grader.selfcheck.public import load_public_rubric, public_view_of
-from grader.selfcheck.release import release
+from grader.selfcheck.release import LAPTOP_HEADING, release
 from grader.selfcheck.render import console_lines, item_lines, render_html
+from grader.selfcheck.wheel import WheelError, build_grader_wheel, checked_wheel, running_version
 from grader.submission import discover
 from tests.conftest import RUBRIC, SUBMISSIONS, problems_2_and_3_rubric, run_cli
 
@@ -65,21 +70,118 @@ def own_folder(notebook: Path, tmp: Path) -> Path:
 # -- the bundle -----------------------------------------------------------------------------------------------
 
 
-def test_bundle_holds_the_template_and_the_public_rubric_only(tmp_path):
-    written = release(RUBRIC, tmp_path / "dist")
-    assert sorted(path.name for path in written) == ["README.md", "rubric.yaml", "template.ipynb"]
-    assert sorted(path.name for path in (tmp_path / "dist").iterdir()) == ["README.md", "rubric.yaml", "template.ipynb"]
+@pytest.fixture(scope="module")
+def grader_wheel(tmp_path_factory) -> Path:
+    """This grader's wheel, built from its source once, as `grader release` builds it."""
+    return build_grader_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def bundle_files(bundle: Path) -> list[str]:
+    return sorted(str(path.relative_to(bundle)) for path in bundle.rglob("*") if path.is_file())
+
+
+def tag_of(cell) -> str:
+    return (cell.metadata.get("tags") or [""])[0]
+
+
+def answer_in_the_template(template: Path) -> None:
+    """The instructor's answers typed into the bundle's own template, as a student does: code, text, true/false in
+    code cells, 3.1 in a markdown cell, 3.2 into its question's cell."""
+    nb = nbformat.read(template, as_version=4)
+    solution = {tag_of(cell): cell for cell in nbformat.read(SUBMISSIONS / SOLUTION_NOTEBOOK, as_version=4).cells}
+    for index, cell in enumerate(nb.cells):
+        tag = tag_of(cell)
+        if tag == "answer:3.1":
+            nb.cells[index] = nbformat.v4.new_markdown_cell("**거짓**", metadata=cell.metadata)
+        elif tag == "question:3.2":
+            cell.source += "\n\n답: O"
+        elif tag.startswith("answer:") and tag != "answer:3.2" and tag in solution:
+            cell.source = solution[tag].source
+    nbformat.write(nb, template)
+
+
+# What a student sees for the instructor's answers to Problems 2 and 3 (Problem 1's items are not in that rubric).
+ANSWERED_PROBLEMS_2_AND_3 = [
+    "2.1     6 pts  answered · ran", "        · 2 check(s), 6 pts, decided at grading",
+    "2.2     6 pts  answered · ran · prints values", "        · 3 check(s), 6 pts, decided at grading",
+    "2.3     6 pts  answered · ran · prints values", "        · 1 check(s), 6 pts, decided at grading",
+    "2.4     6 pts  answered · ran · prints values", "        · 2 check(s), 6 pts, decided at grading",
+    "2.5     6 pts  answered", "        · 1 check(s), 6 pts, decided at grading",
+    *[line for number, value in enumerate(["False", "True", "True", "True", "False", "True", "True", "False", "False",
+                                           "True"], start=1)
+      for line in (f"3.{number:<4}  2 pts  ({number}) → {value}",
+                   "        · 1 check(s), 2 pts, decided at grading")],
+]
+
+
+def test_bundle_holds_the_template_the_public_rubric_and_grader(tmp_path, grader_wheel):
+    written = release(RUBRIC, tmp_path / "dist", grader_wheel)
+    wheel = f"grader-{running_version()}-py3-none-any.whl"
+    assert [str(path.relative_to(tmp_path / "dist")) for path in written] == [
+        "template.ipynb", ".grader/template.ipynb", "rubric.yaml", wheel, "grader-requirements.txt", "README.md"]
+    assert bundle_files(tmp_path / "dist") == [".grader/template.ipynb", "README.md", wheel, "grader-requirements.txt",
+                                               "rubric.yaml", "template.ipynb"]
     template = nbformat.read(tmp_path / "dist" / "template.ipynb", as_version=4)
     original = load_rubric(RUBRIC).template
     assert [cell.source for cell in template.cells] == [cell.source for cell in original.cells]
     assert all(cell.outputs == [] and cell.execution_count is None for cell in template.cells if cell.cell_type == "code")
     # tags locate the answers: they are kept
     assert [cell.metadata.get("tags") for cell in template.cells] == [cell.metadata.get("tags") for cell in original.cells]
+    # the copy answers are read against, where students don't work
+    assert (tmp_path / "dist" / ".grader" / "template.ipynb").read_bytes() == \
+        (tmp_path / "dist" / "template.ipynb").read_bytes()
+    # grader's own libraries, never the students' (installing them must not pull a torch)
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    dependencies = pyproject["project"]["dependencies"]
+    requirements = (tmp_path / "dist" / "grader-requirements.txt").read_text(encoding="utf-8").splitlines()
+    assert requirements == [
+        f"# What the self-check ({wheel}) uses besides torch, torchvision and fastai, which are yours:",
+        "# install it with --no-deps after these, so that pip never installs or upgrades them.",
+        *[dependency for dependency in dependencies if not dependency.startswith(("torch", "fastai"))]]
+    assert len(requirements) == 2 + len(dependencies) - 3
+    with zipfile.ZipFile(tmp_path / "dist" / wheel) as archive:
+        assert "grader/selfcheck/check.py" in archive.namelist()
+        assert "grader/report/templates/selfcheck.html.j2" in archive.namelist()
+        assert not [name for name in archive.namelist() if not name.startswith(("grader/", "grader-"))]
 
 
-def test_bundle_gives_no_answer_away(tmp_path):
-    release(RUBRIC, tmp_path / "dist")
-    text = "\n".join(path.read_text(encoding="utf-8") for path in (tmp_path / "dist").iterdir())
+def test_release_command_builds_the_wheel_from_this_graders_source(tmp_path, grader_wheel):
+    from typer.testing import CliRunner
+
+    from grader.cli import app
+
+    done = CliRunner().invoke(app, ["release", str(RUBRIC), "--out", str(tmp_path / "dist")], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert bundle_files(tmp_path / "dist") == [".grader/template.ipynb", "README.md", grader_wheel.name,
+                                               "grader-requirements.txt", "rubric.yaml", "template.ipynb"]
+    assert done.stderr.splitlines()[-1] == (f"students install grader and check their notebook as "
+                                            f"{tmp_path / 'dist' / 'README.md'} says")
+    with zipfile.ZipFile(tmp_path / "dist" / grader_wheel.name) as built, zipfile.ZipFile(grader_wheel) as fixture:
+        assert sorted(built.namelist()) == sorted(fixture.namelist())
+    done = CliRunner().invoke(app, ["release", str(RUBRIC), "--out", str(tmp_path / "dist"), "--wheel",
+                                    str(tmp_path / "grader.whl")], catch_exceptions=False)
+    assert done.exit_code == 2
+    assert done.stderr == f"error: {tmp_path / 'grader.whl'}: not a wheel of grader (grader-VERSION-py3-none-any.whl)\n"
+
+
+def test_grader_wheel_is_this_graders(tmp_path, grader_wheel):
+    assert checked_wheel(grader_wheel) == grader_wheel
+    other = shutil.copy2(grader_wheel, tmp_path / "grader-0.0.1-py3-none-any.whl")
+    with pytest.raises(WheelError) as raised:
+        checked_wheel(Path(other))
+    assert str(raised.value) == (f"{other} is grader 0.0.1, and this grader, which writes the bundle, is "
+                                 f"{running_version()}: give the wheel this grader was installed from")
+    with pytest.raises(WheelError, match=r"not a wheel of grader \(grader-VERSION-py3-none-any.whl\)"):
+        checked_wheel(tmp_path / "fastai-2.7.0-py3-none-any.whl")
+
+
+def test_bundle_gives_no_answer_away(tmp_path, grader_wheel):
+    release(RUBRIC, tmp_path / "dist", grader_wheel)
+    files = [path for path in (tmp_path / "dist").rglob("*") if path.is_file()]
+    texts = [path.read_text(encoding="utf-8") for path in files if path.suffix != ".whl"]
+    with zipfile.ZipFile(next(path for path in files if path.suffix == ".whl")) as archive:  # grader's own code
+        texts += [archive.read(name).decode("utf-8", errors="replace") for name in archive.namelist()]
+    text = "\n".join(texts)
     for number in REFERENCE_NUMBERS:
         assert number not in text
     document = yaml.safe_load((tmp_path / "dist" / "rubric.yaml").read_text(encoding="utf-8"))
@@ -114,8 +216,8 @@ def test_bundle_gives_no_answer_away(tmp_path):
                                          "name": "agrees with the model's class activation map", "points": 10.0}
 
 
-def test_bundle_and_full_rubric_give_the_same_public_rubric(tmp_path):
-    release(RUBRIC, tmp_path / "dist")
+def test_bundle_and_full_rubric_give_the_same_public_rubric(tmp_path, grader_wheel):
+    release(RUBRIC, tmp_path / "dist", grader_wheel)
     from_bundle, from_rubric = load_public_rubric(tmp_path / "dist"), load_public_rubric(RUBRIC)
     assert (from_bundle.released, from_rubric.released) == (True, False)
     assert from_bundle.spec == from_rubric.spec
@@ -132,13 +234,13 @@ def test_the_key_does_not_change_the_public_rubric(tmp_path):
     assert public_view_of(load_rubric(flipped)) == public_view_of(load_rubric(RUBRIC))
 
 
-def test_release_refuses_a_public_check_that_needs_the_reference(tmp_path):
+def test_release_refuses_a_public_check_that_needs_the_reference(tmp_path, grader_wheel):
     folder = shutil.copytree(RUBRIC, tmp_path / "rubric")
     text = (folder / "rubric.yaml").read_text(encoding="utf-8")
     text = text.replace('compare: grad,\n         points: 2}', 'compare: grad,\n         points: 2, visibility: public}')
     (folder / "rubric.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(RubricError) as raised:
-        release(folder, tmp_path / "dist")
+        release(folder, tmp_path / "dist", grader_wheel)
     assert str(raised.value) == (
         "these checks are public but compare with the reference solution, which a student's self-check must not "
         "have: item 2.2, check 'gradient of the MSE loss at (-5, 10)' (optimizer_trace). Make them "
@@ -146,13 +248,24 @@ def test_release_refuses_a_public_check_that_needs_the_reference(tmp_path):
     assert not (tmp_path / "dist").exists()
 
 
-def test_release_refuses_a_folder_holding_other_files(tmp_path):
+def test_release_refuses_a_folder_holding_other_files(tmp_path, grader_wheel):
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "solution.ipynb").write_text("{}", encoding="utf-8")
     with pytest.raises(RubricError, match=r"holds solution.ipynb, which a bundle does not"):
-        release(RUBRIC, tmp_path / "dist")
-    release(RUBRIC, tmp_path / "again")
-    release(RUBRIC, tmp_path / "again")  # an earlier bundle is replaced
+        release(RUBRIC, tmp_path / "dist", grader_wheel)
+    again = tmp_path / "again"
+    release(RUBRIC, again, grader_wheel)
+    expected = bundle_files(again)
+    # an earlier bundle is replaced: its wheel of another version and what its .grader folder held
+    (again / "grader-0.0.1-py3-none-any.whl").write_bytes(b"an earlier release's wheel")
+    (again / ".grader" / "template.ipynb").write_text("{}", encoding="utf-8")
+    (again / ".grader" / "earlier.txt").write_text("", encoding="utf-8")
+    release(RUBRIC, again, grader_wheel)
+    assert bundle_files(again) == expected
+    assert [cell.source for cell in load_public_rubric(again).template.cells] == \
+        [cell.source for cell in load_rubric(RUBRIC).template.cells]
+    release(RUBRIC, again, again / grader_wheel.name)  # the wheel given from the bundle it replaces
+    assert bundle_files(again) == expected
 
 
 # -- checking notebooks -----------------------------------------------------------------------------------------
@@ -273,6 +386,7 @@ def test_what_a_student_sees_for_the_instructors_solution(self_checked):
             "        ✗ dls from ImageDataLoaders.from_folder, two classes: ImageDataLoaders.from_folder was never "
             "called successfully") in text
     assert report.problems == 10
+    assert "cells are counted" not in text and "Cells are counted" not in render_html(report)  # no cell is named
     assert lines[-3:-1] == ["time limits at grading: 300 s per cell, 1800 s for the notebook",
                             "GPU: not needed by this notebook (--cpu-fallback would have run .cuda() on the CPU)"]
     assert re.fullmatch(r"10 problem\(s\) would cost points · checked in \d+\.\d s", lines[-1])
@@ -322,16 +436,22 @@ def test_what_would_cost_points_is_listed(tmp_path, cache_dir, midterm_warm):
     text = plain(console_lines(report))
     assert "cells that stopped\n  cell 20 (2.3): error: AttributeError: 'Adam' object has no attribute 'stepp'\n" \
            "  cell 22 (2.4): timeout: " in text
+    # how cells are counted, said once, where a cell's number first appears
+    assert "2.3     6 pts  answered · did not run through · prints values\n" \
+           "        ✗ cell 20 raised AttributeError: 'Adam' object has no attribute 'stepp'\n" \
+           "          (cells are counted from the top of the notebook, text cells included)\n" in text
+    assert text.count("cells are counted") == 1
+    assert render_html(report).count("Cells are counted from the top of the notebook, text cells included.") == 1
 
 
-def test_cli_in_the_bundle_folder_exits_0_and_writes_html(tmp_path, cache_dir):
+def test_cli_in_the_bundle_folder_exits_0_and_writes_html(tmp_path, cache_dir, grader_wheel):
     bundle = tmp_path / "dist"
-    release(problems_2_and_3_rubric(tmp_path), bundle)
+    release(problems_2_and_3_rubric(tmp_path), bundle, grader_wheel)
     shutil.copy2(SUBMISSIONS / SOLUTION_NOTEBOOK, bundle / "midterm.ipynb")
     (bundle / "midterm.ipynb").touch()
     shutil.copy2(SUBMISSIONS / "최수아(2022004).ipynb", bundle / "old.ipynb")
     os.utime(bundle / "old.ipynb", (0, 0))
-    # the bundle's template is not a candidate; of the student's two notebooks, the newest is checked, as graded
+    # the bundle's templates are not candidates; of the student's two notebooks, the newest is checked, as graded
     done = subprocess.run([sys.executable, "-m", "grader", "check", "--html", "check.html"], cwd=bundle,
                           capture_output=True, text=True, env=dict(os.environ, GRADER_CACHE=str(cache_dir)))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -364,10 +484,10 @@ def test_cli_errors_say_what_to_do(tmp_path, cache_dir):
     assert f"cannot check midterm.ipynb: {big} holds more than 2048 MB, the exam's disk limit" in done.stderr
 
 
-def test_watch_checks_again_on_every_save(tmp_path, cache_dir):
+def test_watch_checks_again_on_every_save(tmp_path, cache_dir, grader_wheel):
     bundle = tmp_path / "dist"
-    release(problems_2_and_3_rubric(tmp_path), bundle)
-    notebook = bundle / "midterm.ipynb"
+    release(problems_2_and_3_rubric(tmp_path), bundle, grader_wheel)
+    notebook = bundle / "template.ipynb"  # the student answers in the bundle's template itself
     shutil.copy2(SUBMISSIONS / SOLUTION_NOTEBOOK, notebook)
     process = subprocess.Popen(
         [sys.executable, "-m", "grader", "check", "--watch", str(notebook), "--rubric", str(bundle)],
@@ -417,3 +537,187 @@ def _lines_of(stream) -> queue.Queue:
 
     threading.Thread(target=pump, daemon=True).start()
     return lines
+
+
+# -- answering in the bundle's own template ---------------------------------------------------------------------
+
+
+def test_answers_typed_into_the_bundles_own_template_are_read(tmp_path, cache_dir, midterm_warm, grader_wheel):
+    bundle = tmp_path / "dist"
+    release(problems_2_and_3_rubric(tmp_path), bundle, grader_wheel)
+    answer_in_the_template(bundle / "template.ipynb")
+    report = checker(bundle, cache_dir, midterm_warm).check(bundle / "template.ipynb")
+    lines = plain(console_lines(report)).splitlines()
+    assert lines[2:-4] == ANSWERED_PROBLEMS_2_AND_3
+    assert report.problems == 0
+
+
+def test_the_template_answers_are_read_against_is_the_released_one(tmp_path, grader_wheel):
+    bundle = tmp_path / "dist"
+    release(problems_2_and_3_rubric(tmp_path), bundle, grader_wheel)
+    released = nbformat.read(bundle / "template.ipynb", as_version=4)
+    answer_in_the_template(bundle / "template.ipynb")
+    assert load_public_rubric(bundle).template == released  # the kept copy, not the template being answered
+    # Jupyter and Colab rewrite metadata and outputs when they save: the kept copy still counts as released
+    kept = nbformat.read(bundle / ".grader" / "template.ipynb", as_version=4)
+    kept.metadata["colab"] = {"provenance": []}
+    kept.cells[0].metadata["id"] = "a1b2c3"
+    kept.cells[0].outputs = [nbformat.v4.new_output("stream", text="hello")]
+    nbformat.write(kept, bundle / ".grader" / "template.ipynb")
+    assert [cell.source for cell in load_public_rubric(bundle).template.cells] == \
+        [cell.source for cell in released.cells]
+    # an edited template with no kept copy is never taken for the exam's
+    (bundle / ".grader" / "template.ipynb").unlink()
+    with pytest.raises(RubricError) as raised:
+        load_public_rubric(bundle)
+    assert str(raised.value) == (
+        f"the bundle in {bundle} does not hold the exam's template as released: .grader/template.ipynb is missing "
+        "and template.ipynb was edited. The self-check reads your answers by comparing your notebook with that "
+        "template: download the bundle again into a new folder and move your notebook into it")
+    done = run_cli("check", str(bundle / "template.ipynb"), env_cache=tmp_path, check=False)
+    assert done.returncode == 2 and "error: the bundle in" in done.stderr
+    # with the template as released, the bundle loads without its kept copy
+    nbformat.write(released, bundle / "template.ipynb")
+    assert load_public_rubric(bundle).template == released
+    # a bundle released before the hash was recorded loads its template, as then
+    answer_in_the_template(bundle / "template.ipynb")
+    document = yaml.safe_load((bundle / "rubric.yaml").read_text(encoding="utf-8"))
+    assert document.pop("template_cells").startswith("sha256:")
+    (bundle / "rubric.yaml").write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    assert load_public_rubric(bundle).template == nbformat.read(bundle / "template.ipynb", as_version=4)
+
+
+def test_grading_reads_a_submitted_template_as_any_notebook(tmp_path, cache_dir, grader_wheel):
+    """The filled-in template.ipynb submitted as it is: alone, in the student's bundle folder (with its kept copy
+    of the template), and under Canvas's name; graded as the same answers under the course's name are."""
+    rubric = problems_2_and_3_rubric(tmp_path)
+    bundle = tmp_path / "dist"
+    release(rubric, bundle, grader_wheel)
+    answer_in_the_template(bundle / "template.ipynb")
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    shutil.copy2(bundle / "template.ipynb", submissions / "template.ipynb")
+    shutil.copytree(bundle, submissions / "김민준(2022001)")
+    shutil.copy2(bundle / "template.ipynb", submissions / "kimminjun_48211_3301001_template.ipynb")
+    shutil.copy2(bundle / "template.ipynb", submissions / "이서준(2022099).ipynb")
+    out = tmp_path / "out"
+    run_cli("grade", str(submissions), "--rubric", str(rubric), "--out", str(out), "-q", "--jobs", "2",
+            env_cache=cache_dir)
+    graded = {submission["student"]: submission
+              for submission in json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]}
+    assert {student: (submission["total"], submission["flags"]) for student, submission in graded.items()} == {
+        "template": (44.0, ["no-student-id"]), "2022001": (44.0, []), "48211": (44.0, []), "2022099": (44.0, [])}
+    items = {student: [(item["id"], item["status"], item["message"]) for item in submission["items"]]
+             for student, submission in graded.items()}
+    assert items["template"][4:7] == [("2.5", "manual", "waiting for a TA to grade this answer"),
+                                      ("3.1", "pass", "answer read as False"), ("3.2", "pass", "answer read as True")]
+    assert items["template"] == items["2022001"] == items["48211"] == items["2022099"]
+
+
+# -- installing grader as the bundle says ------------------------------------------------------------------------
+
+
+def test_the_bundles_install_instructions_give_a_working_grader_check(tmp_path, cache_dir, grader_wheel):
+    """The README's laptop commands, run as written in a fresh virtual environment that has the test environment's
+    libraries (torch, fastai, …: a student's) but not its grader; pip is kept offline."""
+    bundle = tmp_path / "dist"
+    release(problems_2_and_3_rubric(tmp_path), bundle, grader_wheel)
+    answer_in_the_template(bundle / "template.ipynb")
+    readme = (bundle / "README.md").read_text(encoding="utf-8")
+    laptop = re.search(rf"^{LAPTOP_HEADING}\n(.*?)^## ", readme, re.DOTALL | re.MULTILINE).group(1)
+    commands = re.search(r"^```\n(.*?)^```$", laptop, re.DOTALL | re.MULTILINE).group(1).splitlines()
+    assert commands == ["python -m pip install -r grader-requirements.txt",
+                        f"python -m pip install --no-deps --force-reinstall {grader_wheel.name}",
+                        "grader check template.ipynb --rubric ."]
+
+    environment = tmp_path / "student-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(environment)], check=True)
+    python = environment / "bin" / "python"
+    own_site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    # The test environment's packages, without its editable grader (its dist-info would be "already installed")
+    libraries = tmp_path / "libraries"
+    libraries.mkdir()
+    for entry in Path(sysconfig.get_path("purelib")).iterdir():
+        if not re.match(r"(__editable__[._]+)?grader\b|.*\.pth$", entry.name):
+            (libraries / entry.name).symlink_to(entry)
+    (Path(own_site) / "student-libraries.pth").write_text(f"{libraries}\n", encoding="utf-8")
+    env = {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(PATH=f"{environment / 'bin'}:{env['PATH']}", GRADER_CACHE=str(cache_dir), PIP_NO_INDEX="1",
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    done = [subprocess.run(command, shell=True, cwd=bundle, env=env, capture_output=True, text=True)
+            for command in commands]
+    assert [run.returncode for run in done] == [0, 0, 0], "\n".join(run.stdout + run.stderr for run in done)
+    assert "Successfully installed grader-" in done[1].stdout
+    imported = subprocess.run([python, "-c", "import grader; print(grader.__file__)"], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, check=True).stdout.strip()
+    assert imported == f"{own_site}/grader/__init__.py"  # the wheel's grader, not the test environment's
+    assert shutil.which("grader", path=env["PATH"]) == str(environment / "bin" / "grader")
+    lines = done[2].stdout.splitlines()
+    assert lines[0] == "DL2022 중간고사 (Midterm) · self-check of template.ipynb (public rubric of dl2022-midterm)"
+    assert lines[2:-4] == ANSWERED_PROBLEMS_2_AND_3
+    assert lines[-3:-1] == ["time limits at grading: 300 s per cell, 1800 s for the notebook",
+                            "GPU: not needed by this notebook (--cpu-fallback would have run .cuda() on the CPU)"]
+    assert re.fullmatch(r"nothing found that would cost points for form; hidden checks are decided at grading · "
+                        r"checked in \d+\.\d s", lines[-1])
+    # A grader installed from its wheel has no source to build one from: release asks for the wheel
+    rubric = tmp_path / "p23"
+    release_from_wheel = subprocess.run(["grader", "release", str(rubric), "--out", str(tmp_path / "again")], env=env,
+                                        cwd=tmp_path, capture_output=True, text=True)
+    assert release_from_wheel.returncode == 2
+    assert " ".join(release_from_wheel.stderr.split()) == (
+        f"error: grader runs from {own_site}/grader, an installed wheel with no source to build the students' wheel "
+        f"from: give the wheel it was installed from with --wheel ({grader_wheel.name}), or run grader release from a "
+        "source checkout (pip install -e .)")
+    release_from_wheel = subprocess.run(["grader", "release", str(rubric), "--out", str(tmp_path / "again"), "--wheel",
+                                         str(bundle / grader_wheel.name)], env=env, cwd=tmp_path, capture_output=True,
+                                        text=True)
+    assert release_from_wheel.returncode == 0, release_from_wheel.stderr
+    assert bundle_files(tmp_path / "again") == bundle_files(bundle)
+
+
+# -- the HTML page on a phone -------------------------------------------------------------------------------------
+
+
+def test_the_html_page_shows_every_verdict_at_a_phones_width(tmp_path):
+    """At 390 px (a phone held upright), nothing needs a sideways scroll: each item's verdicts are on screen."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    long_message = "ImageDataLoaders.from_folder was never called successfully; " * 2
+    report = SelfCheckReport(
+        notebook="midterm.ipynb", rubric="dl2022-midterm", title="DL2022 중간고사 (Midterm)", notes=[],
+        cpu_fallback="used", cell_timeout_s=300, notebook_timeout_s=1800, seconds=12.3,
+        cells=[CellProblem(cell=31, item="1.3", status="error",
+                           message="RuntimeError: Expected all tensors to be on the same device, but found at least "
+                                   "two devices, cuda:0 and cpu!")],
+        items=[ItemReport(id=f"1.{number}", title="resnet34를 이용하여 학습하라 (a trained resnet34)",
+                          points=10, answer="answered", ran="cell 31 raised RuntimeError: Expected all tensors",
+                          checks=[Verdict(name="dls from ImageDataLoaders.from_folder, two classes", points=5,
+                                          public=True, passed=False, message=long_message),
+                                  Verdict(name="agrees with the model's class activation map", points=5, public=False)],
+                          problems=["cell 31 raised RuntimeError: Expected all tensors"])
+               for number in range(1, 5)])
+    page = tmp_path / "check.html"
+    page.write_text(render_html(report), encoding="utf-8")
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "the browser test needs Debian's chromium and chromium-driver: run `make system`"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    # a phone's screen (headless windows are never narrower than about 500 px)
+    options.add_experimental_option("mobileEmulation",
+                                    {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3}})
+    browser = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        browser.get(page.as_uri())
+        width = browser.execute_script("return document.documentElement.clientWidth")
+        assert width == 390
+        assert browser.execute_script("return document.documentElement.scrollWidth") == width
+        edges = browser.execute_script("return [...document.querySelectorAll('tr[id^=item-] > td:last-child > div')]"
+                                       ".map(element => element.getBoundingClientRect().right)")
+        assert len(edges) == 4 * 3  # per item: the public verdict, the hidden checks' line, the problem
+        assert max(edges) <= width
+    finally:
+        browser.quit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
@@ -21,8 +22,10 @@ from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 from grader.run.workspace import sweep_workspaces, unsandboxed_base_env
 from grader.selfcheck.check import SelfChecker, SelfCheckError, SelfCheckReport
 from grader.selfcheck.public import LoadedPublicRubric, load_public_rubric
+from grader.selfcheck.release import README_FILE
 from grader.selfcheck.release import release as write_bundle
 from grader.selfcheck.render import console_lines, render_html
+from grader.selfcheck.wheel import WheelError, build_grader_wheel, checked_wheel
 from grader.submission import notebook_in
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)  # messages about the run
@@ -142,14 +145,20 @@ def _warm_kernels(loaded: LoadedPublicRubric, cache: Path) -> Iterator[WarmKerne
 def release(
     rubric: Annotated[Path, typer.Argument(help="Full rubric folder (rubric.yaml, template, solution).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the bundle: new, or holding an earlier bundle.")],
+    wheel: Annotated[Optional[Path], typer.Option(
+        "--wheel", help="The wheel of this grader to give students \\[default: built from this grader's source; "
+                        "needed where grader was installed from a wheel].")] = None,
 ) -> None:
-    """Build the student bundle for `grader check`: the template and the public rubric.
+    """Build the student bundle for `grader check`: the template, the public rubric and grader's wheel.
 
     The template's outputs are cleared. Hidden checks keep only their name and points: no expected values, keys,
-    tolerances or reference code."""
+    tolerances or reference code. The bundle's README says how students install the wheel and check."""
     try:
-        written = write_bundle(rubric, out)
-    except RubricError as err:
+        with tempfile.TemporaryDirectory(prefix="grader-wheel-") as scratch:
+            with console.status("building grader's wheel for the bundle…"):
+                shipped = checked_wheel(wheel) if wheel is not None else build_grader_wheel(Path(scratch))
+            written = write_bundle(rubric, out, shipped)
+    except (RubricError, WheelError) as err:
         raise _fail(str(err)) from None
     console.print(f"wrote {', '.join(str(path) for path in written)}")
-    console.print(f"students check their notebook with: grader check NOTEBOOK --rubric {out}")
+    console.print(f"students install grader and check their notebook as {out / README_FILE} says")

@@ -5,10 +5,17 @@ check` given a full rubric folder derives the same thing in memory, so both
 give byte-identical self-checks. Hidden checks keep only their kind, name and
 points: no expected values, tolerances, thresholds or true/false keys, and no
 reference solution. A public check must be one that needs no reference.
+
+Answers are read by comparing a notebook with the template as released, never
+with a template a student is editing: the bundle keeps a copy in `.grader/`,
+and the public rubric a hash of the template's cells, so that an edited
+template is never taken for the exam's.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -21,6 +28,7 @@ from grader.rubric.load import RUBRIC_FILE, describe_errors, read_template, read
 from grader.rubric.models import (CHECK_KINDS, REFERENCE_KINDS, AnswerKind, Check, ChooseAllGroup, Execution,
                                   Rubric, StrictModel, SubmissionFiles)
 from grader.run.warm import imports_of
+from grader.submission import SELF_CHECK_FOLDER
 
 RELEASE_FORMAT = 1
 
@@ -71,6 +79,9 @@ class PublicRubric(StrictModel):
     title: str
     total: float
     template: str = "template.ipynb"
+    template_cells: str | None = Field(
+        default=None, description="sha256 of the released template's cells (types, sources, tags), to tell it from "
+                                  "an edited one; absent in bundles released before it was recorded")
     execution: Execution
     submission: SubmissionFiles = SubmissionFiles()
     items: list[PublicItem] = Field(min_length=1)
@@ -97,9 +108,17 @@ class LoadedPublicRubric:
     released: bool  # read from a released bundle, not derived from a full rubric folder
 
 
-def public_view(rubric: Rubric, preload: list[str]) -> PublicRubric:
+def template_cells_hash(template: nbformat.NotebookNode) -> str:
+    """What answers are read against: each cell's type, source and tags. Not outputs or other metadata, which
+    Jupyter and Colab rewrite when they open or save a notebook."""
+    cells = [[cell.cell_type, cell.source, list(cell.get("metadata", {}).get("tags", []))] for cell in template.cells]
+    encoded = json.dumps(cells, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return f"sha256:{hashlib.sha256(encoded).hexdigest()}"
+
+
+def public_view(rubric: Rubric, preload: list[str], template: nbformat.NotebookNode) -> PublicRubric:
     """The rubric without anything that would give an answer away. preload: the modules warm kernels import
-    (the bundle has no solution to read them from)."""
+    (the bundle has no solution to read them from); template: the rubric's, whose cells' hash is recorded."""
     refused = [
         f"item {item.id}, check {check.name!r} ({check.kind})" for item in rubric.items for check in item.checks
         if item.is_public(check) and check.kind in REFERENCE_KINDS
@@ -120,14 +139,14 @@ def public_view(rubric: Rubric, preload: list[str]) -> PublicRubric:
     ]
     execution = rubric.execution.model_copy(update={"preload": preload})
     return PublicRubric(released=RELEASE_FORMAT, id=rubric.id, title=rubric.title, total=rubric.total,
-                        template=rubric.template, execution=execution, submission=rubric.submission, items=items,
-                        choose_all=rubric.choose_all)
+                        template=rubric.template, template_cells=template_cells_hash(template), execution=execution,
+                        submission=rubric.submission, items=items, choose_all=rubric.choose_all)
 
 
 def public_view_of(loaded: LoadedRubric) -> PublicRubric:
     """The public view of a loaded rubric folder, with the modules its solution imports to preload."""
     preload = loaded.spec.execution.preload
-    return public_view(loaded.spec, imports_of(loaded.solution_path) if preload is None else preload)
+    return public_view(loaded.spec, imports_of(loaded.solution_path) if preload is None else preload, loaded.template)
 
 
 def load_public_rubric(folder: Path | str) -> LoadedPublicRubric:
@@ -145,7 +164,27 @@ def load_public_rubric(folder: Path | str) -> LoadedPublicRubric:
         spec = PublicRubric.model_validate(raw)
     except ValidationError as err:
         raise RubricError(describe_errors(path, raw, err)) from None
-    template = folder / spec.template
-    if not template.is_file():
-        raise RubricError(f"{path}: names {spec.template!r}, which is not in {folder}")
-    return LoadedPublicRubric(spec=spec, folder=folder, template=read_template(template), released=True)
+    return LoadedPublicRubric(spec=spec, folder=folder, template=_released_template(folder, spec), released=True)
+
+
+def _released_template(folder: Path, spec: PublicRubric) -> nbformat.NotebookNode:
+    """The template as released: the bundle's kept copy, or its template while no one has edited it. A student
+    may answer in the template itself; comparing with that would read every answer as the template's text."""
+    visible, kept = folder / spec.template, folder / SELF_CHECK_FOLDER / spec.template
+    if spec.template_cells is None:  # released before the hash was recorded: the template is all there is
+        if not visible.is_file():
+            raise RubricError(f"{folder / RUBRIC_FILE}: names {spec.template!r}, which is not in {folder}")
+        return read_template(visible)
+    states = []
+    for candidate in (kept, visible):
+        try:
+            template = read_template(candidate) if candidate.is_file() else None
+        except RubricError:  # unreadable: edited too
+            template = None
+        if template is not None and template_cells_hash(template) == spec.template_cells:
+            return template
+        states.append(f"{candidate.relative_to(folder)} {'was edited' if candidate.is_file() else 'is missing'}")
+    raise RubricError(
+        f"the bundle in {folder.resolve()} does not hold the exam's template as released: {' and '.join(states)}. "
+        "The self-check reads your answers by comparing your notebook with that template: download the bundle again "
+        "into a new folder and move your notebook into it")

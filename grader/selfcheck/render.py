@@ -6,14 +6,18 @@ only where what the student wrote or ran differs.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from rich.markup import escape
+from rich.text import Text
 
 from grader.report.render import environment
 from grader.selfcheck.check import ItemReport, SelfCheckReport
 
 MARKS = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[dim]·[/]"}
+CELLS_COUNTED = "cells are counted from the top of the notebook, text cells included"  # as the feedback page says
+_CELL_NUMBER = re.compile(r"\bcell \d+")
 
 
 def item_lines(item: ItemReport) -> list[str]:
@@ -57,7 +61,21 @@ def console_lines(report: SelfCheckReport) -> list[str]:
     verdict = (f"[bold red]{problems} problem(s) would cost points[/]" if problems else
                "[bold green]nothing found that would cost points for form[/]; hidden checks are decided at grading")
     lines.append(f"{verdict} · checked in {report.seconds:.1f} s")
+    return _cells_counted_where_first_numbered(lines)
+
+
+def _cells_counted_where_first_numbered(lines: list[str]) -> list[str]:
+    """The lines, with how cells are counted said once, under the first line that gives a cell's number."""
+    for position, line in enumerate(lines):
+        plain = Text.from_markup(line).plain
+        if _CELL_NUMBER.search(plain):
+            indent = " " * (len(plain) - len(plain.lstrip()) + 2)
+            return [*lines[:position + 1], f"{indent}[dim]({CELLS_COUNTED})[/]", *lines[position + 1:]]
     return lines
+
+
+def _mentions_cell_numbers(report: SelfCheckReport) -> bool:
+    return any(_CELL_NUMBER.search(Text.from_markup(line).plain) for line in console_lines(report))
 
 
 def _limits_line(report: SelfCheckReport) -> str:
@@ -77,4 +95,5 @@ def _fallback_line(report: SelfCheckReport) -> str:
 def render_html(report: SelfCheckReport) -> str:
     return environment().get_template("selfcheck.html.j2").render(
         report=report, limits=_limits_line(report), fallback=_fallback_line(report),
+        cells_counted=CELLS_COUNTED if _mentions_cell_numbers(report) else None,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
