@@ -45,6 +45,7 @@ from grader.slurm.cluster import SlurmError, SlurmOptions
 from grader.slurm.coordinator import grade_on_slurm
 from grader.slurm.plan import KernelSettings, RunPlan
 from grader.submission import UNZIP_PREFIX, discovered
+from grader.terminal import RunOutOption
 from grader.unzip import ZipRefused
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
@@ -71,11 +72,16 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _open_gradebook(out: Path, gradebook: Path | None, must_exist: bool) -> Gradebook:
+def gradebook_path(out: Path, gradebook: Path | None) -> Path:
+    """The gradebook a command reads: --gradebook, else OUT's; it must exist."""
     path = gradebook or out / GRADEBOOK_FILE
-    if must_exist and not path.is_file():
+    if not path.is_file():
         raise _fail(f"no gradebook at {path}; run `grader grade … --out {out}` first, or pass --gradebook")
-    return Gradebook(path)
+    return path
+
+
+def _open_gradebook(out: Path, gradebook: Path | None, must_exist: bool) -> Gradebook:
+    return Gradebook(gradebook_path(out, gradebook) if must_exist else gradebook or out / GRADEBOOK_FILE)
 
 
 @app.command()
@@ -333,7 +339,7 @@ def _print_roster_match(roster: Path, results: list[SubmissionResult]) -> None:
 
 
 @app.command()
-def report(out: OutOption = Path("reports"), gradebook: GradebookOption = None) -> None:
+def report(out: RunOutOption = None, gradebook: GradebookOption = None) -> None:
     """Re-render results.json and the HTML reports from the gradebook."""
     with _open_gradebook(out, gradebook, must_exist=True) as book:
         results = write_outputs(out, book)
@@ -343,7 +349,7 @@ def report(out: OutOption = Path("reports"), gradebook: GradebookOption = None) 
 @app.command()
 def export(
     format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "csv",
-    out: OutOption = Path("reports"),
+    out: RunOutOption = None,
     gradebook: GradebookOption = None,
     to: Annotated[Optional[Path], typer.Option("--to", help="File to write (a folder for gradescope) "
                                                               "\\[default: OUT/<a name for the format>].")] = None,
@@ -384,7 +390,7 @@ def export(
 
 @app.command()
 def feedback(
-    out: OutOption = Path("reports"),
+    out: RunOutOption = None,
     gradebook: GradebookOption = None,
     to: Annotated[Optional[Path], typer.Option("--to", help="Folder for the pages \\[default: OUT/feedback].")] = None,
 ) -> None:
@@ -404,7 +410,7 @@ def set_score(
     points: Annotated[float, typer.Argument(help="Points to give.")],
     by: Annotated[str, typer.Option("--by", help="Who grades (stored with the score).")],
     comment: Annotated[str, typer.Option("--comment", help="Feedback; required when overriding an automatic score.")] = "",
-    out: OutOption = Path("reports"),
+    out: RunOutOption = None,
     gradebook: GradebookOption = None,
 ) -> None:
     """Record a manual score, or override an automatic one (with a reason)."""

@@ -237,7 +237,8 @@ def _fail(message: str) -> typer.Exit:
 @gradescope_app.command()
 def build(
     rubric_dir: Annotated[Path, typer.Argument(help="Rubric folder (rubric.yaml, template, solution).")],
-    out: Annotated[Path, typer.Option("--out", help="The zip to write.")] = Path("autograder.zip"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="The zip to write, e.g. autograder.zip \\[required].",
+                                                show_default=False)] = None,
     problems: Annotated[Optional[str], typer.Option(
         help="Problems graded on Gradescope, e.g. 2,3; the other items are left out of the rubric. "
              "Default: the rubric's gradescope.problems, else all.")] = None,
@@ -245,6 +246,8 @@ def build(
                                                        "checkout's source.")] = None,
 ) -> None:
     """Write the autograder zip: setup.sh, run_autograder, the restricted rubric and the grader."""
+    if out is None:  # no default: a zip of another exam in the current folder would be replaced
+        raise _fail("`grader gradescope build` needs --out FILE: the autograder zip to write, e.g. --out autograder.zip")
     try:
         loaded = load_rubric(rubric_dir)
         chosen = (parse_problems(problems, loaded.spec.problems) if problems is not None else

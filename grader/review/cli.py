@@ -14,13 +14,14 @@ from grader.batch import GRADEBOOK_FILE, write_outputs
 from grader.gradebook import Gradebook, GradingSources
 from grader.review.app import ReviewConfig, create_app
 from grader.review.regrade import Regrader
+from grader.terminal import RunOutOption
 
 console = Console(stderr=True, soft_wrap=True)
 
 
 def review(
     ta: Annotated[str, typer.Option("--ta", help="Your name: stored with every score, override and regrade.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder of the grading run.")] = Path("reports"),
+    out: RunOutOption = None,
     gradebook: Annotated[Optional[Path], typer.Option("--gradebook", help=f"Gradebook file \\[default: OUT/{GRADEBOOK_FILE}].")] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 \\[default: a free one].", min=0, max=65535)] = 0,
     rubric: Annotated[Optional[Path], typer.Option(help="Rubric folder for regrades \\[default: the one `grade` used].")] = None,
@@ -30,11 +31,9 @@ def review(
     """Review in the browser: a queue of manual items, students' pages with overrides, regrades, history.
 
     Several TAs may review one gradebook at once, each with their own `grader review`."""
-    from grader.cli import _fail, default_cache
+    from grader.cli import _fail, default_cache, gradebook_path
 
-    path = gradebook or out / GRADEBOOK_FILE
-    if not path.is_file():
-        raise _fail(f"no gradebook at {path}; run `grader grade … --out {out}` first, or pass --gradebook")
+    path = gradebook_path(out, gradebook)
     if not ta.strip():
         raise _fail("--ta: give your name; it is stored with every change you make")
     with Gradebook(path) as book:
