@@ -44,7 +44,7 @@ from grader.slurm import cluster as slurm_cluster
 from grader.slurm.cluster import SlurmError, SlurmOptions
 from grader.slurm.coordinator import grade_on_slurm
 from grader.slurm.plan import KernelSettings, RunPlan
-from grader.submission import UNZIP_PREFIX, discovered
+from grader.submission import UNZIP_PREFIX, discovered, nothing_to_grade
 from grader.terminal import RunOutOption
 from grader.unzip import ZipRefused
 
@@ -148,6 +148,8 @@ def grade(
             found = stack.enter_context(discovered(submissions, loaded.spec.submission.notebook))
         except (RubricError, RosterError, FileNotFoundError, ZipRefused) as err:
             raise _fail(str(err)) from None
+        if why := nothing_to_grade(submissions, found):  # before any kernel starts or anything is written
+            raise _fail(why)
         limits = loaded.spec.execution
         memory_mb = memory or limits.memory_mb
         # With Slurm only the reference runs here, before the array.

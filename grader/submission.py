@@ -21,12 +21,14 @@ times say when each file was submitted.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
 import shutil
 import tempfile
 import unicodedata
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -194,7 +196,7 @@ def discover(folder: Path, notebook_pattern: str,
     picks the notebook of a folder or zip that holds several. `submitted_at`: when files under
     `folder` were submitted, where that is known (a file's time on disk says only when it was copied)."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: not a folder of submissions, nor a zip of one")
+        raise FileNotFoundError(_not_a_folder(folder))
     entries = sorted(
         entry for entry in folder.iterdir() if _listed(entry)
         # The samples folder explains itself in a README; no LMS download has one.
@@ -219,6 +221,70 @@ def discover(folder: Path, notebook_pattern: str,
             submitted_at=_latest([part.source for part in parts] or [path], submitted_at or {}),
             parts=tuple(parts)))
     return submissions
+
+
+def _not_a_folder(path: Path) -> str:
+    """Why `path` is no folder of submissions: it does not exist (and which names beside it come close), or it is
+    a file."""
+    if path.is_file():
+        if path.suffix.lower() == ".ipynb":
+            return (f"{path} is a notebook, not a folder of submissions: put it in a folder of its own and grade "
+                    "that folder")
+        return f"{path} is a file, not a folder of submissions nor a zip of one"
+    if path.exists():
+        return f"{path} is not a folder of submissions nor a zip of one"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"{path}: no such folder or zip (there is no folder {parent} either)"
+    near = difflib.get_close_matches(path.name, [entry.name for entry in parent.iterdir() if _listed(entry)], n=3)
+    if not near:
+        return f"{path}: no such folder or zip"
+    return f"{path}: no such folder or zip; did you mean {_either(str(parent / name) for name in near)}?"
+
+
+def _either(names: Iterable[str]) -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def nothing_to_grade(given: Path, found: list[Submission]) -> str | None:
+    """Why the folder or download zip `given`, discovered as `found`, holds nothing to grade; None when one of its
+    submissions is, or holds, a notebook or a zip. A mistyped or empty folder is told before any kernel starts."""
+    if any(_gradable(submission) for submission in found):
+        return None
+    if found:
+        files = sum(not submission.path.is_dir() for submission in found)
+        folders = len(found) - files
+        counted = " and ".join(f"{count} {noun}{'s' if count > 1 else ''}"
+                               for count, noun in ((files, "file"), (folders, "folder")) if count)
+        none = "none a notebook (.ipynb) or a zip" if not folders else \
+            "none of them a notebook (.ipynb), a zip or a folder holding a notebook"
+        return f"{given} holds {counted}, {none}: {_listing([submission.path.name for submission in found])}"
+    if _is_zip(given):
+        with zipfile.ZipFile(given) as archive:  # `discovered` has checked it
+            skipped = sorted({PurePath(name).parts[0] for name in archive.namelist()})
+    else:
+        skipped = sorted(entry.name for entry in given.iterdir())
+    if not skipped:
+        return f"{given} is empty: no submissions to grade"
+    return (f"{given} holds no submissions, only {_listing(skipped)} (hidden files, READMEs, macOS's and Jupyter's "
+            "own folders are not graded)")
+
+
+def _gradable(submission: Submission) -> bool:
+    """A notebook is found, or something is there to tell the student about (a zip, refused or not)."""
+    if submission.error is not None or _is_zip(submission.path):
+        return True
+    if any(_is_zip(part.source) for part in submission.parts):
+        return True
+    return submission.notebook is not None and submission.notebook.name.lower().endswith(".ipynb")
+
+
+def _listing(names: list[str], shown: int = 5) -> str:
+    """The first `shown` names, and how many more."""
+    listed = ", ".join(names[:shown])
+    return listed if len(names) <= shown else f"{listed} and {len(names) - shown} more"
 
 
 def _listed(entry: Path) -> bool:

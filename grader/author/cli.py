@@ -16,6 +16,7 @@ from rich.markup import escape
 from grader.author.assign import AssignError, AssignReport, assign
 from grader.author.lint import LintReport, lint
 from grader.author.skeleton import SkeletonCheck
+from grader.grading import Grader
 from grader.reference import ReferenceRun, reference_run, run_solution
 from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.run import NotebookRunner
@@ -112,7 +113,37 @@ def lint_command(
         raise typer.Exit(code=1)
 
 
-def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None) -> NotebookRunner:
+@rubric_app.command("reference")
+def reference_command(
+    rubric: Annotated[Path, typer.Argument(help="Rubric folder (rubric.yaml, template, solution).")],
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run the reference unconfined, as you.")] = False,
+    cpu_fallback: Annotated[bool, typer.Option(
+        "--cpu-fallback", help="Without a GPU, run the solution's .cuda() and .to('cuda') on the CPU.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="The grader's cache \\[default: $GRADER_CACHE or "
+                                                           "~/.cache/grader].")] = None,
+) -> None:
+    """Run the reference solution into the cache, as `grader grade` does before it grades, and check that it
+    earns full marks on its rubric; grading then starts from the cached run. Exit code 1 when it does not."""
+    try:
+        loaded = load_rubric(rubric)
+    except RubricError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}")
+        raise typer.Exit(code=1) from None
+    cache = cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
+    runner = _runner(loaded, cache, no_sandbox, gpu=None, cpu_fallback=cpu_fallback)
+    with console.status(f"running {loaded.spec.solution} (cached after the first time)…"):
+        try:
+            run = reference_run(loaded, runner, cache)
+            Grader(loaded, runner, run.evidence, run.notebook)  # refuses a reference without full marks
+        except RubricError as err:
+            console.print(f"[bold red]error:[/] {escape(str(err))}")
+            raise typer.Exit(code=1) from None
+    console.print(escape(f"{loaded.solution_path}: full marks ({loaded.spec.total:g} points); its run is cached in "
+                         f"{cache / 'references'}"))
+
+
+def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None,
+            cpu_fallback: bool = False) -> NotebookRunner:
     limits = loaded.spec.execution
     sandbox = None
     if not no_sandbox:
@@ -124,7 +155,7 @@ def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None
             console.print(f"[bold red]error:[/] cannot sandbox the reference's kernel: {err} (or use --no-sandbox)")
             raise typer.Exit(code=2) from None
     return NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
-                          cache_dir=cache, sandbox=sandbox)
+                          cache_dir=cache, sandbox=sandbox, cpu_fallback=cpu_fallback)
 
 
 def _print(report: LintReport, loaded: LoadedRubric) -> None:

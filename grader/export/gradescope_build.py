@@ -119,14 +119,12 @@ python3 -m venv /autograder/venv
 # torchvision comes from the same index, so that it does not pull the CUDA build of torch back in.
 /autograder/venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch torchvision
 /autograder/venv/bin/pip install "{grader_package}"
-# Run the reference solution once, into the image's cache, by grading no submission: each submission
-# then reuses its evidence instead of running it again, and a solution that does not earn full marks
-# on its rubric fails here, when the autograder is uploaded. It is the instructor's own notebook, so it
-# runs without the sandbox, which the image build may not allow.
+# Run the reference solution once, into the image's cache: each submission then reuses its evidence
+# instead of running it again, and a solution that does not earn full marks on its rubric fails here,
+# when the autograder is uploaded. It is the instructor's own notebook, so it runs without the sandbox,
+# which the image build may not allow.
 export GRADER_CACHE=/autograder/cache
-mkdir -p /tmp/no-submissions
-/autograder/venv/bin/grader grade /tmp/no-submissions --rubric {SOURCE}/{RUBRIC} --out /tmp/no-submissions-out \\
-    --quiet --cpu-fallback --jobs 1 --no-sandbox
+/autograder/venv/bin/grader rubric reference {SOURCE}/{RUBRIC} --cpu-fallback --no-sandbox
 """
 
 
