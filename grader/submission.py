@@ -39,7 +39,10 @@ from pathlib import Path, PurePath
 
 from grader.unzip import ZipLimits, ZipRefused, list_zip, unzip
 
-_NAME_AND_ID = re.compile(r"^(?P<name>.*?)\s*[(（]\s*(?P<id>[0-9A-Za-z][0-9A-Za-z_-]*)\s*[)）]")
+_PARENTHESISED = re.compile(r"[(（]\s*(?P<inside>[^()（）]*?)\s*[)）]")  # ASCII or full-width parentheses
+_ID_LIKE = re.compile(r"(?=.*\d)[0-9A-Za-z][0-9A-Za-z_-]*")  # A12345, 2022001: at least one digit
+_DIGITS = re.compile(r"\d{3,}")  # a student number; (1), (2) are what a browser adds to a second download
+_COPY_NUMBER = re.compile(r"\d{1,2}")
 _BARE_ID = re.compile(r"(?<!\d)(?P<id>\d{6,12})(?!\d)")
 _UNSAFE = re.compile(r"[^\w.-]+")
 _CANVAS = re.compile(r"^(?P<login>[a-z0-9]+)(?P<late>_LATE|_late)?_(?P<user>\d+)_\d+_(?P<original>.+)$")
@@ -145,17 +148,48 @@ class _Who:
     late: bool = False
 
 
-def parse_identity(stem: str) -> tuple[str | None, str | None]:
-    """`홍길동(2022001)` -> ("홍길동", "2022001"); `hw_2022001` -> (None, "2022001")."""
+@dataclass(frozen=True)
+class Identity:
+    """Who a file name says wrote it."""
+
+    name: str | None
+    student_id: str | None
+    in_parentheses: bool = False  # the id was written `이름(학번)`, the only form an LMS download's names are read in
+    passed_over: tuple[str, ...] = ()  # the other parenthesised parts, as written: `(2반)`, `(1)`
+    also_like_ids: tuple[str, ...] = ()  # of those, the ones that look as much like the id: the choice is a guess
+
+
+def parse_identity(stem: str) -> Identity:
+    """`홍길동(2022001)` -> 홍길동, 2022001; `hw_2022001` -> no name, 2022001.
+
+    The id is the last parenthesised group of (3 or more) digits: `김민준(2반)(2022001)`, `홍길동(2022001) (1)`
+    (a browser's second download). Without one, the last parenthesised id of letters and digits (`(A12345)`, a
+    group of one or two digits only when nothing else is there), else a bare number of 6 to 12 digits."""
     stem = unicodedata.normalize("NFC", stem)  # macOS writes Korean names decomposed
-    match = _NAME_AND_ID.match(stem)
-    if match:
-        return (match.group("name").strip(" _-") or None), match.group("id")
+    groups = list(_PARENTHESISED.finditer(stem))
+    digits = [group for group in groups if _DIGITS.fullmatch(group["inside"])]
+    lettered = [group for group in groups if _ID_LIKE.fullmatch(group["inside"])
+                and not _COPY_NUMBER.fullmatch(group["inside"])]
+    for alike in (digits, lettered):
+        if alike:
+            chosen = alike[-1]
+            return Identity(
+                name=stem[:chosen.start()].strip(" _-") or None, student_id=chosen["inside"], in_parentheses=True,
+                passed_over=tuple(group[0] for group in groups if group is not chosen),
+                also_like_ids=tuple(group[0] for group in alike if group is not chosen))
     match = _BARE_ID.search(stem)
     if match:
-        name = (stem[: match.start()] + stem[match.end():]).strip(" _-()") or None
-        return name, match.group("id")
-    return None, None
+        rest = _PARENTHESISED.sub("", stem[: match.start()] + stem[match.end():])
+        name = " ".join(rest.split()).strip(" _-()") or None
+        return Identity(name=name, student_id=match["id"],
+                        passed_over=tuple(group[0] for group in groups))
+    copy_numbers = [group for group in groups if _COPY_NUMBER.fullmatch(group["inside"])]
+    if copy_numbers:
+        chosen = copy_numbers[-1]
+        return Identity(name=stem[:chosen.start()].strip(" _-") or None, student_id=chosen["inside"],
+                        in_parentheses=True, passed_over=tuple(group[0] for group in groups if group is not chosen),
+                        also_like_ids=tuple(group[0] for group in copy_numbers if group is not chosen))
+    return Identity(name=None, student_id=None, passed_over=tuple(group[0] for group in groups))
 
 
 def parse_lms_name(name: str) -> LmsName | None:
@@ -212,7 +246,7 @@ def discover(folder: Path, notebook_pattern: str,
             who, parts = _who_by_name(entry, flags, notes), []
         else:
             parts = _downloaded_parts(student, notes)
-            who = _who_in_download(student, parts)
+            who = _who_in_download(student, parts, flags, notes)
         key = _unique(who.key, used, flags, notes)
         path, notebook, parts, error = _what_to_grade(student, parts, notebook_pattern, notes, flags)
         submissions.append(Submission(
@@ -302,26 +336,43 @@ def _by_student(entries: list[Path]) -> list[list[tuple[Path, LmsName | None]]]:
 
 def _who_by_name(entry: Path, flags: list[str], notes: list[str]) -> _Who:
     stem = entry.stem if entry.is_file() else entry.name
-    name, student_id = parse_identity(stem)
-    key = student_id or _UNSAFE.sub("_", unicodedata.normalize("NFC", stem)).strip("_") or "submission"
-    if student_id is None:
+    identity = parse_identity(stem)
+    key = identity.student_id or _UNSAFE.sub("_", unicodedata.normalize("NFC", stem)).strip("_") or "submission"
+    if identity.student_id is None:
         flags.append("no-student-id")
         notes.append(f"no student id in the name {entry.name!r}; graded as {key!r}")
-    return _Who(key=key, name=name, student_id=student_id)
+    else:
+        _note_what_was_passed_over(identity, entry.name, flags, notes)
+    return _Who(key=key, name=identity.name, student_id=identity.student_id)
 
 
-def _who_in_download(student: list[tuple[Path, LmsName]], parts: list[Part]) -> _Who:
+def _note_what_was_passed_over(identity: Identity, name: str, flags: list[str], notes: list[str]) -> None:
+    """A note for the TA on the parenthesised parts of `name` not taken as the id; flagged when one of them looks as
+    much like an id as the one taken."""
+    passed_over = ", ".join(identity.passed_over)
+    if identity.also_like_ids:
+        flags.append("ambiguous-student-id")
+        notes.append(f"{name!r} holds several parts that look like a student id: {identity.student_id!r}, the last, "
+                     f"was taken; not {', '.join(identity.also_like_ids)}. Check whose submission it is")
+    elif passed_over:
+        notes.append(f"student id {identity.student_id!r} read from {name!r}; not taken as the id: {passed_over}")
+
+
+def _who_in_download(student: list[tuple[Path, LmsName]], parts: list[Part], flags: list[str],
+                     notes: list[str]) -> _Who:
     """Keyed by the student id when one of the original names is `이름(학번)`, else by the LMS's user id.
 
     Only that form is trusted here, not a bare number as for other names: the LMS already says who it is,
     and a number in a file name may well be a date."""
     first = student[0][1]
-    named = (_NAME_AND_ID.match(unicodedata.normalize("NFC", PurePath(part.name).stem)) for part in parts)
-    match = next((match for match in named if match), None)
-    name = (match["name"].strip(" _-") or None) if match else None
-    student_id = match["id"] if match else None
-    return _Who(key=student_id or first.user_id, name=first.full_name or name, student_id=student_id,
-                lms_user_id=first.user_id, login=first.login, late=any(lms.late for _, lms in student))
+    named = ((part.name, parse_identity(PurePath(part.name).stem)) for part in parts)
+    original, identity = next(((name, identity) for name, identity in named if identity.in_parentheses),
+                              (None, Identity(name=None, student_id=None)))
+    if original is not None:
+        _note_what_was_passed_over(identity, original, flags, notes)
+    return _Who(key=identity.student_id or first.user_id, name=first.full_name or identity.name,
+                student_id=identity.student_id, lms_user_id=first.user_id, login=first.login,
+                late=any(lms.late for _, lms in student))
 
 
 def _downloaded_parts(student: list[tuple[Path, LmsName]], notes: list[str]) -> list[Part]:

@@ -236,6 +236,19 @@ def test_a_folder_that_mixes_plain_canvas_and_moodle_names(tmp_path):
     assert contents(moodle) == (["midterm.ipynb"], notebook("moodle"))
 
 
+def test_a_download_reads_the_last_group_of_digits_of_an_original_name(tmp_path):
+    write_files(tmp_path, {
+        "kimminjun_12345_67890_김민준(2반)(2022001) (1).ipynb": notebook("canvas"),
+        "leeseoyeon_12346_67891_midterm_2022002.ipynb": notebook("bare"),  # a bare number may be a date: not read
+    })
+    kim, lee = discover(tmp_path, "*.ipynb")
+    assert identity(kim) == ("2022001", "김민준(2반)", "2022001", "12345", "kimminjun", False, None)
+    assert (kim.flags, kim.notes) == ((), (
+        "student id '2022001' read from '김민준(2반)(2022001) (1).ipynb'; not taken as the id: (2반), (1)",))
+    assert identity(lee) == ("12346", None, None, "12346", "leeseoyeon", False, None)
+    assert (lee.flags, lee.notes) == ((), ())
+
+
 def test_a_refused_zip_among_a_students_files(tmp_path):
     write_files(tmp_path, {"kimminjun_12345_67890_midterm.ipynb": notebook("kim")})
     make_zip(tmp_path / "kimminjun_12345_67899_data.zip", {"../x": (b"x", (2026, 11, 20, 0, 0, 0))})
