@@ -13,6 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from grader.assets.cache import assets_root
@@ -53,7 +55,10 @@ app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks."
 app.add_typer(author_cli.rubric_app, name="rubric", help="Check a rubric against its template and reference solution.")
 app.add_typer(assets_app, name="assets", help="Pretrained weights and datasets for kernels without network: fill "
                                               "the cache with stand-ins or real downloads, show its state.")
-console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
+# Long paths and messages stay on one line. What is printed is text, not Rich markup, unless a line asks for markup
+# (and then escapes the user data in it): file names like `a[b]c.ipynb`, a roster's column `Lateness (H:M:S)`,
+# whose `:M:` is an emoji code to Rich, come out as written.
+console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 NO_SANDBOX_WARNING = (
     "[bold red on yellow] --no-sandbox [/] [bold red]students' code runs unconfined, as you: it can read the answer "
@@ -68,7 +73,7 @@ def default_cache() -> Path:
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code=2)
 
 
@@ -156,7 +161,7 @@ def grade(
         workers = Workers.plan(1) if on_slurm else _plan_workers(jobs, _parse_gpus(gpus), per_gpu, memory_mb)
         cache = cache_dir or default_cache()
         if no_sandbox:
-            console.print(NO_SANDBOX_WARNING, highlight=False)
+            console.print(NO_SANDBOX_WARNING, highlight=False, markup=True)
             sandbox = None
         else:
             try:
@@ -166,8 +171,8 @@ def grade(
                     gpus=tuple(gpu for gpu in workers.gpus if gpu is not None))
             except SandboxUnavailable as err:
                 raise _fail(f"cannot sandbox the students' kernels: {err}") from None
-        console.print(f"rubric [bold]{loaded.id}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in {submissions}",
-                      highlight=False)
+        console.print(f"rubric [bold]{escape(loaded.id)}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in "
+                      f"{escape(str(submissions))}", highlight=False, markup=True)
         assets = describe_assets(assets_root(cache))
         console.print(assets, highlight=False)
         warm = None if cold or on_slurm else stack.enter_context(_start_warm_kernels(loaded, sandbox, cache, workers))
@@ -260,7 +265,7 @@ def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache
     if preload is None:
         preload = imports_of(loaded.solution_path)
     env = sandbox.base_env() if sandbox else unsandboxed_base_env(Path(sys.executable).parent, cache)
-    with console.status(f"importing {', '.join(preload) or 'the kernel'} once, for warm kernels…"):
+    with console.status(Text(f"importing {', '.join(preload) or 'the kernel'} once, for warm kernels…")):
         try:
             warm = WarmKernels.start(sys.executable, preload, env, log=cache / "warm-kernels.log",
                                      wrapper=sandbox.server_wrapper() if sandbox else [])
@@ -268,8 +273,8 @@ def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache
             raise _fail(f"{err}\nTo start every kernel cold instead: --cold") from None
     with warm:
         for module, why in warm.failed.items():
-            console.print(f"[yellow]warning:[/] {module} could not be imported ahead ({why}); kernels import it "
-                          "themselves", highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(module)} could not be imported ahead ({escape(why)}); "
+                          "kernels import it themselves", highlight=False, markup=True)
         if warm.cuda_initialised and any(gpu is not None for gpu in workers.gpus):
             raise _fail(f"importing {', '.join(preload)} initialised CUDA, which a forked kernel cannot use. Set "
                         "`execution: preload:` in the rubric to modules that do not, or grade with --cold")
@@ -290,7 +295,7 @@ def _grade_into_gradebook(count: int, batch: Callable[[Gradebook, Callable], Bat
         book.bind_sources(sources)
         if roster is not None:
             book.bind_roster(roster)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                       TimeRemainingColumn(), console=console, disable=quiet) as progress:
             task = progress.add_task("grading", total=count, rate="")
@@ -313,8 +318,8 @@ def _grade_into_gradebook(count: int, batch: Callable[[Gradebook, Callable], Bat
                 progress.stop()
                 write_outputs(out, book)
                 console.print(f"[bold]interrupted[/]: {interrupted}; {len(book.students())} submission(s) are in "
-                              f"{book.path}. Run the same command again to resume: submissions already graded from "
-                              "the same files are skipped.", highlight=False)
+                              f"{escape(str(book.path))}. Run the same command again to resume: submissions already "
+                              "graded from the same files are skipped.", highlight=False, markup=True)
                 raise typer.Exit(code=130) from None
         results = write_outputs(out, book)
         roster_file = book.roster_path()
@@ -337,7 +342,8 @@ def _print_roster_match(roster: Path, results: list[SubmissionResult]) -> None:
         console.print(f"  no submission: {entry.name}" + (f" ({entry.student_id})" if entry.student_id else "")
                       + f", line {entry.row}: exported without a score", highlight=False)
     for key, why in match.unmatched.items():
-        console.print(f"  [yellow]matches no one:[/] {key}: {why}; not exported", highlight=False)
+        console.print(f"  [yellow]matches no one:[/] {escape(key)}: {escape(why)}; not exported", highlight=False,
+                      markup=True)
 
 
 @app.command()

@@ -8,15 +8,16 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from grader.batch import GRADEBOOK_FILE
 
-error_console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
+error_console = Console(stderr=True, soft_wrap=True, emoji=False)  # long paths and messages stay on one line
 
 
 def fail(message: str) -> typer.Exit:
     """Print `message` as an error; raise the returned Exit (code 2: the command could not do what was asked)."""
-    error_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code=2)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from grader.author.assign import AssignError, AssignReport, assign
 from grader.author.lint import LintReport, lint
@@ -22,8 +23,9 @@ from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.run import NotebookRunner
 from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
 
-console = Console(stderr=True, soft_wrap=True, highlight=False)
-report_console = Console(soft_wrap=True, highlight=False)
+# Rich markup, with what comes from the rubric, the notebooks and the file system escaped; no emoji codes.
+console = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
+report_console = Console(soft_wrap=True, highlight=False, emoji=False)
 rubric_app = typer.Typer(no_args_is_help=True)
 
 
@@ -90,7 +92,7 @@ def lint_command(
     try:
         loaded = load_rubric(rubric)
     except RubricError as err:
-        console.print(f"[bold red]error:[/] {err}")
+        console.print(f"[bold red]error:[/] {escape(str(err))}")
         raise typer.Exit(code=1) from None
     cache = cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
     runner = _runner(loaded, cache, no_sandbox, gpu)
@@ -98,7 +100,7 @@ def lint_command(
 
     def run_reference(on_gpu: bool) -> tuple[ReferenceRun, float]:
         started = monotonic()
-        with console.status(f"running {loaded.spec.solution} ({'on GPU ' + str(gpu) if on_gpu else 'CPU run ' + str(done['cpu'] + 1)})…"):
+        with console.status(Text(f"running {loaded.spec.solution} ({'on GPU ' + str(gpu) if on_gpu else 'CPU run ' + str(done['cpu'] + 1)})…")):
             if on_gpu:
                 run = run_solution(loaded, runner, gpu)
             else:
@@ -131,7 +133,7 @@ def reference_command(
         raise typer.Exit(code=1) from None
     cache = cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
     runner = _runner(loaded, cache, no_sandbox, gpu=None, cpu_fallback=cpu_fallback)
-    with console.status(f"running {loaded.spec.solution} (cached after the first time)…"):
+    with console.status(Text(f"running {loaded.spec.solution} (cached after the first time)…")):
         try:
             run = reference_run(loaded, runner, cache)
             Grader(loaded, runner, run.evidence, run.notebook)  # refuses a reference without full marks
@@ -152,7 +154,8 @@ def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None
                 memory_mb=limits.memory_mb, processes=limits.max_processes, file_size_mb=limits.max_file_mb,
                 tmp_mb=limits.disk_mb), cache, gpus=() if gpu is None else (gpu,))
         except SandboxUnavailable as err:
-            console.print(f"[bold red]error:[/] cannot sandbox the reference's kernel: {err} (or use --no-sandbox)")
+            console.print(f"[bold red]error:[/] cannot sandbox the reference's kernel: {escape(str(err))} (or use "
+                          "--no-sandbox)")
             raise typer.Exit(code=2) from None
     return NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
                           cache_dir=cache, sandbox=sandbox, cpu_fallback=cpu_fallback)
@@ -161,14 +164,14 @@ def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None
 def _print(report: LintReport, loaded: LoadedRubric) -> None:
     for finding in report.findings:
         colour = "red" if finding.severity == "error" else "yellow"
-        report_console.print(f"[{colour}]{finding.severity}:[/] {finding.where}: {finding.message}")
+        report_console.print(f"[{colour}]{finding.severity}:[/] {escape(finding.where)}: {escape(finding.message)}")
     if report.noise:
         report_console.print("noise of the reference (largest difference between runs, per numeric check):")
         for noise in report.noise:
             mark = "ok" if noise.within else "TOO TIGHT"
-            report_console.print(f"  {noise.runs}: {noise.max_abs_diff:.3g} (atol={noise.tolerance.atol:g}, "
-                                 f"rtol={noise.tolerance.rtol:g}) {mark}  {noise.where}")
+            report_console.print(escape(f"  {noise.runs}: {noise.max_abs_diff:.3g} (atol={noise.tolerance.atol:g}, "
+                                        f"rtol={noise.tolerance.rtol:g}) {mark}  {noise.where}"))
     seconds = ", ".join(f"{value:.1f}" for value in report.reference_seconds)
     errors, warnings = len(report.errors), len(report.findings) - len(report.errors)
-    report_console.print(f"{loaded.folder}: {len(loaded.spec.items)} items, {loaded.spec.total:g} points; reference "
-                         f"runs took {seconds} s; {errors} error(s), {warnings} warning(s)")
+    report_console.print(escape(f"{loaded.folder}: {len(loaded.spec.items)} items, {loaded.spec.total:g} points; "
+                                f"reference runs took {seconds} s; {errors} error(s), {warnings} warning(s)"))

@@ -35,6 +35,7 @@ import nbformat
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 import grader
 from grader.batch import GRADEBOOK_FILE
@@ -47,7 +48,7 @@ from grader.rubric.models import Rubric
 
 gradescope_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                              help="Grade on Gradescope: build the autograder zip, write Gradescope's results.json.")
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)  # text; markup only where asked
 
 SOURCE = "/autograder/source"
 GRADER_SRC = "grader-src"
@@ -228,7 +229,7 @@ def write_autograder_zip(out: Path, rubric_folder: Path, grader_files: dict[str,
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code=2)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
 from grader.batch import GRADEBOOK_FILE, write_outputs
 from grader.gradebook import Gradebook, GradingSources
@@ -16,7 +17,7 @@ from grader.review.app import ReviewConfig, create_app
 from grader.review.regrade import Regrader
 from grader.terminal import RunOutOption
 
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True, emoji=False)  # user data in markup is escaped
 
 
 def review(
@@ -58,7 +59,7 @@ def review(
     except OSError as err:
         raise _fail(f"cannot listen on 127.0.0.1:{port}: {err.strerror}; pick another --port") from None
     bound = listening.getsockname()[1]
-    console.print(f"reviewing {path} as [bold]{config.ta}[/]\nopen http://127.0.0.1:{bound}/?token={config.token}\n"
+    console.print(f"reviewing {escape(str(path))} as [bold]{escape(config.ta)}[/]\nopen http://127.0.0.1:{bound}/?token={config.token}\n"
                   "(only this machine can reach it; Ctrl-C stops)", highlight=False)
     server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
     try:
@@ -67,4 +68,4 @@ def review(
         pass
     with Gradebook(path) as book:
         write_outputs(out, book)
-    console.print(f"results.json and the reports in {out} show every change", highlight=False)
+    console.print(f"results.json and the reports in {out} show every change", highlight=False, markup=False)
