@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from grader.assets.cache import assets_root
 from grader.assets.cache import describe as describe_assets
 from grader.assets.cli import assets_app
+from grader.assets.needs import missing_assets
 from grader.author import cli as author_cli
 from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, BatchOutcome, Workers, auto_jobs, grade_submissions,
                           rubric_summary, write_outputs)
@@ -153,13 +154,14 @@ def grade(
             found = stack.enter_context(discovered(submissions, loaded.spec.submission.notebook))
         except (RubricError, RosterError, FileNotFoundError, ZipRefused) as err:
             raise _fail(str(err)) from None
-        if why := nothing_to_grade(submissions, found):  # before any kernel starts or anything is written
+        cache = cache_dir or default_cache()
+        # Before any kernel starts or anything is written:
+        if why := nothing_to_grade(submissions, found) or missing_assets(loaded, cache, _cache_option(cache_dir)):
             raise _fail(why)
         limits = loaded.spec.execution
         memory_mb = memory or limits.memory_mb
         # With Slurm only the reference runs here, before the array.
         workers = Workers.plan(1) if on_slurm else _plan_workers(jobs, _parse_gpus(gpus), per_gpu, memory_mb)
-        cache = cache_dir or default_cache()
         if no_sandbox:
             console.print(NO_SANDBOX_WARNING, highlight=False, markup=True)
             sandbox = None
@@ -227,6 +229,11 @@ def grade(
             interrupted = "the running kernels were stopped"
         _grade_into_gradebook(len(found), batch, interrupted, out, gradebook, rubric_summary(loaded, assets), sources,
                               quiet, roster)
+
+
+def _cache_option(cache_dir: Path | None) -> str:
+    """What a command suggested to the user adds to reach the same cache."""
+    return "" if cache_dir is None else f" --cache-dir {cache_dir}"
 
 
 def _parse_gpus(gpus: str | None) -> tuple[int, ...]:

@@ -194,7 +194,8 @@ def test_the_scripts_are_bash_with_lf_line_endings(autograder):
         assert done.returncode == 0, done.stderr
     setup = (unpacked / "setup.sh").read_text()
     assert "apt-get install -y python3 python3-venv python3-pip bubblewrap" in setup
-    assert ("/autograder/venv/bin/grader rubric reference /autograder/source/rubric --cpu-fallback --no-sandbox\n"
+    assert ("export GRADER_CACHE=/autograder/cache\n"  # Problems 2 and 3 need no asset
+            "/autograder/venv/bin/grader rubric reference /autograder/source/rubric --cpu-fallback --no-sandbox\n"
             in setup)
     assert "--index-url https://download.pytorch.org/whl/cpu torch" in setup
     assert 'pip install "/autograder/source/grader-src"' in setup
@@ -244,6 +245,14 @@ def test_build_grades_every_problem_when_the_rubric_does_not_choose(tmp_path):
     done = CliRunner().invoke(gradescope_app, ["build", str(folder), "--out", str(tmp_path / "a.zip")])
     assert done.exit_code == 0, done.output
     assert "Problem(s) 1, 2, 3, 19 items, 100 points" in done.output
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        setup = archive.read("setup.sh").decode()
+    # Problem 1's solution trains a resnet34: its weights are fetched while the image is built, which has internet.
+    assert ("export GRADER_CACHE=/autograder/cache\n"
+            "# The assets the reference solution needs (the image build has internet, the grading kernels have not).\n"
+            "/autograder/venv/bin/grader assets fetch --only resnet34\n"
+            "/autograder/venv/bin/grader rubric reference /autograder/source/rubric --cpu-fallback --no-sandbox\n"
+            in setup)
 
 
 def test_build_refuses_problems_the_rubric_does_not_have(tmp_path):

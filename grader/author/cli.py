@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from grader.assets.needs import missing_assets
 from grader.author.assign import AssignError, AssignReport, assign
 from grader.author.lint import LintReport, lint
 from grader.author.skeleton import SkeletonCheck
@@ -95,6 +96,7 @@ def lint_command(
         console.print(f"[bold red]error:[/] {escape(str(err))}")
         raise typer.Exit(code=1) from None
     cache = cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
+    _refuse_missing_assets(loaded, cache, cache_dir)
     runner = _runner(loaded, cache, no_sandbox, gpu)
     done = {"cpu": 0}
 
@@ -132,6 +134,7 @@ def reference_command(
         console.print(f"[bold red]error:[/] {escape(str(err))}")
         raise typer.Exit(code=1) from None
     cache = cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
+    _refuse_missing_assets(loaded, cache, cache_dir)
     runner = _runner(loaded, cache, no_sandbox, gpu=None, cpu_fallback=cpu_fallback)
     with console.status(Text(f"running {loaded.spec.solution} (cached after the first time)…")):
         try:
@@ -142,6 +145,14 @@ def reference_command(
             raise typer.Exit(code=1) from None
     console.print(escape(f"{loaded.solution_path}: full marks ({loaded.spec.total:g} points); its run is cached in "
                          f"{cache / 'references'}"))
+
+
+def _refuse_missing_assets(loaded: LoadedRubric, cache: Path, cache_dir: Path | None) -> None:
+    """Exit 2 before the reference runs when the cache lacks an asset it needs (kernels have no network)."""
+    why = missing_assets(loaded, cache, "" if cache_dir is None else f" --cache-dir {cache_dir}")
+    if why:
+        console.print(f"[bold red]error:[/] {escape(why)}")
+        raise typer.Exit(code=2)
 
 
 def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 import time
 import zipfile
 from pathlib import Path
@@ -38,6 +39,8 @@ from rich.console import Console
 from rich.markup import escape
 
 import grader
+from grader.assets.catalog import Asset
+from grader.assets.needs import needed_assets
 from grader.batch import GRADEBOOK_FILE
 from grader.export.gradescope import write_gradescope_results
 from grader.gradebook import Gradebook
@@ -104,8 +107,14 @@ class BuildError(Exception):
     """An autograder that cannot be built as asked; the message says what was expected."""
 
 
-def setup_script(grader_package: str) -> str:
-    """setup.sh, installing the grader from `grader_package` (a path in the unpacked zip)."""
+def setup_script(grader_package: str, assets: Sequence[Asset] = ()) -> str:
+    """setup.sh, installing the grader from `grader_package` (a path in the unpacked zip) and putting the `assets`
+    the rubric needs into the image's cache."""
+    fill = "".join(f"/autograder/venv/bin/grader assets {'fetch' if asset.url else 'synth'} --only {asset.name}\n"
+                   for asset in assets)
+    if fill:
+        fill = ("# The assets the reference solution needs (the image build has internet, the grading kernels "
+                "have not).\n" + fill)
     return f"""\
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, to build the autograder's Ubuntu image; the zip is
@@ -125,7 +134,7 @@ python3 -m venv /autograder/venv
 # when the autograder is uploaded. It is the instructor's own notebook, so it runs without the sandbox,
 # which the image build may not allow.
 export GRADER_CACHE=/autograder/cache
-/autograder/venv/bin/grader rubric reference {SOURCE}/{RUBRIC} --cpu-fallback --no-sandbox
+{fill}/autograder/venv/bin/grader rubric reference {SOURCE}/{RUBRIC} --cpu-fallback --no-sandbox
 """
 
 
@@ -259,7 +268,7 @@ def build(
             stage_rubric(loaded, chosen, folder)
             restricted = load_rubric(folder)
             package = f"{SOURCE}/{GRADER_SRC}" + (f"/{wheel.name}" if wheel else "")
-            members = write_autograder_zip(out, folder, grader_files, setup_script(package))
+            members = write_autograder_zip(out, folder, grader_files, setup_script(package, needed_assets(restricted)))
     except (RubricError, BuildError) as err:
         raise _fail(str(err)) from None
     spec = restricted.spec
