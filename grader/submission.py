@@ -154,7 +154,9 @@ class Identity:
 
     name: str | None
     student_id: str | None
-    in_parentheses: bool = False  # the id was written `이름(학번)`, the only form an LMS download's names are read in
+    # The id is a parenthesised student number or id (`이름(학번)`), not a bare number nor a lone `(1)`: the only form
+    # an LMS download's original names are read in.
+    parenthesised_id: bool = False
     passed_over: tuple[str, ...] = ()  # the other parenthesised parts, as written: `(2반)`, `(1)`
     also_like_ids: tuple[str, ...] = ()  # of those, the ones that look as much like the id: the choice is a guess
 
@@ -163,8 +165,8 @@ def parse_identity(stem: str) -> Identity:
     """`홍길동(2022001)` -> 홍길동, 2022001; `hw_2022001` -> no name, 2022001.
 
     The id is the last parenthesised group of (3 or more) digits: `김민준(2반)(2022001)`, `홍길동(2022001) (1)`
-    (a browser's second download). Without one, the last parenthesised id of letters and digits (`(A12345)`, a
-    group of one or two digits only when nothing else is there), else a bare number of 6 to 12 digits."""
+    (a browser's second download). Without one, the last parenthesised id of letters and digits (`(A12345)`),
+    else a bare number of 6 to 12 digits, else a parenthesised group of one or two digits (`홍길동(7)`)."""
     stem = unicodedata.normalize("NFC", stem)  # macOS writes Korean names decomposed
     groups = list(_PARENTHESISED.finditer(stem))
     digits = [group for group in groups if _DIGITS.fullmatch(group["inside"])]
@@ -172,24 +174,25 @@ def parse_identity(stem: str) -> Identity:
                 and not _COPY_NUMBER.fullmatch(group["inside"])]
     for alike in (digits, lettered):
         if alike:
-            chosen = alike[-1]
-            return Identity(
-                name=stem[:chosen.start()].strip(" _-") or None, student_id=chosen["inside"], in_parentheses=True,
-                passed_over=tuple(group[0] for group in groups if group is not chosen),
-                also_like_ids=tuple(group[0] for group in alike if group is not chosen))
+            return _taken(stem, groups, alike, parenthesised_id=True)
     match = _BARE_ID.search(stem)
     if match:
         rest = _PARENTHESISED.sub("", stem[: match.start()] + stem[match.end():])
         name = " ".join(rest.split()).strip(" _-()") or None
-        return Identity(name=name, student_id=match["id"],
-                        passed_over=tuple(group[0] for group in groups))
+        return Identity(name=name, student_id=match["id"], passed_over=tuple(group[0] for group in groups))
     copy_numbers = [group for group in groups if _COPY_NUMBER.fullmatch(group["inside"])]
     if copy_numbers:
-        chosen = copy_numbers[-1]
-        return Identity(name=stem[:chosen.start()].strip(" _-") or None, student_id=chosen["inside"],
-                        in_parentheses=True, passed_over=tuple(group[0] for group in groups if group is not chosen),
-                        also_like_ids=tuple(group[0] for group in copy_numbers if group is not chosen))
+        return _taken(stem, groups, copy_numbers, parenthesised_id=False)
     return Identity(name=None, student_id=None, passed_over=tuple(group[0] for group in groups))
+
+
+def _taken(stem: str, groups: list[re.Match], alike: list[re.Match], parenthesised_id: bool) -> Identity:
+    """The last of `alike` as the id, the name before it; the other groups passed over."""
+    chosen = alike[-1]
+    return Identity(name=stem[:chosen.start()].strip(" _-") or None, student_id=chosen["inside"],
+                    parenthesised_id=parenthesised_id,
+                    passed_over=tuple(group[0] for group in groups if group is not chosen),
+                    also_like_ids=tuple(group[0] for group in alike if group is not chosen))
 
 
 def parse_lms_name(name: str) -> LmsName | None:
@@ -366,7 +369,7 @@ def _who_in_download(student: list[tuple[Path, LmsName]], parts: list[Part], fla
     and a number in a file name may well be a date."""
     first = student[0][1]
     named = ((part.name, parse_identity(PurePath(part.name).stem)) for part in parts)
-    original, identity = next(((name, identity) for name, identity in named if identity.in_parentheses),
+    original, identity = next(((name, identity) for name, identity in named if identity.parenthesised_id),
                               (None, Identity(name=None, student_id=None)))
     if original is not None:
         _note_what_was_passed_over(identity, original, flags, notes)

@@ -240,13 +240,16 @@ def test_a_download_reads_the_last_group_of_digits_of_an_original_name(tmp_path)
     write_files(tmp_path, {
         "kimminjun_12345_67890_김민준(2반)(2022001) (1).ipynb": notebook("canvas"),
         "leeseoyeon_12346_67891_midterm_2022002.ipynb": notebook("bare"),  # a bare number may be a date: not read
+        "parkjiho_12347_67892_midterm (1).ipynb": notebook("copy"),  # nor a browser's copy number
     })
-    kim, lee = discover(tmp_path, "*.ipynb")
+    kim, lee, park = discover(tmp_path, "*.ipynb")
     assert identity(kim) == ("2022001", "김민준(2반)", "2022001", "12345", "kimminjun", False, None)
     assert (kim.flags, kim.notes) == ((), (
         "student id '2022001' read from '김민준(2반)(2022001) (1).ipynb'; not taken as the id: (2반), (1)",))
     assert identity(lee) == ("12346", None, None, "12346", "leeseoyeon", False, None)
     assert (lee.flags, lee.notes) == ((), ())
+    assert identity(park) == ("12347", None, None, "12347", "parkjiho", False, None)
+    assert (park.flags, park.notes) == ((), ())
 
 
 def test_a_refused_zip_among_a_students_files(tmp_path):
