@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import describe as describe_assets
@@ -49,6 +49,7 @@ from grader.slurm.coordinator import grade_on_slurm
 from grader.slurm.plan import KernelSettings, RunPlan
 from grader.submission import UNZIP_PREFIX, discovered, nothing_to_grade
 from grader.terminal import RunOutOption
+from grader.terminal import fail as _fail
 from grader.unzip import ZipRefused
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
@@ -71,11 +72,6 @@ GradebookOption = Annotated[Optional[Path], typer.Option("--gradebook", help=f"G
 
 def default_cache() -> Path:
     return Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
-    return typer.Exit(code=2)
 
 
 def gradebook_path(out: Path, gradebook: Path | None) -> Path:
