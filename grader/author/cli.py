@@ -95,7 +95,7 @@ def lint_command(
     except RubricError as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}")
         raise typer.Exit(code=1) from None
-    cache = cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
+    cache = _cache(cache_dir)
     _refuse_missing_assets(loaded, cache, cache_dir)
     runner = _runner(loaded, cache, no_sandbox, gpu)
     done = {"cpu": 0}
@@ -133,7 +133,7 @@ def reference_command(
     except RubricError as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}")
         raise typer.Exit(code=1) from None
-    cache = cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
+    cache = _cache(cache_dir)
     _refuse_missing_assets(loaded, cache, cache_dir)
     runner = _runner(loaded, cache, no_sandbox, gpu=None, cpu_fallback=cpu_fallback)
     with console.status(Text(f"running {loaded.spec.solution} (cached after the first time)…")):
@@ -145,6 +145,10 @@ def reference_command(
             raise typer.Exit(code=1) from None
     console.print(escape(f"{loaded.solution_path}: full marks ({loaded.spec.total:g} points); its run is cached in "
                          f"{cache / 'references'}"))
+
+
+def _cache(cache_dir: Path | None) -> Path:
+    return cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
 
 
 def _refuse_missing_assets(loaded: LoadedRubric, cache: Path, cache_dir: Path | None) -> None:

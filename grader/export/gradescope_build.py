@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
 import time
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
