@@ -5,7 +5,11 @@ a time (`--jobs 1`, warm kernels, sandboxed) with the synthetic assets, once per
 notebook's grading time as the gradebook recorded it (kernel start to checks done; the reference's run
 is not counted) and the GPU/CPU ratio measured in the same run:
 
-    .venv/bin/python benchmarks/problem1.py [--markdown]
+    .venv/bin/python benchmarks/problem1.py [--markdown] [--n N] [--cache-dir DIR]
+
+--n grades the first N samples only (a quick check of the script: --n 1); --cache-dir uses a grader cache
+that holds the assets already (`grader assets synth --cache-dir DIR`), and keeps the reference's run there,
+instead of a new one filled with `grader assets synth`.
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ def grade(samples: Path, out: Path, cache: Path, device_flags: list[str]) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--n", type=int, default=len(PROBLEM_1_SAMPLES),
+                        help=f"grade the first N samples [all {len(PROBLEM_1_SAMPLES)}]")
+    parser.add_argument("--cache-dir", type=Path, help="a grader cache with the assets in place [a new one, filled "
+                                                        "by `grader assets synth`]")
     args = parser.parse_args()
     import torch
 
@@ -48,11 +56,12 @@ def main() -> None:
         devices["gpu"] = ["--gpus", "0"]
     with tempfile.TemporaryDirectory(prefix="grader-bench-p1-") as work:
         work = Path(work)
-        cache = work / "cache"
-        env = dict(os.environ, GRADER_CACHE=str(cache))
-        subprocess.run([sys.executable, "-m", "grader", "assets", "synth"], check=True, env=env, capture_output=True)
+        cache = args.cache_dir or work / "cache"
+        if args.cache_dir is None:
+            subprocess.run([sys.executable, "-m", "grader", "assets", "synth"], check=True, capture_output=True,
+                           env=dict(os.environ, GRADER_CACHE=str(cache)))
         samples = work / "samples"
-        for sample in PROBLEM_1_SAMPLES:
+        for sample in PROBLEM_1_SAMPLES[: args.n]:
             shutil.copytree(sample, samples / sample.name)
         times = {device: grade(samples, work / device, cache, flags) for device, flags in devices.items()}
     names = list(times["cpu"])

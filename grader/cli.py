@@ -13,11 +13,14 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import describe as describe_assets
 from grader.assets.cli import assets_app
+from grader.assets.needs import missing_assets
 from grader.author import cli as author_cli
 from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, BatchOutcome, Workers, auto_jobs, grade_submissions,
                           rubric_summary, write_outputs)
@@ -44,7 +47,9 @@ from grader.slurm import cluster as slurm_cluster
 from grader.slurm.cluster import SlurmError, SlurmOptions
 from grader.slurm.coordinator import grade_on_slurm
 from grader.slurm.plan import KernelSettings, RunPlan
-from grader.submission import UNZIP_PREFIX, discovered
+from grader.submission import UNZIP_PREFIX, discovered, nothing_to_grade
+from grader.terminal import RunOutOption
+from grader.terminal import fail as _fail
 from grader.unzip import ZipRefused
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
@@ -52,7 +57,10 @@ app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks."
 app.add_typer(author_cli.rubric_app, name="rubric", help="Check a rubric against its template and reference solution.")
 app.add_typer(assets_app, name="assets", help="Pretrained weights and datasets for kernels without network: fill "
                                               "the cache with stand-ins or real downloads, show its state.")
-console = Console(stderr=True, soft_wrap=True)  # long paths and messages stay on one line
+# Long paths and messages stay on one line. What is printed is text, not Rich markup, unless a line asks for markup
+# (and then escapes the user data in it): file names like `a[b]c.ipynb`, a roster's column `Lateness (H:M:S)`,
+# whose `:M:` is an emoji code to Rich, come out as written.
+console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 
 NO_SANDBOX_WARNING = (
     "[bold red on yellow] --no-sandbox [/] [bold red]students' code runs unconfined, as you: it can read the answer "
@@ -66,16 +74,16 @@ def default_cache() -> Path:
     return Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=2)
+def gradebook_path(out: Path, gradebook: Path | None) -> Path:
+    """The gradebook a command reads: --gradebook, else OUT's; it must exist."""
+    path = gradebook or out / GRADEBOOK_FILE
+    if not path.is_file():
+        raise _fail(f"no gradebook at {path}; run `grader grade … --out {out}` first, or pass --gradebook")
+    return path
 
 
 def _open_gradebook(out: Path, gradebook: Path | None, must_exist: bool) -> Gradebook:
-    path = gradebook or out / GRADEBOOK_FILE
-    if must_exist and not path.is_file():
-        raise _fail(f"no gradebook at {path}; run `grader grade … --out {out}` first, or pass --gradebook")
-    return Gradebook(path)
+    return Gradebook(gradebook_path(out, gradebook) if must_exist else gradebook or out / GRADEBOOK_FILE)
 
 
 @app.command()
@@ -142,13 +150,16 @@ def grade(
             found = stack.enter_context(discovered(submissions, loaded.spec.submission.notebook))
         except (RubricError, RosterError, FileNotFoundError, ZipRefused) as err:
             raise _fail(str(err)) from None
+        cache = cache_dir or default_cache()
+        # Before any kernel starts or anything is written:
+        if why := nothing_to_grade(submissions, found) or missing_assets(loaded, cache, _cache_option(cache_dir)):
+            raise _fail(why)
         limits = loaded.spec.execution
         memory_mb = memory or limits.memory_mb
         # With Slurm only the reference runs here, before the array.
         workers = Workers.plan(1) if on_slurm else _plan_workers(jobs, _parse_gpus(gpus), per_gpu, memory_mb)
-        cache = cache_dir or default_cache()
         if no_sandbox:
-            console.print(NO_SANDBOX_WARNING, highlight=False)
+            console.print(NO_SANDBOX_WARNING, highlight=False, markup=True)
             sandbox = None
         else:
             try:
@@ -158,8 +169,8 @@ def grade(
                     gpus=tuple(gpu for gpu in workers.gpus if gpu is not None))
             except SandboxUnavailable as err:
                 raise _fail(f"cannot sandbox the students' kernels: {err}") from None
-        console.print(f"rubric [bold]{loaded.id}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in {submissions}",
-                      highlight=False)
+        console.print(f"rubric [bold]{escape(loaded.id)}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in "
+                      f"{escape(str(submissions))}", highlight=False, markup=True)
         assets = describe_assets(assets_root(cache))
         console.print(assets, highlight=False)
         warm = None if cold or on_slurm else stack.enter_context(_start_warm_kernels(loaded, sandbox, cache, workers))
@@ -216,6 +227,11 @@ def grade(
                               quiet, roster)
 
 
+def _cache_option(cache_dir: Path | None) -> str:
+    """What a command suggested to the user adds to reach the same cache."""
+    return "" if cache_dir is None else f" --cache-dir {cache_dir}"
+
+
 def _parse_gpus(gpus: str | None) -> tuple[int, ...]:
     if gpus is None:
         return ()
@@ -252,7 +268,7 @@ def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache
     if preload is None:
         preload = imports_of(loaded.solution_path)
     env = sandbox.base_env() if sandbox else unsandboxed_base_env(Path(sys.executable).parent, cache)
-    with console.status(f"importing {', '.join(preload) or 'the kernel'} once, for warm kernels…"):
+    with console.status(Text(f"importing {', '.join(preload) or 'the kernel'} once, for warm kernels…")):
         try:
             warm = WarmKernels.start(sys.executable, preload, env, log=cache / "warm-kernels.log",
                                      wrapper=sandbox.server_wrapper() if sandbox else [])
@@ -260,8 +276,8 @@ def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache
             raise _fail(f"{err}\nTo start every kernel cold instead: --cold") from None
     with warm:
         for module, why in warm.failed.items():
-            console.print(f"[yellow]warning:[/] {module} could not be imported ahead ({why}); kernels import it "
-                          "themselves", highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(module)} could not be imported ahead ({escape(why)}); "
+                          "kernels import it themselves", highlight=False, markup=True)
         if warm.cuda_initialised and any(gpu is not None for gpu in workers.gpus):
             raise _fail(f"importing {', '.join(preload)} initialised CUDA, which a forked kernel cannot use. Set "
                         "`execution: preload:` in the rubric to modules that do not, or grade with --cold")
@@ -282,7 +298,7 @@ def _grade_into_gradebook(count: int, batch: Callable[[Gradebook, Callable], Bat
         book.bind_sources(sources)
         if roster is not None:
             book.bind_roster(roster)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                       TimeRemainingColumn(), console=console, disable=quiet) as progress:
             task = progress.add_task("grading", total=count, rate="")
@@ -305,8 +321,8 @@ def _grade_into_gradebook(count: int, batch: Callable[[Gradebook, Callable], Bat
                 progress.stop()
                 write_outputs(out, book)
                 console.print(f"[bold]interrupted[/]: {interrupted}; {len(book.students())} submission(s) are in "
-                              f"{book.path}. Run the same command again to resume: submissions already graded from "
-                              "the same files are skipped.", highlight=False)
+                              f"{escape(str(book.path))}. Run the same command again to resume: submissions already "
+                              "graded from the same files are skipped.", highlight=False, markup=True)
                 raise typer.Exit(code=130) from None
         results = write_outputs(out, book)
         roster_file = book.roster_path()
@@ -329,11 +345,12 @@ def _print_roster_match(roster: Path, results: list[SubmissionResult]) -> None:
         console.print(f"  no submission: {entry.name}" + (f" ({entry.student_id})" if entry.student_id else "")
                       + f", line {entry.row}: exported without a score", highlight=False)
     for key, why in match.unmatched.items():
-        console.print(f"  [yellow]matches no one:[/] {key}: {why}; not exported", highlight=False)
+        console.print(f"  [yellow]matches no one:[/] {escape(key)}: {escape(why)}; not exported", highlight=False,
+                      markup=True)
 
 
 @app.command()
-def report(out: OutOption = Path("reports"), gradebook: GradebookOption = None) -> None:
+def report(out: RunOutOption = None, gradebook: GradebookOption = None) -> None:
     """Re-render results.json and the HTML reports from the gradebook."""
     with _open_gradebook(out, gradebook, must_exist=True) as book:
         results = write_outputs(out, book)
@@ -343,7 +360,7 @@ def report(out: OutOption = Path("reports"), gradebook: GradebookOption = None) 
 @app.command()
 def export(
     format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "csv",
-    out: OutOption = Path("reports"),
+    out: RunOutOption = None,
     gradebook: GradebookOption = None,
     to: Annotated[Optional[Path], typer.Option("--to", help="File to write (a folder for gradescope) "
                                                               "\\[default: OUT/<a name for the format>].")] = None,
@@ -384,7 +401,7 @@ def export(
 
 @app.command()
 def feedback(
-    out: OutOption = Path("reports"),
+    out: RunOutOption = None,
     gradebook: GradebookOption = None,
     to: Annotated[Optional[Path], typer.Option("--to", help="Folder for the pages \\[default: OUT/feedback].")] = None,
 ) -> None:
@@ -411,7 +428,7 @@ def set_score(
                                                            "Gradescope and the LMS's feedback.")] = "",
     reason: Annotated[str, typer.Option("--reason", help="For staff only (TA reports, the history, results.json); "
                                                          "required to override an automatic score.")] = "",
-    out: OutOption = Path("reports"),
+    out: RunOutOption = None,
     gradebook: GradebookOption = None,
 ) -> None:
     """Record a manual score, or override an automatic one (with a reason)."""

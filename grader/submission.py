@@ -21,12 +21,14 @@ times say when each file was submitted.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
 import shutil
 import tempfile
 import unicodedata
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,7 +39,10 @@ from pathlib import Path, PurePath
 
 from grader.unzip import ZipLimits, ZipRefused, list_zip, unzip
 
-_NAME_AND_ID = re.compile(r"^(?P<name>.*?)\s*[(（]\s*(?P<id>[0-9A-Za-z][0-9A-Za-z_-]*)\s*[)）]")
+_PARENTHESISED = re.compile(r"[(（]\s*(?P<inside>[^()（）]*?)\s*[)）]")  # ASCII or full-width parentheses
+_ID_LIKE = re.compile(r"(?=.*\d)[0-9A-Za-z][0-9A-Za-z_-]*")  # A12345, 2022001: at least one digit
+_DIGITS = re.compile(r"\d{3,}")  # a student number; (1), (2) are what a browser adds to a second download
+_COPY_NUMBER = re.compile(r"\d{1,2}")
 _BARE_ID = re.compile(r"(?<!\d)(?P<id>\d{6,12})(?!\d)")
 _UNSAFE = re.compile(r"[^\w.-]+")
 _CANVAS = re.compile(r"^(?P<login>[a-z0-9]+)(?P<late>_LATE|_late)?_(?P<user>\d+)_\d+_(?P<original>.+)$")
@@ -146,17 +151,51 @@ class _Who:
     late: bool = False
 
 
-def parse_identity(stem: str) -> tuple[str | None, str | None]:
-    """`홍길동(2022001)` -> ("홍길동", "2022001"); `hw_2022001` -> (None, "2022001")."""
+@dataclass(frozen=True)
+class Identity:
+    """Who a file name says wrote it."""
+
+    name: str | None
+    student_id: str | None
+    # The id is a parenthesised student number or id (`이름(학번)`), not a bare number nor a lone `(1)`: the only form
+    # an LMS download's original names are read in.
+    parenthesised_id: bool = False
+    passed_over: tuple[str, ...] = ()  # the other parenthesised parts, as written: `(2반)`, `(1)`
+    also_like_ids: tuple[str, ...] = ()  # of those, the ones that look as much like the id: the choice is a guess
+
+
+def parse_identity(stem: str) -> Identity:
+    """`홍길동(2022001)` -> 홍길동, 2022001; `hw_2022001` -> no name, 2022001.
+
+    The id is the last parenthesised group of (3 or more) digits: `김민준(2반)(2022001)`, `홍길동(2022001) (1)`
+    (a browser's second download). Without one, the last parenthesised id of letters and digits (`(A12345)`),
+    else a bare number of 6 to 12 digits, else a parenthesised group of one or two digits (`홍길동(7)`)."""
     stem = unicodedata.normalize("NFC", stem)  # macOS writes Korean names decomposed
-    match = _NAME_AND_ID.match(stem)
-    if match:
-        return (match.group("name").strip(" _-") or None), match.group("id")
+    groups = list(_PARENTHESISED.finditer(stem))
+    digits = [group for group in groups if _DIGITS.fullmatch(group["inside"])]
+    lettered = [group for group in groups if _ID_LIKE.fullmatch(group["inside"])
+                and not _COPY_NUMBER.fullmatch(group["inside"])]
+    for alike in (digits, lettered):
+        if alike:
+            return _taken(stem, groups, alike, parenthesised_id=True)
     match = _BARE_ID.search(stem)
     if match:
-        name = (stem[: match.start()] + stem[match.end():]).strip(" _-()") or None
-        return name, match.group("id")
-    return None, None
+        rest = _PARENTHESISED.sub("", stem[: match.start()] + stem[match.end():])
+        name = " ".join(rest.split()).strip(" _-()") or None
+        return Identity(name=name, student_id=match["id"], passed_over=tuple(group[0] for group in groups))
+    copy_numbers = [group for group in groups if _COPY_NUMBER.fullmatch(group["inside"])]
+    if copy_numbers:
+        return _taken(stem, groups, copy_numbers, parenthesised_id=False)
+    return Identity(name=None, student_id=None, passed_over=tuple(group[0] for group in groups))
+
+
+def _taken(stem: str, groups: list[re.Match], alike: list[re.Match], parenthesised_id: bool) -> Identity:
+    """The last of `alike` as the id, the name before it; the other groups passed over."""
+    chosen = alike[-1]
+    return Identity(name=stem[:chosen.start()].strip(" _-") or None, student_id=chosen["inside"],
+                    parenthesised_id=parenthesised_id,
+                    passed_over=tuple(group[0] for group in groups if group is not chosen),
+                    also_like_ids=tuple(group[0] for group in alike if group is not chosen))
 
 
 def parse_lms_name(name: str) -> LmsName | None:
@@ -197,7 +236,7 @@ def discover(folder: Path, notebook_pattern: str,
     picks the notebook of a folder or zip that holds several. `submitted_at`: when files under
     `folder` were submitted, where that is known (a file's time on disk says only when it was copied)."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: not a folder of submissions, nor a zip of one")
+        raise FileNotFoundError(_not_a_folder(folder))
     entries = sorted(
         entry for entry in folder.iterdir() if _listed(entry)
         # The samples folder explains itself in a README; no LMS download has one.
@@ -213,7 +252,7 @@ def discover(folder: Path, notebook_pattern: str,
             who, parts = _who_by_name(entry, flags, notes), []
         else:
             parts = _downloaded_parts(student, notes)
-            who = _who_in_download(student, parts)
+            who = _who_in_download(student, parts, flags, notes)
         key = _unique(who.key, used, flags, notes)
         path, notebook, parts, error = _what_to_grade(student, parts, notebook_pattern, notes, flags)
         submissions.append(Submission(
@@ -222,6 +261,70 @@ def discover(folder: Path, notebook_pattern: str,
             submitted_at=_latest([part.source for part in parts] or [path], submitted_at or {}),
             parts=tuple(parts)))
     return submissions
+
+
+def _not_a_folder(path: Path) -> str:
+    """Why `path` is no folder of submissions: it does not exist (and which names beside it come close), or it is
+    a file."""
+    if path.is_file():
+        if path.suffix.lower() == ".ipynb":
+            return (f"{path} is a notebook, not a folder of submissions: put it in a folder of its own and grade "
+                    "that folder")
+        return f"{path} is a file, not a folder of submissions nor a zip of one"
+    if path.exists():
+        return f"{path} is not a folder of submissions nor a zip of one"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"{path}: no such folder or zip (there is no folder {parent} either)"
+    near = difflib.get_close_matches(path.name, [entry.name for entry in parent.iterdir() if _listed(entry)], n=3)
+    if not near:
+        return f"{path}: no such folder or zip"
+    return f"{path}: no such folder or zip; did you mean {_either(str(parent / name) for name in near)}?"
+
+
+def _either(names: Iterable[str]) -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def nothing_to_grade(given: Path, found: list[Submission]) -> str | None:
+    """Why the folder or download zip `given`, discovered as `found`, holds nothing to grade; None when one of its
+    submissions is, or holds, a notebook or a zip. A mistyped or empty folder is told before any kernel starts."""
+    if any(_gradable(submission) for submission in found):
+        return None
+    if found:
+        files = sum(not submission.path.is_dir() for submission in found)
+        folders = len(found) - files
+        counted = " and ".join(f"{count} {noun}{'s' if count > 1 else ''}"
+                               for count, noun in ((files, "file"), (folders, "folder")) if count)
+        none = "none a notebook (.ipynb) or a zip" if not folders else \
+            "none of them a notebook (.ipynb), a zip or a folder holding a notebook"
+        return f"{given} holds {counted}, {none}: {_listing([submission.path.name for submission in found])}"
+    if _is_zip(given):
+        with zipfile.ZipFile(given) as archive:  # `discovered` has checked it
+            skipped = sorted({PurePath(name).parts[0] for name in archive.namelist()})
+    else:
+        skipped = sorted(entry.name for entry in given.iterdir())
+    if not skipped:
+        return f"{given} is empty: no submissions to grade"
+    return (f"{given} holds no submissions, only {_listing(skipped)} (hidden files, READMEs, macOS's and Jupyter's "
+            "own folders are not graded)")
+
+
+def _gradable(submission: Submission) -> bool:
+    """A notebook is found, or something is there to tell the student about (a zip, refused or not)."""
+    if submission.error is not None or _is_zip(submission.path):
+        return True
+    if any(_is_zip(part.source) for part in submission.parts):
+        return True
+    return submission.notebook is not None and submission.notebook.name.lower().endswith(".ipynb")
+
+
+def _listing(names: list[str], shown: int = 5) -> str:
+    """The first `shown` names, and how many more."""
+    listed = ", ".join(names[:shown])
+    return listed if len(names) <= shown else f"{listed} and {len(names) - shown} more"
 
 
 def _listed(entry: Path) -> bool:
@@ -239,26 +342,43 @@ def _by_student(entries: list[Path]) -> list[list[tuple[Path, LmsName | None]]]:
 
 def _who_by_name(entry: Path, flags: list[str], notes: list[str]) -> _Who:
     stem = entry.stem if entry.is_file() else entry.name
-    name, student_id = parse_identity(stem)
-    key = student_id or _UNSAFE.sub("_", unicodedata.normalize("NFC", stem)).strip("_") or "submission"
-    if student_id is None:
+    identity = parse_identity(stem)
+    key = identity.student_id or _UNSAFE.sub("_", unicodedata.normalize("NFC", stem)).strip("_") or "submission"
+    if identity.student_id is None:
         flags.append("no-student-id")
         notes.append(f"no student id in the name {entry.name!r}; graded as {key!r}")
-    return _Who(key=key, name=name, student_id=student_id)
+    else:
+        _note_what_was_passed_over(identity, entry.name, flags, notes)
+    return _Who(key=key, name=identity.name, student_id=identity.student_id)
 
 
-def _who_in_download(student: list[tuple[Path, LmsName]], parts: list[Part]) -> _Who:
+def _note_what_was_passed_over(identity: Identity, name: str, flags: list[str], notes: list[str]) -> None:
+    """A note for the TA on the parenthesised parts of `name` not taken as the id; flagged when one of them looks as
+    much like an id as the one taken."""
+    passed_over = ", ".join(identity.passed_over)
+    if identity.also_like_ids:
+        flags.append("ambiguous-student-id")
+        notes.append(f"{name!r} holds several parts that look like a student id: {identity.student_id!r}, the last, "
+                     f"was taken; not {', '.join(identity.also_like_ids)}. Check whose submission it is")
+    elif passed_over:
+        notes.append(f"student id {identity.student_id!r} read from {name!r}; not taken as the id: {passed_over}")
+
+
+def _who_in_download(student: list[tuple[Path, LmsName]], parts: list[Part], flags: list[str],
+                     notes: list[str]) -> _Who:
     """Keyed by the student id when one of the original names is `이름(학번)`, else by the LMS's user id.
 
     Only that form is trusted here, not a bare number as for other names: the LMS already says who it is,
     and a number in a file name may well be a date."""
     first = student[0][1]
-    named = (_NAME_AND_ID.match(unicodedata.normalize("NFC", PurePath(part.name).stem)) for part in parts)
-    match = next((match for match in named if match), None)
-    name = (match["name"].strip(" _-") or None) if match else None
-    student_id = match["id"] if match else None
-    return _Who(key=student_id or first.user_id, name=first.full_name or name, student_id=student_id,
-                lms_user_id=first.user_id, login=first.login, late=any(lms.late for _, lms in student))
+    named = ((part.name, parse_identity(PurePath(part.name).stem)) for part in parts)
+    original, identity = next(((name, identity) for name, identity in named if identity.parenthesised_id),
+                              (None, Identity(name=None, student_id=None)))
+    if original is not None:
+        _note_what_was_passed_over(identity, original, flags, notes)
+    return _Who(key=identity.student_id or first.user_id, name=first.full_name or identity.name,
+                student_id=identity.student_id, lms_user_id=first.user_id, login=first.login,
+                late=any(lms.late for _, lms in student))
 
 
 def _downloaded_parts(student: list[tuple[Path, LmsName]], notes: list[str]) -> list[Part]:

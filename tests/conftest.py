@@ -69,6 +69,14 @@ def cache_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def grader_wheel(tmp_path_factory) -> Path:
+    """This grader's wheel, built from its source once, as `grader release` builds it."""
+    from grader.selfcheck.wheel import build_grader_wheel
+
+    return build_grader_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
 def sandbox_host(cache_dir):
     """The host's sandbox, set up as `grader grade` does (the tests run as root, like CI)."""
     from grader.run.sandbox import Limits, SandboxHost

@@ -161,6 +161,7 @@ def test_the_self_check_says_so_and_counts_only_the_genuine_error(quiz, submitte
     assert report.problems == 1  # the scratch cell's NameError, outside any item
     text = same_each_run("\n".join(re.sub(r"\[/?[a-z ]*\]", "", line) for line in console_lines(report)))
     assert (f"cells that stopped\n  cell {SCRATCH}: error: {NOT_DEFINED}\n"
+            "    (cells are counted from the top of the notebook, text cells included)\n"
             f"  cell {CELL['3.1']} (3.1): error: NameError: name 'T' is not defined\n"
             f"    → {EXPECTED_NOTES[CELL['3.1']]}\n"
             f"  cell {CELL['3.2']} (3.2): error: NameError: name '거짓' is not defined\n"

@@ -236,6 +236,22 @@ def test_a_folder_that_mixes_plain_canvas_and_moodle_names(tmp_path):
     assert contents(moodle) == (["midterm.ipynb"], notebook("moodle"))
 
 
+def test_a_download_reads_the_last_group_of_digits_of_an_original_name(tmp_path):
+    write_files(tmp_path, {
+        "kimminjun_12345_67890_김민준(2반)(2022001) (1).ipynb": notebook("canvas"),
+        "leeseoyeon_12346_67891_midterm_2022002.ipynb": notebook("bare"),  # a bare number may be a date: not read
+        "parkjiho_12347_67892_midterm (1).ipynb": notebook("copy"),  # nor a browser's copy number
+    })
+    kim, lee, park = discover(tmp_path, "*.ipynb")
+    assert identity(kim) == ("2022001", "김민준(2반)", "2022001", "12345", "kimminjun", False, None)
+    assert (kim.flags, kim.notes) == ((), (
+        "student id '2022001' read from '김민준(2반)(2022001) (1).ipynb'; not taken as the id: (2반), (1)",))
+    assert identity(lee) == ("12346", None, None, "12346", "leeseoyeon", False, None)
+    assert (lee.flags, lee.notes) == ((), ())
+    assert identity(park) == ("12347", None, None, "12347", "parkjiho", False, None)
+    assert (park.flags, park.notes) == ((), ())
+
+
 def test_a_refused_zip_among_a_students_files(tmp_path):
     write_files(tmp_path, {"kimminjun_12345_67890_midterm.ipynb": notebook("kim")})
     make_zip(tmp_path / "kimminjun_12345_67899_data.zip", {"../x": (b"x", (2026, 11, 20, 0, 0, 0))})
@@ -326,7 +342,7 @@ def test_an_old_gradebook_gains_the_new_columns(tmp_path):
     db.close()
     with Gradebook(path) as book:
         columns = [row[1] for row in book.db.execute("PRAGMA table_info(submissions)")]
-        assert columns[-5:] == ["sandboxed", "lms_user_id", "login", "late", "submitted_at"]
+        assert columns[-6:] == ["sandboxed", "lms_user_id", "login", "late", "submitted_at", "integrity"]
         old = book.result("2022001")
         assert (old.name, old.sandboxed, old.lms_user_id, old.login, old.late, old.submitted_at) == (
             "홍길동", True, None, None, False, None)

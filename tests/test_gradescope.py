@@ -17,7 +17,9 @@ from grader.export.gradescope_build import gradescope_app
 from grader.gradebook import Gradebook, RubricSummary
 from grader.results import CheckResult, IntegrityFlag, ItemResult, ManualScore, SubmissionResult
 from grader.rubric import load_rubric
-from tests.conftest import RUBRIC
+from tests.capture_exam import DATA, NET, write_exam
+from tests.capture_exam import RUBRIC as RUBRIC_OF_CAPTURES
+from tests.conftest import RUBRIC, run_cli
 
 SUMMARY = RubricSummary(id="exam", title="Exam", hash="sha256:r1", total=20, items=[
     {"id": "2.1", "title": "Linear network", "points": 6, "visibility": "public", "kinds": ["module", "tensor"]},
@@ -194,6 +196,9 @@ def test_the_scripts_are_bash_with_lf_line_endings(autograder):
         assert done.returncode == 0, done.stderr
     setup = (unpacked / "setup.sh").read_text()
     assert "apt-get install -y python3 python3-venv python3-pip bubblewrap" in setup
+    assert ("export GRADER_CACHE=/autograder/cache\n"  # Problems 2 and 3 need no asset
+            "/autograder/venv/bin/grader rubric reference /autograder/source/rubric --cpu-fallback --no-sandbox\n"
+            in setup)
     assert "--index-url https://download.pytorch.org/whl/cpu torch" in setup
     assert 'pip install "/autograder/source/grader-src"' in setup
     run = (unpacked / "run_autograder").read_text()
@@ -242,6 +247,14 @@ def test_build_grades_every_problem_when_the_rubric_does_not_choose(tmp_path):
     done = CliRunner().invoke(gradescope_app, ["build", str(folder), "--out", str(tmp_path / "a.zip")])
     assert done.exit_code == 0, done.output
     assert "Problem(s) 1, 2, 3, 19 items, 100 points" in done.output
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        setup = archive.read("setup.sh").decode()
+    # Problem 1's solution trains a resnet34: its weights are fetched while the image is built, which has internet.
+    assert ("export GRADER_CACHE=/autograder/cache\n"
+            "# The assets the reference solution needs (the image build has internet, the grading kernels have not).\n"
+            "/autograder/venv/bin/grader assets fetch --only resnet34\n"
+            "/autograder/venv/bin/grader rubric reference /autograder/source/rubric --cpu-fallback --no-sandbox\n"
+            in setup)
 
 
 def test_build_refuses_problems_the_rubric_does_not_have(tmp_path):
@@ -305,3 +318,21 @@ def test_build_ships_a_given_wheel_instead_of_the_source(tmp_path):
     done = CliRunner().invoke(gradescope_app, ["build", str(RUBRIC), "--out", str(out), "--wheel", str(tmp_path)])
     assert done.exit_code == 2
     assert f"--wheel {tmp_path}: expected a wheel file (*.whl)" in done.output
+
+
+# -- the reference run setup.sh starts ------------------------------------------------------
+
+@pytest.mark.notebooks
+def test_rubric_reference_caches_the_reference_and_checks_its_marks(tmp_path, cache_dir):
+    folder = write_exam(tmp_path / "demo", {**RUBRIC_OF_CAPTURES, "id": "reference-demo"})
+    done = run_cli("rubric", "reference", str(folder), "--no-sandbox", "--cache-dir", str(cache_dir),
+                   env_cache=cache_dir)
+    assert done.stderr.strip() == (f"{folder / 'solution.ipynb'}: full marks (16 points); its run is cached in "
+                                   f"{cache_dir / 'references'}")
+    assert len(list((cache_dir / "references").glob("reference-demo-*.jsonl"))) == 1
+    wrong = write_exam(tmp_path / "wrong", solution=(DATA, NET.replace("10.5", "-10.5")))
+    failed = run_cli("rubric", "reference", str(wrong), "--no-sandbox", "--cache-dir", str(cache_dir),
+                     env_cache=cache_dir, check=False)
+    assert failed.returncode == 1
+    assert " ".join(failed.stderr.split()).startswith(
+        f"error: {wrong / 'solution.ipynb'}: the reference solution does not earn full marks on its own rubric:")

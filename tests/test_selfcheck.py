@@ -36,7 +36,7 @@ from grader.selfcheck.check import CellProblem, ItemReport, SelfChecker, SelfChe
 from grader.selfcheck.public import load_public_rubric, public_view_of
 from grader.selfcheck.release import LAPTOP_HEADING, release
 from grader.selfcheck.render import console_lines, item_lines, render_html
-from grader.selfcheck.wheel import WheelError, build_grader_wheel, checked_wheel, running_version
+from grader.selfcheck.wheel import WheelError, checked_wheel, running_version
 from grader.submission import discover
 from tests.conftest import RUBRIC, SUBMISSIONS, problems_2_and_3_rubric, run_cli
 
@@ -68,12 +68,6 @@ def own_folder(notebook: Path, tmp: Path) -> Path:
 
 
 # -- the bundle -----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def grader_wheel(tmp_path_factory) -> Path:
-    """This grader's wheel, built from its source once, as `grader release` builds it."""
-    return build_grader_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def bundle_files(bundle: Path) -> list[str]:

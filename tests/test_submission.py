@@ -11,14 +11,54 @@ from grader.submission import discover, parse_identity
     ("홍길동(2022001)", ("홍길동", "2022001")),
     ("홍길동 (2022001)", ("홍길동", "2022001")),
     ("홍길동（2022001）", ("홍길동", "2022001")),
-    ("홍길동(2022001) (1)", ("홍길동", "2022001")),
     ("Kim Minjun(A12345)", ("Kim Minjun", "A12345")),
     ("midterm_202212345", ("midterm", "202212345")),
     ("final", (None, None)),
     ("\u1112\u1169\u11bc\u1100\u1175\u11af\u1103\u1169\u11bc(2022001)", ("홍길동", "2022001")),  # macOS NFD
+    ("홍길동(2022001)-1", ("홍길동", "2022001")),
+    ("홍길동(1)", ("홍길동", "1")),  # nothing else there: a short number is the id
 ])
 def test_identity_from_the_file_name(stem, expected):
-    assert parse_identity(stem) == expected
+    identity = parse_identity(stem)
+    assert (identity.name, identity.student_id) == expected
+    assert (identity.passed_over, identity.also_like_ids) == ((), ())
+
+
+@pytest.mark.parametrize("stem, name, student_id, passed_over, also_like_ids", [
+    ("김민준(2반)(2022001)", "김민준(2반)", "2022001", ("(2반)",), ()),
+    ("Kim (Minjun) (2022001)", "Kim (Minjun)", "2022001", ("(Minjun)",), ()),
+    ("홍길동(2022001) (1)", "홍길동", "2022001", ("(1)",), ()),  # a browser's second download
+    ("홍길동(2022001)(v2)", "홍길동", "2022001", ("(v2)",), ()),
+    ("김민준(3)(2022001)", "김민준(3)", "2022001", ("(3)",), ()),
+    ("홍길동（2반）（2022001） (2)", "홍길동（2반）", "2022001", ("（2반）", "(2)"), ()),
+    ("midterm_202212345 (1)", "midterm", "202212345", ("(1)",), ()),
+    ("Kim(A12345)(1)", "Kim", "A12345", ("(1)",), ()),
+    ("홍길동(2022001)(2022002)", "홍길동(2022001)", "2022002", ("(2022001)",), ("(2022001)",)),
+    ("Kim(A12345)(B2)", "Kim(A12345)", "B2", ("(A12345)",), ("(A12345)",)),
+    ("홍길동(1)(2)", "홍길동(1)", "2", ("(1)",), ("(1)",)),
+    ("홍길동(중간고사)", None, None, ("(중간고사)",), ()),
+])
+def test_the_id_is_the_last_group_of_digits_and_the_rest_is_said(stem, name, student_id, passed_over, also_like_ids):
+    identity = parse_identity(stem)
+    assert (identity.name, identity.student_id, identity.passed_over, identity.also_like_ids) == (
+        name, student_id, passed_over, also_like_ids)
+
+
+def test_what_was_not_taken_as_the_id_is_noted_and_a_guess_flagged(tmp_path):
+    for name in ("김민준(2반)(2022001).ipynb", "홍길동(2022003) (1).ipynb", "이서연(2022002)(2022012).ipynb",
+                 "박지호(2022004)-1.ipynb"):
+        (tmp_path / name).write_text("{}")
+    found = {s.path.name: (s.key, s.name, s.flags, s.notes) for s in discover(tmp_path, "*.ipynb")}
+    assert found == {
+        "김민준(2반)(2022001).ipynb": ("2022001", "김민준(2반)", (), (
+            "student id '2022001' read from '김민준(2반)(2022001).ipynb'; not taken as the id: (2반)",)),
+        "홍길동(2022003) (1).ipynb": ("2022003", "홍길동", (), (
+            "student id '2022003' read from '홍길동(2022003) (1).ipynb'; not taken as the id: (1)",)),
+        "이서연(2022002)(2022012).ipynb": ("2022012", "이서연(2022002)", ("ambiguous-student-id",), (
+            "'이서연(2022002)(2022012).ipynb' holds several parts that look like a student id: '2022012', the last, "
+            "was taken; not (2022002). Check whose submission it is",)),
+        "박지호(2022004)-1.ipynb": ("2022004", "박지호", (), ()),
+    }
 
 
 def test_discover_files_folders_and_problems(tmp_path):

@@ -65,21 +65,27 @@ class Asset:
     stand_in: str  # what `synth` writes in its place, for reports
     url: str | None = None  # None: the grader draws it, nothing to fetch; a folder's URL is a .tgz archive
     published: PublishedCheck | None = None
+    # Names whose use in a notebook's code downloads it (`vision_learner(dls, resnet34)`, `models.resnet34(...)`,
+    # `untar_data(URLs.MNIST_SAMPLE)`): how a rubric's needs are told from its solution.
+    used_by: tuple[str, ...] = ()
 
 
 RESNET34 = Asset(
     name="resnet34", description="torchvision ResNet-34 ImageNet weights (IMAGENET1K_V1)",
     path="torch/hub/checkpoints/resnet34-b627a593.pth", is_folder=False, stand_in="random weights",
-    url="https://download.pytorch.org/models/resnet34-b627a593.pth", published=Sha256Prefix("b627a593"))
+    url="https://download.pytorch.org/models/resnet34-b627a593.pth", published=Sha256Prefix("b627a593"),
+    used_by=("resnet34",))
 RESNET18 = Asset(
     name="resnet18", description="torchvision ResNet-18 ImageNet weights (IMAGENET1K_V1)",
     path="torch/hub/checkpoints/resnet18-f37072fd.pth", is_folder=False, stand_in="random weights",
-    url="https://download.pytorch.org/models/resnet18-f37072fd.pth", published=Sha256Prefix("f37072fd"))
+    url="https://download.pytorch.org/models/resnet18-f37072fd.pth", published=Sha256Prefix("f37072fd"),
+    used_by=("resnet18",))
 MNIST_SAMPLE = Asset(
     name="mnist_sample", description="fastai URLs.MNIST_SAMPLE: 3s and 7s, train/ valid/ labels.csv",
     path="fastai/data/mnist_sample", is_folder=True, stand_in="scikit-learn digits",
     url="https://s3.amazonaws.com/fast-ai-sample/mnist_sample.tgz",
-    published=FastaiArchiveCheck(size=3214948, head_md5="2dbc7ec6f9259b583af0072c55816a88"))
+    published=FastaiArchiveCheck(size=3214948, head_md5="2dbc7ec6f9259b583af0072c55816a88"),
+    used_by=("MNIST_SAMPLE",))
 SHAPES = Asset(
     name="shapes", description="two classes of drawn shapes (circle, square) with boxes.json",
     path="shapes", is_folder=True, stand_in="drawn")

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -16,7 +17,7 @@ from grader.assets.fetch import FetchError, asset_url, fetch_asset
 from grader.assets.synth import synth_asset
 
 assets_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)  # text; markup only where asked
 
 CacheOption = Annotated[Optional[Path], typer.Option(
     "--cache-dir", "--cache", help="Grader cache; the assets are in its assets/ folder \\[default: $GRADER_CACHE "
@@ -26,7 +27,7 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Replace real assets 
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code=2)
 
 
@@ -91,7 +92,7 @@ def fetch(
         try:
             record = _fetch_with_progress(root, asset, asset_url(asset, urls), force, quiet)
         except FetchError as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True)
             failed.append(asset.name)
             continue
         if record is None:
@@ -114,7 +115,7 @@ def _fetch_with_progress(root: Path, asset: Asset, url: str, force: bool, quiet:
 def status(cache_dir: CacheOption = None) -> None:
     """Show whether each asset is real, synthetic or missing; exit code 1 when one is missing."""
     root = _root(cache_dir)
-    table = Table(title=f"assets in {root}", title_justify="left")
+    table = Table(title=escape(f"assets in {root}"), title_justify="left")
     for column in ("asset", "state", "path", "sha256"):
         table.add_column(column, overflow="fold")
     missing = []
@@ -125,7 +126,7 @@ def status(cache_dir: CacheOption = None) -> None:
         else:
             state = "real" if record.status == "real" else f"synthetic ({asset.stand_in})"
         table.add_row(asset.name, state, asset.path, record.sha256[:12] if record else "")
-    Console().print(table)  # stdout: the command's output
+    Console(emoji=False).print(table)  # stdout: the command's output
     if missing:
         console.print(f"missing: {', '.join(missing)}. `grader assets synth` writes stand-ins, "
                       "`grader assets fetch` downloads the real ones.", highlight=False)

@@ -12,17 +12,21 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
+from grader.assets.needs import missing_assets
 from grader.author.assign import AssignError, AssignReport, assign
 from grader.author.lint import LintReport, lint
 from grader.author.skeleton import SkeletonCheck
+from grader.grading import Grader
 from grader.reference import ReferenceRun, reference_run, run_solution
 from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.run import NotebookRunner
 from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
 
-console = Console(stderr=True, soft_wrap=True, highlight=False)
-report_console = Console(soft_wrap=True, highlight=False)
+# Rich markup, with what comes from the rubric, the notebooks and the file system escaped; no emoji codes.
+console = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
+report_console = Console(soft_wrap=True, highlight=False, emoji=False)
 rubric_app = typer.Typer(no_args_is_help=True)
 
 
@@ -89,15 +93,16 @@ def lint_command(
     try:
         loaded = load_rubric(rubric)
     except RubricError as err:
-        console.print(f"[bold red]error:[/] {err}")
+        console.print(f"[bold red]error:[/] {escape(str(err))}")
         raise typer.Exit(code=1) from None
-    cache = cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
+    cache = _cache(cache_dir)
+    _refuse_missing_assets(loaded, cache, cache_dir)
     runner = _runner(loaded, cache, no_sandbox, gpu)
     done = {"cpu": 0}
 
     def run_reference(on_gpu: bool) -> tuple[ReferenceRun, float]:
         started = monotonic()
-        with console.status(f"running {loaded.spec.solution} ({'on GPU ' + str(gpu) if on_gpu else 'CPU run ' + str(done['cpu'] + 1)})…"):
+        with console.status(Text(f"running {loaded.spec.solution} ({'on GPU ' + str(gpu) if on_gpu else 'CPU run ' + str(done['cpu'] + 1)})…")):
             if on_gpu:
                 run = run_solution(loaded, runner, gpu)
             else:
@@ -112,7 +117,50 @@ def lint_command(
         raise typer.Exit(code=1)
 
 
-def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None) -> NotebookRunner:
+@rubric_app.command("reference")
+def reference_command(
+    rubric: Annotated[Path, typer.Argument(help="Rubric folder (rubric.yaml, template, solution).")],
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run the reference unconfined, as you.")] = False,
+    cpu_fallback: Annotated[bool, typer.Option(
+        "--cpu-fallback", help="Without a GPU, run the solution's .cuda() and .to('cuda') on the CPU.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="The grader's cache \\[default: $GRADER_CACHE or "
+                                                           "~/.cache/grader].")] = None,
+) -> None:
+    """Run the reference solution into the cache, as `grader grade` does before it grades, and check that it
+    earns full marks on its rubric; grading then starts from the cached run. Exit code 1 when it does not."""
+    try:
+        loaded = load_rubric(rubric)
+    except RubricError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}")
+        raise typer.Exit(code=1) from None
+    cache = _cache(cache_dir)
+    _refuse_missing_assets(loaded, cache, cache_dir)
+    runner = _runner(loaded, cache, no_sandbox, gpu=None, cpu_fallback=cpu_fallback)
+    with console.status(Text(f"running {loaded.spec.solution} (cached after the first time)…")):
+        try:
+            run = reference_run(loaded, runner, cache)
+            Grader(loaded, runner, run.evidence, run.notebook)  # refuses a reference without full marks
+        except RubricError as err:
+            console.print(f"[bold red]error:[/] {escape(str(err))}")
+            raise typer.Exit(code=1) from None
+    console.print(escape(f"{loaded.solution_path}: full marks ({loaded.spec.total:g} points); its run is cached in "
+                         f"{cache / 'references'}"))
+
+
+def _cache(cache_dir: Path | None) -> Path:
+    return cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
+
+
+def _refuse_missing_assets(loaded: LoadedRubric, cache: Path, cache_dir: Path | None) -> None:
+    """Exit 2 before the reference runs when the cache lacks an asset it needs (kernels have no network)."""
+    why = missing_assets(loaded, cache, "" if cache_dir is None else f" --cache-dir {cache_dir}")
+    if why:
+        console.print(f"[bold red]error:[/] {escape(why)}")
+        raise typer.Exit(code=2)
+
+
+def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None,
+            cpu_fallback: bool = False) -> NotebookRunner:
     limits = loaded.spec.execution
     sandbox = None
     if not no_sandbox:
@@ -121,23 +169,24 @@ def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None
                 memory_mb=limits.memory_mb, processes=limits.max_processes, file_size_mb=limits.max_file_mb,
                 tmp_mb=limits.disk_mb), cache, gpus=() if gpu is None else (gpu,))
         except SandboxUnavailable as err:
-            console.print(f"[bold red]error:[/] cannot sandbox the reference's kernel: {err} (or use --no-sandbox)")
+            console.print(f"[bold red]error:[/] cannot sandbox the reference's kernel: {escape(str(err))} (or use "
+                          "--no-sandbox)")
             raise typer.Exit(code=2) from None
     return NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
-                          cache_dir=cache, sandbox=sandbox)
+                          cache_dir=cache, sandbox=sandbox, cpu_fallback=cpu_fallback)
 
 
 def _print(report: LintReport, loaded: LoadedRubric) -> None:
     for finding in report.findings:
         colour = "red" if finding.severity == "error" else "yellow"
-        report_console.print(f"[{colour}]{finding.severity}:[/] {finding.where}: {finding.message}")
+        report_console.print(f"[{colour}]{finding.severity}:[/] {escape(finding.where)}: {escape(finding.message)}")
     if report.noise:
         report_console.print("noise of the reference (largest difference between runs, per numeric check):")
         for noise in report.noise:
             mark = "ok" if noise.within else "TOO TIGHT"
-            report_console.print(f"  {noise.runs}: {noise.max_abs_diff:.3g} (atol={noise.tolerance.atol:g}, "
-                                 f"rtol={noise.tolerance.rtol:g}) {mark}  {noise.where}")
+            report_console.print(escape(f"  {noise.runs}: {noise.max_abs_diff:.3g} (atol={noise.tolerance.atol:g}, "
+                                        f"rtol={noise.tolerance.rtol:g}) {mark}  {noise.where}"))
     seconds = ", ".join(f"{value:.1f}" for value in report.reference_seconds)
     errors, warnings = len(report.errors), len(report.findings) - len(report.errors)
-    report_console.print(f"{loaded.folder}: {len(loaded.spec.items)} items, {loaded.spec.total:g} points; reference "
-                         f"runs took {seconds} s; {errors} error(s), {warnings} warning(s)")
+    report_console.print(escape(f"{loaded.folder}: {len(loaded.spec.items)} items, {loaded.spec.total:g} points; "
+                                f"reference runs took {seconds} s; {errors} error(s), {warnings} warning(s)"))

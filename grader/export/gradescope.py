@@ -37,7 +37,7 @@ from grader.results import ItemResult, SubmissionResult
 WAITING_FOR_TA = "waiting for a TA to grade this answer (scored in Gradescope's manual grading)"
 
 # What a flag means for the student. Flags that are not listed (integrity, evidence-error,
-# no-student-id, duplicate-id) are for the TA, or mean nothing inside Gradescope.
+# no-student-id, ambiguous-student-id, duplicate-id) are for the TA, or mean nothing inside Gradescope.
 STUDENT_FLAGS = {
     "timeout": "A cell ran past its time limit and was stopped.",
     "kernel-died": "Python stopped (the kernel died) before the end of the notebook; the cells after that did not run.",

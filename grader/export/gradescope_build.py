@@ -28,6 +28,7 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -35,8 +36,11 @@ import nbformat
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 import grader
+from grader.assets.catalog import Asset
+from grader.assets.needs import needed_assets
 from grader.batch import GRADEBOOK_FILE
 from grader.export.gradescope import write_gradescope_results
 from grader.gradebook import Gradebook
@@ -47,7 +51,7 @@ from grader.rubric.models import Rubric
 
 gradescope_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                              help="Grade on Gradescope: build the autograder zip, write Gradescope's results.json.")
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)  # text; markup only where asked
 
 SOURCE = "/autograder/source"
 GRADER_SRC = "grader-src"
@@ -103,8 +107,14 @@ class BuildError(Exception):
     """An autograder that cannot be built as asked; the message says what was expected."""
 
 
-def setup_script(grader_package: str) -> str:
-    """setup.sh, installing the grader from `grader_package` (a path in the unpacked zip)."""
+def setup_script(grader_package: str, assets: Sequence[Asset] = ()) -> str:
+    """setup.sh, installing the grader from `grader_package` (a path in the unpacked zip) and putting the `assets`
+    the rubric needs into the image's cache."""
+    fill = "".join(f"/autograder/venv/bin/grader assets {'fetch' if asset.url else 'synth'} --only {asset.name}\n"
+                   for asset in assets)
+    if fill:
+        fill = ("# The assets the reference solution needs (the image build has internet, the grading kernels "
+                "have not).\n" + fill)
     return f"""\
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, to build the autograder's Ubuntu image; the zip is
@@ -119,14 +129,12 @@ python3 -m venv /autograder/venv
 # torchvision comes from the same index, so that it does not pull the CUDA build of torch back in.
 /autograder/venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch torchvision
 /autograder/venv/bin/pip install "{grader_package}"
-# Run the reference solution once, into the image's cache, by grading no submission: each submission
-# then reuses its evidence instead of running it again, and a solution that does not earn full marks
-# on its rubric fails here, when the autograder is uploaded. It is the instructor's own notebook, so it
-# runs without the sandbox, which the image build may not allow.
+# Run the reference solution once, into the image's cache: each submission then reuses its evidence
+# instead of running it again, and a solution that does not earn full marks on its rubric fails here,
+# when the autograder is uploaded. It is the instructor's own notebook, so it runs without the sandbox,
+# which the image build may not allow.
 export GRADER_CACHE=/autograder/cache
-mkdir -p /tmp/no-submissions
-/autograder/venv/bin/grader grade /tmp/no-submissions --rubric {SOURCE}/{RUBRIC} --out /tmp/no-submissions-out \\
-    --quiet --cpu-fallback --jobs 1 --no-sandbox
+{fill}/autograder/venv/bin/grader rubric reference {SOURCE}/{RUBRIC} --cpu-fallback --no-sandbox
 """
 
 
@@ -230,14 +238,15 @@ def write_autograder_zip(out: Path, rubric_folder: Path, grader_files: dict[str,
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code=2)
 
 
 @gradescope_app.command()
 def build(
     rubric_dir: Annotated[Path, typer.Argument(help="Rubric folder (rubric.yaml, template, solution).")],
-    out: Annotated[Path, typer.Option("--out", help="The zip to write.")] = Path("autograder.zip"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="The zip to write, e.g. autograder.zip \\[required].",
+                                                show_default=False)] = None,
     problems: Annotated[Optional[str], typer.Option(
         help="Problems graded on Gradescope, e.g. 2,3; the other items are left out of the rubric. "
              "Default: the rubric's gradescope.problems, else all.")] = None,
@@ -245,6 +254,8 @@ def build(
                                                        "checkout's source.")] = None,
 ) -> None:
     """Write the autograder zip: setup.sh, run_autograder, the restricted rubric and the grader."""
+    if out is None:  # no default: a zip of another exam in the current folder would be replaced
+        raise _fail("`grader gradescope build` needs --out FILE: the autograder zip to write, e.g. --out autograder.zip")
     try:
         loaded = load_rubric(rubric_dir)
         chosen = (parse_problems(problems, loaded.spec.problems) if problems is not None else
@@ -257,7 +268,7 @@ def build(
             stage_rubric(loaded, chosen, folder)
             restricted = load_rubric(folder)
             package = f"{SOURCE}/{GRADER_SRC}" + (f"/{wheel.name}" if wheel else "")
-            members = write_autograder_zip(out, folder, grader_files, setup_script(package))
+            members = write_autograder_zip(out, folder, grader_files, setup_script(package, needed_assets(restricted)))
     except (RubricError, BuildError) as err:
         raise _fail(str(err)) from None
     spec = restricted.spec

@@ -9,18 +9,20 @@ from typing import Annotated, Optional
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
 from grader.batch import GRADEBOOK_FILE, write_outputs
 from grader.gradebook import Gradebook, GradingSources
 from grader.review.app import ReviewConfig, create_app
 from grader.review.regrade import Regrader
+from grader.terminal import RunOutOption
 
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True, emoji=False)  # user data in markup is escaped
 
 
 def review(
     ta: Annotated[str, typer.Option("--ta", help="Your name: stored with every score, override and regrade.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder of the grading run.")] = Path("reports"),
+    out: RunOutOption = None,
     gradebook: Annotated[Optional[Path], typer.Option("--gradebook", help=f"Gradebook file \\[default: OUT/{GRADEBOOK_FILE}].")] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 \\[default: a free one].", min=0, max=65535)] = 0,
     rubric: Annotated[Optional[Path], typer.Option(help="Rubric folder for regrades \\[default: the one `grade` used].")] = None,
@@ -30,11 +32,9 @@ def review(
     """Review in the browser: a queue of manual items, students' pages with overrides, regrades, history.
 
     Several TAs may review one gradebook at once, each with their own `grader review`."""
-    from grader.cli import _fail, default_cache
+    from grader.cli import _fail, default_cache, gradebook_path
 
-    path = gradebook or out / GRADEBOOK_FILE
-    if not path.is_file():
-        raise _fail(f"no gradebook at {path}; run `grader grade … --out {out}` first, or pass --gradebook")
+    path = gradebook_path(out, gradebook)
     if not ta.strip():
         raise _fail("--ta: give your name; it is stored with every change you make")
     with Gradebook(path) as book:
@@ -59,7 +59,7 @@ def review(
     except OSError as err:
         raise _fail(f"cannot listen on 127.0.0.1:{port}: {err.strerror}; pick another --port") from None
     bound = listening.getsockname()[1]
-    console.print(f"reviewing {path} as [bold]{config.ta}[/]\nopen http://127.0.0.1:{bound}/?token={config.token}\n"
+    console.print(f"reviewing {escape(str(path))} as [bold]{escape(config.ta)}[/]\nopen http://127.0.0.1:{bound}/?token={config.token}\n"
                   "(only this machine can reach it; Ctrl-C stops)", highlight=False)
     server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
     try:
@@ -68,4 +68,4 @@ def review(
         pass
     with Gradebook(path) as book:
         write_outputs(out, book)
-    console.print(f"results.json and the reports in {out} show every change", highlight=False)
+    console.print(f"results.json and the reports in {out} show every change", highlight=False, markup=False)

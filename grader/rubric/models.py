@@ -387,6 +387,22 @@ class Execution(StrictModel):
         description="modules imported once before kernels are forked from a warm process, e.g. "
                     "[torch, fastai.vision.all]; by default those the solution imports",
     )
+    assets: list[str] | None = Field(
+        default=None,
+        description="the asset cache's entries the notebooks need (`grader assets status` lists them), e.g. "
+                    "[resnet34, mnist_sample]; grading refuses to start without them. By default those the "
+                    "solution's code uses (resnet34 for `vision_learner(dls, resnet34)`)",
+    )
+
+    @field_validator("assets")
+    @classmethod
+    def _catalogued(cls, assets: list[str] | None) -> list[str] | None:
+        from grader.assets.catalog import CATALOG  # the catalog is the assets' one list
+
+        unknown = [name for name in assets or () if name not in CATALOG]
+        if unknown:
+            raise ValueError(f"no asset {', '.join(map(repr, unknown))}; the assets are {', '.join(CATALOG)}")
+        return assets
 
 
 class SubmissionFiles(StrictModel):

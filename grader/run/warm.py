@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 
+from grader.notebook.code import code_cell_trees
 from grader.run.workspace import log_tail
 
 READY_TIMEOUT_S = 600  # importing fastai on a loaded machine
@@ -32,15 +33,7 @@ class WarmStartError(Exception):
 def imports_of(notebook: Path) -> list[str]:
     """The modules a notebook imports, in order: what is worth importing before the fork."""
     modules: list[str] = []
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
-        # IPython's magics and shell escapes are not Python.
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
+    for tree in code_cell_trees(nbformat.read(notebook, as_version=4)):
         for node in tree.body:
             names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
                      [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])

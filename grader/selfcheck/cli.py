@@ -13,6 +13,8 @@ from typing import Annotated, Optional
 import typer
 import watchfiles
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from grader.rubric import RubricError
 from grader.rubric.load import RUBRIC_FILE
@@ -28,12 +30,13 @@ from grader.selfcheck.render import console_lines, render_html
 from grader.selfcheck.wheel import WheelError, build_grader_wheel, checked_wheel
 from grader.submission import notebook_in
 
-console = Console(stderr=True, soft_wrap=True, highlight=False)  # messages about the run
-report_console = Console(soft_wrap=True, highlight=False)  # the report itself, on stdout
+# Rich markup, with what comes from the student, the rubric and the file system escaped; no emoji codes.
+console = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)  # messages about the run
+report_console = Console(soft_wrap=True, highlight=False, emoji=False)  # the report itself, on stdout
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code=2)
 
 
@@ -80,7 +83,7 @@ def check(
             # 2: the notebook could not be checked at all; 1: something would cost points
             raise typer.Exit(code=2 if report is None else 1 if report.problems else 0)
         _check_once(checker, path, html)
-        console.print(f"watching {path}: checked again on every save · Ctrl-C stops")
+        console.print(f"watching {escape(str(path))}: checked again on every save · Ctrl-C stops")
         try:
             for _ in watchfiles.watch(path.parent, watch_filter=lambda _, changed: Path(changed).name == path.name,
                                       recursive=False, debounce=300):
@@ -91,17 +94,17 @@ def check(
 
 
 def _check_once(checker: SelfChecker, path: Path, html: Path | None) -> SelfCheckReport | None:
-    with console.status(f"running {path.name} in a fresh kernel…"):
+    with console.status(Text(f"running {path.name} in a fresh kernel…")):
         try:
             report = checker.check(path)
         except SelfCheckError as err:
-            console.print(f"[bold red]cannot check {path.name}:[/] {err}")
+            console.print(f"[bold red]cannot check {escape(path.name)}:[/] {escape(str(err))}")
             return None
     for line in console_lines(report):
         report_console.print(line)
     if html is not None:
         html.write_text(render_html(report), encoding="utf-8")
-        console.print(f"wrote {html}")
+        console.print(f"wrote {escape(str(html))}")
     return report
 
 
@@ -116,7 +119,8 @@ def _notebook_in(folder: Path, rubric: LoadedPublicRubric) -> Path:
     if found is None or not found.is_file():
         raise SelfCheckError(f"{folder} holds no .ipynb notebook; name the notebook to check")
     if flags:
-        console.print(f"[yellow]note:[/] several notebooks in {folder}; checking the newest, {found.name}, as "
+        console.print(f"[yellow]note:[/] several notebooks in {escape(str(folder))}; checking the newest, "
+                      f"{escape(found.name)}, as "
                       "grading would pick it; name the notebook to check another")
     return found
 
@@ -132,7 +136,7 @@ def _rubric_beside(folder: Path) -> Path:
 def _warm_kernels(loaded: LoadedPublicRubric, cache: Path) -> Iterator[WarmKernels]:
     preload = loaded.spec.execution.preload or []
     cache.mkdir(parents=True, exist_ok=True)
-    with console.status(f"importing {', '.join(preload) or 'the kernel'} once, so that re-checks start warm…"):
+    with console.status(Text(f"importing {', '.join(preload) or 'the kernel'} once, so that re-checks start warm…")):
         try:
             warm = WarmKernels.start(sys.executable, preload, unsandboxed_base_env(Path(sys.executable).parent, cache),
                                      log=cache / "warm-kernels.log")
@@ -160,5 +164,5 @@ def release(
             written = write_bundle(rubric, out, shipped)
     except (RubricError, WheelError) as err:
         raise _fail(str(err)) from None
-    console.print(f"wrote {', '.join(str(path) for path in written)}")
-    console.print(f"students install grader and check their notebook as {out / README_FILE} says")
+    console.print(escape(f"wrote {', '.join(str(path) for path in written)}"))
+    console.print(escape(f"students install grader and check their notebook as {out / README_FILE} says"))

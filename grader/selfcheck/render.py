@@ -27,7 +27,7 @@ def item_lines(item: ItemReport) -> list[str]:
         state.append("ran" if item.ran == "ran" else "[red]did not run through[/]")
     if item.prints is not None:
         state.append("prints values" if item.prints else "[yellow]prints nothing[/]")
-    lines = [f"[bold]{item.id:<5}[/] {item.points:>3g} pts  " + " · ".join(state)]
+    lines = [f"[bold]{escape(f'{item.id:<5}')}[/] {item.points:>3g} pts  " + " · ".join(state)]
     lines += [f"        [red]✗ {escape(problem)}[/]" for problem in item.problems]
     for verdict in item.checks:
         if verdict.public:
@@ -51,7 +51,7 @@ def console_lines(report: SelfCheckReport) -> list[str]:
         lines += ["", "[bold]cells that stopped[/]"]
         for cell in report.cells:
             where = f" ({cell.item})" if cell.item else ""
-            lines.append(f"  cell {cell.cell}{where}: {cell.status}: {escape(cell.message)}")
+            lines.append(f"  cell {cell.cell}{escape(where)}: {cell.status}: {escape(cell.message)}")
             if cell.answer_note:
                 lines.append(f"    [green]→ {escape(cell.answer_note)}[/]")
     lines += [""] + [f"[yellow]note:[/] {escape(note)}" for note in report.notes]
