@@ -22,7 +22,7 @@ from grader.report.feedback import feedback_html, feedback_text
 from grader.report.render import write_reports
 from grader.rubric import load_rubric
 from grader.run import NotebookRunner
-from grader.selfcheck.check import SelfChecker
+from grader.selfcheck.check import CellProblem, SelfChecker, SelfCheckReport
 from grader.selfcheck.public import load_public_rubric
 from grader.selfcheck.render import console_lines, render_html
 from grader.submission import discover
@@ -193,3 +193,20 @@ def test_a_list_of_true_statements_in_a_code_cell_answers_the_group_and_costs_no
     result, _ = grader.grade(submission)
     assert [item.points for item in result.items] == [2.0] * 5
     assert [(cell.cell, cell.answer_note) for cell in result.cells if cell.status != "ok"] == [(4, listed)]
+
+
+def test_how_cells_are_counted_follows_the_first_numbered_cell_and_its_note():
+    report = SelfCheckReport(
+        notebook="midterm.ipynb", rubric="quiz", title="Quiz", items=[], notes=[], cpu_fallback="off",
+        cell_timeout_s=60, notebook_timeout_s=120, seconds=1.0,
+        cells=[CellProblem(cell=6, item="3.1", status="error", message="NameError: name 'T' is not defined",
+                           answer_note="read as the answer to 3.1 (True); the error of running it costs nothing"),
+               CellProblem(cell=9, item=None, status="error", message="ZeroDivisionError: division by zero")])
+    text = "\n".join(re.sub(r"\[/?[a-z ]*\]", "", line) for line in console_lines(report))
+    assert text.count("cells are counted") == 1
+    assert (
+        "\ncells that stopped\n"
+        "  cell 6 (3.1): error: NameError: name 'T' is not defined\n"
+        "    → read as the answer to 3.1 (True); the error of running it costs nothing\n"
+        "    (cells are counted from the top of the notebook, text cells included)\n"
+        "  cell 9: error: ZeroDivisionError: division by zero\n\n") in text

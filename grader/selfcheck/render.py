@@ -65,13 +65,21 @@ def console_lines(report: SelfCheckReport) -> list[str]:
 
 
 def _cells_counted_where_first_numbered(lines: list[str]) -> list[str]:
-    """The lines, with how cells are counted said once, under the first line that gives a cell's number."""
+    """The lines, with how cells are counted said once, after the first entry that gives a cell's number (the line
+    and the more indented lines that go with it)."""
     for position, line in enumerate(lines):
         plain = Text.from_markup(line).plain
         if _CELL_NUMBER.search(plain):
-            indent = " " * (len(plain) - len(plain.lstrip()) + 2)
-            return [*lines[:position + 1], f"{indent}[dim]({CELLS_COUNTED})[/]", *lines[position + 1:]]
+            depth = _indent(plain)
+            end = position + 1
+            while end < len(lines) and lines[end].strip() and _indent(Text.from_markup(lines[end]).plain) > depth:
+                end += 1
+            return [*lines[:end], f"{' ' * (depth + 2)}[dim]({CELLS_COUNTED})[/]", *lines[end:]]
     return lines
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
 
 
 def _mentions_cell_numbers(report: SelfCheckReport) -> bool:
