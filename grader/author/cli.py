@@ -90,14 +90,7 @@ def lint_command(
 ) -> None:
     """Check that every item has its cells, every check finds what it compares in the reference's run, the
     points add up, tolerances are wider than the reference's own noise, and hidden items do not leak."""
-    try:
-        loaded = load_rubric(rubric)
-    except RubricError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}")
-        raise typer.Exit(code=1) from None
-    cache = _cache(cache_dir)
-    _refuse_missing_assets(loaded, cache, cache_dir)
-    runner = _runner(loaded, cache, no_sandbox, gpu)
+    loaded, cache, runner = _reference_runner(rubric, cache_dir, no_sandbox, gpu)
     done = {"cpu": 0}
 
     def run_reference(on_gpu: bool) -> tuple[ReferenceRun, float]:
@@ -128,14 +121,7 @@ def reference_command(
 ) -> None:
     """Run the reference solution into the cache, as `grader grade` does before it grades, and check that it
     earns full marks on its rubric; grading then starts from the cached run. Exit code 1 when it does not."""
-    try:
-        loaded = load_rubric(rubric)
-    except RubricError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}")
-        raise typer.Exit(code=1) from None
-    cache = _cache(cache_dir)
-    _refuse_missing_assets(loaded, cache, cache_dir)
-    runner = _runner(loaded, cache, no_sandbox, gpu=None, cpu_fallback=cpu_fallback)
+    loaded, cache, runner = _reference_runner(rubric, cache_dir, no_sandbox, gpu=None, cpu_fallback=cpu_fallback)
     with console.status(Text(f"running {loaded.spec.solution} (cached after the first time)…")):
         try:
             run = reference_run(loaded, runner, cache)
@@ -145,6 +131,20 @@ def reference_command(
             raise typer.Exit(code=1) from None
     console.print(escape(f"{loaded.solution_path}: full marks ({loaded.spec.total:g} points); its run is cached in "
                          f"{cache / 'references'}"))
+
+
+def _reference_runner(rubric: Path, cache_dir: Path | None, no_sandbox: bool, gpu: int | None,
+                      cpu_fallback: bool = False) -> tuple[LoadedRubric, Path, NotebookRunner]:
+    """The rubric, the cache and a runner for its reference; exit 1 on a broken rubric, 2 when an asset the
+    reference needs is missing or the host cannot sandbox."""
+    try:
+        loaded = load_rubric(rubric)
+    except RubricError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}")
+        raise typer.Exit(code=1) from None
+    cache = _cache(cache_dir)
+    _refuse_missing_assets(loaded, cache, cache_dir)
+    return loaded, cache, _runner(loaded, cache, no_sandbox, gpu, cpu_fallback)
 
 
 def _cache(cache_dir: Path | None) -> Path:
