@@ -23,6 +23,7 @@ from grader.notebook.locate import locate
 from grader.lms.roster import RosterError, RosterMatch, read_roster
 from grader.lms.rows import match_results
 from grader.report import write_reports
+from grader.report.render import report_name
 from grader.results import SubmissionResult
 from grader.rubric import LoadedRubric
 from grader.submission import Submission
@@ -111,7 +112,7 @@ def grade_submissions(
     todo = []
     for submission in submissions:
         if not force and gradebook.is_current(submission.key, submission.content_hash, grader.rubric.hash,
-                                                 sandboxed=grader.sandboxed):
+                                              sandboxed=grader.sandboxed, identity=submission.identity()):
             outcome.skipped += 1
             on_done(submission, None)
         else:
@@ -157,6 +158,17 @@ def grade_submissions(
                     store(submission, future)
             raise
     return outcome
+
+
+def follow_new_keys(out: Path, gradebook: Gradebook, submissions: list[Submission]) -> dict[str, str]:
+    """The gradebook follows submissions whose key changed since an earlier run (`Gradebook.follow`: a roster
+    now says whose they are); what grading wrote under an old key goes, and is written again under the new one.
+    Returns old key -> new key."""
+    moves = gradebook.follow({submission.key: submission.identity() for submission in submissions})
+    for old in moves:
+        (out / EXECUTED_DIR / f"{old}.ipynb").unlink(missing_ok=True)
+        (out / report_name(old)).unlink(missing_ok=True)
+    return moves
 
 
 def write_outputs(out: Path, gradebook: Gradebook) -> list[SubmissionResult]:

@@ -22,8 +22,8 @@ from grader.assets.cache import describe as describe_assets
 from grader.assets.cli import assets_app
 from grader.assets.needs import missing_assets
 from grader.author import cli as author_cli
-from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, BatchOutcome, Workers, auto_jobs, grade_submissions,
-                          rubric_summary, write_outputs)
+from grader.batch import (GRADEBOOK_FILE, RESULTS_FILE, BatchOutcome, Workers, auto_jobs, follow_new_keys,
+                          grade_submissions, rubric_summary, write_outputs)
 from grader.export.gradescope_build import gradescope_app
 from grader.export.formats import DEFAULT_NAMES, FORMATS, ExportOptions
 from grader.export.formats import export as export_as
@@ -47,7 +47,7 @@ from grader.slurm import cluster as slurm_cluster
 from grader.slurm.cluster import SlurmError, SlurmOptions
 from grader.slurm.coordinator import grade_on_slurm
 from grader.slurm.plan import KernelSettings, RunPlan
-from grader.submission import UNZIP_PREFIX, discovered, nothing_to_grade
+from grader.submission import UNZIP_PREFIX, Submission, discovered, nothing_to_grade
 from grader.terminal import RunOutOption
 from grader.terminal import fail as _fail
 from grader.unzip import ZipRefused
@@ -116,8 +116,9 @@ def grade(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     roster: Annotated[Optional[Path], typer.Option(
         "--roster", help="The course's roster: a Canvas gradebook export, a Moodle participants export or an "
-                         "id,name,email,section CSV; the run lists who has no submission and which submissions "
-                         "match no one.")] = None,
+                         "id,name,email,section CSV. A submission it matches is keyed by the roster's student id; "
+                         "the run lists who has no submission and which submissions match no one "
+                         "\\[default: the roster an earlier run of this gradebook was given].")] = None,
     executor: Annotated[str, typer.Option(help="local: kernels on this machine; slurm: one Slurm array task per "
                                                "submission (OUT must be on a filesystem the nodes share).")] = "local",
     partition: Annotated[Optional[str], typer.Option(help="slurm: the partition.")] = None,
@@ -142,12 +143,13 @@ def grade(
                     "places them: use --gres gpu:1 and --max-tasks")
     with contextlib.ExitStack() as stack:
         sweep_workspaces((WORKSPACE_PREFIX, UNZIP_PREFIX))
+        roster = roster or _earlier_roster(out, gradebook)
         try:
-            if roster is not None:
-                read_roster(roster)  # a bad roster stops the run before anything is graded
+            # A bad roster stops the run before anything is graded. It says whose each submission is, and so its key.
+            course = read_roster(roster) if roster is not None else None
             loaded = load_rubric(rubric)
             # A whole download given as one zip is unpacked privately until the end of `stack`: the run grades from it.
-            found = stack.enter_context(discovered(submissions, loaded.spec.submission.notebook))
+            found = stack.enter_context(discovered(submissions, loaded.spec.submission.notebook, course))
         except (RubricError, RosterError, FileNotFoundError, ZipRefused) as err:
             raise _fail(str(err)) from None
         cache = cache_dir or default_cache()
@@ -192,6 +194,7 @@ def grade(
                                  sandboxed=sandbox is not None, cpu_fallback=runner.cpu_fallback)
         if on_slurm:
             plan = RunPlan(rubric=str(rubric.resolve()), rubric_hash=loaded.hash, submissions=str(submissions.resolve()),
+                           roster=str(roster.resolve()) if roster else None,
                            keys=[submission.key for submission in found], cache_dir=str(cache.resolve()),
                            kernels=KernelSettings(
                                sandboxed=sandbox is not None, cpu_fallback=cpu_fallback,
@@ -205,7 +208,7 @@ def grade(
                 todo = []
                 for submission in found:
                     if not force and book.is_current(submission.key, submission.content_hash, loaded.hash,
-                                                     sandboxed=grader.sandboxed):
+                                                     sandboxed=grader.sandboxed, identity=submission.identity()):
                         on_done(submission, None)
                     else:
                         todo.append(submission)
@@ -223,8 +226,21 @@ def grade(
             def batch(book: Gradebook, on_done) -> BatchOutcome:
                 return grade_submissions(found, grader, book, out, force=force, on_done=on_done, workers=workers)
             interrupted = "the running kernels were stopped"
-        _grade_into_gradebook(len(found), batch, interrupted, out, gradebook, rubric_summary(loaded, assets), sources,
+        _grade_into_gradebook(found, batch, interrupted, out, gradebook, rubric_summary(loaded, assets), sources,
                               quiet, roster)
+
+
+def _earlier_roster(out: Path, gradebook: Path | None) -> Path | None:
+    """The roster an earlier run of this gradebook was given: it keeps keying the submissions it matched."""
+    path = gradebook or out / GRADEBOOK_FILE
+    if not path.is_file():
+        return None
+    with Gradebook(path) as book:
+        roster = book.roster_path()
+    if roster is not None and not roster.is_file():
+        raise _fail(f"{path} was graded with the roster {roster}, which is not there any more: give --roster with "
+                    "where it is now (it says whose each submission is)")
+    return roster
 
 
 def _cache_option(cache_dir: Path | None) -> str:
@@ -286,10 +302,11 @@ def _start_warm_kernels(loaded: LoadedRubric, sandbox: SandboxHost | None, cache
         yield warm
 
 
-def _grade_into_gradebook(count: int, batch: Callable[[Gradebook, Callable], BatchOutcome], interrupted: str,
-                          out: Path, gradebook: Path | None, summary: RubricSummary, sources: GradingSources,
-                          quiet: bool, roster: Path | None) -> None:
+def _grade_into_gradebook(found: list[Submission], batch: Callable[[Gradebook, Callable], BatchOutcome],
+                          interrupted: str, out: Path, gradebook: Path | None, summary: RubricSummary,
+                          sources: GradingSources, quiet: bool, roster: Path | None) -> None:
     """Runs `batch` (local workers or Slurm) into the gradebook with a progress bar, then writes every output."""
+    count = len(found)
     with _open_gradebook(out, gradebook, must_exist=False) as book:
         try:
             book.bind_rubric(summary)
@@ -298,6 +315,11 @@ def _grade_into_gradebook(count: int, batch: Callable[[Gradebook, Callable], Bat
         book.bind_sources(sources)
         if roster is not None:
             book.bind_roster(roster)
+        moves = follow_new_keys(out, book, found)
+        if moves:
+            console.print(f"{len(moves)} submission(s) graded before under another key, graded again under their "
+                          f"new one (manual scores kept): {', '.join(f'{old} → {new}' for old, new in moves.items())}",
+                          highlight=False)
         with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                       TimeRemainingColumn(), console=console, disable=quiet) as progress:

@@ -160,12 +160,8 @@ class Grader:
         return result, execution.notebook if execution else None
 
     def _identity(self, submission: Submission) -> dict:
-        return {
-            "student": submission.key, "name": submission.name, "student_id": submission.student_id,
-            "file": submission.path.name, "notebook_hash": submission.content_hash, "rubric_hash": self.rubric.hash,
-            "lms_user_id": submission.lms_user_id, "login": submission.login, "late": submission.late,
-            "submitted_at": submission.submitted_at,
-        }
+        return {"student": submission.key, **submission.identity(), "notebook_hash": submission.content_hash,
+                "rubric_hash": self.rubric.hash}
 
     def failed(self, submission: Submission, err: Exception) -> SubmissionResult:
         """The result when the grader itself failed on a submission: an error for now, retried on the next run."""

@@ -108,8 +108,11 @@ class SubmissionResult(BaseModel):
     graded_at: str = ""
     retry: bool = False  # an environment failure, not the student's: regrade on the next run
     sandboxed: bool = True  # False when graded with --no-sandbox; every report says so
-    lms_user_id: str | None = None  # from an LMS download's names: Canvas's user id, Moodle's participant id
-    login: str | None = None  # Canvas: the first part of its file names
+    lms: str | None = None  # "canvas" or "moodle": the LMS whose download it came from
+    lms_user_id: str | None = None  # from an LMS download's names: Canvas's user id (`anon_…` when anonymous),
+    # Moodle's participant id
+    name_in_file: str | None = None  # the name part of the download's names (Canvas's is made from the sortable
+    # name, downcased, punctuation dropped: not its SIS login); Moodle's full name
     late: bool = False  # Canvas marked the submission late
     submitted_at: str | None = None  # UTC ISO time, from the download zip's member times; None when unknown
     late_deduction: float = 0.0  # points the rubric's late policy took off `total` (applied when read)

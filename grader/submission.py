@@ -5,18 +5,25 @@ it uses, or that folder (or just the notebook) zipped. The course names files
 `이름(학번).ipynb`; name and student id are parsed from the file, folder or
 zip name.
 
-An LMS's bulk download is read too, name by name (a folder may mix them):
+An LMS's bulk download is read too, name by name (a folder may mix them), as
+the LMS writes them (the rules, with where each comes from, are by `_CANVAS`
+and `_MOODLE`):
 
 - Canvas ("Download Submissions"): flat files
-  `{login}[_LATE]_{user id}_{file id}_{original name}`;
-- Moodle: a folder `{Full Name}_{participant id}_assignsubmission_file_` of
-  the student's files, or flat files
-  `{Full Name}_{participant id}_assignsubmission_file_{original name}`.
+  `{name part}[_LATE]_{user id}_{file id}_{original name}`, the name part made
+  from the student's sortable name in any script (`김민준`, `obrienseán`);
+  `[LATE_]anon_{id}_{file id}_{original name}` under anonymous grading;
+  text entries and URLs `…_{user id}_text.html`, `…_link.html`;
+- Moodle: a folder `{Full Name}_{participant id}_assignsubmission_file` of
+  the student's files (with a trailing `_` before Moodle 4.1), or flat files
+  `{Full Name}_{participant id}_assignsubmission_file_{original name}`;
+  `Participant_{id}_…` under blind marking, `{group}_{group id}_…` for a team.
 
 All of one student's files in a download are one submission: they run in
 one folder under their original names, any zip among them unpacked there.
 A whole download may also be given as one zip (`discovered`); its member
-times say when each file was submitted.
+times say when each file was submitted. Given the course's roster, a
+submission it matches is keyed by the roster's student id (`_identify`).
 """
 
 from __future__ import annotations
@@ -29,14 +36,16 @@ import shutil
 import tempfile
 import unicodedata
 import zipfile
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path, PurePath
 
+from grader.lms.roster import Roster, SubmitterKeys, find_each
 from grader.unzip import ZipLimits, ZipRefused, list_zip, unzip
 
 _PARENTHESISED = re.compile(r"[(（]\s*(?P<inside>[^()（）]*?)\s*[)）]")  # ASCII or full-width parentheses
@@ -45,8 +54,44 @@ _DIGITS = re.compile(r"\d{3,}")  # a student number; (1), (2) are what a browser
 _COPY_NUMBER = re.compile(r"\d{1,2}")
 _BARE_ID = re.compile(r"(?<!\d)(?P<id>\d{6,12})(?!\d)")
 _UNSAFE = re.compile(r"[^\w.-]+")
-_CANVAS = re.compile(r"^(?P<login>[a-z0-9]+)(?P<late>_LATE|_late)?_(?P<user>\d+)_\d+_(?P<original>.+)$")
-_MOODLE = re.compile(r"^(?P<name>.+?)_(?P<user>\d+)_assignsubmission_(?P<plugin>[a-z]+)(?:_(?P<original>.*))?$")
+# Canvas's names (instructure/canvas-lms, lib/content_zipper.rb):
+# - ContentZipper#get_filename: `[users_name, ("LATE" if submission.late?), id].compact.join("_")`, where id is the
+#   user id, or `"anon_#{submission.anonymous_id}"` when `@assignment.anonymize_students?` (and then no users_name);
+#   then #sanitize_file_name: `gsub(/[^[[:word:]]]/, "")`, which keeps letters of any script, marks, digits and "_".
+#   Versions before anonymous ids downcased it all: `late`.
+# - #get_user_name / #sanitize_user_name: users_name is the sortable name with `gsub!(/_(\d+)_/, '\1')`, then
+#   `downcase`: it may hold "_" and digits (`smith_jonesann`, `some9991234guy`), never an upper-case letter.
+# - #add_upload_submission: `"#{filename}_#{file.id}_#{sanitize_attachment_filename(file.display_name)}"`: the rest,
+#   after the attachment id, is the student's file name (`_` and digits allowed; `midterm-1.ipynb` for a second
+#   upload of the same name, made by Attachment.make_unique_filename in app/models/attachment.rb).
+# - #add_text_or_url: `"#{filename}_text.html"` (a text entry), `"#{filename}_link.html"` (a website URL): no file id.
+# - The ids are read the way Canvas reads its own names back (app/models/abstract_assignment.rb,
+#   AbstractAssignment#infer_comment_context_from_filename): `filename.split("_") - ["LATE"]`, a leading `anon`
+#   token, else `split_filename.grep(/^\d+$/).take(2)`, the first two all-digit tokens, as user id and attachment id.
+#   Here the name part is as short as it can be: the same first two all-digit tokens.
+# - Anonymous ids: `SecureRandom.base58(5)` (lib/anonymity.rb, Anonymity.generate_short_id).
+_CANVAS_REST = r"_(?:(?P<attachment>[0-9]+)_(?P<original>.+)|(?P<entry>text|link)\.html)"
+_CANVAS = re.compile(r"(?P<name>.+?)(?:_(?P<late>LATE|late))?_(?P<user>[0-9]+)" + _CANVAS_REST)
+_CANVAS_ANONYMOUS = re.compile(r"(?:(?P<late>LATE|late)_)?(?P<user>anon_[1-9A-HJ-NP-Za-km-z]+)" + _CANVAS_REST)
+_CANVAS_ENTRIES = {"text": "text entry", "link": "website URL"}  # Canvas's names for these submission types
+# What Ruby's [[:word:]] is (Onigmo: Letter, Mark, Decimal_Number, Connector_Punctuation), by Unicode category.
+_WORD_CATEGORIES = ("L", "M", "Nd", "Pc")
+# Moodle's names (moodle/moodle, mod/assign/classes/downloader.php since 4.1; mod/assign/locallib.php
+# assign::download_submissions before):
+# - downloader::get_student_prefix: `clean_filename(str_replace('_', ' ', $fullname) . '_' . get_uniqueid_for_user())`:
+#   a "_" in the name becomes a space, so the id is the last `_<digits>` (the participant id, not the user id). Blind
+#   marking writes `get_string('participant', 'mod_assign')` for the name; a team, its group's name and `'_' .
+#   $submissiongroup->id`, or `get_string('defaultteam')` and no id when its students are in no group.
+#   clean_filename (lib/moodlelib.php, PARAM_FILE) keeps spaces, Unicode, `(`, `,`; it removes `& < > " ' : \ /`.
+# - downloader::load_submissionplugin_filelist: folders (the default): `clean_filename($prefix . '_' . $subtype . '_'
+#   . $type) . $file->get_filepath() . $zipfilename`, the student's subfolders kept (locallib.php before 4.1:
+#   `clean_filename($prefix . '_' . $subtype . '_' . $type . '_')`, a trailing "_"); flat: `clean_filename($prefix .
+#   '_' . $subtype . '_' . $type . '_' . $zipfilename)`.
+_MOODLE = re.compile(
+    r"(?P<name>.+?)(?:_(?P<user>[0-9]+))?_assignsubmission_(?P<plugin>[a-z0-9]+)(?:_(?P<original>.*))?")
+# Moodle's name for every student under blind marking, in English (mod/assign/lang/en/assign.php:
+# `$string['participant'] = 'Participant'`); other languages' words are told by every student having it.
+_MOODLE_BLIND = "Participant"
 UNZIP_PREFIX = "grader-unzip-"
 # The self-check bundle's own files (`grader release`): its copy of the template is no student's notebook, in a
 # submitted bundle folder or in the folder a student checks.
@@ -76,11 +121,19 @@ class Submission:
     flags: tuple[str, ...] = field(default_factory=tuple)
     notes: tuple[str, ...] = field(default_factory=tuple)
     error: str | None = None  # why it cannot be graded at all (a refused zip), for the student
-    lms_user_id: str | None = None  # from a download's names: Canvas's user id, Moodle's participant id
-    login: str | None = None  # the first part of Canvas's names (made by Canvas from the student's name)
+    lms: str | None = None  # "canvas" or "moodle": the LMS whose download it came from
+    lms_user_id: str | None = None  # from a download's names: Canvas's user id (or `anon_…`), Moodle's participant id
+    name_in_file: str | None = None  # the name part of the download's names: Canvas's (made from the sortable name,
+    # downcased, punctuation dropped; not the SIS login, and never matched on), Moodle's full name
     late: bool = False  # Canvas marked it late in its names
     submitted_at: str | None = None  # UTC, from the member times of a download's zip; None for files on disk
     parts: tuple[Part, ...] = ()  # one student's files of an LMS download, run together in one folder
+
+    def identity(self) -> dict[str, object]:
+        """Who and what it is, as its result records it (SubmissionResult's fields, the gradebook's columns)."""
+        return {"name": self.name, "student_id": self.student_id, "file": self.path.name, "lms": self.lms,
+                "lms_user_id": self.lms_user_id, "name_in_file": self.name_in_file, "late": self.late,
+                "submitted_at": self.submitted_at}
 
     @contextmanager
     def files(self) -> Iterator[Path]:
@@ -133,12 +186,14 @@ class LmsName:
     """What a name in an LMS's download says."""
 
     lms: str  # "canvas" or "moodle"
-    user_id: str  # Canvas's user id, Moodle's participant id
-    original: str  # the name the student gave the file; "" for Moodle's folder of a student's files
-    login: str | None = None  # Canvas
-    full_name: str | None = None  # Moodle
+    # Canvas's user id, `anon_…` under anonymous grading; Moodle's participant id, a team's group id; None for
+    # Moodle's team of students in no group
+    user_id: str | None
+    original: str  # the name the student gave the file; "" for Moodle's folder of a student's files, Canvas's text
+    name_in_file: str | None = None  # Canvas: its name part (none when anonymous); Moodle: the full name as written
     late: bool = False  # Canvas
-    plugin: str = "file"  # Moodle: what kind of submission it is; only "file" holds files to grade
+    kind: str = "file"  # "file": uploaded files, the only kind graded; else Moodle's plugin (onlinetext) or Canvas's
+    # "text entry" or "website URL"
 
 
 @dataclass(frozen=True)
@@ -146,8 +201,9 @@ class _Who:
     key: str
     name: str | None
     student_id: str | None
+    lms: str | None = None
     lms_user_id: str | None = None
-    login: str | None = None
+    name_in_file: str | None = None
     late: bool = False
 
 
@@ -199,24 +255,37 @@ def _taken(stem: str, groups: list[re.Match], alike: list[re.Match], parenthesis
 
 
 def parse_lms_name(name: str) -> LmsName | None:
-    """`kimminjun_LATE_12346_67891_midterm.ipynb` (Canvas), `김 민준_123_assignsubmission_file_a.ipynb` (Moodle);
+    """`김민준_LATE_48211_3301001_midterm.ipynb` (Canvas), `김 민준_123_assignsubmission_file_a.ipynb` (Moodle);
     None for any other name."""
-    name = unicodedata.normalize("NFC", name)
-    if match := _MOODLE.match(name):
-        return LmsName("moodle", match["user"], match["original"] or "", full_name=match["name"].strip(),
-                       plugin=match["plugin"])
-    if match := _CANVAS.match(name):
-        return LmsName("canvas", match["user"], match["original"], login=match["login"], late=bool(match["late"]))
+    name = unicodedata.normalize("NFC", name)  # macOS writes Korean names decomposed
+    if match := _MOODLE.fullmatch(name):
+        return LmsName("moodle", match["user"], match["original"] or "", name_in_file=match["name"].strip(),
+                       kind=match["plugin"])
+    if match := _CANVAS_ANONYMOUS.fullmatch(name):
+        return _canvas_name(match, None)
+    if (match := _CANVAS.fullmatch(name)) and _canvas_name_part(match["name"]):
+        return _canvas_name(match, match["name"])
     return None
 
 
+def _canvas_name(match: re.Match, name_part: str | None) -> LmsName:
+    entry = match["entry"]
+    return LmsName("canvas", match["user"], match["original"] or "", name_in_file=name_part, late=bool(match["late"]),
+                   kind=_CANVAS_ENTRIES[entry] if entry else "file")
+
+
+def _canvas_name_part(name: str) -> bool:
+    """Made the way Canvas makes it: downcased, nothing but what [[:word:]] keeps."""
+    return name == name.lower() and all(unicodedata.category(char).startswith(_WORD_CATEGORIES) for char in name)
+
+
 @contextmanager
-def discovered(path: Path, notebook_pattern: str) -> Iterator[list[Submission]]:
+def discovered(path: Path, notebook_pattern: str, roster: Roster | None = None) -> Iterator[list[Submission]]:
     """`discover` a folder, or a whole download given as one zip (as an LMS gives it): that zip is checked as a
     student's is, and unpacked into a private temporary folder, removed when the block ends; its top level is the
     folder of submissions. Its member times are when each file was submitted."""
     if not _is_zip(path):
-        yield discover(path, notebook_pattern)
+        yield discover(path, notebook_pattern, roster=roster)
         return
     with _private_folder() as folder:
         try:
@@ -227,14 +296,26 @@ def discovered(path: Path, notebook_pattern: str) -> Iterator[list[Submission]]:
                                              "unpack it yourself and grade that folder") from None
         submitted_at = {folder.joinpath(*contents.root.parts, *inside.parts): written
                         for inside, written in contents.written.items() if written is not None}
-        yield discover(folder, notebook_pattern, submitted_at)
+        yield discover(folder, notebook_pattern, submitted_at, roster)
 
 
-def discover(folder: Path, notebook_pattern: str,
-             submitted_at: Mapping[Path, datetime] | None = None) -> list[Submission]:
+@dataclass
+class _Found:
+    """One student's entries while `discover` tells whose they are."""
+
+    entries: list[tuple[Path, LmsName | None]]
+    who: _Who
+    parts: list[Part]
+    flags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def discover(folder: Path, notebook_pattern: str, submitted_at: Mapping[Path, datetime] | None = None,
+             roster: Roster | None = None) -> list[Submission]:
     """Every submission in `folder`; `notebook_pattern` (the rubric's `submission.notebook`)
     picks the notebook of a folder or zip that holds several. `submitted_at`: when files under
-    `folder` were submitted, where that is known (a file's time on disk says only when it was copied)."""
+    `folder` were submitted, where that is known (a file's time on disk says only when it was copied).
+    `roster`: the course's, to key each submission it matches by the roster's student id (`_identify`)."""
     if not folder.is_dir():
         raise FileNotFoundError(_not_a_folder(folder))
     entries = sorted(
@@ -242,9 +323,10 @@ def discover(folder: Path, notebook_pattern: str,
         # The samples folder explains itself in a README; no LMS download has one.
         and not entry.name.upper().startswith("README")
     )
-    submissions: list[Submission] = []
-    used: set[str] = set()
-    for student in _by_student(entries):
+    students = _by_student(entries)
+    blind = _blind_marking_names(students)
+    found: list[_Found] = []
+    for student in students:
         flags: list[str] = []
         notes: list[str] = []
         entry, lms = student[0]
@@ -252,15 +334,40 @@ def discover(folder: Path, notebook_pattern: str,
             who, parts = _who_by_name(entry, flags, notes), []
         else:
             parts = _downloaded_parts(student, notes)
-            who = _who_in_download(student, parts, flags, notes)
+            who = _who_in_download(student, parts, blind, flags, notes)
+        found.append(_Found(student, who, parts, flags, notes))
+    if roster is not None:
+        _identify(found, roster)
+    submissions: list[Submission] = []
+    used: set[str] = set()
+    for student in found:
+        who, flags, notes = student.who, student.flags, student.notes
         key = _unique(who.key, used, flags, notes)
-        path, notebook, parts, error = _what_to_grade(student, parts, notebook_pattern, notes, flags)
+        path, notebook, parts, error = _what_to_grade(student.entries, student.parts, notebook_pattern, notes, flags)
         submissions.append(Submission(
             key=key, path=path, notebook=notebook, name=who.name, student_id=who.student_id, flags=tuple(flags),
-            notes=tuple(notes), error=error, lms_user_id=who.lms_user_id, login=who.login, late=who.late,
-            submitted_at=_latest([part.source for part in parts] or [path], submitted_at or {}),
+            notes=tuple(notes), error=error, lms=who.lms, lms_user_id=who.lms_user_id, name_in_file=who.name_in_file,
+            late=who.late, submitted_at=_latest([part.source for part in parts] or [path], submitted_at or {}),
             parts=tuple(parts)))
     return submissions
+
+
+def _identify(found: list[_Found], roster: Roster) -> None:
+    """Each submission the roster says is a student's is keyed by the roster's student id (Canvas's SIS User ID,
+    Moodle's ID number), when it has one, so that one student's submissions meet under one key whichever way they
+    came (two are then told apart as any duplicate id is); it takes the roster's name where nothing else names the
+    student. Matched as exports match (grader/lms/roster.py), each submission on its own."""
+    submitters = [SubmitterKeys.of(key=student.who.key, name=student.who.name, student_id=student.who.student_id,
+                                   lms=student.who.lms, lms_user_id=student.who.lms_user_id) for student in found]
+    for student, (entry, how) in zip(found, find_each(roster, submitters)):
+        if entry is None:
+            continue
+        who = student.who
+        key = entry.student_id or who.key
+        if key != who.key:
+            student.notes.append(f"keyed by the roster's student id {key}, not {who.key}: {entry.name} on line "
+                                 f"{entry.row} of {roster.path.name}, matched by {how}")
+        student.who = replace(who, key=key, student_id=entry.student_id or who.student_id, name=who.name or entry.name)
 
 
 def _not_a_folder(path: Path) -> str:
@@ -332,12 +439,29 @@ def _listed(entry: Path) -> bool:
 
 
 def _by_student(entries: list[Path]) -> list[list[tuple[Path, LmsName | None]]]:
-    """The entries, an LMS download's grouped by student and any other alone; in the order of first entries."""
+    """The entries, an LMS download's grouped by student (by the LMS's id, whatever the name part says) and any
+    other alone; in the order of first entries."""
     students: dict[object, list[tuple[Path, LmsName | None]]] = {}
     for entry in entries:
         lms = parse_lms_name(entry.name)
-        students.setdefault((lms.lms, lms.user_id) if lms else entry, []).append((entry, lms))
+        if lms is None:
+            student: object = entry
+        else:  # Moodle's team of students in no group has no id, only its name
+            student = (lms.lms, "id", lms.user_id) if lms.user_id is not None else (lms.lms, "name", lms.name_in_file)
+        students.setdefault(student, []).append((entry, lms))
     return list(students.values())
+
+
+def _blind_marking_names(students: list[list[tuple[Path, LmsName | None]]]) -> frozenset[str]:
+    """What a Moodle download calls every student under blind marking: "Participant", or in another language the
+    one name that all its participants (two or more) have."""
+    ids_by_name: dict[str | None, set[str]] = defaultdict(set)
+    for student in students:
+        lms = student[0][1]
+        if lms is not None and lms.lms == "moodle" and lms.user_id is not None:
+            ids_by_name[lms.name_in_file].add(lms.user_id)
+    everyones = [name for name, ids in ids_by_name.items() if len(ids_by_name) == 1 and len(ids) > 1 and name]
+    return frozenset({_MOODLE_BLIND, *everyones})
 
 
 def _who_by_name(entry: Path, flags: list[str], notes: list[str]) -> _Who:
@@ -364,31 +488,50 @@ def _note_what_was_passed_over(identity: Identity, name: str, flags: list[str], 
         notes.append(f"student id {identity.student_id!r} read from {name!r}; not taken as the id: {passed_over}")
 
 
-def _who_in_download(student: list[tuple[Path, LmsName]], parts: list[Part], flags: list[str],
-                     notes: list[str]) -> _Who:
-    """Keyed by the student id when one of the original names is `이름(학번)`, else by the LMS's user id.
+def _who_in_download(student: list[tuple[Path, LmsName]], parts: list[Part], blind: frozenset[str],
+                     flags: list[str], notes: list[str]) -> _Who:
+    """Keyed by the student id when one of the original names is `이름(학번)`, else by the LMS's id.
 
     Only that form is trusted here, not a bare number as for other names: the LMS already says who it is,
-    and a number in a file name may well be a date."""
-    first = student[0][1]
+    and a number in a file name may well be a date. Moodle's full name is the student's name as Moodle wrote it
+    (never split into parts); Canvas's name part is not taken for a name: it is the sortable name with its spaces
+    and punctuation dropped."""
+    entry, first = student[0]
     named = ((part.name, parse_identity(PurePath(part.name).stem)) for part in parts)
     original, identity = next(((name, identity) for name, identity in named if identity.parenthesised_id),
                               (None, Identity(name=None, student_id=None)))
     if original is not None:
         _note_what_was_passed_over(identity, original, flags, notes)
-    return _Who(key=identity.student_id or first.user_id, name=first.full_name or identity.name,
-                student_id=identity.student_id, lms_user_id=first.user_id, login=first.login,
-                late=any(lms.late for _, lms in student))
+    name = first.name_in_file if first.lms == "moodle" else None
+    if name in blind:
+        name = None
+        notes.append(f"Moodle's blind marking hides whose this is: its download calls every student "
+                     f"{first.name_in_file!r}; only Moodle's grading worksheet ties participant {first.user_id} to "
+                     "a student")
+    if first.lms == "canvas" and first.user_id.startswith("anon_"):
+        notes.append(f"Canvas grades this assignment anonymously: its download says only {first.user_id}, which no "
+                     "roster has; Canvas's gradebook import takes no grades of an anonymous assignment before they "
+                     "are posted: enter them in SpeedGrader")
+    key = identity.student_id or first.user_id
+    if key is None:  # Moodle's team of students in no group
+        key = _UNSAFE.sub("_", first.name_in_file).strip("_") or "submission"
+        flags.append("no-student-id")
+        notes.append(f"Moodle's download gives {entry.name!r} no id (a team of students in no group); graded as "
+                     f"{key!r}")
+    return _Who(key=key, name=name or identity.name, student_id=identity.student_id, lms=first.lms,
+                lms_user_id=first.user_id, name_in_file=first.name_in_file, late=any(lms.late for _, lms in student))
 
 
 def _downloaded_parts(student: list[tuple[Path, LmsName]], notes: list[str]) -> list[Part]:
     """The files to grade of one student's entries in a download: Moodle's folder gives what it holds. Online
-    text (typed into Moodle, not a file) is left out, with a note; several entries are noted as graded as one."""
+    text and URLs (typed into the LMS, not files) are left out, with a note; several entries are noted as graded
+    as one."""
     parts: list[Part] = []
     graded = []
     for entry, lms in student:
-        if lms.plugin != "file":
-            notes.append(f"{entry.name} is not graded: it is Moodle's {lms.plugin} submission, not an uploaded file")
+        if lms.kind != "file":
+            notes.append(f"{entry.name} is not graded: it is {lms.lms.capitalize()}'s {lms.kind} submission, not an "
+                         "uploaded file")
             continue
         graded.append(entry.name)
         if entry.is_dir() and not lms.original:

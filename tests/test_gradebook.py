@@ -58,6 +58,20 @@ def test_resume_knows_what_is_current(book):
     assert not book.is_current("2", "sha256:n1", "sha256:r1")  # environment failures are retried
 
 
+def test_a_result_stored_as_someone_else_is_not_current(book):
+    """Same notebook, but discovery now says another name, id or submission time: graded again, so that what is
+    stored (and the late deduction from that time) is what the files say now."""
+    book.store(result("1").model_copy(update={"lms": "canvas", "lms_user_id": "10101", "submitted_at": None}))
+    stored = {"name": "홍길동", "student_id": "1", "file": "홍길동(1).ipynb", "lms": "canvas", "lms_user_id": "10101",
+              "name_in_file": None, "late": False, "submitted_at": None}
+    assert book.is_current("1", "sha256:n1", "sha256:r1", identity=stored)
+    for column, now in (("name", "김민준"), ("student_id", "2022001"), ("submitted_at", "2026-11-21T00:30:02+00:00"),
+                        ("late", True), ("lms_user_id", None), ("file", "other.ipynb")):
+        assert not book.is_current("1", "sha256:n1", "sha256:r1", identity={**stored, column: now}), column
+    with pytest.raises(ValueError, match="not a gradebook column of who a submission is: total"):
+        book.is_current("1", "sha256:n1", "sha256:r1", identity={"total": 1})
+
+
 def test_manual_score_then_history(book):
     book.store(result("1"))
     book.set_score("1", "2.5", 2, "좋은 설명", "TA Kim")
@@ -143,7 +157,9 @@ class CrashingGrader:
         if self.runner.active.cancelled:
             raise KeyboardInterrupt
         self.graded.append(submission.key)
-        return result(submission.key, notebook_hash=submission.content_hash), None
+        # who it is as the submission says, as Grader records it: what `is_current` compares
+        return result(submission.key, notebook_hash=submission.content_hash).model_copy(
+            update=submission.identity()), None
 
 
 def test_a_killed_batch_loses_only_the_submission_in_flight(tmp_path, book):

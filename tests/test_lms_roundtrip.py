@@ -14,9 +14,12 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 
+from grader.gradebook import Gradebook
 from tests.conftest import problems_2_and_3_rubric, run_cli
+from tests.lms_names import canvas_entry, canvas_resubmitted
 
 LMS = Path(__file__).parent / "lms"
 REFERENCE_NUMBERS = ["15.7290", "15.729", "14.7198", "4.9000", "9.9000", "4.5006", "9.5008", "2.4925", "3.9607"]
@@ -110,7 +113,8 @@ def test_moodle_feedback_files_for_a_moodle_download(out, tmp_path):
         rubric, results = book.rubric(), book.results()
     # as if 2022001 and 2022002 came from Moodle's download, as participants 501 and 502
     ids = {"2022001": "501", "2022002": "502"}
-    results = [result.model_copy(update={"lms_user_id": ids.get(result.student)}) for result in results]
+    results = [result.model_copy(update={"lms": "moodle", "lms_user_id": ids[result.student]})
+               if result.student in ids else result for result in results]
     lines = export("moodle", tmp_path / "grades.csv", rubric, results, ExportOptions(
         roster=LMS / "moodle_participants.csv", feedback_zip=tmp_path / "feedback.zip"))
     assert f"wrote {tmp_path / 'feedback.zip'}: 2 student(s)" in lines
@@ -158,44 +162,97 @@ def test_feedback_pages_of_every_sample_give_nothing_away(out, cache_dir):
 
 
 def test_a_canvas_download_graded_with_its_roster_and_a_late_policy(tmp_path, cache_dir):
-    """The round trip a TA makes: Canvas's zip in, Canvas's gradebook export filled out."""
+    """The round trip a TA makes: Canvas's zip in, named as Canvas names its entries (Korean names, a notebook with
+    its images zip, a late resubmission, a refused zip, a text entry), Canvas's gradebook export filled out."""
     rubric = problems_2_and_3_rubric(tmp_path)
     text = (rubric / "rubric.yaml").read_text(encoding="utf-8")
     (rubric / "rubric.yaml").write_text(text + "late: {rule: per_day, deduction_percent: 10, "
                                         "deadline: '2022-04-20T23:59:00+09:00'}\n", encoding="utf-8")
-    download = tmp_path / "submissions.zip"
+    samples = Path(__file__).parent.parent / "submissions" / "dl2022-midterm"
+    kim = nbformat.read(samples / "김민준(2022001).ipynb", as_version=4)
+    kim.cells.append(nbformat.v4.new_code_cell("import os\nprint(sorted(os.listdir('images')))"))  # its images are there
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    images, refused = scratch / "images.zip", scratch / "project.zip"
+    with zipfile.ZipFile(images, "w") as archive:
+        archive.writestr("images/cat.jpg", b"cat")
+        archive.writestr("images/dog.jpg", b"dog")
+    with zipfile.ZipFile(refused, "w") as archive:
+        archive.writestr("../outside.ipynb", b"{}")
+    # The roster's Student column is the sortable name that Canvas's entry names are made from.
+    entries = [
+        (canvas_entry("김민준", 10101, 5551, "midterm.ipynb"), nbformat.writes(kim).encode(), (2022, 4, 20, 14, 0, 0)),
+        (canvas_entry("김민준", 10101, 5552, "images.zip"), images.read_bytes(), (2022, 4, 20, 14, 1, 0)),
+        (canvas_entry("이서연", 10102, 5556, canvas_resubmitted("midterm.ipynb", 1), late=True),
+         (samples / "이서연(2022002).ipynb").read_bytes(), (2022, 4, 21, 3, 0, 0)),
+        (canvas_entry("Park, Jiwoo", 10103, 5557, "project.zip"), refused.read_bytes(), (2022, 4, 20, 12, 0, 0)),
+        (canvas_entry("Choi, Yuna", 10104, 5554, "midterm.ipynb"), (samples / "최수아(2022004).ipynb").read_bytes(),
+         (2022, 4, 20, 13, 0, 0)),
+        (canvas_entry("정하은", 10105, kind="text"), "<p>제출합니다</p>".encode(), (2022, 4, 20, 9, 0, 0)),
+    ]
+    assert [name for name, _, _ in entries] == [
+        "김민준_10101_5551_midterm.ipynb", "김민준_10101_5552_images.zip", "이서연_LATE_10102_5556_midterm-1.ipynb",
+        "parkjiwoo_10103_5557_project.zip", "choiyuna_10104_5554_midterm.ipynb", "정하은_10105_text.html"]
+    download = tmp_path / "dl2022-midterm submissions.zip"
     with zipfile.ZipFile(download, "w") as archive:
-        for name, sample, when in (
-            ("mjkim_10101_5551_김민준(2022001).ipynb", "김민준(2022001).ipynb", (2022, 4, 20, 14, 0, 0)),
-            ("ychoi_LATE_10104_5554_최수아(2022004).ipynb", "최수아(2022004).ipynb", (2022, 4, 21, 3, 0, 0)),
-        ):
-            member = zipfile.ZipInfo(name, date_time=when)
-            archive.writestr(member, (Path(__file__).parent.parent / "submissions" / "dl2022-midterm" / sample).read_bytes())
+        for name, data, when in entries:
+            archive.writestr(zipfile.ZipInfo(name, date_time=when), data)
     out = tmp_path / "out"
     done = run_cli("grade", str(download), "--rubric", str(rubric), "--out", str(out), "-q", "--jobs", "1",
                    "--roster", str(LMS / "canvas_gradebook.csv"), env_cache=cache_dir)
-    assert f"roster {LMS / 'canvas_gradebook.csv'}: 2 matched, 3 without a submission, 0 submission(s) matching " \
+    assert f"roster {LMS / 'canvas_gradebook.csv'}: 5 matched, 0 without a submission, 0 submission(s) matching " \
            "no one" in done.stderr
-    assert "  no submission: 이서연 (2022002), line 5: exported without a score" in done.stderr
+
     document = {s["student"]: s for s in json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]}
-    late = document["2022004"]
-    assert (late["lms_user_id"], late["late"], late["submitted_at"], late["late_deduction"]) == (
-        "10104", True, "2022-04-21T03:00:00+00:00", 5.0)
-    assert document["2022001"]["late_deduction"] == 0 and document["2022001"]["total"] == 44
+    # Keyed by the roster's SIS User IDs, named by it; Canvas's ids and name parts kept beside.
+    assert [(s["student"], s["name"], s["student_id"], s["lms"], s["lms_user_id"], s["name_in_file"], s["file"],
+             s["status"], s["late"], s["submitted_at"]) for s in document.values()] == [
+        ("2022001", "김민준", "2022001", "canvas", "10101", "김민준", "김민준_10101_5551_midterm.ipynb", "needs-review",
+         False, "2022-04-20T14:01:00+00:00"),
+        ("2022002", "이서연", "2022002", "canvas", "10102", "이서연", "이서연_LATE_10102_5556_midterm-1.ipynb",
+         "needs-review", True, "2022-04-21T03:00:00+00:00"),
+        ("2022003", "Park, Jiwoo", "2022003", "canvas", "10103", "parkjiwoo", "parkjiwoo_10103_5557_project.zip",
+         "error", False, "2022-04-20T12:00:00+00:00"),
+        ("2022004", "Choi, Yuna", "2022004", "canvas", "10104", "choiyuna", "choiyuna_10104_5554_midterm.ipynb",
+         "needs-review", False, "2022-04-20T13:00:00+00:00"),
+        ("2022005", "정하은", "2022005", "canvas", "10105", "정하은", "정하은_10105_text.html", "error", False,
+         "2022-04-20T09:00:00+00:00")]
+    assert document["2022003"]["error"] == (
+        "parkjiwoo_10103_5557_project.zip was not unpacked: '../outside.ipynb' would land outside its folder (absolute "
+        "paths and '..' are not allowed); zip the submission folder itself and resubmit")
+    assert document["2022005"]["error"] == "정하은_10105_text.html holds no .ipynb notebook"
+    late = document["2022002"]
+    assert (late["late_deduction"], document["2022001"]["late_deduction"], document["2022001"]["total"]) == (5.0, 0, 44)
     assert "late: submitted 2022-04-21T03:00:00+00:00, 12 h 1 min after the deadline" in \
-        (out / "students" / "2022004.html").read_text(encoding="utf-8")
+        (out / "students" / "2022002.html").read_text(encoding="utf-8")
+
+    # One submission of the notebook and its images, which the notebook found where it put them.
+    with Gradebook(out / "gradebook.sqlite") as book:
+        notes = {student: book.result(student).notes for student in document}
+    assert notes["2022001"][:2] == [
+        "2 files of the download are this student's, graded as one submission: 김민준_10101_5551_midterm.ipynb, "
+        "김민준_10101_5552_images.zip",
+        "keyed by the roster's student id 2022001, not 10101: 김민준 on line 4 of canvas_gradebook.csv, matched by "
+        "Canvas ID"]
+    assert notes["2022005"][0] == ("정하은_10105_text.html is not graded: it is Canvas's text entry submission, not "
+                                   "an uploaded file")
+    executed = nbformat.read(out / "executed" / "2022001.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "['cat.jpg', 'dog.jpg']\n"
+    assert sorted(path.name for path in (out / "students").iterdir()) == [f"202200{n}.html" for n in range(1, 6)]
     summary = (out / "index.html").read_text(encoding="utf-8")
-    assert "Roster (2 of 5 matched)" in summary and "On the roster, no submission (3)" in summary
+    assert "Roster (5 of 5 matched)" in summary
 
     run_cli("export", "--format", "canvas", "--partial", "--column", "Midterm (12345)", "--out", str(out),
             env_cache=cache_dir)  # the roster given to grade
     written = read_csv(out / "canvas-import.csv")
     column = written[0].index("Midterm (12345)")
-    assert [row[column] for row in written[3:8]] == ["44", "", "", f"{late['total']:g}", ""]
+    assert [row[column] for row in written[3:8]] == [
+        "44", f"{late['total']:g}", "0", f"{document['2022004']['total']:g}", "0"]
 
 
 def test_a_moodle_download_graded_and_returned_with_feedback_files(tmp_path, cache_dir):
-    """Moodle's folders in, Moodle's grade CSV and feedback zip out; students found by name, then keyed by ID number."""
+    """Moodle's folders in, Moodle's grade CSV and feedback zip out; students found on the roster by name, so keyed
+    by its ID number."""
     rubric = problems_2_and_3_rubric(tmp_path)
     download = tmp_path / "moodle.zip"
     with zipfile.ZipFile(download, "w") as archive:
@@ -208,13 +265,46 @@ def test_a_moodle_download_graded_and_returned_with_feedback_files(tmp_path, cac
                    "--roster", str(LMS / "moodle_participants.csv"), env_cache=cache_dir)
     assert "2 matched, 3 without a submission, 0 submission(s) matching no one" in done.stderr
     total = totals(out)
-    assert set(total) == {"501", "504"}  # no student id in the file names: Moodle's participant ids
+    # no student id in the file names, but the roster knows the names: its ID numbers, not the participant ids
+    assert set(total) == {"2022001", "2022004"}
+    document = {s["student"]: s for s in json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]}
+    assert [(s["student"], s["name"], s["student_id"], s["lms"], s["lms_user_id"]) for s in document.values()] == [
+        ("2022001", "민준 김", "2022001", "moodle", "501"), ("2022004", "Yuna Choi", "2022004", "moodle", "504")]
     run_cli("export", "--format", "moodle", "--partial", "--out", str(out), "--feedback-zip", str(out / "fb.zip"),
             env_cache=cache_dir)
     rows = read_csv(out / "moodle-grades.csv")
     assert rows == [["ID number", "Full name", "Grade", "Feedback"],
-                    ["2022001", "민준 김", f"{total['501']:g}", rows[1][3]],
-                    ["2022004", "Yuna Choi", f"{total['504']:g}", rows[2][3]]]
+                    ["2022001", "민준 김", f"{total['2022001']:g}", rows[1][3]],
+                    ["2022004", "Yuna Choi", f"{total['2022004']:g}", rows[2][3]]]
     with zipfile.ZipFile(out / "fb.zip") as archive:
         assert sorted(archive.namelist()) == ["Yuna Choi_504_assignsubmission_file_feedback.html",
                                               "민준 김_501_assignsubmission_file_feedback.html"]
+
+
+def test_a_download_graded_before_its_roster_is_followed_to_the_rosters_keys(tmp_path, cache_dir):
+    """Graded first under Canvas's user ids, then with the roster: each student once, under the roster's id; the
+    roster stays the gradebook's for the next run. (Refused zips only: no kernel runs.)"""
+    rubric = problems_2_and_3_rubric(tmp_path)
+    download = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(download, "w") as archive:
+        for name in (canvas_entry("김민준", 10101, 5551, "project.zip"), canvas_entry("Park, Jiwoo", 10103, 5553, "a.zip")):
+            inner = io.BytesIO()
+            with zipfile.ZipFile(inner, "w") as refused:
+                refused.writestr("../outside.ipynb", b"{}")
+            archive.writestr(name, inner.getvalue())
+    out = tmp_path / "out"
+    grade = ("grade", str(download), "--rubric", str(rubric), "--out", str(out), "-q", "--cold")
+    run_cli(*grade, env_cache=cache_dir)
+    assert set(totals(out)) == {"10101", "10103"}
+    assert sorted(path.name for path in (out / "students").iterdir()) == ["10101.html", "10103.html"]
+
+    done = run_cli(*grade, "--roster", str(LMS / "canvas_gradebook.csv"), env_cache=cache_dir)
+    assert "2 submission(s) graded before under another key, graded again under their new one (manual scores " \
+           "kept): 10103 → 2022003, 10101 → 2022001" in " ".join(done.stderr.split())
+    assert "graded 2, unchanged 0" in done.stderr
+    assert set(totals(out)) == {"2022001", "2022003"}
+    assert sorted(path.name for path in (out / "students").iterdir()) == ["2022001.html", "2022003.html"]
+
+    again = run_cli(*grade, env_cache=cache_dir)  # no --roster: the gradebook's
+    assert "graded 0, unchanged 2" in again.stderr and "another key" not in again.stderr
+    assert f"roster {LMS / 'canvas_gradebook.csv'}: 2 matched" in again.stderr

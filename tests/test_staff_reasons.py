@@ -38,7 +38,8 @@ def out(tmp_path) -> Path:
     with Gradebook(folder / "gradebook.sqlite") as book:
         book.bind_rubric(rubric_summary(load_rubric(review_book.RUBRIC)))
         for student in review_book.STUDENTS:
-            book.store(review_book.submission(student).model_copy(update={"lms_user_id": PARTICIPANTS.get(student)}))
+            book.store(review_book.submission(student).model_copy(update={
+                "lms": "moodle" if student in PARTICIPANTS else None, "lms_user_id": PARTICIPANTS.get(student)}))
     return folder
 
 

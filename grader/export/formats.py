@@ -68,7 +68,9 @@ def export(format: str, target: Path, rubric: RubricSummary, results: list[Submi
 def _feedback_zip(path: Path, rubric: RubricSummary, results: list[SubmissionResult],
                   rows: list[ExportRow]) -> ExportSummary:
     """Each student's feedback page, named after the participant id of the Moodle download they came from."""
-    participant_ids = {result.student: result.lms_user_id for result in results if result.lms_user_id}
+    # Only a Moodle download's ids are participant ids: a Canvas user id would name some other participant.
+    participant_ids = {result.student: result.lms_user_id for result in results
+                       if result.lms == "moodle" and result.lms_user_id}
     files = {result.student: feedback_html(rubric, result) for result in results}
     return write_moodle_feedback_zip(path, [row for row in rows if row.student_key in files], participant_ids, files)
 

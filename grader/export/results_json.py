@@ -30,8 +30,9 @@ def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> 
                 "flags": result.flags,
                 "error": result.error,
                 "sandboxed": result.sandboxed,
+                "lms": result.lms,
                 "lms_user_id": result.lms_user_id,
-                "login": result.login,
+                "name_in_file": result.name_in_file,
                 "late": result.late,
                 "submitted_at": result.submitted_at,
                 "late_deduction": result.late_deduction,  # already taken off `total`

@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,8 +42,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     notebook_hash TEXT NOT NULL, rubric_hash TEXT NOT NULL,
     cells TEXT NOT NULL, seconds REAL NOT NULL, graded_at TEXT NOT NULL, retry INTEGER NOT NULL,
     sandboxed INTEGER NOT NULL DEFAULT 1,
-    lms_user_id TEXT, login TEXT, late INTEGER NOT NULL DEFAULT 0, submitted_at TEXT,
-    integrity TEXT NOT NULL DEFAULT '[]'
+    lms_user_id TEXT, name_in_file TEXT, late INTEGER NOT NULL DEFAULT 0, submitted_at TEXT,
+    integrity TEXT NOT NULL DEFAULT '[]', lms TEXT
 );
 CREATE TABLE IF NOT EXISTS item_results (
     student TEXT NOT NULL REFERENCES submissions(student) ON DELETE CASCADE,
@@ -75,11 +76,18 @@ CREATE TABLE IF NOT EXISTS regrades (
 # Columns of `submissions` that older gradebooks lack, added when one is opened: name -> definition.
 _LATER_COLUMNS = {
     "sandboxed": "INTEGER NOT NULL DEFAULT 1",  # before the sandbox existed
-    "lms_user_id": "TEXT", "login": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0",  # before LMS downloads were read
+    "lms_user_id": "TEXT", "name_in_file": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0",  # before LMS downloads
     "submitted_at": "TEXT",
     # Before integrity flags carried their cells' code; an older row's flags are among its notes, as text.
     "integrity": "TEXT NOT NULL DEFAULT '[]'",
+    "lms": "TEXT",  # before a result said which LMS its id is from
 }
+# `name_in_file` was called `login` (Canvas's name part is no login); renamed, not added, so its values stay.
+_RENAMED_COLUMNS = {"login": "name_in_file"}
+# Run once, when `submissions` gains `lms`: only Canvas's names gave the name part then, so an id without one was
+# Moodle's.
+_TELL_THE_LMS = ("UPDATE submissions SET lms = CASE WHEN name_in_file IS NULL THEN 'moodle' ELSE 'canvas' END"
+                 " WHERE lms_user_id IS NOT NULL")
 _LATER_MANUAL_COLUMNS = {
     "previous_points": "REAL",  # before the review page showed before/after
     "reason": "TEXT NOT NULL DEFAULT ''",  # before the comment (the student's) and the reason (staff's) were apart
@@ -87,6 +95,8 @@ _LATER_MANUAL_COLUMNS = {
 # Run once, when `manual_scores` gains `reason`. An override's one text was typed as its "reason (required)", so it
 # becomes the reason, which students never see; a manual score's was a "comment" and stays the student's comment.
 _SEPARATE_OVERRIDE_REASONS = "UPDATE manual_scores SET reason = comment, comment = '' WHERE kind = 'override'"
+_IDENTITY_COLUMNS = ("name", "student_id", "file", "lms", "lms_user_id", "name_in_file", "late", "submitted_at")
+_MOVING = "\x1fmoving "  # a key no submission has, for manual scores on their way to another key (`follow`)
 _SUBMISSION_COLUMNS = ("student", "name", "student_id", "file", "status", "max_points", "flags", "notes", "error",
                        "notebook_hash", "rubric_hash", "cells", "seconds", "graded_at", "retry", *_LATER_COLUMNS)
 _DETAIL_FIELDS = ("checks", "answer", "printed", "stored_printed", "cells", "figures")
@@ -160,10 +170,16 @@ class Gradebook:
         if not self._missing_columns():
             return
         with self._write_lock():  # looked at again under the lock: another process may have added them meanwhile
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(submissions)")}
+            for old, new in _RENAMED_COLUMNS.items():
+                if old in columns and new not in columns:
+                    self.db.execute(f"ALTER TABLE submissions RENAME COLUMN {old} TO {new}")
             for table, name, definition in self._missing_columns():
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
                 if (table, name) == ("manual_scores", "reason"):
                     self.db.execute(_SEPARATE_OVERRIDE_REASONS)
+                if (table, name) == ("submissions", "lms"):
+                    self.db.execute(_TELL_THE_LMS)
 
     def _missing_columns(self) -> list[tuple[str, str, str]]:
         missing = []
@@ -244,15 +260,61 @@ class Gradebook:
 
     # -- automatic results ------------------------------------------------------------
 
-    def is_current(self, student: str, notebook_hash: str, rubric_hash: str, sandboxed: bool = True) -> bool:
+    def is_current(self, student: str, notebook_hash: str, rubric_hash: str, sandboxed: bool = True,
+                   identity: Mapping[str, object] | None = None) -> bool:
         """Graded already from this very notebook and rubric (not after an environment failure, and
-        sandboxed if this run is: a --no-sandbox grade never stands in for a sandboxed one)."""
+        sandboxed if this run is: a --no-sandbox grade never stands in for a sandboxed one), and stored as
+        `identity` says who and what it is (Submission.identity(): a roster that now names the student, a new
+        download's submission times, are stored by grading again)."""
+        identity = identity or {}
+        unknown = set(identity) - set(_IDENTITY_COLUMNS)
+        if unknown:
+            raise ValueError(f"not a gradebook column of who a submission is: {', '.join(sorted(unknown))}")
+        same = "".join(f" AND {column} IS ?" for column in identity)
         row = self.db.execute(
             "SELECT 1 FROM submissions WHERE student = ? AND notebook_hash = ? AND rubric_hash = ? AND retry = 0"
-            " AND sandboxed >= ?",
-            (student, notebook_hash, rubric_hash, int(sandboxed)),
+            f" AND sandboxed >= ?{same}",
+            (student, notebook_hash, rubric_hash, int(sandboxed), *identity.values()),
         ).fetchone()
         return row is not None
+
+    def follow(self, current: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
+        """Submissions stored under another key than the one they have now (the roster now says whose they are, or
+        a duplicate made them `key~2`) move to their new key: their manual scores, overrides and regrades with them,
+        while their stored result is dropped, to be graded again under the new key. Nothing is lost, and no
+        student is left twice.
+
+        `current`: each submission's key now -> its identity (Submission.identity()). A stored row is a
+        submission's when it has the same LMS and LMS id, or, for a submission from no LMS download, the same file
+        and no LMS id. A row that is two submissions', a submission with two rows, and a move onto a key
+        someone else's row holds are left as they are. Returns old key -> new key."""
+        moves: dict[str, str] = {}
+        claimed: dict[str, int] = defaultdict(int)
+        for key, identity in current.items():
+            if identity.get("lms_user_id") is not None:
+                rows = self.db.execute("SELECT student FROM submissions WHERE lms_user_id = ? AND lms IS ?",
+                                       (identity["lms_user_id"], identity.get("lms"))).fetchall()
+            else:
+                rows = self.db.execute("SELECT student FROM submissions WHERE file = ? AND lms_user_id IS NULL",
+                                       (identity.get("file"),)).fetchall()
+            for (old,) in rows:
+                claimed[old] += 1
+            if len(rows) == 1 and rows[0][0] != key:
+                moves[rows[0][0]] = key
+        moves = {old: new for old, new in moves.items() if claimed[old] == 1}
+        stored = set(self.students())
+        moves = {old: new for old, new in moves.items() if new not in stored or new in moves}
+        if not moves:
+            return {}
+        with self._write_lock():
+            for old in moves:
+                self.db.execute("DELETE FROM submissions WHERE student = ?", (old,))  # items go with it
+            for table in ("manual_scores", "regrades"):  # through a key no student has: a move may take another's
+                for old in moves:
+                    self.db.execute(f"UPDATE {table} SET student = ? WHERE student = ?", (_MOVING + old, old))
+                for old, new in moves.items():
+                    self.db.execute(f"UPDATE {table} SET student = ? WHERE student = ?", (new, _MOVING + old))
+        return moves
 
     def store(self, result: SubmissionResult) -> None:
         with self._write_lock():  # one transaction: the submission and all its items, or nothing
@@ -267,8 +329,9 @@ class Gradebook:
              json.dumps(result.flags, ensure_ascii=False), json.dumps(result.notes, ensure_ascii=False),
              result.error, result.notebook_hash, result.rubric_hash,
              json.dumps([cell.model_dump() for cell in result.cells]), result.seconds, result.graded_at,
-             int(result.retry), int(result.sandboxed), result.lms_user_id, result.login, int(result.late),
-             result.submitted_at, json.dumps([flag.model_dump() for flag in result.integrity], ensure_ascii=False)),
+             int(result.retry), int(result.sandboxed), result.lms_user_id, result.name_in_file, int(result.late),
+             result.submitted_at, json.dumps([flag.model_dump() for flag in result.integrity], ensure_ascii=False),
+             result.lms),
         )
         self.db.executemany(
             "INSERT INTO item_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -291,13 +354,14 @@ class Gradebook:
     def result(self, student: str) -> SubmissionResult:
         row = self.db.execute(
             "SELECT name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,"
-            " cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at, integrity"
-            " FROM submissions WHERE student = ?", (student,),
+            " cells, seconds, graded_at, retry, sandboxed, lms_user_id, name_in_file, late, submitted_at, integrity,"
+            " lms FROM submissions WHERE student = ?", (student,),
         ).fetchone()
         if row is None:
             raise GradebookError(f"no submission {student!r} in {self.path}; known: {', '.join(self.students()) or 'none'}")
         (name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,
-         cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at, integrity) = row
+         cells, seconds, graded_at, retry, sandboxed, lms_user_id, name_in_file, late, submitted_at, integrity,
+         lms) = row
         items = []
         for item_row in self.db.execute(
             "SELECT item, title, points, max_points, status, message, evidence, detail FROM item_results"
@@ -311,8 +375,8 @@ class Gradebook:
             flags=json.loads(flags), notes=json.loads(notes), integrity=json.loads(integrity), error=error, items=items,
             notebook_hash=notebook_hash, rubric_hash=rubric_hash,
             cells=[CellRun(**cell) for cell in json.loads(cells)], seconds=seconds, graded_at=graded_at,
-            retry=bool(retry), sandboxed=bool(sandboxed), lms_user_id=lms_user_id, login=login, late=bool(late),
-            submitted_at=submitted_at,
+            retry=bool(retry), sandboxed=bool(sandboxed), lms=lms, lms_user_id=lms_user_id, name_in_file=name_in_file,
+            late=bool(late), submitted_at=submitted_at,
         )
         self._apply_manual_scores(result)
         self._apply_late_policy(result)

@@ -85,6 +85,22 @@ class SubmitterKeys:
     lms_user_id: str | None  # Canvas user id from a Canvas download's file name
     login: str | None
 
+    @classmethod
+    def of(cls, key: str, name: str | None, student_id: str | None, lms: str | None,
+           lms_user_id: str | None) -> SubmitterKeys:
+        """What a submission is matched by: its name, its student id and a Canvas download's user id. Never the
+        name part of Canvas's file names: Canvas makes it from the student's name, not the SIS login, and two
+        students can share it."""
+        return cls(key=key, name=name, student_id=student_id, lms_user_id=canvas_user_id(lms, lms_user_id),
+                   login=None)
+
+
+def canvas_user_id(lms: str | None, lms_user_id: str | None) -> str | None:
+    """The user id of a Canvas download's names, which a Canvas export's ID column holds; None for Moodle's
+    participant ids and Canvas's anonymous ids (`anon_…`), which no roster has: matching those would be a guess."""
+    return lms_user_id if lms == "canvas" and lms_user_id is not None and lms_user_id.isascii() \
+        and lms_user_id.isdigit() else None
+
 
 @dataclass(frozen=True)
 class RosterMatch:
@@ -129,12 +145,7 @@ def match_roster(roster: Roster, submitters: list[SubmitterKeys]) -> RosterMatch
     The first rule whose value is on the roster decides: one entry matches, several leave the submission unmatched.
     An entry that two submissions match is given to neither: each reason names the other.
     """
-    indexes: list[dict[str, list[RosterEntry]]] = [defaultdict(list) for _ in _HOW]
-    for entry in roster.entries:
-        for index, value in zip(indexes, _identifiers(entry)):
-            if value is not None:
-                index[value].append(entry)
-    found = {submitter.key: _find(submitter, indexes) for submitter in submitters}
+    found = dict(zip((submitter.key for submitter in submitters), find_each(roster, submitters)))
     claimants: dict[RosterEntry, list[str]] = defaultdict(list)
     for key, (entry, _) in found.items():
         if entry is not None:
@@ -153,6 +164,17 @@ def match_roster(roster: Roster, submitters: list[SubmitterKeys]) -> RosterMatch
             matched[key], how[key] = entry, said
     missing = tuple(entry for entry in roster.entries if entry not in claimants)
     return RosterMatch(matched=matched, how=how, missing=missing, unmatched=unmatched)
+
+
+def find_each(roster: Roster, submitters: Sequence[SubmitterKeys]) -> list[tuple[RosterEntry | None, str]]:
+    """Each submitter's own match, in order, by the rules of `match_roster`: (the entry, how it matched), or (None,
+    why it matched no one). Each is matched alone: two submitters may match one entry."""
+    indexes: list[dict[str, list[RosterEntry]]] = [defaultdict(list) for _ in _HOW]
+    for entry in roster.entries:
+        for index, value in zip(indexes, _identifiers(entry)):
+            if value is not None:
+                index[value].append(entry)
+    return [_find(submitter, indexes) for submitter in submitters]
 
 
 def _read_text(path: Path) -> str:

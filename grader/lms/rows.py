@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from grader.lms.export import ExportRow
-from grader.lms.roster import Roster, RosterEntry, RosterMatch, SubmitterKeys, match_roster
+from grader.lms.roster import Roster, RosterEntry, RosterMatch, SubmitterKeys, canvas_user_id, match_roster
 from grader.results import SubmissionResult
 
 NO_SUBMISSION = "no submission"
@@ -25,10 +25,8 @@ class ExportChoices:
 
 
 def submitter_keys(result: SubmissionResult) -> SubmitterKeys:
-    # A Canvas download's login is made from the student's name, not Canvas's SIS Login ID: two people can share
-    # it, so it is never matched on.
-    return SubmitterKeys(key=result.student, name=result.name, student_id=result.student_id,
-                         lms_user_id=result.lms_user_id, login=None)
+    return SubmitterKeys.of(key=result.student, name=result.name, student_id=result.student_id, lms=result.lms,
+                            lms_user_id=result.lms_user_id)
 
 
 def match_results(roster: Roster, results: list[SubmissionResult]) -> RosterMatch:
@@ -69,4 +67,5 @@ def score_of(result: SubmissionResult, choices: ExportChoices) -> float | None:
 def _entry_of(result: SubmissionResult) -> RosterEntry:
     """Without a roster, a result is its own entry: what its file name said about its author."""
     return RosterEntry(name=result.name or result.student, student_id=result.student_id,
-                       lms_user_id=result.lms_user_id, login=None, email=None, section=None, row=0)
+                       lms_user_id=canvas_user_id(result.lms, result.lms_user_id), login=None, email=None,
+                       section=None, row=0)

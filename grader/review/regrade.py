@@ -20,6 +20,7 @@ from grader.assets.cache import describe as describe_assets
 from grader.batch import rubric_summary
 from grader.gradebook import GradingSources, RubricSummary
 from grader.grading import Grader
+from grader.lms.roster import RosterError, read_roster
 from grader.reference import reference_run
 from grader.results import SubmissionResult
 from grader.rubric import RubricError, load_rubric
@@ -41,6 +42,7 @@ class Regrader:
 
     sources: GradingSources
     cache_dir: Path
+    roster: Path | None = None  # the roster `grader grade` was given: it says which key each submission has
     active: ActiveRuns = field(default_factory=ActiveRuns, compare=False, repr=False)
 
     def stop(self) -> None:
@@ -53,7 +55,11 @@ class Regrader:
         except RubricError as err:
             raise RegradeError(f"the rubric cannot be read: {err}") from None
         try:
-            with discovered(Path(self.sources.submissions), loaded.spec.submission.notebook) as found:
+            roster = read_roster(self.roster) if self.roster is not None else None
+        except (RosterError, OSError) as err:
+            raise RegradeError(f"the roster cannot be read again: {err}") from None
+        try:
+            with discovered(Path(self.sources.submissions), loaded.spec.submission.notebook, roster) as found:
                 submission = next((candidate for candidate in found if candidate.key == student), None)
                 if submission is None:
                     raise RegradeError(f"no submission of {student} in {self.sources.submissions} any more; "

@@ -31,6 +31,7 @@ class RunPlan(BaseModel):
     rubric: str  # the rubric folder, absolute
     rubric_hash: str  # a task refuses a rubric that changed since the run began
     submissions: str  # the folder or download zip, absolute
+    roster: str | None = None  # the course's roster, absolute: it says which key each submission has
     keys: list[str]
     kernels: KernelSettings
     cache_dir: str  # the grader's cache (assets), on the shared filesystem

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 
 from grader.grading import Grader
+from grader.lms.roster import RosterError, read_roster
 from grader.reference import load_reference
 from grader.rubric import load_rubric
 from grader.run import NotebookRunner
@@ -47,7 +48,11 @@ def run_task(run_dir: Path, index: int) -> Path:
                             cache_dir=Path(plan.cache_dir), sandbox=sandbox,
                             cpu_fallback=settings.cpu_fallback and gpu is None)
     grader = Grader(loaded, runner, reference.evidence, reference.notebook)
-    with discovered(Path(plan.submissions), loaded.spec.submission.notebook) as found:
+    try:
+        roster = read_roster(Path(plan.roster)) if plan.roster is not None else None
+    except (RosterError, OSError) as err:
+        raise TaskError(f"the roster cannot be read again: {err}") from None
+    with discovered(Path(plan.submissions), loaded.spec.submission.notebook, roster) as found:
         submission = next((candidate for candidate in found if candidate.key == key), None)
         if submission is None:
             raise TaskError(f"no submission {key} in {plan.submissions} any more")
