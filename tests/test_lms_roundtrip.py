@@ -19,7 +19,7 @@ import pytest
 
 from grader.gradebook import Gradebook
 from tests.conftest import problems_2_and_3_rubric, run_cli
-from tests.lms_names import canvas_entry, canvas_resubmitted
+from tests.lms_names import canvas_entry, canvas_resubmitted, moodle_entry
 
 LMS = Path(__file__).parent / "lms"
 REFERENCE_NUMBERS = ["15.7290", "15.729", "14.7198", "4.9000", "9.9000", "4.5006", "9.5008", "2.4925", "3.9607"]
@@ -251,34 +251,51 @@ def test_a_canvas_download_graded_with_its_roster_and_a_late_policy(tmp_path, ca
 
 
 def test_a_moodle_download_graded_and_returned_with_feedback_files(tmp_path, cache_dir):
-    """Moodle's folders in, Moodle's grade CSV and feedback zip out; students found on the roster by name, so keyed
-    by its ID number."""
+    """Moodle's folders in (named as Moodle names them: Korean full names, a student's subfolder, online text beside
+    the files, a `_` in a name, a broken notebook), Moodle's grade CSV and feedback zip out; students found on the
+    roster by name, so keyed by its ID number."""
     rubric = problems_2_and_3_rubric(tmp_path)
+    samples = Path(__file__).parent.parent / "submissions" / "dl2022-midterm"
     download = tmp_path / "moodle.zip"
     with zipfile.ZipFile(download, "w") as archive:
-        for folder, sample in (("민준 김_501_assignsubmission_file_", "김민준(2022001).ipynb"),
-                               ("Yuna Choi_504_assignsubmission_file_", "최수아(2022004).ipynb")):
-            archive.writestr(f"{folder}/midterm.ipynb",
-                             (Path(__file__).parent.parent / "submissions" / "dl2022-midterm" / sample).read_bytes())
+        for entry, data in (
+            (moodle_entry("민준 김", 501, "midterm.ipynb"), (samples / "김민준(2022001).ipynb").read_bytes()),
+            (moodle_entry("민준 김", 501, "onlinetext.html", plugin="onlinetext"), b"<p>notebook attached</p>"),
+            (moodle_entry("Yuna Choi", 504, "제출/midterm.ipynb"), (samples / "최수아(2022004).ipynb").read_bytes()),
+            (moodle_entry("Yuna Choi", 504, "제출/data/a.csv"), b"x,y\n"),
+            (moodle_entry("서연 이_", 502, "midterm.ipynb"), b"not a notebook"),  # Moodle made its `_` a space
+        ):
+            archive.writestr(entry, data)
     out = tmp_path / "out"
     done = run_cli("grade", str(download), "--rubric", str(rubric), "--out", str(out), "-q", "--jobs", "1",
                    "--roster", str(LMS / "moodle_participants.csv"), env_cache=cache_dir)
-    assert "2 matched, 3 without a submission, 0 submission(s) matching no one" in done.stderr
+    assert "3 matched, 2 without a submission, 0 submission(s) matching no one" in done.stderr
+    with Gradebook(out / "gradebook.sqlite") as book:
+        assert book.result("2022001").notes[:2] == [
+            "민준 김_501_assignsubmission_onlinetext is not graded: it is Moodle's onlinetext submission, not an "
+            "uploaded file",
+            "keyed by the roster's student id 2022001, not 501: 민준 김 on line 2 of moodle_participants.csv, matched "
+            "by name"]
+        lee = book.result("2022002")
+        assert (lee.name, lee.status, lee.file) == ("서연 이", "error", "서연 이 _502_assignsubmission_file")
     total = totals(out)
     # no student id in the file names, but the roster knows the names: its ID numbers, not the participant ids
-    assert set(total) == {"2022001", "2022004"}
+    assert set(total) == {"2022001", "2022002", "2022004"}
     document = {s["student"]: s for s in json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]}
     assert [(s["student"], s["name"], s["student_id"], s["lms"], s["lms_user_id"]) for s in document.values()] == [
-        ("2022001", "민준 김", "2022001", "moodle", "501"), ("2022004", "Yuna Choi", "2022004", "moodle", "504")]
+        ("2022001", "민준 김", "2022001", "moodle", "501"), ("2022002", "서연 이", "2022002", "moodle", "502"),
+        ("2022004", "Yuna Choi", "2022004", "moodle", "504")]
     run_cli("export", "--format", "moodle", "--partial", "--out", str(out), "--feedback-zip", str(out / "fb.zip"),
             env_cache=cache_dir)
     rows = read_csv(out / "moodle-grades.csv")
     assert rows == [["ID number", "Full name", "Grade", "Feedback"],
                     ["2022001", "민준 김", f"{total['2022001']:g}", rows[1][3]],
-                    ["2022004", "Yuna Choi", f"{total['2022004']:g}", rows[2][3]]]
+                    ["2022002", "서연 이", "0", rows[2][3]],
+                    ["2022004", "Yuna Choi", f"{total['2022004']:g}", rows[3][3]]]
     with zipfile.ZipFile(out / "fb.zip") as archive:
         assert sorted(archive.namelist()) == ["Yuna Choi_504_assignsubmission_file_feedback.html",
-                                              "민준 김_501_assignsubmission_file_feedback.html"]
+                                              "민준 김_501_assignsubmission_file_feedback.html",
+                                              "서연 이_502_assignsubmission_file_feedback.html"]
 
 
 def test_a_download_graded_before_its_roster_is_followed_to_the_rosters_keys(tmp_path, cache_dir):
