@@ -37,7 +37,7 @@ def test_a_canvas_gradebook_export():
 
 def test_a_canvas_export_is_kept_as_read():
     sheet = read_roster(CANVAS).sheet
-    assert sheet.newline == "\n"
+    assert (sheet.delimiter, sheet.bom, sheet.header_record.end) == (",", False, "\n")
     assert sheet.header[:7] == ("Student", "ID", "SIS User ID", "SIS Login ID", "Integration ID", "Section",
                                 "Assignment 1 (12001)")
     assert [(row.line, row.kind) for row in sheet.rows] == [
@@ -54,7 +54,7 @@ def test_a_canvas_export_without_integration_id(tmp_path):
                               "\"Kim, Minjun\",10101,,mjkim,DL2022 01,\r\n")
     roster = read_roster(path)
     assert roster.entries == (RosterEntry("Kim, Minjun", None, "10101", "mjkim", None, "DL2022 01", row=3),)
-    assert roster.sheet.newline == "\r\n"
+    assert [row.record.end for row in roster.sheet.rows] == ["\r\n", "\r\n"]
 
 
 def test_a_moodle_participants_export():
@@ -95,8 +95,11 @@ def test_a_plain_header_in_any_case_and_order_with_other_columns(tmp_path):
     ("\r\n\r\n", "the file is empty (expected a header row, then one row per student)"),
     ("학번,이름\n2022001,김민준\n",
      "line 1: the header row matches no roster format: expected a Canvas gradebook export "
-     "(Student, ID, SIS User ID, SIS Login ID, Section, …), a Moodle participants export "
-     "(First name, Last name, ID number, Email address) or columns id,name[,email,section]; got: 학번, 이름"),
+     "(Student, ID, [SIS User ID,] SIS Login ID, Section, …), a Moodle participants export "
+     "(First name, Last name, ID number, Email address), a Moodle grading worksheet downloaded with Moodle in "
+     "English (Identifier, Full name, …, Grade, …, Last modified (grade); in another language, switch Moodle to "
+     "English, download the worksheet again, and upload it in English too) or columns id,name[,email,section]; "
+     "got: 학번, 이름"),
     ("id,name\n2022001,김민준\n2022002, \n", "line 3: a student row with no name (expected it in the name column)"),
     ("First name,Last name,ID number,Email address\n,,2022001,a@b.kr\n",
      "line 2: a student row with no name (expected it in First name or Last name)"),
@@ -108,8 +111,10 @@ def test_a_plain_header_in_any_case_and_order_with_other_columns(tmp_path):
      "lines 2 and 3 both have Canvas ID 10101 (expected each student once)"),
     ("id,name,email\n2022001,김민준,a@b.kr\n2022002,이서연\n",
      "line 3: 2 cells, expected 3 (one per header column)"),
-    ("id,name\n2022001,\"" + "x" * 200_000 + "\"\n",
-     "line 2: not valid CSV (field larger than field limit (131072))"),
+    ("id,name\n2022001,\"김민준\n", "line 2: not valid CSV (a quoted cell is never closed (expected a closing quote))"),
+    ("id,name\n2022001,\"김\"민준\n",
+     "line 2: not valid CSV ('민' after a quoted cell's closing quote (expected ',' or the end of the line; a quote "
+     "inside a quoted cell is written twice))"),
 ])
 def test_a_roster_that_cannot_be_used_is_refused_with_the_line(tmp_path, text, message):
     path = csv_file(tmp_path, text)

@@ -1,8 +1,10 @@
 """Read a course roster and tell which submission is whose.
 
-Three formats, told apart by the header row: Canvas's gradebook export, Moodle's participants export, and a plain
-`id,name[,email,section]` file. A Canvas export is also kept as read (header, every row, line ending): Canvas imports
-grades from a file shaped like its own export, so grader/lms/export.py writes that file back with one column filled.
+Four formats, told apart by the header row: Canvas's gradebook export, Moodle's participants export, Moodle's
+offline grading worksheet, and a plain `id,name[,email,section]` file, separated by `,` or `;`. A Canvas export and
+a Moodle worksheet are also kept as read, each cell's raw text and each line ending with them: both LMSs import
+grades from their own file, so grader/lms/export.py writes that file back with the exam's cells filled and every
+other byte as it was.
 
 Matching never guesses: a submission is matched by an identifier, or by a name that only one student on the roster
 has; anything else is left for a person, with the reason.
@@ -11,8 +13,6 @@ has; anything else is left for a person, with the reason.
 from __future__ import annotations
 
 import codecs
-import csv
-import io
 import re
 import unicodedata
 from collections import defaultdict
@@ -21,16 +21,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-RosterFormat = Literal["canvas", "moodle", "plain"]
+from grader.lms.csvtext import CsvError, Record, parse, sniff_delimiter
+
+RosterFormat = Literal["canvas", "moodle", "moodle-worksheet", "plain"]
 # Rows of a Canvas export: "points possible" and "read only" are Canvas's own notes, not students.
 RowKind = Literal["student", "test student", "points possible", "read only", "blank"]
 
-_CANVAS_START = ("Student", "ID", "SIS User ID", "SIS Login ID")  # then optional columns, then "Section"
 # Canvas's test student (Student View): its sortable name, and its display name when names are shown first-last.
 _CANVAS_TEST_STUDENTS = frozenset({"Student, Test", "Test Student"})
 # What Canvas writes in its note rows (first cell empty): "(read only)" under computed columns, "Manual Posting"
-# under assignments whose grades are posted by hand.
-_CANVAS_NOTE = re.compile(r"\(?read only\)?|manual posting", re.IGNORECASE)
+# under assignments whose grades are posted by hand, "Muted" in older exports (instructure/canvas-lms
+# lib/gradebook_importer.rb, GradebookImporter#check_for_non_student_row: `/^\s*(Muted|Manual Posting.*)?\s*$/i`).
+_CANVAS_NOTE = re.compile(r"\(?read only\)?|manual posting.*|muted", re.IGNORECASE)
+# The three columns Moodle's "Upload grading worksheet" requires, in English: mod/assign/feedback/offline/
+# importgradeslib.php, assignfeedback_offline_grade_importer::init (get_string('recordid', 'assign'),
+# get_string('gradenoun'), get_string('lastmodifiedgrade', 'assign')). It matches them exactly, in the language of
+# the one uploading, so they are matched exactly here too.
+MOODLE_WORKSHEET_COLUMNS = ("Identifier", "Grade", "Last modified (grade)")
+# A worksheet's Identifier: get_string('hiddenuser', 'assign') and the participant id (assign_user_mapping's id),
+# assign::get_uniqueid_for_user, the same id as in the names of the "Download all submissions" zip.
+_PARTICIPANT = re.compile(r"Participant (?P<id>[0-9]+)")
 _MOODLE_COLUMNS = ("first name", "last name", "id number", "email address")
 _PLAIN_COLUMNS = ("id", "name")
 _HOW = ("Canvas ID", "student id", "login", "name")  # the matching rules, strongest first
@@ -44,7 +54,9 @@ class RosterError(Exception):
 class RosterEntry:
     name: str
     student_id: str | None  # Canvas "SIS User ID", Moodle "ID number", plain "id" (e.g. 2022001)
-    lms_user_id: str | None  # Canvas "ID" (Canvas's numeric user id); None for Moodle and plain rosters
+    # Canvas "ID" (Canvas's numeric user id); a Moodle worksheet's participant id ("Participant 1234567"), as
+    # Moodle's download names carry it; None for Moodle participants and plain rosters
+    lms_user_id: str | None
     login: str | None  # Canvas "SIS Login ID"
     email: str | None
     section: str | None
@@ -52,19 +64,33 @@ class RosterEntry:
 
 
 @dataclass(frozen=True)
-class CanvasRow:
-    line: int  # 1-based line number where the row starts
-    cells: tuple[str, ...]  # exactly as read
+class SheetRow:
+    record: Record  # as read: values, raw text, line ending
     kind: RowKind
+
+    @property
+    def line(self) -> int:
+        """1-based line number where the row starts."""
+        return self.record.line
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return self.record.cells
 
 
 @dataclass(frozen=True)
-class CanvasSheet:
-    """A Canvas gradebook export as read, for writing the same file back with the exam's column filled."""
+class Sheet:
+    """An LMS's own file as read (a Canvas gradebook export, a Moodle grading worksheet), for writing it back with
+    the exam's cells filled and every other byte as it was."""
 
-    header: tuple[str, ...]
-    rows: tuple[CanvasRow, ...]  # every row after the header, in file order, students or not
-    newline: str  # "\r\n" or "\n": how the file ends its lines
+    header_record: Record
+    rows: tuple[SheetRow, ...]  # every row after the header, in file order, students or not
+    delimiter: str  # "," or ";"
+    bom: bool  # the file started with a UTF-8 byte-order mark
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        return self.header_record.cells
 
 
 @dataclass(frozen=True)
@@ -72,7 +98,7 @@ class Roster:
     path: Path
     format: RosterFormat
     entries: tuple[RosterEntry, ...]
-    sheet: CanvasSheet | None = None  # Canvas exports only
+    sheet: Sheet | None = None  # Canvas exports and Moodle worksheets
 
 
 @dataclass(frozen=True)
@@ -96,19 +122,27 @@ class RosterMatch:
 
 def read_roster(path: Path) -> Roster:
     """The roster in `path`, its format told by the header row."""
-    text = _read_text(path)
+    text, bom = _read_text(path)
     if not text.strip():
         raise RosterError(f"{path}: the file is empty (expected a header row, then one row per student)")
-    (_, header), *rows = _records(path, text)
-    for line, cells in rows:
-        if not _blank(cells) and len(cells) != len(header):
-            raise RosterError(
-                f"{path}: line {line}: {len(cells)} cells, expected {len(header)} (one per header column)")
+    delimiter = sniff_delimiter(text)
+    try:
+        header_record, *records = parse(text, delimiter)
+    except CsvError as err:
+        raise RosterError(f"{path}: line {err.line}: not valid CSV ({err.why})") from None
+    header = list(header_record.cells)
+    for record in records:
+        if not _blank(record.cells) and len(record.cells) != len(header):
+            raise RosterError(f"{path}: line {record.line}: {len(record.cells)} cells, expected {len(header)} "
+                              "(one per header column)")
     columns = _columns(header)
-    names = [cell.strip() for cell in header]
-    students = [(line, cells) for line, cells in rows if not _blank(cells)]
-    if tuple(names[:4]) == _CANVAS_START and "Section" in names:
-        roster = _canvas(path, header, rows, columns, _newline(text))
+    students = [(record.line, record.cells) for record in records if not _blank(record.cells)]
+    if (identity := _canvas_identity(header)) is not None:
+        roster = _canvas(path, Sheet(header_record, tuple(SheetRow(record, _canvas_kind(record.cells))
+                                                          for record in records), delimiter, bom), identity)
+    elif all(name in header for name in MOODLE_WORKSHEET_COLUMNS):
+        roster = _moodle_worksheet(path, Sheet(header_record, tuple(
+            SheetRow(record, "blank" if _blank(record.cells) else "student") for record in records), delimiter, bom))
     elif all(name in columns for name in _MOODLE_COLUMNS):
         roster = Roster(path, "moodle", tuple(_moodle_entry(path, line, cells, columns) for line, cells in students))
     elif all(name in columns for name in _PLAIN_COLUMNS):
@@ -116,9 +150,11 @@ def read_roster(path: Path) -> Roster:
     else:
         raise RosterError(
             f"{path}: line 1: the header row matches no roster format: expected a Canvas gradebook export "
-            "(Student, ID, SIS User ID, SIS Login ID, Section, …), a Moodle participants export "
-            "(First name, Last name, ID number, Email address) or columns id,name[,email,section]; "
-            f"got: {', '.join(header)}")
+            "(Student, ID, [SIS User ID,] SIS Login ID, Section, …), a Moodle participants export "
+            "(First name, Last name, ID number, Email address), a Moodle grading worksheet downloaded with Moodle "
+            "in English (Identifier, Full name, …, Grade, …, Last modified (grade); in another language, switch "
+            "Moodle to English, download the worksheet again, and upload it in English too) or columns "
+            f"id,name[,email,section]; got: {', '.join(header)}")
     _check_unique(roster)
     return roster
 
@@ -155,38 +191,44 @@ def match_roster(roster: Roster, submitters: list[SubmitterKeys]) -> RosterMatch
     return RosterMatch(matched=matched, how=how, missing=missing, unmatched=unmatched)
 
 
-def _read_text(path: Path) -> str:
-    """The file as UTF-8, line endings untranslated (a Canvas export is written back with its own)."""
-    # Excel's "CSV UTF-8" starts with a BOM, which must not become part of the first header cell.
-    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+def _read_text(path: Path) -> tuple[str, bool]:
+    """The file as UTF-8, line endings untranslated, and whether it started with a BOM (both are written back)."""
+    # Excel's "CSV UTF-8" and Moodle's worksheet start with a BOM, which must not become part of the first header cell.
+    data = path.read_bytes()
+    bom = data.startswith(codecs.BOM_UTF8)
+    data = data.removeprefix(codecs.BOM_UTF8)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), bom
     except UnicodeDecodeError as err:
         line = data[:err.start].count(b"\n") + 1
         raise RosterError(f"{path}: line {line}: not UTF-8 text (expected the roster saved as CSV UTF-8)") from None
 
 
-def _records(path: Path, text: str) -> list[tuple[int, list[str]]]:
-    """Each CSV record with the line it starts on (a quoted cell may span lines)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    records, start = [], 1
-    try:
-        for cells in reader:
-            records.append((start, cells))
-            start = reader.line_num + 1
-    except csv.Error as err:
-        raise RosterError(f"{path}: line {reader.line_num}: not valid CSV ({err})") from None
-    return records
-
-
-def _newline(text: str) -> str:
-    head, found, _ = text.partition("\n")
-    return "\n" if found and not head.endswith("\r") else "\r\n"
-
-
-def _blank(cells: list[str]) -> bool:
+def _blank(cells: Sequence[str]) -> bool:
     """An empty line, or a row of empty cells as spreadsheets leave below the data: no one."""
     return not any(cell.strip() for cell in cells)
+
+
+def _canvas_identity(header: list[str]) -> dict[str, int] | None:
+    """Where a Canvas export's columns that say who a student is are, or None when `header` is no Canvas export.
+
+    The layouts Canvas writes and reads back (instructure/canvas-lms lib/gradebook_exporter.rb,
+    GradebookExporter#csv_data; lib/gradebook_importer.rb, GradebookImporter#update_column_count and #header?):
+    Student, ID, then SIS Login ID, or SIS User ID, SIS Login ID[, Integration ID][, Root Account], then Section.
+    """
+    names = [name.strip() for name in header]
+    if names[:2] != ["Student", "ID"]:
+        return None
+    layout = ["Student", "ID"]
+    if names[2:3] == ["SIS User ID"]:
+        layout += ["SIS User ID", "SIS Login ID"]
+        layout += [name for name in ("Integration ID", "Root Account") if name in names[4:6]]
+    elif names[2:3] == ["SIS Login ID"]:
+        layout.append("SIS Login ID")
+    layout.append("Section")
+    if names[:len(layout)] != layout:
+        return None
+    return {name: index for index, name in enumerate(layout)}
 
 
 def _columns(header: list[str]) -> dict[str, int]:
@@ -208,24 +250,47 @@ def _named(path: Path, line: int, name: str | None, where: str) -> str:
     return name
 
 
-def _canvas(path: Path, header: list[str], rows: list[tuple[int, list[str]]], columns: dict[str, int],
-            newline: str) -> Roster:
-    sheet = CanvasSheet(header=tuple(header), newline=newline,
-                        rows=tuple(CanvasRow(line, tuple(cells), _canvas_kind(cells)) for line, cells in rows))
+def _canvas(path: Path, sheet: Sheet, columns: dict[str, int]) -> Roster:
     entries = tuple(
         RosterEntry(
-            name=_named(path, row.line, _value(row.cells, columns["student"]), "the Student column"),
-            student_id=_value(row.cells, columns["sis user id"]),
-            lms_user_id=_value(row.cells, columns["id"]),
-            login=_value(row.cells, columns["sis login id"]),
+            name=_named(path, row.line, _value(row.cells, columns["Student"]), "the Student column"),
+            student_id=_value(row.cells, columns.get("SIS User ID")),
+            lms_user_id=_value(row.cells, columns["ID"]),
+            login=_value(row.cells, columns.get("SIS Login ID")),
             email=None,
-            section=_value(row.cells, columns["section"]),
+            section=_value(row.cells, columns["Section"]),
             row=row.line)
         for row in sheet.rows if row.kind == "student")
     return Roster(path, "canvas", entries, sheet)
 
 
-def _canvas_kind(cells: list[str]) -> RowKind:
+def _moodle_worksheet(path: Path, sheet: Sheet) -> Roster:
+    """Moodle's offline grading worksheet: a student per row, found by the participant id in Identifier. The name is
+    Full name as the worksheet has it (Moodle writes fullname(): "First Last", `민준 김` or `김 민준` as the names were
+    entered); without it (blind marking) the Identifier."""
+    header = list(sheet.header)
+    columns = {name: header.index(name) for name in header}
+    entries = []
+    for row in sheet.rows:
+        if row.kind == "blank":
+            continue
+        identifier = row.cells[columns["Identifier"]]
+        participant = _PARTICIPANT.fullmatch(identifier.strip())
+        if participant is None:
+            raise RosterError(f"{path}: line {row.line}: Identifier {identifier!r} is not Moodle's "
+                              "'Participant <number>' (expected the worksheet as Moodle wrote it, in English)")
+        entries.append(RosterEntry(
+            name=_value(row.cells, columns.get("Full name")) or identifier.strip(),
+            student_id=_value(row.cells, columns.get("ID number")),
+            lms_user_id=participant["id"],
+            login=None,
+            email=_value(row.cells, columns.get("Email address")),
+            section=_value(row.cells, columns.get("Group")),
+            row=row.line))
+    return Roster(path, "moodle-worksheet", tuple(entries), sheet)
+
+
+def _canvas_kind(cells: Sequence[str]) -> RowKind:
     if _blank(cells):
         return "blank"
     first = cells[0].strip()
@@ -236,7 +301,7 @@ def _canvas_kind(cells: list[str]) -> RowKind:
     return "test student" if first in _CANVAS_TEST_STUDENTS else "student"
 
 
-def _moodle_entry(path: Path, line: int, cells: list[str], columns: dict[str, int]) -> RosterEntry:
+def _moodle_entry(path: Path, line: int, cells: Sequence[str], columns: dict[str, int]) -> RosterEntry:
     # Korean Moodle sites may put the whole name in one of the two fields and leave the other empty.
     parts = (_value(cells, columns["first name"]), _value(cells, columns["last name"]))
     return RosterEntry(
@@ -249,7 +314,7 @@ def _moodle_entry(path: Path, line: int, cells: list[str], columns: dict[str, in
         row=line)
 
 
-def _plain_entry(path: Path, line: int, cells: list[str], columns: dict[str, int]) -> RosterEntry:
+def _plain_entry(path: Path, line: int, cells: Sequence[str], columns: dict[str, int]) -> RosterEntry:
     return RosterEntry(
         name=_named(path, line, _value(cells, columns["name"]), "the name column"),
         student_id=_value(cells, columns["id"]),
@@ -262,7 +327,8 @@ def _plain_entry(path: Path, line: int, cells: list[str], columns: dict[str, int
 
 def _check_unique(roster: Roster) -> None:
     """A student twice on the roster would make matching by that id ambiguous: refuse the file instead."""
-    for label, of in (("Canvas ID", lambda e: e.lms_user_id), ("student id", lambda e: e.student_id)):
+    lms_id = "participant id" if roster.format == "moodle-worksheet" else "Canvas ID"
+    for label, of in ((lms_id, lambda e: e.lms_user_id), ("student id", lambda e: e.student_id)):
         seen: dict[str, int] = {}
         for entry in roster.entries:
             value = of(entry)
