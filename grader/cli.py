@@ -356,7 +356,8 @@ def _print_needs_attention(results: list[SubmissionResult]) -> None:
     if not attention:
         return
     console.print(f"[yellow]needs attention[/] ({len(attention)}): exported without a score, so the LMS keeps what "
-                  "it has (`grader export --refused-zero` gives 0 where it has none)", highlight=False, markup=True)
+                  "it has (`grader export --refused-zero` gives a refused one 0 where it has none)", highlight=False,
+                  markup=True)
     for key, why in attention.items():
         console.print(f"  {key}: {why}", highlight=False)
 

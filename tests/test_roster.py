@@ -179,3 +179,50 @@ def test_two_submissions_claiming_one_student_are_both_left_for_a_person():
     assert result.matched == {"c": roster.entries[1]}
     # 김민준 is claimed, so not missing
     assert [entry.name for entry in result.missing] == ["Park, Jiwoo", "Choi, Yuna", "정하은"]
+
+
+def test_a_canvas_export_in_canvas_default_layout_separated_by_semicolons(tmp_path):
+    """Without "include SIS ids" Canvas writes no SIS User ID column; some users get `;` and decimal commas."""
+    path = tmp_path / "export.csv"
+    path.write_bytes("\ufeffStudent;ID;SIS Login ID;Section;Midterm (12345)\n"
+                     "    Points Possible;;;;100,00\n"
+                     "Kim, Minjun;10101;mjkim;DL2022 01;78,50\n".encode("utf-8"))
+    roster = read_roster(path)
+    assert roster.format == "canvas"
+    assert roster.entries == (RosterEntry("Kim, Minjun", None, "10101", "mjkim", None, "DL2022 01", row=3),)
+    assert (roster.sheet.delimiter, roster.sheet.bom, roster.sheet.rows[1].record.raw[4]) == (";", True, "78,50")
+
+
+def test_a_moodle_grading_worksheet(tmp_path):
+    path = csv_file(tmp_path, '\ufeffIdentifier,"Full name","Email address","ID number",Status,Grade,"Maximum Grade",'
+                              '"Grade can be changed","Last modified (submission)","Last modified (grade)",'
+                              '"Feedback comments"\n'
+                              '"Participant 1234567","민준 김",mjkim@univ.ac.kr,2022001,"Submitted for grading",,'
+                              '100.00,Yes,"Tuesday, 17 October 2023, 2:15 PM",-,\n'
+                              '"Participant 1234568","김 서연",,,"No submission",70.00,100.00,No,-,-,"Makeup"\n')
+    roster = read_roster(path)
+    assert roster.format == "moodle-worksheet"
+    assert roster.entries == (  # the names as Moodle wrote them, never re-split
+        RosterEntry("민준 김", "2022001", "1234567", None, "mjkim@univ.ac.kr", None, row=2),
+        RosterEntry("김 서연", None, "1234568", None, None, None, row=3))
+    assert roster.sheet.bom and [row.kind for row in roster.sheet.rows] == ["student", "student"]
+
+
+def test_a_blind_marking_worksheet_names_students_by_their_identifier(tmp_path):
+    path = csv_file(tmp_path, "Identifier,Status,Grade,\"Last modified (grade)\"\n"
+                              "\"Participant 1234567\",\"Submitted for grading\",,-\n")
+    assert read_roster(path).entries == (RosterEntry("Participant 1234567", None, "1234567", None, None, None, row=2),)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Identifier,Grade,Last modified (grade)\nTeilnehmer/in 1,,-\n",
+     "line 2: Identifier 'Teilnehmer/in 1' is not Moodle's 'Participant <number>' (expected the worksheet as Moodle "
+     "wrote it, in English)"),
+    ("Identifier,Grade,Last modified (grade)\nParticipant 7,,-\nParticipant 7,,-\n",
+     "lines 2 and 3 both have participant id 7 (expected each student once)"),
+])
+def test_a_worksheet_that_cannot_be_used(tmp_path, text, message):
+    path = csv_file(tmp_path, text)
+    with pytest.raises(RosterError) as refused:
+        read_roster(path)
+    assert str(refused.value) == f"{path}: {message}"

@@ -16,7 +16,7 @@ from grader.export.csv_export import write_csv
 from grader.export.gradescope import write_gradescope_results
 from grader.export.results_json import write_results_json
 from grader.gradebook import RubricSummary
-from grader.lms.export import (ExportRow, ExportSummary, write_canvas_import, write_canvas_minimal,
+from grader.lms.export import (ExportError, ExportRow, ExportSummary, write_canvas_import, write_canvas_minimal,
                                write_moodle_feedback_zip, write_moodle_grades, write_moodle_worksheet)
 from grader.lms.roster import read_roster
 from grader.lms.rows import ExportChoices, export_rows
@@ -56,6 +56,10 @@ def export(format: str, target: Path, rubric: RubricSummary, results: list[Submi
     rows = export_rows(results, roster, options.choices, lambda result: feedback_text(rubric, result))
     names = {row.student_key: row.entry.name if row.entry else row.name for row in rows}
     if format == "canvas":
+        if roster is not None and roster.format == "moodle-worksheet":
+            raise ExportError(f"{roster.path}: a Moodle grading worksheet: its ids are Moodle's participant ids, "
+                              "which Canvas would take for its own; export it with --format moodle, or give Canvas's "
+                              "gradebook export (--roster)")
         if roster is not None and roster.format == "canvas":
             summary = write_canvas_import(target, roster, options.column, rows, rubric.total, options.bom)
         else:

@@ -30,13 +30,15 @@ class Record:
     raw: tuple[str, ...]  # each cell as written in the file, quotes included
     end: str  # its line ending: "\r\n", "\n" or "\r"; "" for a last record without one
 
-    def text(self, delimiter: str, changed: dict[int, str] | None = None, added: tuple[str, ...] = ()) -> str:
+    def text(self, delimiter: str, changed: dict[int, str] | None = None, added: tuple[str, ...] = (),
+             quote_also: str = "") -> str:
         """The record as it was read, with the cells in `changed` (index -> value) and `added` (appended) written
-        in; every other cell keeps its raw text."""
+        in; every other cell keeps its raw text. A written cell holding a character of `quote_also` is quoted too
+        (as the LMS's own writer would)."""
         raw = list(self.raw)
         for index, value in (changed or {}).items():
-            raw[index] = quote(value, delimiter, self.raw[index].startswith('"'))
-        raw += [quote(value, delimiter, False) for value in added]
+            raw[index] = quote(value, delimiter, self.raw[index].startswith('"'), quote_also)
+        raw += [quote(value, delimiter, False, quote_also) for value in added]
         return delimiter.join(raw) + self.end
 
 
@@ -73,11 +75,12 @@ def parse(text: str, delimiter: str) -> list[Record]:
     return records
 
 
-def quote(value: str, delimiter: str, quoted: bool) -> str:
-    """`value` as a cell: quoted when asked or when it must be (it holds the delimiter, a quote or a line break),
-    with `"` written twice. Canvas's Ruby CSV quotes exactly then (ruby/csv lib/csv/writer.rb, CSV::Writer#quote:
-    `@quotable_pattern`, "[\\r\\n" + column separator + quote character + "]")."""
-    if quoted or any(char in value for char in (delimiter, '"', "\r", "\n")):
+def quote(value: str, delimiter: str, quoted: bool, also: str = "") -> str:
+    """`value` as a cell: quoted when asked or when it must be (it holds the delimiter, a quote or a line break, or
+    a character of `also`), with `"` written twice. Canvas's Ruby CSV quotes exactly when it must
+    (ruby/csv lib/csv/writer.rb, CSV::Writer#quote: `@quotable_pattern`, "[\\r\\n" + column separator + quote
+    character + "]")."""
+    if quoted or any(char in value for char in (delimiter, '"', "\r", "\n", *also)):
         return '"' + value.replace('"', '""') + '"'
     return value
 

@@ -19,6 +19,7 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,9 @@ _NOT_ASSIGNMENTS = re.compile("Current Score|Current Points|Current Grade|Final 
 # locale's separator: `7,50` in Icelandic). lib/gradebook_exporter.rb, GradebookExporter#format_numbers.
 _CANVAS_NUMBER = re.compile(r"-?[0-9]+(?P<mark>[.,])[0-9]{2}")
 _MOODLE_NUMBER = re.compile(r"-?[0-9]+(?:(?P<mark>[.,])(?P<decimals>[0-9]+))?")
+# What PHP's fputcsv quotes besides the delimiter, `"` and line breaks (php-src ext/standard/file.c, php_fputcsv:
+# FPUTCSV_FLD_CHK of the escape character, '\t' and ' '): Moodle writes its worksheet through it (Spout's CSV writer).
+_FPUTCSV_QUOTES = "\\\t "
 _KEPT = "its cell is left as it was"
 _NO_SCORE = f"no score: {_KEPT}, so the LMS keeps the grade it has"
 _NO_ENTRY = "matched no one on the roster"
@@ -185,9 +189,9 @@ def write_moodle_worksheet(path: Path, roster: Roster, rows: list[ExportRow], bo
             else:
                 changed[grade] = _moodle_number(export.score, decimals, mark)
                 if comments is not None:
-                    changed[comments] = feedback_html(export.feedback)
+                    changed[comments] = comment_html(export.feedback)
                 tally.wrote(export)
-        lines.append(row.record.text(sheet.delimiter, changed))
+        lines.append(row.record.text(sheet.delimiter, changed, quote_also=_FPUTCSV_QUOTES))
     _write_text(path, "".join(lines), sheet.bom or bom)
     return tally.summary()
 
@@ -382,9 +386,9 @@ def _canvas_mark(sheet: Sheet) -> str:
 
 
 def _canvas_number(score: float, mark: str) -> str:
-    """As Canvas's exporter writes a score: two decimals, the export's decimal mark (GradebookExporter#format_numbers)."""
-    text = f"{score:.2f}"
-    return ("0.00" if text == "-0.00" else text).replace(".", mark)
+    """As Canvas's exporter writes a score: two decimals, the export's decimal mark (GradebookExporter#format_numbers:
+    I18n.n(score, precision: 2), rounded half up)."""
+    return _rounded(score, 2).replace(".", mark)
 
 
 def _moodle_style(sheet: Sheet, columns: list[int]) -> tuple[str, int]:
@@ -402,9 +406,7 @@ def _moodle_style(sheet: Sheet, columns: list[int]) -> tuple[str, int]:
 
 def _moodle_number(score: float, decimals: int, mark: str) -> str:
     """`score` as the worksheet writes grades, with as many decimals as the score needs (up to two) if more."""
-    shown = max(decimals, len(_number(score).partition(".")[2]))
-    text = f"{score:.{shown}f}"
-    return (text.lstrip("-") if float(text) == 0 else text).replace(".", mark)
+    return _rounded(score, max(decimals, len(_number(score).partition(".")[2]))).replace(".", mark)
 
 
 def _moodle_float(cell: str) -> float | None:
@@ -416,8 +418,14 @@ def _moodle_float(cell: str) -> float | None:
 
 def _number(value: float) -> str:
     """At most two decimals and never an exponent (43.5, 100, 12.25): what gradebooks read as a number."""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+    return _rounded(value, 2).rstrip("0").rstrip(".")
+
+
+def _rounded(value: float, places: int) -> str:
+    """`value` with `places` decimals, rounded half up from the decimal it prints as (77.255 -> 77.26, as Canvas
+    rounds), never an exponent nor -0."""
+    text = str(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
+    return text.lstrip("-") if Decimal(text) == 0 else text
 
 
 def _file_name(name: str) -> str:
