@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Literal
 
-from grader.lms.roster import Roster, RosterEntry, Sheet, SheetRow
+from grader.lms.roster import Roster, RosterEntry, Sheet
 
 _CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 _POINTS_POSSIBLE = "    Points Possible"  # as Canvas writes it, leading spaces included
@@ -124,10 +124,10 @@ def write_canvas_minimal(path: Path, rows: list[ExportRow], column: str, points_
     for row in rows:
         entry = row.entry
         if entry is None:
-            tally.skipped[row.student_key] = _NO_ENTRY
+            tally.left_alone(row, _NO_ENTRY)
         elif entry.lms_user_id is None and entry.student_id is None and entry.login is None:
-            tally.skipped[row.student_key] = (f"the roster (line {entry.row}) has no Canvas ID, SIS User ID or SIS "
-                                              "Login ID for Canvas to find them by")
+            tally.left_alone(row, f"the roster (line {entry.row}) has no Canvas ID, SIS User ID or SIS Login ID for "
+                                  "Canvas to find them by")
         elif row.score is None:
             tally.left_alone(row, "no score: left out of the file, so Canvas keeps the grade it has")
         else:
