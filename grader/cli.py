@@ -385,15 +385,16 @@ def export(
     column: Annotated[Optional[str], typer.Option(
         "--column", help="canvas: the exam's column, e.g. 'Midterm (12345)' \\[default: the export's only "
                          "assignment column; without an export, the rubric's title].")] = None,
-    key: Annotated[str, typer.Option("--key", help="moodle: match students by idnumber or email.")] = "idnumber",
+    key: Annotated[str, typer.Option("--key", help="moodle's grade CSV: match students by idnumber or email (a "
+                                                   "grading worksheet matches by participant id).")] = "idnumber",
     partial: Annotated[bool, typer.Option("--partial", help="Export totals of submissions whose manual items are "
                                                             "not graded yet (otherwise left empty).")] = False,
     missing_zero: Annotated[bool, typer.Option("--missing-zero", help="Students on the roster without a "
                                                                       "submission get 0 where the LMS has no grade "
                                                                       "(otherwise left as they are).")] = False,
     refused_zero: Annotated[bool, typer.Option(
-        "--refused-zero", help="Submissions the grader refused (not a notebook, a refused zip, a notebook that "
-                               "could not be run) get 0 where the LMS has no grade (otherwise left as they are and "
+        "--refused-zero", help="Submissions the grader refused (not a notebook, a refused zip, a notebook it "
+                               "cannot read) get 0 where the LMS has no grade (otherwise left as they are and "
                                "listed under needs attention).")] = False,
     bom: Annotated[bool, typer.Option("--bom", help="Start CSV files with a byte-order mark (for Excel); an LMS's "
                                                     "own file keeps the one it has.")] = False,

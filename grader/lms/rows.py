@@ -3,7 +3,7 @@
 The writers in grader/lms/export.py only write what is decided here. A score is the gradebook's total (manual
 scores and late deductions applied); it is withheld while a TA still has items to grade (unless the TA asks for
 partial totals), when the grader itself failed on the submission, and when the grader refused it (not a notebook,
-a refused zip, a notebook that could not be run): a person looks at those first, and the LMS keeps what it has
+a refused zip, a notebook that cannot be read): a person looks at those first, and the LMS keeps what it has
 unless the TA asks for 0. Students on the roster without a submission are exported without a score, or with 0 when
 the TA asks. Such a 0 never replaces a grade the LMS already has (a makeup exam entered by hand, `EX`).
 """
