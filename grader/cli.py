@@ -38,7 +38,7 @@ from grader.run.warm import WarmKernels, WarmStartError, imports_of
 from grader.run.workspace import sweep_workspaces, unsandboxed_base_env
 from grader.lms.export import ExportError
 from grader.lms.roster import RosterError, read_roster
-from grader.lms.rows import ExportChoices, match_results
+from grader.lms.rows import ExportChoices, match_results, needs_attention
 from grader.results import SubmissionResult
 from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.review import cli as review_cli
@@ -115,10 +115,10 @@ def grade(
     cache_dir: Annotated[Optional[Path], typer.Option(help="Cache for reference evidence and assets \\[default: $GRADER_CACHE or ~/.cache/grader].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     roster: Annotated[Optional[Path], typer.Option(
-        "--roster", help="The course's roster: a Canvas gradebook export, a Moodle participants export or an "
-                         "id,name,email,section CSV. A submission it matches is keyed by the roster's student id; "
-                         "the run lists who has no submission and which submissions match no one "
-                         "\\[default: the roster an earlier run of this gradebook was given].")] = None,
+        "--roster", help="The course's roster: a Canvas gradebook export, a Moodle grading worksheet or "
+                         "participants export, or an id,name,email,section CSV. A submission it matches is keyed by "
+                         "the roster's student id; the run lists who has no submission and which submissions match "
+                         "no one \\[default: the roster an earlier run of this gradebook was given].")] = None,
     executor: Annotated[str, typer.Option(help="local: kernels on this machine; slurm: one Slurm array task per "
                                                "submission (OUT must be on a filesystem the nodes share).")] = "local",
     partition: Annotated[Optional[str], typer.Option(help="slurm: the partition.")] = None,
@@ -352,6 +352,7 @@ def _grade_into_gradebook(found: list[Submission], batch: Callable[[Gradebook, C
                   f"flagged {len(outcome.flagged)} · {out / RESULTS_FILE} · {out / 'index.html'}", highlight=False)
     if roster_file is not None:
         _print_roster_match(roster_file, results)
+    _print_needs_attention(results)
     pending = sum(item.status == "manual" for result in results for item in result.items)
     if pending:
         console.print(f"{pending} item(s) wait for a TA: `grader review --ta NAME --out {out}` (in the browser) or "
@@ -371,6 +372,18 @@ def _print_roster_match(roster: Path, results: list[SubmissionResult]) -> None:
                       markup=True)
 
 
+def _print_needs_attention(results: list[SubmissionResult]) -> None:
+    """Submissions the grader refused or failed on: a person looks before any grade goes to the LMS."""
+    attention = {result.student: why for result in results if (why := needs_attention(result))}
+    if not attention:
+        return
+    console.print(f"[yellow]needs attention[/] ({len(attention)}): exported without a score, so the LMS keeps what "
+                  "it has (`grader export --refused-zero` gives a refused one 0 where it has none)", highlight=False,
+                  markup=True)
+    for key, why in attention.items():
+        console.print(f"  {key}: {why}", highlight=False)
+
+
 @app.command()
 def report(out: RunOutOption = None, gradebook: GradebookOption = None) -> None:
     """Re-render results.json and the HTML reports from the gradebook."""
@@ -388,17 +401,25 @@ def export(
                                                               "\\[default: OUT/<a name for the format>].")] = None,
     roster: Annotated[Optional[Path], typer.Option(
         "--roster", help="canvas: the course's gradebook export, written back with the exam's column filled; "
-                         "moodle: the participants export; or a plain id,name,email,section CSV "
+                         "moodle: the assignment's grading worksheet, written back with Grade and Feedback comments "
+                         "filled, or the participants export; or a plain id,name,email,section CSV "
                          "\\[default: the roster given to grade].")] = None,
     column: Annotated[Optional[str], typer.Option(
         "--column", help="canvas: the exam's column, e.g. 'Midterm (12345)' \\[default: the export's only "
                          "assignment column; without an export, the rubric's title].")] = None,
-    key: Annotated[str, typer.Option("--key", help="moodle: match students by idnumber or email.")] = "idnumber",
+    key: Annotated[str, typer.Option("--key", help="moodle's grade CSV: match students by idnumber or email (a "
+                                                   "grading worksheet matches by participant id).")] = "idnumber",
     partial: Annotated[bool, typer.Option("--partial", help="Export totals of submissions whose manual items are "
                                                             "not graded yet (otherwise left empty).")] = False,
     missing_zero: Annotated[bool, typer.Option("--missing-zero", help="Students on the roster without a "
-                                                                      "submission get 0 (otherwise left empty).")] = False,
-    bom: Annotated[bool, typer.Option("--bom", help="Start CSV files with a byte-order mark (for Excel).")] = False,
+                                                                      "submission get 0 where the LMS has no grade "
+                                                                      "(otherwise left as they are).")] = False,
+    refused_zero: Annotated[bool, typer.Option(
+        "--refused-zero", help="Submissions the grader refused (not a notebook, a refused zip, a notebook it "
+                               "cannot read) get 0 where the LMS has no grade (otherwise left as they are and "
+                               "listed under needs attention).")] = False,
+    bom: Annotated[bool, typer.Option("--bom", help="Start CSV files with a byte-order mark (for Excel); an LMS's "
+                                                    "own file keeps the one it has.")] = False,
     feedback_zip: Annotated[Optional[Path], typer.Option(
         "--feedback-zip", help="moodle: also write the students' feedback pages as a zip for Moodle's "
                                "'upload multiple feedback files in a zip'.")] = None,
@@ -410,7 +431,8 @@ def export(
         raise _fail(f"--key {key}: expected idnumber or email")
     with _open_gradebook(out, gradebook, must_exist=True) as book:
         options = ExportOptions(roster=roster or book.roster_path(), column=column, moodle_key=key, bom=bom,
-                                choices=ExportChoices(partial=partial, missing_zero=missing_zero),
+                                choices=ExportChoices(partial=partial, missing_zero=missing_zero,
+                                                      refused_zero=refused_zero),
                                 feedback_zip=feedback_zip)
         target = to or out / DEFAULT_NAMES[format]
         try:

@@ -45,7 +45,7 @@ def test_a_roster_column_in_an_error(run_folder):
     assert said(done) == (
         f"error: {roster}: line 1: no column 'Lateness (H:M:S)' to fill, and it cannot be added: 'Lateness (H:M:S)' "
         "is not a Canvas column name: expected 'Title' or 'Title (assignment id)', e.g. 'Midterm' or "
-        "'Midterm (12345)'")
+        "'Midterm (12345)', without 'Final Grade', 'Current Score' and the like, which Canvas's importer drops")
 
 
 def test_a_tas_name_and_an_output_folder(run_folder):

@@ -16,7 +16,7 @@ from grader.lms.roster import read_roster
 
 SAMPLES = Path(__file__).resolve().parent / "lms"
 CANVAS = SAMPLES / "canvas_gradebook.csv"
-NO_SCORE = "no score: its cell is left empty, so Canvas keeps the grade it has"
+NO_SCORE = "no score: its cell is left as it was, so the LMS keeps the grade it has"
 FEEDBACK = '2.3: 학습률이 다릅니다, "lr=0.1"\n3.1: 정답'
 
 
@@ -41,12 +41,14 @@ def test_the_canvas_export_comes_back_with_the_exam_column_filled(tmp_path):
 
     assert summary == ExportSummary(written=("2022001", "2022003"),
                                     skipped={"2022002": NO_SCORE, "stray": "matched no one on the roster"})
-    expected = cells(CANVAS)
-    expected[3][7], expected[4][7], expected[5][7] = "81.5", "", "100"  # lines 4-6; 최유나, 정하은 keep theirs
-    assert cells(out) == expected
-    assert expected[1][7] == "100.00" and expected[6][7] == "" and expected[7][7] == "92.00"
-    assert out.read_bytes().count(b"\r") == 0  # the export's own line ending, and no BOM asked for
-    assert out.read_text(encoding="utf-8").splitlines()[8] == CANVAS.read_text(encoding="utf-8").splitlines()[8]
+    given = CANVAS.read_text(encoding="utf-8").splitlines(keepends=True)
+    expected = [*given[:3],
+                "김민준,10101,2022001,mjkim,,DL2022 01,9.00,81.50,87.50,87.50,79.55,79.55,79.55,79.55\n",
+                given[4],  # 이서연: no score, her cell as it was
+                '"Park, Jiwoo",10103,2022003,jwpark,,DL2022 02,8.50,100.00,69.50,69.50,63.18,63.18,63.18,63.18\n',
+                *given[6:]]  # 최유나, 정하은 and the test student keep theirs
+    assert out.read_text(encoding="utf-8").splitlines(keepends=True) == expected
+    assert not out.read_bytes().startswith(b"\xef\xbb\xbf")  # none read, none asked for
 
 
 def test_a_column_the_export_lacks_is_added_with_its_points(tmp_path):
@@ -55,7 +57,7 @@ def test_a_column_the_export_lacks_is_added_with_its_points(tmp_path):
     write_canvas_import(out, roster, "Final exam", [row(roster.entries[4], "2022005", 12.25)], points_possible=40,
                         bom=True)
     added = [line[14:] for line in cells(out)]
-    assert added == [["Final exam"], ["40"], [""], [""], [""], [""], [""], ["12.25"], [""]]
+    assert added == [["Final exam"], ["40.00"], [""], [""], [""], [""], [""], ["12.25"], [""]]
     assert [line[:14] for line in cells(out)] == cells(CANVAS)
     assert out.read_bytes().startswith(b"\xef\xbb\xbfStudent,ID,")
 
@@ -70,7 +72,7 @@ def test_the_only_assignment_column_is_found_and_the_line_ending_kept(tmp_path):
     write_canvas_import(out, roster, None, [row(roster.entries[0], "2022001", 1234567)], 100, bom=False)
     assert out.read_bytes().decode() == ("Student,ID,SIS User ID,SIS Login ID,Section,Midterm (12345),Current Score\r\n"
                                          "    Points Possible,,,,,100.00,(read only)\r\n"
-                                         "김민준,10101,2022001,mjkim,01,1234567,\r\n")
+                                         "김민준,10101,2022001,mjkim,01,1234567.00,\r\n")
 
 
 @pytest.mark.parametrize("column, message", [
@@ -83,7 +85,12 @@ def test_the_only_assignment_column_is_found_and_the_line_ending_kept(tmp_path):
                     "(it identifies the student or Canvas computes it); expected e.g. 'Midterm (12345)'"),
     ("Midterm(12345)", "line 1: no column 'Midterm(12345)' to fill, and it cannot be added: 'Midterm(12345)' is not "
                        "a Canvas column name: expected 'Title' or 'Title (assignment id)', e.g. 'Midterm' or "
-                       "'Midterm (12345)'"),
+                       "'Midterm (12345)', without 'Final Grade', 'Current Score' and the like, which Canvas's "
+                       "importer drops"),
+    ("Midterm Final Grade", "line 1: no column 'Midterm Final Grade' to fill, and it cannot be added: 'Midterm Final "
+                            "Grade' is not a Canvas column name: expected 'Title' or 'Title (assignment id)', e.g. "
+                            "'Midterm' or 'Midterm (12345)', without 'Final Grade', 'Current Score' and the like, "
+                            "which Canvas's importer drops"),
 ])
 def test_a_canvas_column_that_cannot_be_filled(tmp_path, column, message):
     with pytest.raises(ExportError) as refused:
@@ -123,10 +130,9 @@ def test_a_minimal_canvas_import(tmp_path):
         "    Points Possible,,,,,100\r\n"
         "김민준,10101,2022001,mjkim,DL2022 01,43.5\r\n"
         "이서연,,2022002,,01,100\r\n"
-        "박지우,,2022003,,02,0.3\r\n"
-        "최유나,,2022004,,02,\r\n")
+        "박지우,,2022003,,02,0.3\r\n")  # 최유나 has no score: left out, as an empty cell would clear her grade
     assert summary == ExportSummary(written=("a", "b", "c"), skipped={
-        "d": NO_SCORE, "e": "matched no one on the roster",
+        "d": "no score: left out of the file, so Canvas keeps the grade it has", "e": "matched no one on the roster",
         "f": "the roster (line 2) has no Canvas ID, SIS User ID or SIS Login ID for Canvas to find them by"})
 
 
@@ -143,7 +149,8 @@ def test_a_minimal_canvas_import_refuses_a_column_canvas_would_misread(tmp_path)
     with pytest.raises(ExportError) as refused:
         write_canvas_minimal(tmp_path / "import.csv", [], "Midterm (final)", 100, bom=False)
     assert str(refused.value) == ("'Midterm (final)' is not a Canvas column name: expected 'Title' or "
-                                  "'Title (assignment id)', e.g. 'Midterm' or 'Midterm (12345)'")
+                                  "'Title (assignment id)', e.g. 'Midterm' or 'Midterm (12345)', without 'Final "
+                                  "Grade', 'Current Score' and the like, which Canvas's importer drops")
 
 
 def test_moodle_grades_by_id_number_with_multiline_korean_feedback(tmp_path):

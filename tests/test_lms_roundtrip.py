@@ -58,12 +58,14 @@ def test_canvas_gradebook_export_comes_back_with_the_exam_column_filled(out, cac
     column = given[0].index("Midterm (12345)")
     total = totals(out)
     assert total["2022001"] == 50 and total["2022002"] == 48.5  # the TA's 6 and 4.5 for 2.5 included
-    assert [row[column] for row in written] == ["Midterm (12345)", "100.00", "Manual Posting", "50", "48.5", "", "", "",
-                                                 ""]
+    # 2022003-2022005 still wait for a TA: their cells as Canvas wrote them (Park's 61.00, 정하은's 92.00)
+    assert [row[column] for row in written] == ["Midterm (12345)", "100.00", "Manual Posting", "50.00", "48.50",
+                                                 "61.00", "", "92.00", ""]
     # every other cell as Canvas wrote it
     assert [row[:column] + row[column + 1:] for row in written] == [row[:column] + row[column + 1:] for row in given]
-    assert "left out 2022003: no score: its cell is left empty, so Canvas keeps the grade it has" in done.stderr
-    assert "left out 2022006: matched no one on the roster" in done.stderr
+    assert "left out 2022003 (Park, Jiwoo): no score: its cell is left as it was, so the LMS keeps the grade it " \
+           "has" in done.stderr
+    assert "left out 2022006 (강하은): matched no one on the roster" in done.stderr
     assert done.stderr.startswith(f"wrote {out / 'canvas-import.csv'}: 2 student(s)")
 
 
@@ -73,20 +75,21 @@ def test_partial_totals_and_missing_students_as_the_ta_asks(out, cache_dir):
     total = totals(out)
     written = read_csv(out / "partial.csv")
     column = written[0].index("Midterm (12345)")
-    assert [row[column] for row in written[3:8]] == [f"{total[f'202200{n}']:g}" for n in range(1, 6)]
+    assert [row[column] for row in written[3:8]] == [f"{total[f'202200{n}']:.2f}" for n in range(1, 6)]
 
     roster = out.parent / "roster.csv"
     shutil.copy2(LMS / "plain_roster.csv", roster)
     with roster.open("a", encoding="utf-8", newline="") as stream:
         stream.write("2022099,한결석,absent@univ.ac.kr,02\r\n")
-    for args, cell in (([], ""), (["--missing-zero"], "0")):
+    for args, last in (([], ["이서연", "", "2022002", "", "01", "48.5"]),  # the others wait for a TA: left out
+                       (["--missing-zero"], ["한결석", "", "2022099", "", "02", "0"])):
         run_cli("export", "--format", "canvas", "--roster", str(roster), *args, "--column", "Midterm",
                 "--out", str(out), "--to", str(out / "minimal.csv"), env_cache=cache_dir)
         rows = read_csv(out / "minimal.csv")
         assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Midterm"]
         assert rows[1] == ["    Points Possible", "", "", "", "", "100"]
         assert rows[2] == ["김민준", "", "2022001", "", "01", "50"]
-        assert rows[-1] == ["한결석", "", "2022099", "", "02", cell]
+        assert rows[-1] == last  # without --missing-zero 한결석 is left out: an empty cell would clear a grade
 
 
 def test_moodle_grades_and_feedback_files(out, cache_dir):
@@ -101,7 +104,7 @@ def test_moodle_grades_and_feedback_files(out, cache_dir):
     for number in REFERENCE_NUMBERS:
         assert number not in rows[1][3] + rows[2][3]
     # the samples came as plain files, not from a Moodle download: no participant ids to name feedback files by
-    assert f"wrote {out / 'feedback.zip'}: 0 student(s)\n  left out 2022001: not in the Moodle download " \
+    assert f"wrote {out / 'feedback.zip'}: 0 student(s)\n  left out 2022001 (민준 김): not in the Moodle download " \
            "(no participant id)" in done.stderr
 
 
@@ -246,8 +249,8 @@ def test_a_canvas_download_graded_with_its_roster_and_a_late_policy(tmp_path, ca
             env_cache=cache_dir)  # the roster given to grade
     written = read_csv(out / "canvas-import.csv")
     column = written[0].index("Midterm (12345)")
-    assert [row[column] for row in written[3:8]] == [
-        "44", f"{late['total']:g}", "0", f"{document['2022004']['total']:g}", "0"]
+    assert [row[column] for row in written[3:8]] == [  # Park's refused zip and 정하은's text entry: as Canvas wrote them
+        "44.00", f"{late['total']:.2f}", "61.00", f"{document['2022004']['total']:.2f}", "92.00"]
 
 
 def test_a_moodle_download_graded_and_returned_with_feedback_files(tmp_path, cache_dir):
@@ -325,3 +328,58 @@ def test_a_download_graded_before_its_roster_is_followed_to_the_rosters_keys(tmp
     again = run_cli(*grade, env_cache=cache_dir)  # no --roster: the gradebook's
     assert "graded 0, unchanged 2" in again.stderr and "another key" not in again.stderr
     assert f"roster {LMS / 'canvas_gradebook.csv'}: 2 matched" in again.stderr
+
+
+def test_a_moodle_download_graded_against_its_grading_worksheet_and_the_worksheet_filled(tmp_path, cache_dir):
+    """Moodle's download and "Download grading worksheet" in; the worksheet out, for "Upload grading worksheet"."""
+    from tests.moodle_worksheet import Assignment, Participant, UploadPreview, download_worksheet, upload_preview
+
+    rubric = problems_2_and_3_rubric(tmp_path)
+    minjun = Participant(1234567, "민준", "김", "mjkim@univ.ac.kr")
+    seoyeon = Participant(1234568, "김", "서연", "sylee@univ.ac.kr")  # family name entered first: "김 서연"
+    zoe = Participant(1234569, "Zoë", "O'Brien", "zobrien@univ.ac.kr", status="No submission", grade=70.0,
+                      feedback="Makeup exam, graded on paper")
+    participants = [minjun, seoyeon, zoe]
+    worksheet = tmp_path / "Grades-DL2022-Midterm-42.csv"
+    worksheet.write_bytes(download_worksheet(Assignment(max_grade=50.0), participants))
+    download = tmp_path / "moodle.zip"
+    with zipfile.ZipFile(download, "w") as archive:
+        for folder, sample in (("민준 김_1234567_assignsubmission_file_", "김민준(2022001).ipynb"),
+                               ("김 서연_1234568_assignsubmission_file_", None)):
+            if sample:
+                archive.writestr(f"{folder}/midterm.ipynb",
+                                 (Path(__file__).parent.parent / "submissions" / "dl2022-midterm" / sample).read_bytes())
+            else:  # a scan of the exam, not a notebook: the grader refuses it
+                archive.writestr(f"{folder}/midterm.pdf", b"%PDF-1.4\n")
+    out = tmp_path / "out"
+    done = run_cli("grade", str(download), "--rubric", str(rubric), "--out", str(out), "-q", "--jobs", "1",
+                   "--roster", str(worksheet), env_cache=cache_dir)
+    assert f"roster {worksheet}: 2 matched, 1 without a submission, 0 submission(s) matching no one" in done.stderr
+    assert "  no submission: Zoë O'Brien, line 4: exported without a score" in done.stderr
+    assert "needs attention (1): exported without a score, so the LMS keeps what it has (`grader export " \
+           "--refused-zero` gives a refused one 0 where it has none)\n  1234568: the grader refused it: " in done.stderr
+    summary = (out / "index.html").read_text(encoding="utf-8")
+    assert "Needs attention (1)" in summary and "김 서연" in summary
+
+    done = run_cli("export", "--format", "moodle", "--partial", "--out", str(out), env_cache=cache_dir)
+    total = totals(out)["1234567"]
+    assert done.stderr.splitlines()[:4] == [
+        f"wrote {out / 'moodle-grades.csv'}: 1 student(s)",
+        "  left out roster line 4 (Zoë O'Brien): no score: its cell is left as it was, so the LMS keeps the grade "
+        "it has",
+        "needs attention (1):",
+        f"  1234568 (김 서연): the grader refused it: {totals_error(out, '1234568')}; no score: its cell is left as "
+        "it was, so the LMS keeps the grade it has"]
+    assert (out / "moodle-grades.log").read_text(encoding="utf-8") == done.stderr
+    written = read_csv(out / "moodle-grades.csv", encoding="utf-8-sig")
+    given = read_csv(worksheet, encoding="utf-8-sig")
+    assert written[1][4] == f"{total:.2f}" and written[1][-1].endswith(f"<br>Total: {total:g}/50")
+    assert [row[:4] + row[5:-1] for row in written] == [row[:4] + row[5:-1] for row in given]
+    assert written[2:] == given[2:]  # the refused one and the makeup exam: as downloaded
+    assert upload_preview(Assignment(max_grade=50.0), participants, (out / "moodle-grades.csv").read_bytes()) == \
+        UploadPreview(grades={1234567: (None, total)}, feedback={1234567: ("", written[1][-1])})
+
+
+def totals_error(out: Path, student: str) -> str:
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    return next(s["error"] for s in document["submissions"] if s["student"] == student)

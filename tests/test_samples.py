@@ -189,7 +189,10 @@ def test_executed_copies_and_reports_are_written(graded):
     for name in ("김민준", "한지민", "신유나"):
         assert name in summary
     flagged = sum(1 for *_, flags in EXPECTED.values() if flags)
-    assert summary.count('href="students/') == len(EXPECTED) + flagged  # every student, and the flagged table
+    refused = sum(1 for *_, status, _ in EXPECTED.values() if status == "error")
+    # every student, the flagged table, and the submissions the grader refused under "Needs attention"
+    assert summary.count('href="students/') == len(EXPECTED) + flagged + refused
+    assert "<h2>Needs attention (1)</h2>" in summary
     report = (graded / "students" / "2022004.html").read_text(encoding="utf-8")
     assert "최수아" in report and "[[-15.7290, 14.7198]]" in report and "[[-15.7290, 23.7906]]" in report
     assert "atol 0.0001" in report

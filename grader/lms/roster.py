@@ -1,8 +1,10 @@
 """Read a course roster and tell which submission is whose.
 
-Three formats, told apart by the header row: Canvas's gradebook export, Moodle's participants export, and a plain
-`id,name[,email,section]` file. A Canvas export is also kept as read (header, every row, line ending): Canvas imports
-grades from a file shaped like its own export, so grader/lms/export.py writes that file back with one column filled.
+Four formats, told apart by the header row: Canvas's gradebook export, Moodle's participants export, Moodle's
+offline grading worksheet, and a plain `id,name[,email,section]` file, separated by `,` or `;`. A Canvas export and
+a Moodle worksheet are also kept as read, each cell's raw text and each line ending with them: both LMSs import
+grades from their own file, so grader/lms/export.py writes that file back with the exam's cells filled and every
+other byte as it was.
 
 Matching never guesses: a submission is matched by an identifier, or by a name that only one student on the roster
 has; anything else is left for a person, with the reason.
@@ -11,8 +13,6 @@ has; anything else is left for a person, with the reason.
 from __future__ import annotations
 
 import codecs
-import csv
-import io
 import re
 import unicodedata
 from collections import defaultdict
@@ -21,19 +21,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-RosterFormat = Literal["canvas", "moodle", "plain"]
+from grader.lms.csvtext import CsvError, Record, parse, sniff_delimiter
+
+RosterFormat = Literal["canvas", "moodle", "moodle-worksheet", "plain"]
 # Rows of a Canvas export: "points possible" and "read only" are Canvas's own notes, not students.
 RowKind = Literal["student", "test student", "points possible", "read only", "blank"]
 
-_CANVAS_START = ("Student", "ID", "SIS User ID", "SIS Login ID")  # then optional columns, then "Section"
 # Canvas's test student (Student View): its sortable name, and its display name when names are shown first-last.
 _CANVAS_TEST_STUDENTS = frozenset({"Student, Test", "Test Student"})
 # What Canvas writes in its note rows (first cell empty): "(read only)" under computed columns, "Manual Posting"
-# under assignments whose grades are posted by hand.
-_CANVAS_NOTE = re.compile(r"\(?read only\)?|manual posting", re.IGNORECASE)
+# under assignments whose grades are posted by hand, "Muted" in older exports (instructure/canvas-lms
+# lib/gradebook_importer.rb, GradebookImporter#check_for_non_student_row: `/^\s*(Muted|Manual Posting.*)?\s*$/i`).
+_CANVAS_NOTE = re.compile(r"\(?read only\)?|manual posting.*|muted", re.IGNORECASE)
+# The three columns Moodle's "Upload grading worksheet" requires, in English: mod/assign/feedback/offline/
+# importgradeslib.php, assignfeedback_offline_grade_importer::init (get_string('recordid', 'assign'),
+# get_string('gradenoun'), get_string('lastmodifiedgrade', 'assign')). It matches them exactly, in the language of
+# the one uploading, so they are matched exactly here too.
+MOODLE_WORKSHEET_COLUMNS = ("Identifier", "Grade", "Last modified (grade)")
+# A worksheet's Identifier: get_string('hiddenuser', 'assign') and the participant id (assign_user_mapping's id),
+# assign::get_uniqueid_for_user, the same id as in the names of the "Download all submissions" zip.
+_PARTICIPANT = re.compile(r"Participant (?P<id>[0-9]+)")
 _MOODLE_COLUMNS = ("first name", "last name", "id number", "email address")
 _PLAIN_COLUMNS = ("id", "name")
-_HOW = ("Canvas ID", "student id", "login", "name")  # the matching rules, strongest first
+_HOW = ("LMS id", "student id", "name")  # the matching rules, strongest first
+LMS_ID_NAMES = {"canvas": "Canvas ID", "moodle": "participant id"}  # what each LMS calls its id of a student
 
 
 class RosterError(Exception):
@@ -44,27 +55,44 @@ class RosterError(Exception):
 class RosterEntry:
     name: str
     student_id: str | None  # Canvas "SIS User ID", Moodle "ID number", plain "id" (e.g. 2022001)
-    lms_user_id: str | None  # Canvas "ID" (Canvas's numeric user id); None for Moodle and plain rosters
+    # Canvas "ID" (Canvas's numeric user id); a Moodle worksheet's participant id ("Participant 1234567"), as
+    # Moodle's download names carry it; None for Moodle participants and plain rosters
+    lms_user_id: str | None
     login: str | None  # Canvas "SIS Login ID"
     email: str | None
     section: str | None
     row: int  # 1-based line number in the CSV, for messages
+    lms: str | None = None  # whose id lms_user_id is: "canvas" or "moodle"
 
 
 @dataclass(frozen=True)
-class CanvasRow:
-    line: int  # 1-based line number where the row starts
-    cells: tuple[str, ...]  # exactly as read
+class SheetRow:
+    record: Record  # as read: values, raw text, line ending
     kind: RowKind
 
+    @property
+    def line(self) -> int:
+        """1-based line number where the row starts."""
+        return self.record.line
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return self.record.cells
+
 
 @dataclass(frozen=True)
-class CanvasSheet:
-    """A Canvas gradebook export as read, for writing the same file back with the exam's column filled."""
+class Sheet:
+    """An LMS's own file as read (a Canvas gradebook export, a Moodle grading worksheet), for writing it back with
+    the exam's cells filled and every other byte as it was."""
 
-    header: tuple[str, ...]
-    rows: tuple[CanvasRow, ...]  # every row after the header, in file order, students or not
-    newline: str  # "\r\n" or "\n": how the file ends its lines
+    header_record: Record
+    rows: tuple[SheetRow, ...]  # every row after the header, in file order, students or not
+    delimiter: str  # "," or ";"
+    bom: bool  # the file started with a UTF-8 byte-order mark
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        return self.header_record.cells
 
 
 @dataclass(frozen=True)
@@ -72,7 +100,7 @@ class Roster:
     path: Path
     format: RosterFormat
     entries: tuple[RosterEntry, ...]
-    sheet: CanvasSheet | None = None  # Canvas exports only
+    sheet: Sheet | None = None  # Canvas exports and Moodle worksheets
 
 
 @dataclass(frozen=True)
@@ -82,17 +110,25 @@ class SubmitterKeys:
     key: str  # the submission's key in the gradebook
     name: str | None
     student_id: str | None
-    lms_user_id: str | None  # Canvas user id from a Canvas download's file name
-    login: str | None
+    lms_user_id: str | None  # the LMS's own id from a download's names: Canvas's user id, Moodle's participant id
+    lms: str | None = None  # whose id lms_user_id is: "canvas" or "moodle"
 
     @classmethod
     def of(cls, key: str, name: str | None, student_id: str | None, lms: str | None,
            lms_user_id: str | None) -> SubmitterKeys:
-        """What a submission is matched by: its name, its student id and a Canvas download's user id. Never the
-        name part of Canvas's file names: Canvas makes it from the student's name, not the SIS login, and two
-        students can share it."""
-        return cls(key=key, name=name, student_id=student_id, lms_user_id=canvas_user_id(lms, lms_user_id),
-                   login=None)
+        """What a submission is matched by: its name, its student id and the id its LMS's download names carry.
+        Never the name part of Canvas's file names: Canvas makes it from the student's name, not the SIS login,
+        and two students can share it."""
+        return cls(key=key, name=name, student_id=student_id, lms_user_id=lms_user_id, lms=lms)
+
+
+def lms_id(lms: str | None, lms_user_id: str | None) -> tuple[str, str] | None:
+    """An LMS's own id of a student, with the LMS (`("canvas", "10101")`, `("moodle", "1234567")`): a Canvas
+    export's ID column holds Canvas's, a Moodle worksheet's Identifier Moodle's, and neither is the other's. None
+    for Canvas's anonymous ids (`anon_…`), which no roster has: matching those would be a guess."""
+    if lms is None or lms_user_id is None or not (lms_user_id.isascii() and lms_user_id.isdigit()):
+        return None
+    return lms, lms_user_id
 
 
 def canvas_user_id(lms: str | None, lms_user_id: str | None) -> str | None:
@@ -105,26 +141,34 @@ def canvas_user_id(lms: str | None, lms_user_id: str | None) -> str | None:
 @dataclass(frozen=True)
 class RosterMatch:
     matched: dict[str, RosterEntry]  # submission key -> entry
-    how: dict[str, str]  # submission key -> "Canvas ID" | "student id" | "login" | "name"
+    how: dict[str, str]  # submission key -> "Canvas ID" | "participant id" | "student id" | "name"
     missing: tuple[RosterEntry, ...]  # on the roster, and no submission matches or claims them
     unmatched: dict[str, str]  # submission key -> why it matched no one (for the TA)
 
 
 def read_roster(path: Path) -> Roster:
     """The roster in `path`, its format told by the header row."""
-    text = _read_text(path)
+    text, bom = _read_text(path)
     if not text.strip():
         raise RosterError(f"{path}: the file is empty (expected a header row, then one row per student)")
-    (_, header), *rows = _records(path, text)
-    for line, cells in rows:
-        if not _blank(cells) and len(cells) != len(header):
-            raise RosterError(
-                f"{path}: line {line}: {len(cells)} cells, expected {len(header)} (one per header column)")
+    delimiter = sniff_delimiter(text)
+    try:
+        header_record, *records = parse(text, delimiter)
+    except CsvError as err:
+        raise RosterError(f"{path}: line {err.line}: not valid CSV ({err.why})") from None
+    header = list(header_record.cells)
+    for record in records:
+        if not _blank(record.cells) and len(record.cells) != len(header):
+            raise RosterError(f"{path}: line {record.line}: {len(record.cells)} cells, expected {len(header)} "
+                              "(one per header column)")
     columns = _columns(header)
-    names = [cell.strip() for cell in header]
-    students = [(line, cells) for line, cells in rows if not _blank(cells)]
-    if tuple(names[:4]) == _CANVAS_START and "Section" in names:
-        roster = _canvas(path, header, rows, columns, _newline(text))
+    students = [(record.line, record.cells) for record in records if not _blank(record.cells)]
+    if (identity := _canvas_identity(header)) is not None:
+        roster = _canvas(path, Sheet(header_record, tuple(SheetRow(record, _canvas_kind(record.cells))
+                                                          for record in records), delimiter, bom), identity)
+    elif all(name in header for name in MOODLE_WORKSHEET_COLUMNS):
+        roster = _moodle_worksheet(path, Sheet(header_record, tuple(
+            SheetRow(record, "blank" if _blank(record.cells) else "student") for record in records), delimiter, bom))
     elif all(name in columns for name in _MOODLE_COLUMNS):
         roster = Roster(path, "moodle", tuple(_moodle_entry(path, line, cells, columns) for line, cells in students))
     elif all(name in columns for name in _PLAIN_COLUMNS):
@@ -132,15 +176,18 @@ def read_roster(path: Path) -> Roster:
     else:
         raise RosterError(
             f"{path}: line 1: the header row matches no roster format: expected a Canvas gradebook export "
-            "(Student, ID, SIS User ID, SIS Login ID, Section, …), a Moodle participants export "
-            "(First name, Last name, ID number, Email address) or columns id,name[,email,section]; "
-            f"got: {', '.join(header)}")
+            "(Student, ID, [SIS User ID,] SIS Login ID, Section, …), a Moodle participants export "
+            "(First name, Last name, ID number, Email address), a Moodle grading worksheet downloaded with Moodle "
+            "in English (Identifier, Full name, …, Grade, …, Last modified (grade); in another language, switch "
+            "Moodle to English, download the worksheet again, and upload it in English too) or columns "
+            f"id,name[,email,section]; got: {', '.join(header)}")
     _check_unique(roster)
     return roster
 
 
 def match_roster(roster: Roster, submitters: list[SubmitterKeys]) -> RosterMatch:
-    """Who wrote each submission: by Canvas ID, else student id, else login, else a name only one student has.
+    """Who wrote each submission: by the LMS's id (a Canvas ID, a Moodle participant id), else student id, else a
+    name only one student has (never a Canvas SIS login: a download's names carry none).
 
     The first rule whose value is on the roster decides: one entry matches, several leave the submission unmatched.
     An entry that two submissions match is given to neither: each reason names the other.
@@ -177,38 +224,44 @@ def find_each(roster: Roster, submitters: Sequence[SubmitterKeys]) -> list[tuple
     return [_find(submitter, indexes) for submitter in submitters]
 
 
-def _read_text(path: Path) -> str:
-    """The file as UTF-8, line endings untranslated (a Canvas export is written back with its own)."""
-    # Excel's "CSV UTF-8" starts with a BOM, which must not become part of the first header cell.
-    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+def _read_text(path: Path) -> tuple[str, bool]:
+    """The file as UTF-8, line endings untranslated, and whether it started with a BOM (both are written back)."""
+    # Excel's "CSV UTF-8" and Moodle's worksheet start with a BOM, which must not become part of the first header cell.
+    data = path.read_bytes()
+    bom = data.startswith(codecs.BOM_UTF8)
+    data = data.removeprefix(codecs.BOM_UTF8)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), bom
     except UnicodeDecodeError as err:
         line = data[:err.start].count(b"\n") + 1
         raise RosterError(f"{path}: line {line}: not UTF-8 text (expected the roster saved as CSV UTF-8)") from None
 
 
-def _records(path: Path, text: str) -> list[tuple[int, list[str]]]:
-    """Each CSV record with the line it starts on (a quoted cell may span lines)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    records, start = [], 1
-    try:
-        for cells in reader:
-            records.append((start, cells))
-            start = reader.line_num + 1
-    except csv.Error as err:
-        raise RosterError(f"{path}: line {reader.line_num}: not valid CSV ({err})") from None
-    return records
-
-
-def _newline(text: str) -> str:
-    head, found, _ = text.partition("\n")
-    return "\n" if found and not head.endswith("\r") else "\r\n"
-
-
-def _blank(cells: list[str]) -> bool:
+def _blank(cells: Sequence[str]) -> bool:
     """An empty line, or a row of empty cells as spreadsheets leave below the data: no one."""
     return not any(cell.strip() for cell in cells)
+
+
+def _canvas_identity(header: list[str]) -> dict[str, int] | None:
+    """Where a Canvas export's columns that say who a student is are, or None when `header` is no Canvas export.
+
+    The layouts Canvas writes and reads back (instructure/canvas-lms lib/gradebook_exporter.rb,
+    GradebookExporter#csv_data; lib/gradebook_importer.rb, GradebookImporter#update_column_count and #header?):
+    Student, ID, then SIS Login ID, or SIS User ID, SIS Login ID[, Integration ID][, Root Account], then Section.
+    """
+    names = [name.strip() for name in header]
+    if names[:2] != ["Student", "ID"]:
+        return None
+    layout = ["Student", "ID"]
+    if names[2:3] == ["SIS User ID"]:
+        layout += ["SIS User ID", "SIS Login ID"]
+        layout += [name for name in ("Integration ID", "Root Account") if name in names[4:6]]
+    elif names[2:3] == ["SIS Login ID"]:
+        layout.append("SIS Login ID")
+    layout.append("Section")
+    if names[:len(layout)] != layout:
+        return None
+    return {name: index for index, name in enumerate(layout)}
 
 
 def _columns(header: list[str]) -> dict[str, int]:
@@ -230,24 +283,47 @@ def _named(path: Path, line: int, name: str | None, where: str) -> str:
     return name
 
 
-def _canvas(path: Path, header: list[str], rows: list[tuple[int, list[str]]], columns: dict[str, int],
-            newline: str) -> Roster:
-    sheet = CanvasSheet(header=tuple(header), newline=newline,
-                        rows=tuple(CanvasRow(line, tuple(cells), _canvas_kind(cells)) for line, cells in rows))
+def _canvas(path: Path, sheet: Sheet, columns: dict[str, int]) -> Roster:
     entries = tuple(
         RosterEntry(
-            name=_named(path, row.line, _value(row.cells, columns["student"]), "the Student column"),
-            student_id=_value(row.cells, columns["sis user id"]),
-            lms_user_id=_value(row.cells, columns["id"]),
-            login=_value(row.cells, columns["sis login id"]),
+            name=_named(path, row.line, _value(row.cells, columns["Student"]), "the Student column"),
+            student_id=_value(row.cells, columns.get("SIS User ID")),
+            lms_user_id=_value(row.cells, columns["ID"]),
+            login=_value(row.cells, columns.get("SIS Login ID")),
             email=None,
-            section=_value(row.cells, columns["section"]),
-            row=row.line)
+            section=_value(row.cells, columns["Section"]),
+            row=row.line, lms="canvas")
         for row in sheet.rows if row.kind == "student")
     return Roster(path, "canvas", entries, sheet)
 
 
-def _canvas_kind(cells: list[str]) -> RowKind:
+def _moodle_worksheet(path: Path, sheet: Sheet) -> Roster:
+    """Moodle's offline grading worksheet: a student per row, found by the participant id in Identifier. The name is
+    Full name as the worksheet has it (Moodle writes fullname(): "First Last", `민준 김` or `김 민준` as the names were
+    entered); without it (blind marking) the Identifier."""
+    header = list(sheet.header)
+    columns = {name: header.index(name) for name in header}
+    entries = []
+    for row in sheet.rows:
+        if row.kind == "blank":
+            continue
+        identifier = row.cells[columns["Identifier"]]
+        participant = _PARTICIPANT.fullmatch(identifier.strip())
+        if participant is None:
+            raise RosterError(f"{path}: line {row.line}: Identifier {identifier!r} is not Moodle's "
+                              "'Participant <number>' (expected the worksheet as Moodle wrote it, in English)")
+        entries.append(RosterEntry(
+            name=_value(row.cells, columns.get("Full name")) or identifier.strip(),
+            student_id=_value(row.cells, columns.get("ID number")),
+            lms_user_id=participant["id"],
+            login=None,
+            email=_value(row.cells, columns.get("Email address")),
+            section=_value(row.cells, columns.get("Group")),
+            row=row.line, lms="moodle"))
+    return Roster(path, "moodle-worksheet", tuple(entries), sheet)
+
+
+def _canvas_kind(cells: Sequence[str]) -> RowKind:
     if _blank(cells):
         return "blank"
     first = cells[0].strip()
@@ -258,7 +334,7 @@ def _canvas_kind(cells: list[str]) -> RowKind:
     return "test student" if first in _CANVAS_TEST_STUDENTS else "student"
 
 
-def _moodle_entry(path: Path, line: int, cells: list[str], columns: dict[str, int]) -> RosterEntry:
+def _moodle_entry(path: Path, line: int, cells: Sequence[str], columns: dict[str, int]) -> RosterEntry:
     # Korean Moodle sites may put the whole name in one of the two fields and leave the other empty.
     parts = (_value(cells, columns["first name"]), _value(cells, columns["last name"]))
     return RosterEntry(
@@ -271,7 +347,7 @@ def _moodle_entry(path: Path, line: int, cells: list[str], columns: dict[str, in
         row=line)
 
 
-def _plain_entry(path: Path, line: int, cells: list[str], columns: dict[str, int]) -> RosterEntry:
+def _plain_entry(path: Path, line: int, cells: Sequence[str], columns: dict[str, int]) -> RosterEntry:
     return RosterEntry(
         name=_named(path, line, _value(cells, columns["name"]), "the name column"),
         student_id=_value(cells, columns["id"]),
@@ -284,7 +360,8 @@ def _plain_entry(path: Path, line: int, cells: list[str], columns: dict[str, int
 
 def _check_unique(roster: Roster) -> None:
     """A student twice on the roster would make matching by that id ambiguous: refuse the file instead."""
-    for label, of in (("Canvas ID", lambda e: e.lms_user_id), ("student id", lambda e: e.student_id)):
+    lms_id = "participant id" if roster.format == "moodle-worksheet" else "Canvas ID"
+    for label, of in ((lms_id, lambda e: e.lms_user_id), ("student id", lambda e: e.student_id)):
         seen: dict[str, int] = {}
         for entry in roster.entries:
             value = of(entry)
@@ -298,7 +375,7 @@ def _check_unique(roster: Roster) -> None:
 
 def _identifiers(who: RosterEntry | SubmitterKeys) -> tuple[str | None, ...]:
     """What each rule of `_HOW` compares, in its order."""
-    return who.lms_user_id, who.student_id, who.login, _comparable_name(who.name)
+    return lms_id(who.lms, who.lms_user_id), who.student_id, _comparable_name(who.name)
 
 
 def _comparable_name(name: str | None) -> str | None:
@@ -310,8 +387,10 @@ def _comparable_name(name: str | None) -> str | None:
 
 def _find(submitter: SubmitterKeys, indexes: list[dict[str, list[RosterEntry]]]) -> tuple[RosterEntry | None, str]:
     """(the entry, how it matched), or (None, why it matched no one)."""
-    shown = (submitter.lms_user_id, submitter.student_id, submitter.login, submitter.name)
-    for how, index, value, given in zip(_HOW, indexes, _identifiers(submitter), shown):
+    identifiers = _identifiers(submitter)
+    shown = (submitter.lms_user_id if identifiers[0] else None, submitter.student_id, submitter.name)
+    rules = (LMS_ID_NAMES.get(submitter.lms or "", _HOW[0]), *_HOW[1:])
+    for how, index, value, given in zip(rules, indexes, identifiers, shown):
         entries = index.get(value, []) if value is not None else []
         if len(entries) == 1:
             return entries[0], how
@@ -319,9 +398,9 @@ def _find(submitter: SubmitterKeys, indexes: list[dict[str, list[RosterEntry]]])
             lines = _join([str(entry.row) for entry in entries])
             has = "are named" if how == "name" else f"have {how}"
             return None, f"{len(entries)} students on the roster {has} {given} (lines {lines})"
-    known = [f"{'the name' if how == 'name' else how} {given}" for how, given in zip(_HOW, shown) if given]
+    known = [f"{'the name' if how == 'name' else how} {given}" for how, given in zip(rules, shown) if given]
     if not known:
-        return None, "nothing says whose it is (no Canvas ID, student id, login or name)"
+        return None, "nothing says whose it is (no LMS id, student id or name)"
     return None, f"no one on the roster has {' or '.join(known)}"
 
 

@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from grader.gradebook import RubricSummary
 from grader.lms.roster import RosterMatch
+from grader.lms.rows import needs_attention
 from grader.report.plots import score_histogram
 from grader.results import SubmissionResult
 
@@ -67,6 +68,7 @@ def write_reports(out: Path, rubric: RubricSummary, results: list[SubmissionResu
         stats=item_stats(rubric, results), histogram=score_histogram([r.total for r in results], rubric.total)
         if results else None, mean=sum(r.total for r in results) / len(results) if results else 0.0,
         statuses=count_by(result.status for result in results),
+        attention=[(result, why) for result in results if (why := needs_attention(result))],
         roster=roster[1] if roster else None, roster_file=roster[0] if roster else None,
     ))
 
