@@ -25,9 +25,9 @@ from pathlib import Path
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
-from grader.results import CellRun, ItemResult, ManualScore, SubmissionResult
+from grader.results import CellRun, Confinement, ItemResult, ManualScore, SubmissionResult
 from grader.late import late_deduction
 from grader.rubric.models import LatePolicy
 
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     cells TEXT NOT NULL, seconds REAL NOT NULL, graded_at TEXT NOT NULL, retry INTEGER NOT NULL,
     sandboxed INTEGER NOT NULL DEFAULT 1,
     lms_user_id TEXT, login TEXT, late INTEGER NOT NULL DEFAULT 0, submitted_at TEXT,
-    integrity TEXT NOT NULL DEFAULT '[]'
+    integrity TEXT NOT NULL DEFAULT '[]',
+    confinement TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS item_results (
     student TEXT NOT NULL REFERENCES submissions(student) ON DELETE CASCADE,
@@ -79,6 +80,8 @@ _LATER_COLUMNS = {
     "submitted_at": "TEXT",
     # Before integrity flags carried their cells' code; an older row's flags are among its notes, as text.
     "integrity": "TEXT NOT NULL DEFAULT '[]'",
+    # Before uid confinement: '' reads as what `sandboxed` says ("sandbox" or "none").
+    "confinement": "TEXT NOT NULL DEFAULT ''",
 }
 _LATER_MANUAL_COLUMNS = {
     "previous_points": "REAL",  # before the review page showed before/after
@@ -89,6 +92,7 @@ _LATER_MANUAL_COLUMNS = {
 _SEPARATE_OVERRIDE_REASONS = "UPDATE manual_scores SET reason = comment, comment = '' WHERE kind = 'override'"
 _SUBMISSION_COLUMNS = ("student", "name", "student_id", "file", "status", "max_points", "flags", "notes", "error",
                        "notebook_hash", "rubric_hash", "cells", "seconds", "graded_at", "retry", *_LATER_COLUMNS)
+CONFINEMENT_RANK = {"none": 0, "uid": 1, "sandbox": 2}  # how tightly a kernel was confined
 _DETAIL_FIELDS = ("checks", "answer", "printed", "stored_printed", "cells", "figures")
 
 
@@ -113,7 +117,7 @@ class RubricSummary(BaseModel):
     title: str
     hash: str
     total: float
-    items: list[dict]  # id, title, points, visibility, kinds
+    items: list[dict]  # id, title, points, visibility, kinds, question, checks (name, points, visibility)
     assets: str = ""  # which model weights and datasets kernels had: real ones or synthetic stand-ins
     late: LatePolicy = LatePolicy()  # applied when results are read, like manual scores
 
@@ -124,7 +128,16 @@ class GradingSources(BaseModel):
     rubric: str
     submissions: str
     sandboxed: bool = True
+    confinement: Confinement = "sandbox"  # how the run confined its kernels, which a regrade repeats
     cpu_fallback: bool = False
+
+    @model_validator(mode="after")
+    def _confinement_agrees(self) -> GradingSources:
+        """Sources written before uid confinement say only `sandboxed`."""
+        if self.confinement == "sandbox" and not self.sandboxed:
+            self.confinement = "none"
+        self.sandboxed = self.confinement == "sandbox"
+        return self
 
 
 class Regrade(BaseModel):
@@ -244,15 +257,18 @@ class Gradebook:
 
     # -- automatic results ------------------------------------------------------------
 
-    def is_current(self, student: str, notebook_hash: str, rubric_hash: str, sandboxed: bool = True) -> bool:
-        """Graded already from this very notebook and rubric (not after an environment failure, and
-        sandboxed if this run is: a --no-sandbox grade never stands in for a sandboxed one)."""
+    def is_current(self, student: str, notebook_hash: str, rubric_hash: str,
+                   confinement: Confinement = "sandbox") -> bool:
+        """Graded already from this very notebook and rubric (not after an environment failure, and confined at
+        least as tightly as this run is: a --no-sandbox or uid-only grade never stands in for a sandboxed one)."""
         row = self.db.execute(
-            "SELECT 1 FROM submissions WHERE student = ? AND notebook_hash = ? AND rubric_hash = ? AND retry = 0"
-            " AND sandboxed >= ?",
-            (student, notebook_hash, rubric_hash, int(sandboxed)),
+            "SELECT confinement, sandboxed FROM submissions WHERE student = ? AND notebook_hash = ?"
+            " AND rubric_hash = ? AND retry = 0", (student, notebook_hash, rubric_hash),
         ).fetchone()
-        return row is not None
+        if row is None:
+            return False
+        stored = row[0] or ("sandbox" if row[1] else "none")
+        return CONFINEMENT_RANK[stored] >= CONFINEMENT_RANK[confinement]
 
     def store(self, result: SubmissionResult) -> None:
         with self._write_lock():  # one transaction: the submission and all its items, or nothing
@@ -268,7 +284,8 @@ class Gradebook:
              result.error, result.notebook_hash, result.rubric_hash,
              json.dumps([cell.model_dump() for cell in result.cells]), result.seconds, result.graded_at,
              int(result.retry), int(result.sandboxed), result.lms_user_id, result.login, int(result.late),
-             result.submitted_at, json.dumps([flag.model_dump() for flag in result.integrity], ensure_ascii=False)),
+             result.submitted_at, json.dumps([flag.model_dump() for flag in result.integrity], ensure_ascii=False),
+             result.confinement),
         )
         self.db.executemany(
             "INSERT INTO item_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -291,13 +308,14 @@ class Gradebook:
     def result(self, student: str) -> SubmissionResult:
         row = self.db.execute(
             "SELECT name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,"
-            " cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at, integrity"
-            " FROM submissions WHERE student = ?", (student,),
+            " cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at, integrity,"
+            " confinement FROM submissions WHERE student = ?", (student,),
         ).fetchone()
         if row is None:
             raise GradebookError(f"no submission {student!r} in {self.path}; known: {', '.join(self.students()) or 'none'}")
         (name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,
-         cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at, integrity) = row
+         cells, seconds, graded_at, retry, sandboxed, lms_user_id, login, late, submitted_at, integrity,
+         confinement) = row
         items = []
         for item_row in self.db.execute(
             "SELECT item, title, points, max_points, status, message, evidence, detail FROM item_results"
@@ -311,8 +329,8 @@ class Gradebook:
             flags=json.loads(flags), notes=json.loads(notes), integrity=json.loads(integrity), error=error, items=items,
             notebook_hash=notebook_hash, rubric_hash=rubric_hash,
             cells=[CellRun(**cell) for cell in json.loads(cells)], seconds=seconds, graded_at=graded_at,
-            retry=bool(retry), sandboxed=bool(sandboxed), lms_user_id=lms_user_id, login=login, late=bool(late),
-            submitted_at=submitted_at,
+            retry=bool(retry), sandboxed=bool(sandboxed), confinement=confinement or "sandbox",  # '': as sandboxed says
+            lms_user_id=lms_user_id, login=login, late=bool(late), submitted_at=submitted_at,
         )
         self._apply_manual_scores(result)
         self._apply_late_policy(result)
