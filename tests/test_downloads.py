@@ -342,10 +342,11 @@ def test_an_old_gradebook_gains_the_new_columns(tmp_path):
     db.close()
     with Gradebook(path) as book:
         columns = [row[1] for row in book.db.execute("PRAGMA table_info(submissions)")]
-        assert columns[-6:] == ["sandboxed", "lms_user_id", "login", "late", "submitted_at", "integrity"]
+        assert columns[-7:] == ["sandboxed", "lms_user_id", "login", "late", "submitted_at", "integrity",
+                                "confinement"]
         old = book.result("2022001")
-        assert (old.name, old.sandboxed, old.lms_user_id, old.login, old.late, old.submitted_at) == (
-            "홍길동", True, None, None, False, None)
+        assert (old.name, old.sandboxed, old.confinement, old.lms_user_id, old.login, old.late, old.submitted_at) == (
+            "홍길동", True, "sandbox", None, None, False, None)
         book.store(downloaded_result())
         assert book.result("12346") == downloaded_result()
     with Gradebook(path) as again:  # opening it again adds nothing twice

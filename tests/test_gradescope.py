@@ -265,8 +265,8 @@ def metadata_file(folder: Path, created_at: str, due_date: str | None = DUE) -> 
 def test_submission_metadata_is_read_with_its_time_zones(tmp_path):
     read = read_submission_metadata(metadata_file(tmp_path, "2022-04-21T11:30:12.365935+09:00"))
     assert read == GradescopeSubmission(created_at="2022-04-21T02:30:12+00:00",
-                                        due_date=datetime.fromisoformat("2022-04-20T23:59:00+09:00"),
-                                        late_due_date=None)
+                                        due_date=datetime.fromisoformat("2022-04-20T23:59:00+09:00"))
+    assert read_submission_metadata(metadata_file(tmp_path, "2022-04-21T11:30:12+09:00", None)).due_date is None
     (tmp_path / "broken.json").write_text('{"assignment": {}}', encoding="utf-8")
     with pytest.raises(GradescopeError) as caught:
         read_submission_metadata(tmp_path / "broken.json")

@@ -80,21 +80,19 @@ class GradescopeSubmission:
     """The times /autograder/submission_metadata.json gives of this submission and its assignment."""
 
     created_at: str  # when it was submitted, as UTC ISO time (as the gradebook's `submitted_at`)
-    due_date: datetime | None
-    late_due_date: datetime | None
+    due_date: datetime | None  # None: the assignment has none (its `late_due_date` only closes late submissions)
 
 
 def read_submission_metadata(path: Path) -> GradescopeSubmission:
     """Gradescope's submission_metadata.json (https://gradescope-autograders.readthedocs.io/en/latest/
-    submission_metadata/): `created_at`, `assignment.due_date`, `assignment.late_due_date`."""
+    submission_metadata/): `created_at` and `assignment.due_date`."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         assignment = document.get("assignment") or {}
         created = _time(document["created_at"])
         return GradescopeSubmission(
             created_at=created.astimezone(timezone.utc).isoformat(timespec="seconds"),
-            due_date=_time(assignment["due_date"]) if assignment.get("due_date") else None,
-            late_due_date=_time(assignment["late_due_date"]) if assignment.get("late_due_date") else None)
+            due_date=_time(assignment["due_date"]) if assignment.get("due_date") else None)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise GradescopeError(f"{path}: not Gradescope's submission metadata as expected (created_at, "
                               f"assignment.due_date): {type(err).__name__}: {err}") from None
