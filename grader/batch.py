@@ -80,7 +80,10 @@ def rubric_summary(rubric: LoadedRubric, assets: str = "") -> RubricSummary:
     return RubricSummary(
         id=spec.id, title=spec.title, hash=rubric.hash, total=spec.total, assets=assets, late=spec.late,
         items=[{"id": item.id, "title": item.title, "points": item.points, "visibility": item.visibility,
-                "kinds": [check.kind for check in item.checks], "question": questions.get(item.id, "")}
+                "kinds": [check.kind for check in item.checks], "question": questions.get(item.id, ""),
+                # Each check's own visibility (a check may override its item's): what students may see on submission.
+                "checks": [{"name": check.name, "points": check.points,
+                            "visibility": "public" if item.is_public(check) else "hidden"} for check in item.checks]}
                for item in spec.items],
     )
 
@@ -112,7 +115,7 @@ def grade_submissions(
     todo = []
     for submission in submissions:
         if not force and gradebook.is_current(submission.key, submission.content_hash, grader.rubric.hash,
-                                              sandboxed=grader.sandboxed, identity=submission.identity()):
+                                              confinement=grader.confinement, identity=submission.identity()):
             outcome.skipped += 1
             on_done(submission, None)
         else:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from time import monotonic
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_args
 
 import typer
 from rich.console import Console
@@ -33,13 +33,14 @@ from grader.reference import reference_run
 from grader.report.feedback import write_feedback
 from grader.run import NotebookRunner
 from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
+from grader.run.uid_confinement import UidHost
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 from grader.run.warm import WarmKernels, WarmStartError, imports_of
 from grader.run.workspace import sweep_workspaces, unsandboxed_base_env
 from grader.lms.export import ExportError
 from grader.lms.roster import RosterError, read_roster
 from grader.lms.rows import ExportChoices, match_results, needs_attention
-from grader.results import SubmissionResult
+from grader.results import Confinement, SubmissionResult
 from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.review import cli as review_cli
 from grader.selfcheck import cli as selfcheck_cli
@@ -65,6 +66,12 @@ console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 NO_SANDBOX_WARNING = (
     "[bold red on yellow] --no-sandbox [/] [bold red]students' code runs unconfined, as you: it can read the answer "
     "key, other submissions and your files, reach the network and forge results. Every report will say so.[/]")
+
+UID_ONLY_WARNING = (
+    "[bold black on yellow] --confine uid [/] [bold]no sandbox: each kernel runs as its own unprivileged uid, "
+    "without namespaces. It cannot read the rubric, the reference cache, OUT or the submissions (root-only), but "
+    "it can reach the network and any file other users may read. Every report will say so.[/]")
+CONFINEMENTS = get_args(Confinement)
 
 OutOption = Annotated[Path, typer.Option("--out", help="Output folder of a grading run.")]
 GradebookOption = Annotated[Optional[Path], typer.Option("--gradebook", help=f"Gradebook file \\[default: OUT/{GRADEBOOK_FILE}].")]
@@ -107,7 +114,13 @@ def grade(
     max_processes: Annotated[Optional[int], typer.Option(help="Processes and threads per kernel \\[default: the rubric's].")] = None,
     max_file: Annotated[Optional[int], typer.Option(help="MB of the largest file a kernel may write \\[default: the rubric's].")] = None,
     disk: Annotated[Optional[int], typer.Option(help="MB of each of a kernel's /tmp and working folder \\[default: the rubric's].")] = None,
-    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run kernels unconfined, as you. Only on a machine you can throw away.")] = False,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run kernels unconfined, as you (--confine none). "
+                                                                 "Only on a machine you can throw away.")] = False,
+    confine: Annotated[Optional[str], typer.Option(
+        "--confine", help="How kernels are confined: sandbox (bubblewrap: own uid, namespaces, cgroups), uid (own "
+                          "unprivileged uid without namespaces, for a container that refuses them; the rubric, OUT "
+                          "and the submissions must be root-only) or none \\[default: sandbox].",
+        show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Regrade submissions already graded from the same files.")] = False,
     cpu_fallback: Annotated[bool, typer.Option(
         "--cpu-fallback", help="Without a GPU, run the notebooks' .cuda() and .to('cuda') on the CPU instead of "
@@ -136,6 +149,10 @@ def grade(
     if executor not in ("local", "slurm"):
         raise _fail(f"--executor {executor}: expected local or slurm")
     on_slurm = executor == "slurm"
+    confinement = _confinement(confine, no_sandbox)
+    if on_slurm and confinement == "uid":
+        raise _fail("--confine uid is for a container that refuses the sandbox's namespaces (Gradescope's); Slurm "
+                    "tasks run sandboxed, or with --no-sandbox")
     if on_slurm and (why := slurm_cluster.available()):
         raise _fail(f"--executor slurm: {why}")
     if on_slurm and (gpus is not None or jobs != "auto" or per_gpu != 1):
@@ -160,15 +177,24 @@ def grade(
         memory_mb = memory or limits.memory_mb
         # With Slurm only the reference runs here, before the array.
         workers = Workers.plan(1) if on_slurm else _plan_workers(jobs, _parse_gpus(gpus), per_gpu, memory_mb)
-        if no_sandbox:
+        kernel_limits = Limits(memory_mb=memory_mb, processes=max_processes or limits.max_processes,
+                               file_size_mb=max_file or limits.max_file_mb, tmp_mb=disk or limits.disk_mb)
+        sandbox: SandboxHost | UidHost | None = None
+        if confinement == "none":
             console.print(NO_SANDBOX_WARNING, highlight=False, markup=True)
-            sandbox = None
+        elif confinement == "uid":
+            console.print(UID_ONLY_WARNING, highlight=False, markup=True)
+            if not out.exists():
+                out.mkdir(parents=True, mode=0o700)  # its gradebook and reports are no kernel's to read
+            private = [loaded.folder, out, (gradebook or out / GRADEBOOK_FILE).parent, submissions]
+            try:
+                sandbox = UidHost.prepare(sys.executable, kernel_limits, cache, private)
+            except SandboxUnavailable as err:
+                raise _fail(f"cannot confine the students' kernels to their own uid: {err}") from None
         else:
             try:
-                sandbox = SandboxHost.prepare(sys.executable, Limits(
-                    memory_mb=memory_mb, processes=max_processes or limits.max_processes,
-                    file_size_mb=max_file or limits.max_file_mb, tmp_mb=disk or limits.disk_mb), cache,
-                    gpus=tuple(gpu for gpu in workers.gpus if gpu is not None))
+                sandbox = SandboxHost.prepare(sys.executable, kernel_limits, cache,
+                                              gpus=tuple(gpu for gpu in workers.gpus if gpu is not None))
             except SandboxUnavailable as err:
                 raise _fail(f"cannot sandbox the students' kernels: {err}") from None
         console.print(f"rubric [bold]{escape(loaded.id)}[/] ({loaded.hash[:19]}…) · {len(found)} submission(s) in "
@@ -191,7 +217,7 @@ def grade(
             except RubricError as err:
                 raise _fail(str(err)) from None
         sources = GradingSources(rubric=str(rubric.resolve()), submissions=str(submissions.resolve()),
-                                 sandboxed=sandbox is not None, cpu_fallback=runner.cpu_fallback)
+                                 confinement=runner.confinement, cpu_fallback=runner.cpu_fallback)
         if on_slurm:
             plan = RunPlan(rubric=str(rubric.resolve()), rubric_hash=loaded.hash, submissions=str(submissions.resolve()),
                            roster=str(roster.resolve()) if roster else None,
@@ -208,7 +234,7 @@ def grade(
                 todo = []
                 for submission in found:
                     if not force and book.is_current(submission.key, submission.content_hash, loaded.hash,
-                                                     sandboxed=grader.sandboxed, identity=submission.identity()):
+                                                     confinement=grader.confinement, identity=submission.identity()):
                         on_done(submission, None)
                     else:
                         todo.append(submission)
@@ -241,6 +267,14 @@ def _earlier_roster(out: Path, gradebook: Path | None) -> Path | None:
         raise _fail(f"{path} was graded with the roster {roster}, which is not there any more: give --roster with "
                     "where it is now (it says whose each submission is)")
     return roster
+
+
+def _confinement(confine: str | None, no_sandbox: bool) -> Confinement:
+    if confine is not None and confine not in CONFINEMENTS:
+        raise _fail(f"--confine {confine}: expected {', '.join(CONFINEMENTS)}")
+    if no_sandbox and confine not in (None, "none"):
+        raise _fail(f"--no-sandbox and --confine {confine}: --no-sandbox is --confine none; give one of them")
+    return "none" if no_sandbox else confine or "sandbox"
 
 
 def _cache_option(cache_dir: Path | None) -> str:

@@ -26,7 +26,8 @@ from grader.notebook.printed import PrintedArray, parse_printed
 from grader.notebook.read import NotebookError, read_notebook
 from grader.notebook.truefalse import Answer, ChoiceAnswer, holds_only_an_answer, read_choices, read_true_false
 from grader.report.plots import cam_figures
-from grader.results import CellRun, CheckResult, IntegrityFlag, ItemResult, Printed, SubmissionResult
+from grader.results import (CellRun, CheckResult, Confinement, IntegrityFlag, ItemResult, Printed, SubmissionResult,
+                            checks_line)
 from grader.rubric import Item, LoadedRubric, RubricError, Tolerance
 from grader.rubric.models import MAX_OPTION_NUMBER
 from grader.run import Execution, NotebookRunner, RunnerError
@@ -71,8 +72,8 @@ class Grader:
         self._check_reference(reference)
 
     @property
-    def sandboxed(self) -> bool:
-        return self.runner.sandbox is not None
+    def confinement(self) -> Confinement:
+        return self.runner.confinement
 
     # -- one submission --------------------------------------------------------
 
@@ -143,8 +144,12 @@ class Grader:
             flags.append("cpu-fallback")
             notes.append("this machine has no GPU: the notebook's CUDA calls "
                          f"({execution.evidence.device_fallbacks[0].call}) ran on the CPU (--cpu-fallback)")
-        if not self.sandboxed:
+        if self.confinement == "none":
             flags.append("no-sandbox")
+        elif self.confinement == "uid":
+            flags.append("uid-only")
+            if execution is not None:
+                notes.append(uid_confinement_note(execution.kernel_uid, self.runner.sandbox.cgroups is not None))
         error = (f"the notebook could not be run: {run_error}" if run_error else
                  f"the grader could not read what the notebook computed: {execution.evidence_error}"
                  if execution and execution.evidence_error else None)
@@ -152,7 +157,7 @@ class Grader:
             "integrity" in flags or any(item.status == "manual" for item in items)) else "graded"
         result = SubmissionResult(
             **self._identity(submission), status=status, items=items, flags=flags, notes=notes,
-            integrity=integrity, error=error, sandboxed=self.sandboxed,
+            integrity=integrity, error=error, confinement=self.confinement,
             total=sum(item.points for item in items), max=self.rubric.spec.total,
             cells=answer_cells(nb, execution.cells, read) if execution else [], seconds=monotonic() - started,
             graded_at=_now(), retry=run_error is not None,
@@ -187,7 +192,7 @@ class Grader:
         ]
         return SubmissionResult(
             **self._identity(submission), status="error", items=items, total=0.0, max=self.rubric.spec.total,
-            flags=list(submission.flags), notes=list(submission.notes), error=message,
+            flags=list(submission.flags), notes=list(submission.notes), error=message, confinement=self.confinement,
             seconds=monotonic() - started, graded_at=_now(),
         )
 
@@ -406,12 +411,19 @@ def answer_cells(nb: nbformat.NotebookNode, cells: list[CellRun], read: ReadAnsw
     return annotated
 
 
+def uid_confinement_note(uid: int | None, cgroups: bool) -> str:
+    """What ran, for the TA, when the kernel was confined by its uid alone."""
+    return (f"sandbox: none (bubblewrap cannot create namespaces on this host); the kernel ran as uid {uid} without "
+            "namespaces: the rubric, the solution, the reference cache and the gradebook were root-only, but the "
+            "network and files readable by all users were in its reach"
+            + ("" if cgroups else "; the host has no usable cgroups, so its memory was not capped"))
+
+
 def _summary(item: Item, checks: list[CheckResult]) -> str:
     """One line per item: answers as read, or each check with a mark and what went wrong."""
     if item.checks[0].kind in ("true_false", "manual", "multiple_choice"):
         return checks[0].message
-    marks = {True: "✓", False: "✗", None: "…"}
-    return " · ".join(f"{marks[c.passed]} {c.name}" + (f": {c.message}" if c.message else "") for c in checks)
+    return checks_line(checks)
 
 
 def _execution_flags(execution: Execution, runner: NotebookRunner, notes: list[str]) -> list[str]:

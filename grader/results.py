@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 ItemStatus = Literal["pass", "partial", "fail", "manual", "error", "not-reached"]
 SubmissionStatus = Literal["graded", "error", "needs-review"]
 Evidence = Literal["executed", "stored"]
+# How the kernel was confined: "sandbox" (bubblewrap: own uid, namespaces, cgroups), "uid" (its own unprivileged uid
+# without namespaces, the answer files root-only: where a container refuses namespaces) or "none" (`--no-sandbox`).
+Confinement = Literal["sandbox", "uid", "none"]
 
 
 class CheckResult(BaseModel):
@@ -25,6 +28,15 @@ class CheckResult(BaseModel):
     message: str
     detail: dict[str, Any] = Field(default_factory=dict)
     evidence: Evidence = "executed"  # "stored": points from the submitted file's outputs, not re-verified
+
+
+CHECK_MARKS = {True: "✓", False: "✗", None: "…"}
+
+
+def checks_line(checks: list[CheckResult]) -> str:
+    """Checks as an item's message writes them: "✓ net is Linear · ✗ first prediction: off by 0.3"."""
+    return " · ".join(f"{CHECK_MARKS[check.passed]} {check.name}" + (f": {check.message}" if check.message else "")
+                      for check in checks)
 
 
 class Figure(BaseModel):
@@ -107,7 +119,8 @@ class SubmissionResult(BaseModel):
     seconds: float = 0.0
     graded_at: str = ""
     retry: bool = False  # an environment failure, not the student's: regrade on the next run
-    sandboxed: bool = True  # False when graded with --no-sandbox; every report says so
+    sandboxed: bool = True  # the bubblewrap sandbox ran; False for "uid" and "none", and every report says so
+    confinement: Confinement = "sandbox"  # what ran; sandboxed is confinement == "sandbox"
     lms: str | None = None  # "canvas" or "moodle": the LMS whose download it came from
     lms_user_id: str | None = None  # from an LMS download's names: Canvas's user id (`anon_…` when anonymous),
     # Moodle's participant id
@@ -117,4 +130,13 @@ class SubmissionResult(BaseModel):
     submitted_at: str | None = None  # UTC ISO time, from the download zip's member times; None when unknown
     late_deduction: float = 0.0  # points the rubric's late policy took off `total` (applied when read)
     late_note: str | None = None  # how late, how it was known, what it cost
+
+    @model_validator(mode="after")
+    def _confinement_agrees(self) -> SubmissionResult:
+        """`sandboxed` is the contract field of results.json; a result made with only `sandboxed=False` (before
+        uid confinement existed) ran unconfined."""
+        if self.confinement == "sandbox" and not self.sandboxed:
+            self.confinement = "none"
+        self.sandboxed = self.confinement == "sandbox"
+        return self
 

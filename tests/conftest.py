@@ -96,6 +96,26 @@ def warm_kernels(sandbox_host, cache_dir):
 
 
 @pytest.fixture(scope="session")
+def uid_host(cache_dir):
+    """Uid confinement, as `grader grade --confine uid` sets it up where the sandbox cannot run."""
+    from grader.run.sandbox import Limits
+    from grader.run.uid_confinement import UidHost
+
+    return UidHost.prepare(sys.executable, Limits(memory_mb=2048, processes=128, file_size_mb=64, tmp_mb=256),
+                           cache_dir, private=[])
+
+
+@pytest.fixture(scope="session")
+def uid_warm_kernels(uid_host, cache_dir):
+    """A fork server with torch imported, for kernels confined by uid alone."""
+    from grader.run.warm import WarmKernels
+
+    with WarmKernels.start(sys.executable, ["torch"], uid_host.base_env(), cache_dir / "warm.log",
+                           uid_host.server_wrapper()) as warm:
+        yield warm
+
+
+@pytest.fixture(scope="session")
 def unsandboxed_warm_kernels(cache_dir):
     """A fork server with torch imported, for `--no-sandbox` kernels."""
     from grader.run.warm import WarmKernels

@@ -557,10 +557,11 @@ def test_an_old_gradebook_gains_the_new_columns(tmp_path):
     db.close()
     with Gradebook(path) as book:
         columns = [row[1] for row in book.db.execute("PRAGMA table_info(submissions)")]
-        assert columns[-7:] == ["sandboxed", "lms_user_id", "name_in_file", "late", "submitted_at", "integrity", "lms"]
+        assert columns[-8:] == ["sandboxed", "lms_user_id", "name_in_file", "late", "submitted_at", "integrity", "lms",
+                                "confinement"]
         old = book.result("2022001")
-        assert (old.name, old.sandboxed, old.lms, old.lms_user_id, old.name_in_file, old.late, old.submitted_at) == (
-            "홍길동", True, None, None, None, False, None)
+        assert (old.name, old.sandboxed, old.confinement, old.lms, old.lms_user_id, old.name_in_file, old.late,
+                old.submitted_at) == ("홍길동", True, "sandbox", None, None, None, False, None)
         book.store(downloaded_result())
         assert book.result("12346") == downloaded_result()
     with Gradebook(path) as again:  # opening it again adds nothing twice
@@ -580,8 +581,8 @@ def test_a_gradebook_with_logins_keeps_them_as_the_name_part_and_learns_the_lms(
     db.close()
     with Gradebook(path) as book:
         columns = [row[1] for row in book.db.execute("PRAGMA table_info(submissions)")]
-        assert "login" not in columns and columns[-7:] == [
-            "sandboxed", "lms_user_id", "name_in_file", "late", "submitted_at", "integrity", "lms"]
+        assert "login" not in columns and columns[-8:] == [
+            "sandboxed", "lms_user_id", "name_in_file", "late", "submitted_at", "integrity", "lms", "confinement"]
         assert [(r.student, r.lms, r.lms_user_id, r.name_in_file, r.late) for r in book.results()] == [
             ("12346", "canvas", "12346", "leeseoyeon", True), ("2022001", None, None, None, False),
             ("301", "moodle", "301", None, False)]

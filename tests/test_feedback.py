@@ -254,7 +254,7 @@ def test_the_page_is_self_contained():
 def test_pending_and_ungraded_submissions_say_so_in_words(pages):
     pending = pages[PENDING.student]
     assert '<div class="wait">some answers are still being graded by a TA</div>' in pending
-    assert '<strong>– / 6</strong> <span class="badge manual">waiting for a TA</span>' in pending
+    assert '<strong>– / 6</strong> <span class="badge manual">to be graded</span>' in pending  # not "0 / 6, no points"
     assert "<li>The submission holds several notebooks; the newest one was graded.</li>" in pending
     error = pages[ERROR.student]
     assert "<h1>2022003</h1>" in error and "student id" not in error
@@ -294,6 +294,21 @@ def test_feedback_text_is_one_line_per_item_and_the_total():
         "3.8 (2/2) answer read as False", "3.9 (0/2) answer read as True", "3.10 (2/2) answer read as True",
         "Total: 71.5/100",
     ])
+
+
+def test_a_late_deduction_is_shown_with_the_total_it_explains():
+    note = ("late: submitted 2022-04-21T02:30:00+00:00, 11 h 31 min after the deadline (2022-04-20T23:59+09:00); "
+            "10 min grace; −10 points (10% of 100 per day started after the grace, at most 50%)")
+    late = GRADED.model_copy(update={"total": GRADED.total - 10, "late_deduction": 10.0, "late_note": note})
+    page = feedback_html(SUMMARY, late)
+    assert (f'<div class="card"><strong>Late.</strong> {note} <strong>The total above is after this deduction.'
+            '</strong></div>') in page
+    assert f'<span class="score">{late.total:g} / 100</span>' in page
+    lines = feedback_text(SUMMARY, late).splitlines()
+    assert f"{note} (the total is after the −10)" in lines and lines[-1] == f"Total: {late.total:g}/100"
+    nothing = late.model_copy(update={"total": GRADED.total, "late_deduction": 0.0,
+                                      "late_note": "late: submitted …; the rubric deducts nothing"})
+    assert "The total above is after" not in feedback_html(SUMMARY, nothing)
 
 
 def test_feedback_text_of_pending_and_ungraded_submissions():

@@ -144,7 +144,7 @@ class CrashingGrader:
         self.crash_on = crash_on
         self.graded: list[str] = []
         self.rubric = type("R", (), {"hash": "sha256:r1"})
-        self.sandboxed = True
+        self.confinement = "sandbox"
         self.runner = SimpleNamespace(active=ActiveRuns())
 
     def grade(self, submission, gpu=None):

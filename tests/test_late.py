@@ -36,6 +36,20 @@ def test_per_day_started_with_a_cap():
     assert late_deduction(per_day, False, "2022-04-30T00:00:00+00:00", 7.5, 100).points == 7.5
 
 
+def test_the_note_gives_the_time_after_the_deadline_and_the_grace_apart():
+    grace = policy(rule="per_day", deduction_percent=10, cap_percent=50, grace_minutes=10)
+    # 11 h 31 min after 23:59 KST: within the first day after the grace's end
+    assert late_deduction(grace, False, "2022-04-21T02:30:00+00:00", 80, 100) == LateDeduction(
+        10.0, "late: submitted 2022-04-21T02:30:00+00:00, 11 h 31 min after the deadline (2022-04-20T23:59+09:00); "
+              "10 min grace; −10 points (10% of 100 per day started after the grace, at most 50%)")
+    # 24 h 5 min after the deadline is 23 h 55 min after the grace: still one day
+    assert late_deduction(grace, False, "2022-04-21T15:04:00+00:00", 80, 100).points == 10.0
+    assert late_deduction(grace, False, "2022-04-20T15:09:00+00:00", 80, 100) is None  # 10 min late: the grace
+    assert late_deduction(policy(grace_minutes=90), False, "2022-04-21T00:00:00+00:00", 80, 100).note == (
+        "late: submitted 2022-04-21T00:00:00+00:00, 9 h 1 min after the deadline (2022-04-20T23:59+09:00); "
+        "1 h 30 min grace; the rubric deducts nothing")
+
+
 def test_per_hour_and_zero_and_none():
     per_hour = policy(rule="per_hour", deduction_percent=2)
     assert late_deduction(per_hour, False, "2022-04-20T17:30:00+00:00", 90, 100).points == 6.0  # 2 h 31 min: 3 hours

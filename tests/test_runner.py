@@ -24,17 +24,19 @@ def runner(tmp_path, sandbox, cell=30.0, budget=120.0, warm=None) -> NotebookRun
                           warm=warm)
 
 
-KERNELS = ["sandboxed-cold", "sandboxed-warm", "no-sandbox-cold", "no-sandbox-warm"]
+KERNELS = ["sandboxed-cold", "sandboxed-warm", "uid-cold", "uid-warm", "no-sandbox-cold", "no-sandbox-warm"]
+WARM = {"sandboxed": "warm_kernels", "uid": "uid_warm_kernels", "no-sandbox": "unsandboxed_warm_kernels"}
 
 
 @pytest.fixture(params=KERNELS)
 def kernels(request, sandbox_host):
     """(sandbox, warm kernels) for each way a kernel can start."""
-    sandboxed, start = request.param.rsplit("-", 1)
-    sandbox = sandbox_host if sandboxed == "sandboxed" else None
+    confinement, start = request.param.rsplit("-", 1)
+    sandbox = (sandbox_host if confinement == "sandboxed" else
+               request.getfixturevalue("uid_host") if confinement == "uid" else None)
     if start == "cold":
         return sandbox, None
-    return sandbox, request.getfixturevalue("warm_kernels" if sandbox else "unsandboxed_warm_kernels")
+    return sandbox, request.getfixturevalue(WARM[confinement])
 
 
 def statuses(execution):

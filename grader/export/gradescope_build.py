@@ -11,15 +11,25 @@ Beside the scripts go the rubric, restricted to the chosen problems (by default 
 `gradescope.problems`: Gradescope's CPU containers cannot, say, fine-tune a pretrained network
 in time), and the grader itself, as source or a wheel.
 
-The sandbox: `run_autograder` grades sandboxed when the container allows bubblewrap, user
-namespaces and cgroups. Gradescope's containers usually do not, and then it grades again with
-`--no-sandbox`: the student's kernel runs unconfined, as root, in a container that holds
-only this student's files, the restricted rubric and its reference solution, and is thrown
-away afterwards. The trade-off: nothing of other students or of the instructor's machine is
-exposed, but the notebook could read the reference solution, reach the network and tamper
-with the grader to forge its own result. Its results.json says it ran without the sandbox;
-regrade such submissions sandboxed (`grader grade`, on your machine) before trusting a
-suspicious score.
+How the student's kernel is confined: `run_autograder` grades in the grader's sandbox when the
+container allows bubblewrap's user namespaces. Gradescope's usually does not, and `grader grade`
+then refuses with exit 2; `run_autograder` grades again with `--confine uid`: the kernel runs as
+an unprivileged uid of its own without namespaces (`grader.run.uid_confinement`), while the
+rubric (its true/false keys), the solution, the reference cache (the expected numbers), this
+grading's gradebook and results and the metadata of earlier submissions are root-only, which
+`run_autograder` sees to before grading. Gradescope's own advice is the same ("run your
+autograder as a non-root user", `chmod o=` the source folder). The notebook can still reach the
+network and the files every user may read. Its results.json says which confinement ran
+(`extra_data.confinement`, and a line of the output); regrade a suspicious score sandboxed on
+your machine.
+
+Lateness: Gradescope's results.json has no late fields, and its documentation says nothing of
+a late penalty applied to an autograder's score. `run_autograder` hands the submission's
+metadata (/autograder/submission_metadata.json: `created_at`, the assignment's `due_date`) to
+`grader gradescope results`, which applies the rubric's late policy (against the rubric's
+deadline, else Gradescope's due date) as a "Late submission" test and a line of the output;
+with the rubric's `gradescope: {late: gradescope}` (or `build --late gradescope`) it deducts
+nothing and says so, leaving lateness to the course's Gradescope settings.
 """
 
 from __future__ import annotations
@@ -29,8 +39,9 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_args
 
 import nbformat
 import typer
@@ -42,7 +53,8 @@ import grader
 from grader.assets.catalog import Asset
 from grader.assets.needs import needed_assets
 from grader.batch import GRADEBOOK_FILE
-from grader.export.gradescope import write_gradescope_results
+from grader.export.gradescope import (GradescopeError, Lateness, read_submission_metadata, with_gradescope_lateness,
+                                      write_gradescope_results)
 from grader.gradebook import Gradebook
 from grader.notebook.locate import locate
 from grader.rubric import LoadedRubric, RubricError, load_rubric
@@ -61,55 +73,82 @@ RUBRIC = "rubric"
 READS_SOLUTION_DATA = frozenset({"image_folder", "dataloaders", "learner", "cam"})
 # pyproject.toml names README.md as the package's readme: building from source needs both.
 PROJECT_FILES = ("pyproject.toml", "README.md")
+LATENESS = get_args(Lateness)
 
-RUN_AUTOGRADER = """\
+# Pinned in setup.sh to the versions where the zip is built: the reference's numbers depend on them.
+PINNED = ("torch", "torchvision", "fastai")
+
+
+def run_script(lateness: Lateness) -> str:
+    """run_autograder. lateness: who decides what a late submission costs (`grader gradescope results --late`)."""
+    return f"""\
 #!/usr/bin/env bash
 # Gradescope runs this for every submission, as root, in a fresh container made from the image
 # setup.sh built, with the student's files in /autograder/submission.
 # AUTOGRADER_ROOT stands in for /autograder, to try this zip on your own machine first.
 set -euo pipefail
 exec 2>&1  # the grader's console is stderr; Gradescope shows the instructor what this prints
-root="${AUTOGRADER_ROOT:-/autograder}"
+root="${{AUTOGRADER_ROOT:-/autograder}}"
 export GRADER_CACHE="$root/cache"  # holds the reference solution's evidence, computed by setup.sh
 grader="$root/venv/bin/grader"
-work="$(mktemp -d)"
+# Root-only, should the notebook run without the sandbox: the rubric (its true/false keys), the solution and its
+# data, the reference's expected numbers, this grading's results, and the metadata of earlier submissions (it holds
+# their results). Gradescope reads the results as root.
+mkdir -p "$root/results" "$GRADER_CACHE/references"
+chmod -R go= "$root/source" "$root/results" "$GRADER_CACHE/references"
+[ ! -e "$root/submission_metadata.json" ] || chmod go= "$root/submission_metadata.json"
+work="$(mktemp -d)"  # mode 700: the submission's copy, the gradebook and the reports are root's alone
+trap 'rm -rf "$work"' EXIT
 # `grader grade` takes a folder with one entry per student; this submission is the only one.
 mkdir "$work/submissions"
 cp -r "$root/submission" "$work/submissions/submission"
 
-grade() {
+grade() {{
     "$grader" grade "$work/submissions" --rubric "$root/source/rubric" --out "$work/out" \\
         --quiet --cpu-fallback --jobs 1 "$@"
-}
+}}
 
-# Sandboxed when the container allows it (bubblewrap, user namespaces, cgroups); Gradescope's
-# usually does not, and `grader grade` then refuses with exit 2. Grading unconfined is the
-# trade-off taken: this container holds only this student's files, the rubric and its reference
-# solution, and is thrown away after this submission. The notebook could read the reference
-# solution, reach the network or tamper with the grader to forge its result, though: results.json
-# tells the student it ran without the sandbox, and the instructor should regrade a suspicious
-# score sandboxed on their own machine.
+# Sandboxed when the container allows it (bubblewrap's user namespaces, cgroups); Gradescope's usually does
+# not, and `grader grade` then refuses with exit 2. The kernel then runs as an unprivileged uid of its own,
+# without namespaces: it cannot read the root-only files above, but it can reach the network. results.json
+# says which ran.
 status=0
 grade >"$work/grade.log" 2>&1 || status=$?
 cat "$work/grade.log"
 if [ "$status" -eq 2 ] && grep -q "cannot sandbox the students' kernels" "$work/grade.log"; then
-    echo "this container cannot sandbox the notebook's kernel: grading again with --no-sandbox"
-    grade --no-sandbox
+    echo "this container cannot run the sandbox: grading again with --confine uid (the notebook's kernel as an" \\
+         "unprivileged uid of its own, without namespaces)"
+    grade --confine uid
 elif [ "$status" -ne 0 ]; then
     exit "$status"
 fi
-mkdir -p "$root/results"
-"$grader" gradescope results "$work/out" --to "$root/results/results.json"
+# When it was submitted, and the assignment's due date: what a late deduction is measured by.
+metadata=()
+[ ! -f "$root/submission_metadata.json" ] || metadata=(--metadata "$root/submission_metadata.json")
+"$grader" gradescope results "$work/out" --to "$root/results/results.json" --late {lateness} \\
+    ${{metadata[@]+"${{metadata[@]}}"}}
 """
+
+
+def pinned_versions() -> dict[str, str]:
+    """The versions of torch, torchvision and fastai here, without a local label (`2.5.1+cu124` is `2.5.1`: the
+    CPU index has its own build of the same release)."""
+    try:
+        return {name: metadata.version(name).split("+", 1)[0] for name in PINNED}
+    except metadata.PackageNotFoundError as err:
+        raise BuildError(f"{err.name} is not installed here, so its version cannot be pinned in setup.sh: "
+                         "build the zip from the environment you grade with") from None
 
 
 class BuildError(Exception):
     """An autograder that cannot be built as asked; the message says what was expected."""
 
 
-def setup_script(grader_package: str, assets: Sequence[Asset] = ()) -> str:
-    """setup.sh, installing the grader from `grader_package` (a path in the unpacked zip) and putting the `assets`
-    the rubric needs into the image's cache."""
+def setup_script(grader_package: str, assets: Sequence[Asset] = (), versions: dict[str, str] | None = None) -> str:
+    """setup.sh, installing the grader from `grader_package` (a path in the unpacked zip) with torch, torchvision and
+    fastai at `versions` (default: this environment's), and putting the `assets` the rubric needs into the image's
+    cache."""
+    versions = versions or pinned_versions()
     fill = "".join(f"/autograder/venv/bin/grader assets {'fetch' if asset.url else 'synth'} --only {asset.name}\n"
                    for asset in assets)
     if fill:
@@ -119,16 +158,27 @@ def setup_script(grader_package: str, assets: Sequence[Asset] = ()) -> str:
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, to build the autograder's Ubuntu image; the zip is
 # unpacked in {SOURCE}.
+#
+# torch, torchvision and fastai are pinned to the versions `grader gradescope build` found where it
+# ran: the reference solution's numbers, computed below, depend on them, and so do the students'.
+# To change a version, edit its line here (or build the zip again from an environment that has the
+# versions you want) and upload the zip again: the reference runs again with them, and this script
+# fails if it no longer earns full marks.
+TORCH_VERSION={versions["torch"]}
+TORCHVISION_VERSION={versions["torchvision"]}
+FASTAI_VERSION={versions["fastai"]}
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-apt-get install -y python3 python3-venv python3-pip bubblewrap
+# util-linux: setpriv and prlimit, with which the kernel runs as its own uid where the sandbox cannot.
+apt-get install -y python3 python3-venv python3-pip bubblewrap util-linux
 python3 -m venv /autograder/venv
 # torch's CPU build: Gradescope's autograder containers have no GPU (the notebooks' .cuda() calls
 # run on the CPU with --cpu-fallback), and the CUDA build is gigabytes more to download and store.
 # torchvision comes from the same index, so that it does not pull the CUDA build of torch back in.
-/autograder/venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch torchvision
-/autograder/venv/bin/pip install "{grader_package}"
+/autograder/venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu \\
+    "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+/autograder/venv/bin/pip install "fastai==$FASTAI_VERSION" "{grader_package}"
 # Run the reference solution once, into the image's cache: each submission then reuses its evidence
 # instead of running it again, and a solution that does not earn full marks on its rubric fails here,
 # when the autograder is uploaded. It is the instructor's own notebook, so it runs without the sandbox,
@@ -136,6 +186,16 @@ python3 -m venv /autograder/venv
 export GRADER_CACHE=/autograder/cache
 {fill}/autograder/venv/bin/grader rubric reference {SOURCE}/{RUBRIC} --cpu-fallback --no-sandbox
 """
+
+
+def autograder_points(spec: Rubric) -> float:
+    """The points of the items without a TA: what the tests' max_score add up to, and what the assignment's
+    autograder must be given (a TA's items are a manual grading question beside it)."""
+    return sum(item.points for item in spec.items if not _graded_by_ta(item))
+
+
+def _graded_by_ta(item) -> bool:
+    return any(check.kind == "manual" for check in item.checks)
 
 
 def parse_problems(text: str, available: list[int]) -> set[int]:
@@ -215,9 +275,10 @@ def grader_source() -> dict[str, Path]:
     return files
 
 
-def write_autograder_zip(out: Path, rubric_folder: Path, grader_files: dict[str, Path], setup: str) -> list[str]:
+def write_autograder_zip(out: Path, rubric_folder: Path, grader_files: dict[str, Path], setup: str,
+                         run: str) -> list[str]:
     """The zip, written whole or not at all; returns its members' names. The scripts are executable."""
-    members = {"setup.sh": setup, "run_autograder": RUN_AUTOGRADER}
+    members = {"setup.sh": setup, "run_autograder": run}
     files = {f"{RUBRIC}/{path.relative_to(rubric_folder).as_posix()}": path
              for path in sorted(rubric_folder.rglob("*")) if path.is_file()}
     files.update(grader_files)
@@ -252,6 +313,10 @@ def build(
              "Default: the rubric's gradescope.problems, else all.")] = None,
     wheel: Annotated[Optional[Path], typer.Option(help="A wheel of the grader to install instead of this "
                                                        "checkout's source.")] = None,
+    late: Annotated[Optional[str], typer.Option(
+        "--late", help="rubric: apply the rubric's late policy, timed by Gradescope's submission metadata; "
+                       "gradescope: deduct nothing for lateness and say so. Default: the rubric's gradescope.late, "
+                       "else rubric.", show_default=False)] = None,
 ) -> None:
     """Write the autograder zip: setup.sh, run_autograder, the restricted rubric and the grader."""
     if out is None:  # no default: a zip of another exam in the current folder would be replaced
@@ -262,23 +327,31 @@ def build(
                   set(loaded.spec.gradescope.problems or loaded.spec.problems))
         if wheel is not None and not (wheel.is_file() and wheel.suffix == ".whl"):
             raise BuildError(f"--wheel {wheel}: expected a wheel file (*.whl)")
+        if late is not None and late not in LATENESS:
+            raise BuildError(f"--late {late}: expected {' or '.join(LATENESS)}")
+        lateness: Lateness = late or loaded.spec.gradescope.late
         grader_files = {f"{GRADER_SRC}/{wheel.name}": wheel} if wheel else grader_source()
         with tempfile.TemporaryDirectory(prefix="grader-gradescope-") as staging:
             folder = Path(staging) / RUBRIC
             stage_rubric(loaded, chosen, folder)
             restricted = load_rubric(folder)
             package = f"{SOURCE}/{GRADER_SRC}" + (f"/{wheel.name}" if wheel else "")
-            members = write_autograder_zip(out, folder, grader_files, setup_script(package, needed_assets(restricted)))
+            members = write_autograder_zip(out, folder, grader_files, setup_script(package, needed_assets(restricted)),
+                                           run_script(lateness))
     except (RubricError, BuildError) as err:
         raise _fail(str(err)) from None
     spec = restricted.spec
-    manual = [item for item in spec.items if any(check.kind == "manual" for check in item.checks)]
+    manual = [item for item in spec.items if _graded_by_ta(item)]
     console.print(f"wrote {out} ({len(members)} files): Problem(s) {', '.join(map(str, sorted(chosen)))}, "
                   f"{len(spec.items)} items, {spec.total:g} points", highlight=False)
+    points = f"give the autograder {autograder_points(spec):g} points (its tests' max_score add up to that)"
     if manual:
-        console.print(f"graded by a TA in Gradescope: {', '.join(f'{item.id} ({item.points:g})' for item in manual)}; "
-                      f"give the autograder {spec.total - sum(item.points for item in manual):g} points",
-                      highlight=False)
+        points = (f"graded by a TA in Gradescope: {', '.join(f'{item.id} ({item.points:g})' for item in manual)} "
+                  f"(add a manual grading question for them); {points}")
+    console.print(points, highlight=False)
+    console.print("lateness: " + ("left to Gradescope (the autograder deducts nothing)" if lateness == "gradescope"
+                                  else "the rubric's late policy, timed by Gradescope's submission metadata"),
+                  highlight=False)
 
 
 @gradescope_app.command()
@@ -286,8 +359,15 @@ def results(
     out_dir: Annotated[Path, typer.Argument(help="Output folder of `grader grade` holding one graded submission.")],
     to: Annotated[Path, typer.Option("--to", help="The results.json to write (on Gradescope: "
                                                  "/autograder/results/results.json).")],
+    submission_metadata: Annotated[Optional[Path], typer.Option(
+        "--metadata", help="Gradescope's submission_metadata.json: when it was submitted, and the assignment's due "
+                           "date.")] = None,
+    late: Annotated[str, typer.Option("--late", help="With --metadata: rubric (apply the rubric's late policy) or "
+                                                     "gradescope (deduct nothing, say so).")] = "rubric",
 ) -> None:
     """Write Gradescope's results.json for the one submission graded into OUT_DIR."""
+    if late not in LATENESS:
+        raise _fail(f"--late {late}: expected {' or '.join(LATENESS)}")
     path = out_dir / GRADEBOOK_FILE
     if not path.is_file():
         raise _fail(f"no gradebook at {path}; run `grader grade … --out {out_dir}` first")
@@ -299,5 +379,13 @@ def results(
     if len(graded) != 1:
         raise _fail(f"{path} holds {len(graded)} submissions ({', '.join(r.student for r in graded) or 'none'}); "
                     "expected exactly one: Gradescope grades one submission at a time")
-    write_gradescope_results(to, rubric, graded[0])
-    console.print(f"wrote {to}: {graded[0].total:g}/{graded[0].max:g} points", highlight=False)
+    result = graded[0]
+    if submission_metadata is not None:
+        try:
+            result = with_gradescope_lateness(result, rubric.late, read_submission_metadata(submission_metadata),
+                                              late)
+        except GradescopeError as err:
+            raise _fail(str(err)) from None
+    write_gradescope_results(to, rubric, result)
+    console.print(f"wrote {to}: {result.total:g}/{result.max:g} points"
+                  + (f" ({result.late_note})" if result.late_note else ""), highlight=False)

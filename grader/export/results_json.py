@@ -29,13 +29,15 @@ def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> 
                 "max": result.max,
                 "flags": result.flags,
                 "error": result.error,
-                "sandboxed": result.sandboxed,
+                "sandboxed": result.sandboxed,  # the bubblewrap sandbox ran
+                "confinement": result.confinement,  # what ran: "sandbox", "uid" (its own uid, no namespaces) or "none"
                 "lms": result.lms,
                 "lms_user_id": result.lms_user_id,
                 "name_in_file": result.name_in_file,
                 "late": result.late,
                 "submitted_at": result.submitted_at,
                 "late_deduction": result.late_deduction,  # already taken off `total`
+                "late_note": result.late_note,  # how late, how it was known, what it cost (the student's words)
                 "items": [
                     {
                         "id": item.id,

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
-from grader.results import CellRun, ItemResult, ManualScore, SubmissionResult
+from grader.results import CellRun, Confinement, ItemResult, ManualScore, SubmissionResult
 from grader.late import late_deduction
 from grader.rubric.models import LatePolicy
 
@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     cells TEXT NOT NULL, seconds REAL NOT NULL, graded_at TEXT NOT NULL, retry INTEGER NOT NULL,
     sandboxed INTEGER NOT NULL DEFAULT 1,
     lms_user_id TEXT, name_in_file TEXT, late INTEGER NOT NULL DEFAULT 0, submitted_at TEXT,
-    integrity TEXT NOT NULL DEFAULT '[]', lms TEXT
+    integrity TEXT NOT NULL DEFAULT '[]', lms TEXT,
+    confinement TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS item_results (
     student TEXT NOT NULL REFERENCES submissions(student) ON DELETE CASCADE,
@@ -81,6 +82,8 @@ _LATER_COLUMNS = {
     # Before integrity flags carried their cells' code; an older row's flags are among its notes, as text.
     "integrity": "TEXT NOT NULL DEFAULT '[]'",
     "lms": "TEXT",  # before a result said which LMS its id is from
+    # Before uid confinement: '' reads as what `sandboxed` says ("sandbox" or "none").
+    "confinement": "TEXT NOT NULL DEFAULT ''",
 }
 # `name_in_file` was called `login` (Canvas's name part is no login); renamed, not added, so its values stay.
 _RENAMED_COLUMNS = {"login": "name_in_file"}
@@ -99,6 +102,7 @@ _IDENTITY_COLUMNS = ("name", "student_id", "file", "lms", "lms_user_id", "name_i
 _MOVING = "\x1fmoving "  # a key no submission has, for manual scores on their way to another key (`follow`)
 _SUBMISSION_COLUMNS = ("student", "name", "student_id", "file", "status", "max_points", "flags", "notes", "error",
                        "notebook_hash", "rubric_hash", "cells", "seconds", "graded_at", "retry", *_LATER_COLUMNS)
+CONFINEMENT_RANK = {"none": 0, "uid": 1, "sandbox": 2}  # how tightly a kernel was confined
 _DETAIL_FIELDS = ("checks", "answer", "printed", "stored_printed", "cells", "figures")
 
 
@@ -123,7 +127,7 @@ class RubricSummary(BaseModel):
     title: str
     hash: str
     total: float
-    items: list[dict]  # id, title, points, visibility, kinds
+    items: list[dict]  # id, title, points, visibility, kinds, question, checks (name, points, visibility)
     assets: str = ""  # which model weights and datasets kernels had: real ones or synthetic stand-ins
     late: LatePolicy = LatePolicy()  # applied when results are read, like manual scores
 
@@ -134,7 +138,16 @@ class GradingSources(BaseModel):
     rubric: str
     submissions: str
     sandboxed: bool = True
+    confinement: Confinement = "sandbox"  # how the run confined its kernels, which a regrade repeats
     cpu_fallback: bool = False
+
+    @model_validator(mode="after")
+    def _confinement_agrees(self) -> GradingSources:
+        """Sources written before uid confinement say only `sandboxed`."""
+        if self.confinement == "sandbox" and not self.sandboxed:
+            self.confinement = "none"
+        self.sandboxed = self.confinement == "sandbox"
+        return self
 
 
 class Regrade(BaseModel):
@@ -260,23 +273,25 @@ class Gradebook:
 
     # -- automatic results ------------------------------------------------------------
 
-    def is_current(self, student: str, notebook_hash: str, rubric_hash: str, sandboxed: bool = True,
+    def is_current(self, student: str, notebook_hash: str, rubric_hash: str, confinement: Confinement = "sandbox",
                    identity: Mapping[str, object] | None = None) -> bool:
-        """Graded already from this very notebook and rubric (not after an environment failure, and
-        sandboxed if this run is: a --no-sandbox grade never stands in for a sandboxed one), and stored as
-        `identity` says who and what it is (Submission.identity(): a roster that now names the student, a new
-        download's submission times, are stored by grading again)."""
+        """Graded already from this very notebook and rubric (not after an environment failure, and confined at
+        least as tightly as this run is: a --no-sandbox or uid-only grade never stands in for a sandboxed one), and
+        stored as `identity` says who and what it is (Submission.identity(): a roster that now names the student, a
+        new download's submission times, are stored by grading again)."""
         identity = identity or {}
         unknown = set(identity) - set(_IDENTITY_COLUMNS)
         if unknown:
             raise ValueError(f"not a gradebook column of who a submission is: {', '.join(sorted(unknown))}")
         same = "".join(f" AND {column} IS ?" for column in identity)
         row = self.db.execute(
-            "SELECT 1 FROM submissions WHERE student = ? AND notebook_hash = ? AND rubric_hash = ? AND retry = 0"
-            f" AND sandboxed >= ?{same}",
-            (student, notebook_hash, rubric_hash, int(sandboxed), *identity.values()),
+            "SELECT confinement, sandboxed FROM submissions WHERE student = ? AND notebook_hash = ?"
+            f" AND rubric_hash = ? AND retry = 0{same}", (student, notebook_hash, rubric_hash, *identity.values()),
         ).fetchone()
-        return row is not None
+        if row is None:
+            return False
+        stored = row[0] or ("sandbox" if row[1] else "none")
+        return CONFINEMENT_RANK[stored] >= CONFINEMENT_RANK[confinement]
 
     def follow(self, current: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
         """Submissions stored under another key than the one they have now (the roster now says whose they are, or
@@ -331,7 +346,7 @@ class Gradebook:
              json.dumps([cell.model_dump() for cell in result.cells]), result.seconds, result.graded_at,
              int(result.retry), int(result.sandboxed), result.lms_user_id, result.name_in_file, int(result.late),
              result.submitted_at, json.dumps([flag.model_dump() for flag in result.integrity], ensure_ascii=False),
-             result.lms),
+             result.lms, result.confinement),
         )
         self.db.executemany(
             "INSERT INTO item_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -355,13 +370,13 @@ class Gradebook:
         row = self.db.execute(
             "SELECT name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,"
             " cells, seconds, graded_at, retry, sandboxed, lms_user_id, name_in_file, late, submitted_at, integrity,"
-            " lms FROM submissions WHERE student = ?", (student,),
+            " lms, confinement FROM submissions WHERE student = ?", (student,),
         ).fetchone()
         if row is None:
             raise GradebookError(f"no submission {student!r} in {self.path}; known: {', '.join(self.students()) or 'none'}")
         (name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,
          cells, seconds, graded_at, retry, sandboxed, lms_user_id, name_in_file, late, submitted_at, integrity,
-         lms) = row
+         lms, confinement) = row
         items = []
         for item_row in self.db.execute(
             "SELECT item, title, points, max_points, status, message, evidence, detail FROM item_results"
@@ -375,8 +390,9 @@ class Gradebook:
             flags=json.loads(flags), notes=json.loads(notes), integrity=json.loads(integrity), error=error, items=items,
             notebook_hash=notebook_hash, rubric_hash=rubric_hash,
             cells=[CellRun(**cell) for cell in json.loads(cells)], seconds=seconds, graded_at=graded_at,
-            retry=bool(retry), sandboxed=bool(sandboxed), lms=lms, lms_user_id=lms_user_id, name_in_file=name_in_file,
-            late=bool(late), submitted_at=submitted_at,
+            retry=bool(retry), sandboxed=bool(sandboxed),
+            confinement=confinement or ("sandbox" if sandboxed else "none"),  # '' in a row from before uid confinement
+            lms=lms, lms_user_id=lms_user_id, name_in_file=name_in_file, late=bool(late), submitted_at=submitted_at,
         )
         self._apply_manual_scores(result)
         self._apply_late_policy(result)

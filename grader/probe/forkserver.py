@@ -20,13 +20,20 @@ then *joins* that sandbox, exactly where a cold kernel would run:
       -> forks the kernel and exits, so that the kernel's parent is the sandbox's init;
          the kernel starts ipykernel with the probe.
 
+For a kernel confined by uid alone (no namespaces: `grader.run.uid_confinement`) the
+launcher joins the kernel's cgroups (where there are any), sets its rlimits, empties its
+capability bounding set while still root, becomes the kernel's uid (no groups), clears its
+remaining capabilities and sets no_new_privs; it stays the kernel's parent, as without a sandbox.
+
 CUDA is never initialised here before a fork (a forked CUDA context is
 unusable); the server refuses to call itself warm for GPUs if a preload did.
 
 Protocol, over a SOCK_SEQPACKET socket inherited as a file descriptor: the
 grader sends one JSON request with the kernel's stdin, stdout and stderr as
 file descriptors; the server answers {"pid": host pid of the kernel}, or for a
-sandboxed kernel {"sandbox_pid": its pid in the sandbox's pid namespace}, or {"error": reason}. The first message, unasked, is {"ready": …}.
+sandboxed kernel {"sandbox_pid": its pid in the sandbox's pid namespace}, or {"error": reason}.
+The first message, unasked, is {"ready": …}. A request holds "sandbox" (join that sandbox),
+"confine" (uid confinement) or neither (`--no-sandbox`).
 
 Kernel-side code: imports nothing from the rest of ``grader``.
 """
@@ -158,7 +165,9 @@ def _launch(request: dict, spaces: dict[str, int], stdio: list[int], report: int
         if sandboxed:
             _enter_sandbox(request["sandbox"], spaces)
         else:
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if request.get("confine"):
+                _confine_to_uid(request["confine"])
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
         kernel = os.fork()
     except BaseException as err:
         _report(report, {"error": f"{type(err).__name__}: {err}"})
@@ -198,6 +207,22 @@ def _enter_sandbox(sandbox: dict, spaces: dict[str, int]) -> None:
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     for fd in spaces.values():
         os.close(fd)
+
+
+def _confine_to_uid(confine: dict) -> None:
+    """Uid confinement, in the host's namespaces: the bounding set can only be emptied while still root."""
+    for procs in confine["cgroup_procs"]:
+        with open(procs, "w") as handle:
+            handle.write(str(os.getpid()))
+    for name, value in confine["rlimits"].items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+    _drop_bounding_set()
+    uid = int(confine["host_uid"])
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from root to another uid: permitted, effective and ambient sets are cleared
+    _clear_capability_sets()
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
 def _run_kernel(request: dict, stdio: list[int], path_entry: str) -> None:
@@ -259,10 +284,19 @@ class _CapData(ctypes.Structure):
 
 def _drop_capabilities() -> None:
     """Empty the bounding, ambient, effective, permitted and inheritable sets."""
+    _drop_bounding_set()
+    _clear_capability_sets()
+
+
+def _drop_bounding_set() -> None:
     with open("/proc/sys/kernel/cap_last_cap") as handle:
         last = int(handle.read())
     for capability in range(last + 1):
         _prctl(PR_CAPBSET_DROP, capability)
+
+
+def _clear_capability_sets() -> None:
+    """Empty the ambient, effective, permitted and inheritable sets."""
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     header = _CapHeader(CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()

@@ -25,7 +25,7 @@ ITEM_STATUS_WORDS = {
     "pass": "full points",
     "partial": "part of the points",
     "fail": "no points",
-    "manual": "waiting for a TA",
+    "manual": "to be graded",  # by a TA; never "0 points, failed" while no one has looked at it
     "error": "could not be checked",
     "not-reached": "not reached",
 }
@@ -96,6 +96,7 @@ class Feedback:
     problems: tuple[ProblemFeedback, ...]
     graded_at: str
     late: str | None = None  # the late policy's note: how late, what it cost
+    late_points: float = 0.0  # what it took off the total
 
 
 def feedback(rubric: RubricSummary, result: SubmissionResult) -> Feedback:
@@ -108,7 +109,7 @@ def feedback(rubric: RubricSummary, result: SubmissionResult) -> Feedback:
         flags=tuple(STUDENT_FLAGS[flag] for flag in dict.fromkeys(result.flags) if flag in STUDENT_FLAGS),
         cells=tuple(_stopped(cell) for cell in result.cells if cell.status in CELL_STATUS_WORDS),
         problems=tuple(_problem(number, specs, items) for number, specs in problem_groups(rubric)),
-        graded_at=result.graded_at, late=result.late_note,
+        graded_at=result.graded_at, late=result.late_note, late_points=result.late_deduction,
     )
 
 
@@ -210,7 +211,8 @@ def feedback_text(rubric: RubricSummary, result: SubmissionResult) -> str:
     page = feedback(rubric, result)
     lines = [page.status] if page.status != "graded" else []
     lines += page.flags
-    lines += [page.late] if page.late else []
+    lines += [page.late + (f" (the total is after the −{page.late_points:g})" if page.late_points else "")] \
+        if page.late else []
     lines += [(f"cell {cell.cell} {cell.what}: {cell.error}" if cell.error else f"cell {cell.cell} {cell.what}")
               + (f" ({cell.answer_note})" if cell.answer_note else "") for cell in page.cells]
     lines += [_item_line(item) for problem in page.problems for item in problem.items]

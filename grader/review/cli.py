@@ -46,9 +46,9 @@ def review(
     if sources is not None or (rubric and submissions):
         sources = GradingSources(rubric=str((rubric or Path(sources.rubric)).resolve()),
                                  submissions=str((submissions or Path(sources.submissions)).resolve()),
-                                 sandboxed=sources.sandboxed if sources else True,
+                                 confinement=sources.confinement if sources else "sandbox",
                                  cpu_fallback=sources.cpu_fallback if sources else False)
-        regrader = Regrader(sources, cache_dir or default_cache(), roster=roster)
+        regrader = Regrader(sources, cache_dir or default_cache(), roster=roster, gradebook=path)
     else:
         console.print("[yellow]regrades are off:[/] this gradebook does not say where its rubric and submissions "
                       "are; give --rubric and --submissions to turn them on", highlight=False)

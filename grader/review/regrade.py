@@ -2,9 +2,9 @@
 
 The rubric folder is read afresh (a regrade usually follows a rubric fix), the
 submission is found again in the folder (or download zip) it was graded from,
-and it runs in a cold, sandboxed kernel unless the batch itself ran
-unsandboxed. Nothing is stored here: the result becomes a proposal that a TA
-accepts or discards (grader.gradebook).
+and it runs in a cold kernel confined as the batch's were (sandboxed, by uid
+alone, or not at all). Nothing is stored here: the result becomes a proposal
+that a TA accepts or discards (grader.gradebook).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from grader.rubric import RubricError, load_rubric
 from grader.run import NotebookRunner
 from grader.run.execute import ActiveRuns
 from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
+from grader.run.uid_confinement import UidHost
 from grader.submission import discovered
 from grader.unzip import ZipRefused
 
@@ -43,6 +44,7 @@ class Regrader:
     sources: GradingSources
     cache_dir: Path
     roster: Path | None = None  # the roster `grader grade` was given: it says which key each submission has
+    gradebook: Path | None = None  # confined by uid alone, its folder must be closed to the kernels too
     active: ActiveRuns = field(default_factory=ActiveRuns, compare=False, repr=False)
 
     def stop(self) -> None:
@@ -73,14 +75,19 @@ class Regrader:
 
     def _grader(self, loaded) -> Grader:
         limits = loaded.spec.execution
-        sandbox = None
-        if self.sources.sandboxed:
-            try:
-                sandbox = SandboxHost.prepare(sys.executable, Limits(
-                    memory_mb=limits.memory_mb, processes=limits.max_processes, file_size_mb=limits.max_file_mb,
-                    tmp_mb=limits.disk_mb), self.cache_dir)
-            except SandboxUnavailable as err:
-                raise RegradeError(f"cannot sandbox the kernel: {err}") from None
+        kernel_limits = Limits(memory_mb=limits.memory_mb, processes=limits.max_processes,
+                               file_size_mb=limits.max_file_mb, tmp_mb=limits.disk_mb)
+        sandbox: SandboxHost | UidHost | None = None
+        try:
+            if self.sources.confinement == "sandbox":
+                sandbox = SandboxHost.prepare(sys.executable, kernel_limits, self.cache_dir)
+            elif self.sources.confinement == "uid":
+                private = [loaded.folder, Path(self.sources.submissions),
+                           *([self.gradebook.parent] if self.gradebook else [])]
+                sandbox = UidHost.prepare(sys.executable, kernel_limits, self.cache_dir, private)
+        except SandboxUnavailable as err:
+            raise RegradeError(f"cannot confine the kernel as the batch's were ({self.sources.confinement}): "
+                               f"{err}") from None
         runner = NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
                                 cache_dir=self.cache_dir, sandbox=sandbox, cpu_fallback=self.sources.cpu_fallback,
                                 active=self.active)

@@ -452,6 +452,11 @@ class GradescopeSettings(StrictModel):
         default=None, min_length=1,
         description="the problems its autograder grades, e.g. those Gradescope's CPU containers can run in time "
                     "(they cannot fine-tune a pretrained network); default: all")
+    late: Literal["rubric", "gradescope"] = Field(
+        default="rubric",
+        description="rubric: the autograder applies the rubric's late policy, timed by Gradescope's submission "
+                    "metadata (the rubric's deadline, else the assignment's due date in Gradescope); gradescope: it "
+                    "deducts nothing for lateness and says so, leaving it to the course's Gradescope settings")
 
 
 class Rubric(StrictModel):

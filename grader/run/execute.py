@@ -29,9 +29,10 @@ from nbclient.exceptions import DeadKernelError
 
 from grader.evidence import Evidence, EvidenceError, read_evidence
 from grader.probe import CAPTURES_ENV, CPU_FALLBACK_ENV, EVIDENCE_ENV, THREADS_ENV
-from grader.results import CellRun
+from grader.results import CellRun, Confinement
 from grader.run.kernel import GradingKernelManager
 from grader.run.sandbox import KernelSandbox, SandboxHost
+from grader.run.uid_confinement import UidHost
 from grader.run.warm import WarmKernels
 from grader.run.workspace import Workspace, log_tail, workspace
 
@@ -62,6 +63,7 @@ class Execution:
     run_cells: dict[int, int] = field(default_factory=dict)  # probe run ordinal -> 0-based cell index
     seconds: float = 0.0
     limits_hit: list[str] = field(default_factory=list)  # "memory", "processes": what the sandbox stopped
+    kernel_uid: int | None = None  # the host uid the kernel ran as when confined (sandbox or uid confinement)
 
     def status_of(self, index: int) -> str | None:
         return next((cell.status for cell in self.cells if cell.cell == index + 1), None)
@@ -113,7 +115,8 @@ class NotebookRunner:
     cell_timeout_s: a cell running longer is interrupted (status `timeout`).
     notebook_timeout_s: total budget; when spent, the remaining cells are not run.
     cache_dir: the grader's cache (matplotlib's font cache, built once and copied into kernels).
-    sandbox: where kernels are sandboxed; None runs them bare (`--no-sandbox`, never the default).
+    sandbox: how kernels are confined: a SandboxHost (bubblewrap, the default), a UidHost (their own uid without
+        namespaces, where a container refuses them) or None (bare, `--no-sandbox`).
     python: the interpreter of the kernel; it needs ipykernel and grader installed.
     warm: the fork server kernels start from; None starts each kernel cold (a new interpreter).
     gpu_memory_fraction: the share of its GPU's memory one kernel's torch may allocate (kernels packed on a GPU).
@@ -126,13 +129,17 @@ class NotebookRunner:
     cell_timeout_s: float
     notebook_timeout_s: float
     cache_dir: Path
-    sandbox: SandboxHost | None
+    sandbox: SandboxHost | UidHost | None
     python: str = sys.executable
     warm: WarmKernels | None = None
     gpu_memory_fraction: float | None = None
     cpu_fallback: bool = False
     torch_threads: int | None = None
     active: ActiveRuns = field(default_factory=ActiveRuns, compare=False, repr=False)
+
+    @property
+    def confinement(self) -> Confinement:
+        return "none" if self.sandbox is None else self.sandbox.confinement
 
     def run(self, notebook: nbformat.NotebookNode, submission: Path, gpu: int | None = None,
             captures: CapturePlan | None = None) -> Execution:
@@ -181,6 +188,7 @@ class NotebookRunner:
                     execution = await self._run_cells(client, nb)
             if box is not None:
                 execution.limits_hit = box.limits_hit()
+                execution.kernel_uid = box.uid
             try:
                 execution.evidence = read_evidence(ws.evidence, arrays=ws.evidence_arrays)
             except EvidenceError as err:
@@ -199,7 +207,8 @@ class NotebookRunner:
             km = GradingKernelManager(kernel_name="python3", python=self.python, warm=self.warm)
             env = ws.unsandboxed_env(Path(self.python).parent, self.cache_dir, gpu)
             return km, self._with_options(env), str(ws.submission)
-        # TCP on loopback cannot cross the sandbox's network namespace; IPC sockets in a bound folder can.
+        # TCP on loopback cannot cross the sandbox's network namespace; IPC sockets in a bound folder can (and,
+        # confined by uid only, stay in a folder no other user may enter).
         km = GradingKernelManager(kernel_name="python3", python=self.python, sandbox=box, warm=self.warm,
                                   transport="ipc", ip=str(ws.runtime / "kernel"),
                                   connection_file=str(ws.runtime / "kernel.json"))
@@ -208,7 +217,8 @@ class NotebookRunner:
         ws.evidence_arrays.mkdir()
         box.hand_over(ws.evidence_arrays)
         env = self.sandbox.kernel_env(ws.runtime, EVIDENCE_ENV, gpu, self.gpu_memory_fraction)
-        return km, self._with_options(env), str(ws.runtime)
+        # A sandbox's bubblewrap moves into its working folder itself; a uid-confined kernel starts in its copy.
+        return km, self._with_options(env), str(ws.runtime if box.namespaces else ws.submission)
 
     @staticmethod
     def _hand_over_plan(captures: CapturePlan, ws: Workspace, box: KernelSandbox | None) -> Path:

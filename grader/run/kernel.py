@@ -120,7 +120,8 @@ class GradingKernelManager(AsyncKernelManager):
 
 
 class WarmProvisioner(LocalProvisioner):
-    """Launches a kernel forked from the fork server; with a sandbox, into that sandbox.
+    """Launches a kernel forked from the fork server; with a sandbox, into that sandbox; with uid confinement, as
+    the kernel's uid.
 
     The sandbox is started first, running a holder process; the fork joins it. The kernel
     is not the grader's child, so it is watched and signalled through a pidfd. Killing
@@ -147,7 +148,10 @@ class WarmProvisioner(LocalProvisioner):
         stderr = kwargs.get("stderr")
         with open(os.devnull, "rb") as null_in, open(os.devnull, "wb") as null_out:
             err_fd = stderr.fileno() if hasattr(stderr, "fileno") else null_out.fileno()
-            if box is not None:
+            if box is not None and not box.namespaces:  # uid confinement: the fork becomes the kernel's uid
+                request["confine"] = {"host_uid": box.uid, "rlimits": box.rlimits,
+                                      "cgroup_procs": [str(path) for path in box.cgroup.procs_files] if box.cgroup else []}
+            elif box is not None:
                 self.holder = subprocess.Popen(box.wrap(HOLDER), env=env, cwd=kwargs["cwd"], stdin=subprocess.DEVNULL,
                                                stdout=subprocess.PIPE, stderr=stderr)
                 try:
@@ -168,14 +172,14 @@ class WarmProvisioner(LocalProvisioner):
             except asyncio.CancelledError:  # Ctrl-C: the fork goes ahead regardless; end what it made
                 with contextlib.suppress(WarmStartError, ProcessLookupError):
                     started = await spawned
-                    if box is None:  # a sandboxed one ends with its holder
+                    if box is None or not box.namespaces:  # a sandboxed one ends with its holder
                         os.kill(started, signal.SIGKILL)
                 await self._end_holder()
                 raise
             except WarmStartError as err:
                 await self._end_holder()
                 raise RuntimeError(f"the warm kernel could not be started: {err}") from None
-        if box is not None:
+        if box is not None and box.namespaces:
             pid = box.host_pid(pid)
             if pid is None:
                 await self._end_holder()

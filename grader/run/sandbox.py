@@ -37,6 +37,7 @@ from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
 from grader.probe import EVIDENCE_ENV
 from grader.run.cgroups import Cgroups, CgroupError, KernelCgroup
+from grader.run.processes import alive
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 
 FIRST_UID = 200_000  # far above the uids of real users
@@ -56,6 +57,8 @@ ENABLE_USERNS_HELP = (
     "enable unprivileged user namespaces and try again: `sysctl -w user.max_user_namespaces=15000` "
     "(and on Debian kernels `sysctl -w kernel.unprivileged_userns_clone=1`; on Ubuntu 23.10+ "
     "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` or an AppArmor profile allowing bwrap). "
+    "Where you cannot (a container that refuses them, as Gradescope's does): `grader grade --confine uid`, each "
+    "kernel as its own unprivileged uid without namespaces, the rubric, OUT and the submissions root-only. "
     "Only on a machine you can throw away: `grader grade --no-sandbox`.")
 
 
@@ -95,13 +98,15 @@ class KernelPython:
 
 @dataclass
 class KernelSandbox:
-    """One kernel's sandbox: its uid, cgroup and runtime folder."""
+    """One kernel's confinement: its uid, cgroup and runtime folder; in a sandbox's namespaces, or (uid confinement,
+    `grader.run.uid_confinement`) on the host as its own uid."""
 
     uid: int
-    cgroup: KernelCgroup
+    cgroup: KernelCgroup | None  # None: uid confinement on a host without usable cgroups
     runtime: Path  # bound at the same path inside: connection file, sockets, evidence
     rlimits: dict[str, int]  # resource.RLIMIT_* name -> soft and hard limit
     command_prefix: list[str] = field(repr=False)
+    namespaces: bool = True  # False: the kernel runs in the host's namespaces, only its uid is its own
 
     def wrap(self, kernel_argv: list[str]) -> list[str]:
         return [*self.command_prefix, *kernel_argv]
@@ -117,10 +122,11 @@ class KernelSandbox:
         self.runtime.chmod(0o711)
 
     def limits_hit(self) -> list[str]:
-        return self.cgroup.limits_hit()
+        return self.cgroup.limits_hit() if self.cgroup is not None else []
 
     def host_pid(self, sandbox_pid: int) -> int | None:
         """The host's pid of the process that is `sandbox_pid` in this sandbox's pid namespace."""
+        assert self.cgroup is not None and self.namespaces
         for pid in self.cgroup.pids():
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
@@ -134,6 +140,8 @@ class KernelSandbox:
 
 class SandboxHost:
     """Checks the host once, then makes one sandbox per kernel. Shared by a whole batch."""
+
+    confinement = "sandbox"
 
     def __init__(self, python: KernelPython, limits: Limits, cgroups: Cgroups, cache_dir: Path, bwrap: str) -> None:
         self.python = python
@@ -252,7 +260,7 @@ class SandboxHost:
     def _claim(self) -> tuple[int, KernelCgroup]:
         memory = self.limits.memory_mb * 1024 * 1024
         with self._uid_lock, _allocation_lock():
-            taken = {name.rsplit("-", 1)[-1] for name in self.cgroups.names_in_use()}
+            taken = {name.rsplit("-", 1)[-1] for name in self.cgroups.names_in_use()} | set(map(str, marked_uids()))
             uid = next((u for u in range(FIRST_UID, FIRST_UID + UIDS) if str(u) not in taken), None)
             if uid is None:
                 raise SandboxUnavailable(f"all {UIDS} sandbox uids are in use")
@@ -360,16 +368,37 @@ def _gpu_binds(gpu: int | None) -> list[str]:
     return [*binds, "--ro-bind", "/sys", "/sys"]
 
 
+def _lock_folder() -> Path:
+    return Path("/run/lock") if os.access("/run/lock", os.W_OK) else Path(tempfile.gettempdir())
+
+
 @contextmanager
 def _allocation_lock() -> Iterator[None]:
     """Serialises uid claims between grader processes on this host."""
-    folder = Path("/run/lock") if os.access("/run/lock", os.W_OK) else Path(tempfile.gettempdir())
-    with open(folder / "grader-sandbox.lock", "a") as handle:
+    with open(_lock_folder() / "grader-sandbox.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def uid_markers() -> Path:
+    """Where uid confinement records the uids it holds (`<grader pid>-<uid>`): it may have no cgroup to name them."""
+    return _lock_folder() / "grader-uids"
+
+
+def marked_uids() -> set[int]:
+    """The uids held by running graders' uid confinement; markers of graders no longer running are removed."""
+    folder = uid_markers()
+    held = set()
+    for marker in folder.glob("*-*") if folder.is_dir() else ():
+        owner, _, uid = marker.name.partition("-")
+        if owner.isdigit() and uid.isdigit() and alive(int(owner)):
+            held.add(int(uid))
+        else:
+            marker.unlink(missing_ok=True)
+    return held
 
 
 def _give(folder: Path, uid: int) -> None:
