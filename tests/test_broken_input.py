@@ -21,6 +21,7 @@ NO_KERNEL = "no kernel in this test"
 
 class RecordingRunner:
     sandbox = None  # stands in for NotebookRunner, which would sandbox the kernel
+    confinement = "none"
 
     def __init__(self) -> None:
         self.runs: list[tuple[Path, list[str]]] = []  # (folder or file run in, the files it held)

@@ -66,15 +66,21 @@ def wait_for(condition, timeout: float = 180.0) -> None:
         time.sleep(0.3)
 
 
-def sandboxed_processes() -> list[str]:
-    """Live processes running as a sandbox uid, anywhere on the machine (zombies are dead already)."""
+def sandboxed_processes(grader_pid: int | None = None) -> list[str]:
+    """Live processes running as a sandbox uid (zombies are dead already): anywhere on the machine, or with
+    `grader_pid` only that grader's, which sit in its kernels' cgroups (`<grader pid>-<uid>`): another grader on
+    the machine has kernels of its own."""
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            groups = (status.parent / "cgroup").read_text() if grader_pid is not None else ""
         except OSError:
             continue
         uid, state = int(fields["Uid"].split()[0]), fields["State"].split()[0]
+        if grader_pid is not None and not any(line.rsplit("/", 1)[-1].startswith(f"{grader_pid}-")
+                                              for line in groups.splitlines()):
+            continue
         if FIRST_UID <= uid < FIRST_UID + UIDS and state != "Z":
             found.append(f"{status.parent.name} {fields['Name'].strip()} {state}")
     return found
@@ -84,11 +90,12 @@ def test_sigkill_mid_batch_then_rerun_grades_each_submission_exactly_once(tmp_pa
     batch, out = batch_of(tmp_path / "batch", 20), tmp_path / "out"
     grader = start_grading(batch, out, cache_dir)
     wait_for(lambda: len(stored(out)) >= 3)
+    wait_for(lambda: sandboxed_processes(grader.pid))  # killed while its kernels run: they must not outlive it
     grader.kill()
     grader.wait()
     before = stored(out)
     assert 3 <= len(before) < 20
-    wait_for(lambda: not sandboxed_processes(), timeout=10)  # kernels die with their grader
+    wait_for(lambda: not sandboxed_processes(grader.pid), timeout=10)  # its kernels die with their grader
 
     rerun = run_cli("grade", str(batch), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", env_cache=cache_dir)
     assert f"graded {20 - len(before)}, unchanged {len(before)}, errors 0" in rerun.stderr
@@ -112,7 +119,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, cache_dir, graded
     assert (f"interrupted: the running kernels were stopped; {done} submission(s) are in "
             f"{out / 'gradebook.sqlite'}. Run the same command again to resume: submissions already graded from the "
             "same files are skipped.") in " ".join(stderr.split())
-    assert not sandboxed_processes()
+    assert not sandboxed_processes(grader.pid)
     assert not list(Path("/tmp").glob(f"grader-run-{grader.pid}-*"))
     rerun = run_cli("grade", str(batch), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", env_cache=cache_dir)
     assert f"graded {6 - done}, unchanged {done}, errors 0" in rerun.stderr

@@ -150,7 +150,7 @@ class SandboxHost:
         self.cache_dir = cache_dir
         self.bwrap = bwrap
         self._uid_lock = threading.Lock()
-        self.assets = _reachable_assets(assets_root(cache_dir))
+        self.assets = reachable_assets(assets_root(cache_dir))
 
     @classmethod
     def prepare(cls, python: str, limits: Limits, cache_dir: Path, bwrap: str = "bwrap",
@@ -173,12 +173,12 @@ class SandboxHost:
                 "container); only on a machine you can throw away: `grader grade --no-sandbox`.")
         try:
             cgroups = Cgroups.detect()
-            with _allocation_lock():
+            with allocation_lock():
                 cgroups.sweep()
         except CgroupError as err:
             raise SandboxUnavailable(f"{err}. Run the grader as root on a host with cgroup v2 (or v1 with the "
                                      "memory and pids controllers mounted).") from None
-        _warm_font_cache(python, cache_dir)
+        warm_font_cache(python, cache_dir)
         host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, shutil.which(bwrap) or bwrap)
         host._try_once()
         return host
@@ -199,8 +199,8 @@ class SandboxHost:
             (etc / "group").write_text(f"{SANDBOX_USER}:x:{SANDBOX_UID}:\n")
             fonts = root / "matplotlib"
             shutil.copytree(self.cache_dir / "matplotlib", fonts, dirs_exist_ok=True)  # the cache's own folder may be private
-            _give(submission, uid)  # its own copy: only that uid (and root) may read it, even on the host
-            _readable_by_all(fonts)
+            give_to(submission, uid)  # its own copy: only that uid (and root) may read it, even on the host
+            readable_by_all(fonts)
             rlimits = {
                 "RLIMIT_FSIZE": self.limits.file_size_mb * 1024 * 1024,
                 "RLIMIT_CORE": 0,
@@ -259,7 +259,7 @@ class SandboxHost:
 
     def _claim(self) -> tuple[int, KernelCgroup]:
         memory = self.limits.memory_mb * 1024 * 1024
-        with self._uid_lock, _allocation_lock():
+        with self._uid_lock, allocation_lock():
             taken = {name.rsplit("-", 1)[-1] for name in self.cgroups.names_in_use()} | set(map(str, marked_uids()))
             uid = next((u for u in range(FIRST_UID, FIRST_UID + UIDS) if str(u) not in taken), None)
             if uid is None:
@@ -332,7 +332,7 @@ class SandboxHost:
                                  f"({self.python.executable}) and its environment must be readable by other users.")
 
 
-def _reachable_assets(assets: Path) -> Path | None:
+def reachable_assets(assets: Path) -> Path | None:
     """The offline asset cache where a sandbox's uid can reach it, or None when there is none.
 
     bwrap resolves what it binds as the kernel's uid, and the cache usually lies in root's home (mode
@@ -373,7 +373,7 @@ def _lock_folder() -> Path:
 
 
 @contextmanager
-def _allocation_lock() -> Iterator[None]:
+def allocation_lock() -> Iterator[None]:
     """Serialises uid claims between grader processes on this host."""
     with open(_lock_folder() / "grader-sandbox.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -401,19 +401,19 @@ def marked_uids() -> set[int]:
     return held
 
 
-def _give(folder: Path, uid: int) -> None:
+def give_to(folder: Path, uid: int) -> None:
     for path in [folder, *folder.rglob("*")]:
         os.lchown(path, uid, uid)
     folder.chmod(0o700)
 
 
-def _readable_by_all(folder: Path) -> None:
+def readable_by_all(folder: Path) -> None:
     for path in [folder, *folder.rglob("*")]:
         if not path.is_symlink():
             path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
 
 
-def _warm_font_cache(python: str, cache_dir: Path) -> None:
+def warm_font_cache(python: str, cache_dir: Path) -> None:
     """Matplotlib builds its font list once here, so sandboxed kernels only copy it."""
     folder = cache_dir / "matplotlib"
     if any(folder.glob("fontlist-*.json")):

@@ -41,7 +41,7 @@ from grader.assets.cache import kernel_env as asset_env
 from grader.probe import EVIDENCE_ENV
 from grader.run.cgroups import CgroupError, Cgroups, KernelCgroup
 from grader.run.sandbox import (FIRST_UID, UIDS, KernelPython, KernelSandbox, Limits, SandboxUnavailable,
-                                _allocation_lock, _give, _reachable_assets, _readable_by_all, _warm_font_cache,
+                                allocation_lock, give_to, reachable_assets, readable_by_all, warm_font_cache,
                                 marked_uids, uid_markers)
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 
@@ -76,7 +76,7 @@ class UidHost:
         self.cache_dir = cache_dir
         self.shared = shared  # world-readable, root's: the warm server's home and the font cache every kernel reads
         self._uid_lock = threading.Lock()
-        self.assets = _reachable_assets(assets_root(cache_dir))
+        self.assets = reachable_assets(assets_root(cache_dir))
 
     @classmethod
     def prepare(cls, python: str, limits: Limits, cache_dir: Path, private: Sequence[Path]) -> UidHost:
@@ -90,7 +90,7 @@ class UidHost:
             raise SandboxUnavailable("uid confinement needs root: it runs each kernel as its own unprivileged uid")
         try:
             cgroups: Cgroups | None = Cgroups.detect()
-            with _allocation_lock():
+            with allocation_lock():
                 cgroups.sweep()
         except CgroupError:
             cgroups = None  # processes are still capped per uid; memory is not (the results say so)
@@ -103,7 +103,7 @@ class UidHost:
                 "kernels confined by uid alone see the host's files, and these can be read by other users: "
                 + ", ".join(map(str, open_paths)) + ". Make them root-only first: "
                 + " && ".join(f"chmod -R go= {path}" for path in open_paths))
-        _warm_font_cache(python, cache_dir)
+        warm_font_cache(python, cache_dir)
         host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, _shared_folder(cache_dir))
         host._try_once()
         return host
@@ -122,11 +122,11 @@ class UidHost:
             (root / "kernel.log").touch(mode=0o600)  # its stderr: the host's /tmp names this folder to all users
             for name in ("home", "tmp"):
                 (root / name).mkdir(exist_ok=True)
-                _give(root / name, uid)
+                give_to(root / name, uid)
             fonts = root / "matplotlib"
             shutil.copytree(self.shared / "matplotlib", fonts, dirs_exist_ok=True)
-            _give(fonts, uid)  # matplotlib uses its config folder only when it may write there
-            _give(submission, uid)  # the working copy: its own, and no one else's
+            give_to(fonts, uid)  # matplotlib uses its config folder only when it may write there
+            give_to(submission, uid)  # the working copy: its own, and no one else's
             rlimits = {
                 "RLIMIT_FSIZE": self.limits.file_size_mb * 1024 * 1024,
                 "RLIMIT_CORE": 0,
@@ -179,7 +179,7 @@ class UidHost:
 
     def _claim(self) -> tuple[int, KernelCgroup | None]:
         memory = self.limits.memory_mb * 1024 * 1024
-        with self._uid_lock, _allocation_lock():
+        with self._uid_lock, allocation_lock():
             taken = marked_uids()
             if self.cgroups is not None:
                 taken |= {int(name.rsplit("-", 1)[-1]) for name in self.cgroups.names_in_use()
@@ -237,7 +237,7 @@ def _shared_folder(cache_dir: Path) -> Path:
     folder.chmod(0o755)
     (folder / "home").mkdir(mode=0o755)
     shutil.copytree(cache_dir / "matplotlib", folder / "matplotlib")
-    _readable_by_all(folder / "matplotlib")
+    readable_by_all(folder / "matplotlib")
     return folder
 
 
