@@ -204,7 +204,7 @@ def test_catalog_matches_torchvision_and_fastai():
         assert asset.published == Sha256Prefix(torch.hub.HASH_REGEX.search(file_name).group(1))
     fastai_data = Path(importlib.util.find_spec("fastai").submodule_search_locations[0]) / "data"
     checks = ast.literal_eval((fastai_data / "download_checks.py").read_text())
-    assert f"MNIST_SAMPLE        = f'{{URL}}mnist_sample.tgz'" in (fastai_data / "external.py").read_text()
+    assert "MNIST_SAMPLE        = f'{URL}mnist_sample.tgz'" in (fastai_data / "external.py").read_text()
     assert MNIST_SAMPLE.published == FastaiArchiveCheck(*checks[MNIST_SAMPLE.url])
 
 

@@ -6,7 +6,6 @@ the samples (submissions/dl2022-final/README.md says why each differs)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

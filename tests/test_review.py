@@ -645,7 +645,7 @@ def test_grader_review_serves_until_ctrl_c_then_writes_the_reports(book_path):
             line = server.stderr.readline()
             assert line, f"grader review stopped: {''.join(lines)}"
             lines.append(line)
-        assert lines[0].startswith(f"regrades are off: this gradebook does not say where its rubric and submissions")
+        assert lines[0].startswith("regrades are off: this gradebook does not say where its rubric and submissions")
         url = lines[-1].removeprefix("open ").strip()
         with httpx.Client(follow_redirects=True) as http:
             assert http.get(url.split("?")[0]).status_code == 403

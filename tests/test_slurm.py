@@ -16,7 +16,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
 from grader.gradebook import Gradebook
 from tests import slurm_cluster

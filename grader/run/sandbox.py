@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -312,24 +311,36 @@ class SandboxHost:
 
     def _try_once(self) -> None:
         """Run the interpreter in a sandbox once: proves namespaces, mounts and permissions work here."""
-        root = Path(tempfile.mkdtemp(prefix="grader-check-"))
-        try:
-            (root / "submission").mkdir()
-            with self.sandbox(root, root / "submission") as box:
-                argv = box.wrap([self.python.executable, "-c", "import grader.probe, socket; print('ok')"])
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=root,
-                                      env=self.kernel_env(box.runtime, EVIDENCE_ENV))
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        done = run_test_kernel(self, cwd_in_submission=False)
         if done.returncode == 0 and done.stdout.strip() == "ok":
             return
-        said = done.stderr.strip().splitlines()
-        reason = said[-1] if said else f"exit status {done.returncode}"
+        reason = failure_reason(done)
         if any(marker in done.stderr for marker in ("namespace", "uid map", "Operation not permitted")):
             raise SandboxUnavailable(f"bubblewrap cannot create the sandbox's namespaces on this host ({reason}); "
                                      + ENABLE_USERNS_HELP)
         raise SandboxUnavailable(f"a test kernel could not start in the sandbox ({reason}). The kernel's Python "
                                  f"({self.python.executable}) and its environment must be readable by other users.")
+
+
+def run_test_kernel(host, cwd_in_submission: bool) -> subprocess.CompletedProcess:
+    """The kernel's interpreter run once, confined as `host` (a SandboxHost or a UidHost) confines kernels, in a
+    scratch workspace: it must import the probe and print ok."""
+    root = Path(tempfile.mkdtemp(prefix="grader-check-"))
+    try:
+        (root / "submission").mkdir()
+        with host.sandbox(root, root / "submission") as box:
+            argv = box.wrap([host.python.executable, "-c", "import grader.probe, socket; print('ok')"])
+            return subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                                  cwd=root / "submission" if cwd_in_submission else root,
+                                  env=host.kernel_env(box.runtime, EVIDENCE_ENV))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def failure_reason(done: subprocess.CompletedProcess) -> str:
+    """The last line the test kernel wrote to stderr, or its exit status."""
+    said = done.stderr.strip().splitlines()
+    return said[-1] if said else f"exit status {done.returncode}"
 
 
 def reachable_assets(assets: Path) -> Path | None:

@@ -28,7 +28,6 @@ import os
 import shutil
 import signal
 import stat
-import subprocess
 import tempfile
 import threading
 import time
@@ -38,11 +37,10 @@ from pathlib import Path
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
-from grader.probe import EVIDENCE_ENV
 from grader.run.cgroups import CgroupError, Cgroups, KernelCgroup
 from grader.run.sandbox import (FIRST_UID, UIDS, KernelPython, KernelSandbox, Limits, SandboxUnavailable,
-                                allocation_lock, give_to, reachable_assets, readable_by_all, warm_font_cache,
-                                marked_uids, uid_markers)
+                                allocation_lock, failure_reason, give_to, marked_uids, reachable_assets,
+                                readable_by_all, run_test_kernel, uid_markers, warm_font_cache)
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 
 # World-writable folders a kernel's uid may leave files in; they are removed after its run, before the uid is reused.
@@ -201,22 +199,12 @@ class UidHost:
 
     def _try_once(self) -> None:
         """Run the interpreter once as a kernel uid: proves setpriv works here and the environment is readable."""
-        root = Path(tempfile.mkdtemp(prefix="grader-check-"))
-        try:
-            (root / "submission").mkdir()
-            with self.sandbox(root, root / "submission") as box:
-                argv = box.wrap([self.python.executable, "-c", "import grader.probe, socket; print('ok')"])
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=root / "submission",
-                                      env=self.kernel_env(box.runtime, EVIDENCE_ENV))
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        done = run_test_kernel(self, cwd_in_submission=True)
         if done.returncode == 0 and done.stdout.strip() == "ok":
             return
-        said = done.stderr.strip().splitlines()
-        reason = said[-1] if said else f"exit status {done.returncode}"
-        raise SandboxUnavailable(f"a test kernel could not start as an unprivileged uid ({reason}). The kernel's "
-                                 f"Python ({self.python.executable}) and its environment must be readable by other "
-                                 "users.")
+        raise SandboxUnavailable(f"a test kernel could not start as an unprivileged uid ({failure_reason(done)}). The "
+                                 f"kernel's Python ({self.python.executable}) and its environment must be readable "
+                                 "by other users.")
 
 
 def _command_prefix(uid: int, cgroup: KernelCgroup | None, rlimits: dict[str, int]) -> list[str]:
