@@ -115,7 +115,7 @@ class GradebookError(Exception):
     option to type, no box to fill). `field` names the input that is missing or wrong ("reason", "by"), for a front
     end to point at its own option or box."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: Literal["by", "reason"] | None = None) -> None:
         super().__init__(message)
         self.field = field
 
