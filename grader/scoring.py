@@ -3,13 +3,14 @@
 Pure functions of plain values, written once for every room that needs them: grading decides an item's status from
 its checks and a submission's from its flags and items; the gradebook keeps the automatic result as grading made it
 and, whenever it is read, applies each item's latest manual score or override and then the rubric's late policy, so
-a TA's changes and a corrected policy reach every report and export without grading again.
+a TA's changes and a corrected policy reach every report and export without grading again. A function that changes
+a result returns a copy and leaves the one it was given as it was (the copy shares what it did not change).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple
@@ -51,13 +52,13 @@ def waiting_for_ta(items: Iterable[ItemResult]) -> bool:
     return any(item.status == "manual" for item in items)
 
 
-def needs_review(flags: Iterable[Flag], items: Iterable[ItemResult]) -> bool:
+def needs_review(flags: Collection[Flag], items: Iterable[ItemResult]) -> bool:
     """A TA must look at the submission: an item waits for their points, or the integrity flag was raised (printed
     values nothing recorded explains), which only a TA may clear."""
     return "integrity" in flags or waiting_for_ta(items)
 
 
-def submission_status(error: str | None, flags: Iterable[Flag], items: Iterable[ItemResult]) -> SubmissionStatus:
+def submission_status(error: str | None, flags: Collection[Flag], items: Iterable[ItemResult]) -> SubmissionStatus:
     """A freshly graded submission's status; `error`: why it could not be graded, if it could not."""
     return "error" if error else "needs-review" if needs_review(flags, items) else "graded"
 
@@ -89,12 +90,14 @@ def score_kind(item: ItemResult) -> Literal["manual", "override"]:
 def with_manual_scores(result: SubmissionResult, given: Mapping[str, GivenScore]) -> SubmissionResult:
     """`result` with each item's score in `given` (item id -> its latest) applied, its total the items' points
     and its status reviewed. A score given to another version of the notebook is not applied, and a note says so."""
-    stale = [item.id for item in result.items if item.id in given and given[item.id].notebook_hash != result.notebook_hash]
+    stale = [item.id for item in result.items
+             if item.id in given and given[item.id].notebook_hash != result.notebook_hash]
     items = [item if item.id not in given or item.id in stale else _scored(item, given[item.id].score)
              for item in result.items]
-    unapplied = (f"manual scores for item(s) {', '.join(stale)} were given to an earlier version of this notebook "
-                 "and are not applied; grade them again")
-    notes = result.notes + [unapplied] * bool(stale)
+    notes = result.notes
+    if stale:
+        notes = [*notes, (f"manual scores for item(s) {', '.join(stale)} were given to an earlier version of this "
+                          "notebook and are not applied; grade them again")]
     scored = result.model_copy(update={"items": items, "notes": notes, "total": sum(item.points for item in items)})
     return scored.model_copy(update={"status": reviewed_status(scored)})
 
