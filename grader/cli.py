@@ -345,7 +345,7 @@ def _grade_into_gradebook(found: list[Submission], batch: Callable[[Gradebook, C
         try:
             book.bind_rubric(summary)
         except GradebookError as err:
-            raise _fail(str(err)) from None
+            raise _fail(f"{err}; grade into another --out folder or pass another --gradebook") from None
         book.bind_sources(sources)
         if roster is not None:
             book.bind_roster(roster)

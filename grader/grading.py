@@ -26,12 +26,13 @@ from grader.notebook.printed import PrintedArray, parse_printed
 from grader.notebook.read import NotebookError, read_notebook
 from grader.notebook.truefalse import Answer, ChoiceAnswer, holds_only_an_answer, read_choices, read_true_false
 from grader.report.plots import cam_figures
-from grader.results import (CellRun, CheckResult, Confinement, IntegrityFlag, ItemResult, Printed, SubmissionResult,
-                            checks_line)
+from grader.results import (CellRun, CheckResult, Confinement, Flag, IntegrityFlag, ItemResult, Printed,
+                            SubmissionResult, checks_line)
 from grader.rubric import Item, LoadedRubric, RubricError, Tolerance
 from grader.rubric.models import MAX_OPTION_NUMBER
 from grader.run import Execution, NotebookRunner, RunnerError
 from grader.run.execute import planned_runs
+from grader.scoring import checks_status, submission_status
 from grader.submission import Submission
 from grader.unzip import ZipRefused
 
@@ -153,11 +154,9 @@ class Grader:
         error = (f"the notebook could not be run: {run_error}" if run_error else
                  f"the grader could not read what the notebook computed: {execution.evidence_error}"
                  if execution and execution.evidence_error else None)
-        status = "error" if error else "needs-review" if (
-            "integrity" in flags or any(item.status == "manual" for item in items)) else "graded"
         result = SubmissionResult(
-            **self._identity(submission), status=status, items=items, flags=flags, notes=notes,
-            integrity=integrity, error=error, confinement=self.confinement,
+            **self._identity(submission), status=submission_status(error, flags, items), items=items, flags=flags,
+            notes=notes, integrity=integrity, error=error, confinement=self.confinement,
             total=sum(item.points for item in items), max=self.rubric.spec.total,
             cells=answer_cells(nb, execution.cells, read) if execution else [], seconds=monotonic() - started,
             graded_at=_now(), retry=run_error is not None,
@@ -233,12 +232,6 @@ class Grader:
         if any(check.evidence == "stored" for check in checks):
             evidence = "stored"
         points = sum(check.points for check in checks)
-        if any(check.passed is None for check in checks):
-            status = "manual"
-        elif all(check.passed for check in checks):
-            status = "pass"
-        else:
-            status = "partial" if points > 0 else "fail"
         message = _summary(item, checks)
         answer = None
         if ctx.answer is not None and ctx.answer.value is not None:
@@ -248,8 +241,9 @@ class Grader:
         elif any(check.kind == "manual" for check in item.checks):
             answer = ctx.text
         figures = cam_figures(checks, ctx.student.evidence) if ctx.student else []
-        return ItemResult(id=item.id, title=item.title, points=points, max_points=item.points, status=status,
-                          message=message, evidence=evidence, checks=checks, answer=answer, figures=figures)
+        return ItemResult(id=item.id, title=item.title, points=points, max_points=item.points,
+                          status=checks_status(checks), message=message, evidence=evidence, checks=checks,
+                          answer=answer, figures=figures)
 
     # -- the reference must earn full marks on its own rubric ----------------------
 
@@ -426,9 +420,9 @@ def _summary(item: Item, checks: list[CheckResult]) -> str:
     return checks_line(checks)
 
 
-def _execution_flags(execution: Execution, runner: NotebookRunner, notes: list[str]) -> list[str]:
+def _execution_flags(execution: Execution, runner: NotebookRunner, notes: list[str]) -> list[Flag]:
     """What stopped the notebook - time, memory, processes, disk - for the report."""
-    flags = []
+    flags: list[Flag] = []
     if any(cell.status == "timeout" for cell in execution.cells):
         flags.append("timeout")
         notes += [f"cell {cell.cell}: {cell.error}" for cell in execution.cells if cell.status == "timeout"]

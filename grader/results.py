@@ -8,12 +8,56 @@ hidden items, tolerances, differences).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 ItemStatus = Literal["pass", "partial", "fail", "manual", "error", "not-reached"]
 SubmissionStatus = Literal["graded", "error", "needs-review"]
+
+# Every flag a result can carry, and what raises it. A flag is its own TA wording: the badge on the TA's reports and
+# review pages, the review page's filter and results.json show it as it is, beside the notes that say where and why.
+Flag = Literal[
+    "timeout",  # a cell ran past its time limit
+    "kernel-died",  # the kernel died; the later cells did not run
+    "memory-limit",  # the kernel's cgroup killed a process for memory
+    "process-limit",  # the cgroup refused processes or threads
+    "disk-limit",  # a cell ran out of its tmpfs or hit the file size limit
+    "cpu-fallback",  # CUDA calls ran on the CPU (--cpu-fallback, no GPU)
+    "integrity",  # printed values equal the reference's with nothing recorded to explain them, or foreign evidence
+    "evidence-error",  # the probe's evidence could not be read
+    "no-sandbox",  # the kernel ran unconfined (--confine none)
+    "uid-only",  # the kernel ran as its own uid without namespaces (--confine uid)
+    "several-notebooks",  # several notebooks, and not one named as the rubric's pattern says: the newest is graded
+    "no-student-id",  # no student id in the name (or a Moodle team in no group)
+    "ambiguous-student-id",  # several parts of the name look like a student id; the last was taken
+    "duplicate-id",  # another submission has the same id: this one is keyed `id~2`
+]
+# What each flag tells the student (feedback pages, Gradescope, an LMS's feedback), word for word; None: a flag
+# for staff only (the integrity flag is the TA's to raise, identity problems are the course's), or one that says
+# nothing to the student (how the kernel was confined is said by the confinement, not the flag).
+FLAG_STUDENT_WORDING: dict[Flag, str | None] = {
+    "timeout": "A cell ran past its time limit and was stopped.",
+    "kernel-died": "Python stopped (the kernel died) before the end of the notebook; the cells after that did not run.",
+    "memory-limit": "The notebook used more memory than it is allowed; a process was stopped.",
+    "process-limit": "The notebook started more processes or threads than it is allowed; the extra ones were refused.",
+    "disk-limit": "The notebook wrote more to disk than it is allowed.",
+    "cpu-fallback": "This grader has no GPU: the notebook's .cuda() and .to('cuda') calls ran on the CPU instead.",
+    "integrity": None,
+    "evidence-error": None,
+    "no-sandbox": None,
+    "uid-only": None,
+    "several-notebooks": "The submission holds several notebooks; the newest one was graded.",
+    "no-student-id": None,
+    "ambiguous-student-id": None,
+    "duplicate-id": None,
+}
+
+
+def student_flag_lines(flags: Iterable[Flag]) -> list[str]:
+    """What `flags` tell the student, one sentence each, in the flags' order (each once)."""
+    return [line for flag in dict.fromkeys(flags) if (line := FLAG_STUDENT_WORDING[flag]) is not None]
 Evidence = Literal["executed", "stored"]
 # How the kernel was confined: "sandbox" (bubblewrap: own uid, namespaces, cgroups), "uid" (its own unprivileged uid
 # without namespaces, the answer files root-only: where a container refuses namespaces) or "none" (`--no-sandbox`).
@@ -108,7 +152,7 @@ class SubmissionResult(BaseModel):
     status: SubmissionStatus
     total: float
     max: float
-    flags: list[str] = Field(default_factory=list)
+    flags: list[Flag] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)  # for the TA: why a flag was raised, etc.
     integrity: list[IntegrityFlag] = Field(default_factory=list)  # for the TA: the cells behind the integrity flag
     error: str | None = None  # for status "error": what went wrong, for the student

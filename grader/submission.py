@@ -46,6 +46,7 @@ from functools import cached_property
 from pathlib import Path, PurePath
 
 from grader.lms.roster import Roster, SubmitterKeys, find_each
+from grader.results import Flag
 from grader.unzip import ZipLimits, ZipRefused, list_zip, unzip
 
 _PARENTHESISED = re.compile(r"[(（]\s*(?P<inside>[^()（）]*?)\s*[)）]")  # ASCII or full-width parentheses
@@ -118,7 +119,7 @@ class Submission:
     notebook: Path | None  # under `path` (in a zip: where it is inside); None when there is none
     name: str | None
     student_id: str | None
-    flags: tuple[str, ...] = field(default_factory=tuple)
+    flags: tuple[Flag, ...] = field(default_factory=tuple)
     notes: tuple[str, ...] = field(default_factory=tuple)
     error: str | None = None  # why it cannot be graded at all (a refused zip), for the student
     lms: str | None = None  # "canvas" or "moodle": the LMS whose download it came from
@@ -306,7 +307,7 @@ class _Found:
     entries: list[tuple[Path, LmsName | None]]
     who: _Who
     parts: list[Part]
-    flags: list[str] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -327,7 +328,7 @@ def discover(folder: Path, notebook_pattern: str, submitted_at: Mapping[Path, da
     blind = _blind_marking_names(students)
     found: list[_Found] = []
     for student in students:
-        flags: list[str] = []
+        flags: list[Flag] = []
         notes: list[str] = []
         entry, lms = student[0]
         if lms is None:
@@ -464,7 +465,7 @@ def _blind_marking_names(students: list[list[tuple[Path, LmsName | None]]]) -> f
     return frozenset({_MOODLE_BLIND, *everyones})
 
 
-def _who_by_name(entry: Path, flags: list[str], notes: list[str]) -> _Who:
+def _who_by_name(entry: Path, flags: list[Flag], notes: list[str]) -> _Who:
     stem = entry.stem if entry.is_file() else entry.name
     identity = parse_identity(stem)
     key = identity.student_id or _UNSAFE.sub("_", unicodedata.normalize("NFC", stem)).strip("_") or "submission"
@@ -476,7 +477,7 @@ def _who_by_name(entry: Path, flags: list[str], notes: list[str]) -> _Who:
     return _Who(key=key, name=identity.name, student_id=identity.student_id)
 
 
-def _note_what_was_passed_over(identity: Identity, name: str, flags: list[str], notes: list[str]) -> None:
+def _note_what_was_passed_over(identity: Identity, name: str, flags: list[Flag], notes: list[str]) -> None:
     """A note for the TA on the parenthesised parts of `name` not taken as the id; flagged when one of them looks as
     much like an id as the one taken."""
     passed_over = ", ".join(identity.passed_over)
@@ -489,7 +490,7 @@ def _note_what_was_passed_over(identity: Identity, name: str, flags: list[str], 
 
 
 def _who_in_download(student: list[tuple[Path, LmsName]], parts: list[Part], blind: frozenset[str],
-                     flags: list[str], notes: list[str]) -> _Who:
+                     flags: list[Flag], notes: list[str]) -> _Who:
     """Keyed by the student id when one of the original names is `이름(학번)`, else by the LMS's id.
 
     Only that form is trusted here, not a bare number as for other names: the LMS already says who it is,
@@ -545,7 +546,7 @@ def _downloaded_parts(student: list[tuple[Path, LmsName]], notes: list[str]) -> 
 
 
 def _what_to_grade(student: list[tuple[Path, LmsName | None]], parts: list[Part], pattern: str, notes: list[str],
-                   flags: list[str]) -> tuple[Path, Path | None, list[Part], str | None]:
+                   flags: list[Flag]) -> tuple[Path, Path | None, list[Part], str | None]:
     """(path, notebook, parts, error) of one student's entries; error: why a zip was refused."""
     entry, lms = student[0]
     if len(parts) == 1 and _is_zip(parts[0].source):  # one zip of a download: graded as a zipped submission is
@@ -562,7 +563,7 @@ def _what_to_grade(student: list[tuple[Path, LmsName | None]], parts: list[Part]
         return entry, None, parts, str(refused)
 
 
-def _unique(key: str, used: set[str], flags: list[str], notes: list[str]) -> str:
+def _unique(key: str, used: set[str], flags: list[Flag], notes: list[str]) -> str:
     """`key`, or when another submission has it already `key~2`, `key~3`…, flagged."""
     if key in used:
         original = key
@@ -573,7 +574,7 @@ def _unique(key: str, used: set[str], flags: list[str], notes: list[str]) -> str
     return key
 
 
-def _notebook_of(entry: Path, pattern: str, notes: list[str], flags: list[str]) -> Path | None:
+def _notebook_of(entry: Path, pattern: str, notes: list[str], flags: list[Flag]) -> Path | None:
     """The notebook of an entry: itself, or the one in its folder or zip (ZipRefused for a refused zip)."""
     if _is_zip(entry):
         return _notebook_in_zip(entry, pattern, notes, flags)
@@ -620,7 +621,7 @@ def _put_together(parts: tuple[Part, ...], into: Path) -> Path:
     return into
 
 
-def _notebook_among(parts: list[Part], pattern: str, notes: list[str], flags: list[str]) -> Path | None:
+def _notebook_among(parts: list[Part], pattern: str, notes: list[str], flags: list[Flag]) -> Path | None:
     """The notebook of the folder `_put_together` makes of `parts`, as where it comes from: a part, a file in a
     folder part, or a zip part / its place inside (ZipRefused for a refused zip)."""
     found: dict[PurePath, tuple[Path, float]] = {}  # place in that folder -> (where it comes from, modified)
@@ -645,7 +646,7 @@ def _is_zip(entry: Path) -> bool:
     return entry.suffix.lower() == ".zip" and entry.is_file()
 
 
-def notebook_in(folder: Path, pattern: str, notes: list[str], flags: list[str],
+def notebook_in(folder: Path, pattern: str, notes: list[str], flags: list[Flag],
                 skip: frozenset[Path] = frozenset()) -> Path | None:
     """The notebook of a submission folder. skip: notebooks (relative to the folder) that are not candidates."""
     notebooks = {path: (folder / path).stat().st_mtime for path in notebook_files(folder) if path not in skip}
@@ -659,7 +660,7 @@ def notebook_files(folder: Path) -> list[Path]:
             if not set(path.relative_to(folder).parts) & _IGNORED]
 
 
-def _notebook_in_zip(zipped: Path, pattern: str, notes: list[str], flags: list[str]) -> Path | None:
+def _notebook_in_zip(zipped: Path, pattern: str, notes: list[str], flags: list[Flag]) -> Path | None:
     files = list_zip(zipped, _IGNORED).files
     notebooks = {path: modified for path, modified in files.items() if path.name.endswith(".ipynb")}
     chosen = _choose_notebook(notebooks, pattern, "the zip", notes, flags)
@@ -667,7 +668,7 @@ def _notebook_in_zip(zipped: Path, pattern: str, notes: list[str], flags: list[s
 
 
 def _choose_notebook(notebooks: dict[PurePath, float], pattern: str, where: str, notes: list[str],
-                     flags: list[str]) -> PurePath | None:
+                     flags: list[Flag]) -> PurePath | None:
     """The one notebook named like `pattern`; else the newest (by modification time), flagged.
 
     `notebooks`: path within the submission -> modification time."""

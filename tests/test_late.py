@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from grader.late import LateDeduction, late_deduction
 from grader.rubric.models import LatePolicy
+from grader.scoring import LateDeduction, late_deduction
 
 DEADLINE = "2022-04-20T23:59:00+09:00"
 

@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Literal
 
 from grader.gradebook import RubricSummary
-from grader.late import duration, late_deduction
-from grader.results import ItemResult, SubmissionResult, checks_line
+from grader.results import ItemResult, SubmissionResult, checks_line, student_flag_lines
 from grader.rubric.models import LatePolicy
+from grader.scoring import duration, with_late_policy
 
 TO_BE_GRADED = ("to be graded by a TA in Gradescope's manual grading ({points:g} points, added to the autograder's "
                 "score)")
@@ -51,17 +51,6 @@ LATE_TEST = "Late submission"
 # Who decides what lateness costs inside Gradescope: the rubric's late policy, or Gradescope (nothing deducted here).
 Lateness = Literal["rubric", "gradescope"]
 
-# What a flag means for the student. Flags that are not listed (integrity, evidence-error,
-# no-student-id, ambiguous-student-id, duplicate-id) are for the TA, or mean nothing inside Gradescope.
-STUDENT_FLAGS = {
-    "timeout": "A cell ran past its time limit and was stopped.",
-    "kernel-died": "Python stopped (the kernel died) before the end of the notebook; the cells after that did not run.",
-    "memory-limit": "The notebook used more memory than it is allowed; a process was stopped.",
-    "process-limit": "The notebook started more processes or threads than it is allowed; the extra ones were refused.",
-    "disk-limit": "The notebook wrote more to disk than it is allowed.",
-    "cpu-fallback": "This grader has no GPU: the notebook's .cuda() and .to('cuda') calls ran on the CPU instead.",
-    "several-notebooks": "The submission holds several notebooks; the newest one was graded.",
-}
 # What ran, for the student, when it was not the grader's sandbox.
 CONFINEMENT_LINES = {
     "uid": "Sandbox: none (this Gradescope container does not allow it). Your notebook ran as an unprivileged user "
@@ -111,21 +100,19 @@ def with_gradescope_lateness(result: SubmissionResult, policy: LatePolicy, submi
     from the submission's `created_at`, against the rubric's deadline or else the assignment's `due_date` in
     Gradescope. "gradescope": nothing is deducted here, and a late submission is told so."""
     earned = result.total + result.late_deduction  # before any deduction the gradebook applied
-    update: dict = {"submitted_at": submission.created_at, "total": earned, "late_deduction": 0.0, "late_note": None}
+    on_time = result.model_copy(update={"submitted_at": submission.created_at, "total": earned, "late_deduction": 0.0,
+                                        "late_note": None})
     if lateness == "gradescope":
         due = submission.due_date
         late_by = (datetime.fromisoformat(submission.created_at) - due).total_seconds() if due else 0
-        if late_by > 0:
-            update["late_note"] = (f"late: submitted {submission.created_at}, {duration(late_by)} after Gradescope's "
-                                   "due date; this autograder deducts nothing for it: the course's Gradescope "
-                                   "settings decide what lateness costs")
-        return result.model_copy(update=update)
+        if late_by <= 0:
+            return on_time
+        return on_time.model_copy(update={"late_note": (
+            f"late: submitted {submission.created_at}, {duration(late_by)} after Gradescope's due date; this "
+            "autograder deducts nothing for it: the course's Gradescope settings decide what lateness costs")})
     if policy.deadline is None and submission.due_date is not None:
         policy = policy.model_copy(update={"deadline": submission.due_date})
-    deduction = late_deduction(policy, result.late, submission.created_at, earned, result.max)
-    if deduction is not None:
-        update.update(total=earned - deduction.points, late_deduction=deduction.points, late_note=deduction.note)
-    return result.model_copy(update=update)
+    return with_late_policy(on_time, policy)
 
 
 def gradescope_results(rubric: RubricSummary, result: SubmissionResult) -> dict:
@@ -161,7 +148,7 @@ def summary(rubric: RubricSummary, result: SubmissionResult) -> str:
         lines.append(f"To be graded by a TA: {', '.join(entry['id'] for entry in waiting)} "
                      f"({sum(entry['points'] for entry in waiting):g} points, added to the autograder's score in "
                      "Gradescope's manual grading).")
-    lines += [STUDENT_FLAGS[flag] for flag in result.flags if flag in STUDENT_FLAGS]
+    lines += student_flag_lines(result.flags)
     if result.late_note:
         lines.append(f"{result.late_note[0].upper()}{result.late_note[1:]}."
                      + (" The score is after it." if result.late_deduction else ""))

@@ -8,6 +8,10 @@ Each carries two texts: a comment, which the student reads on their feedback,
 and a reason, which only staff see (TA pages, the history, results.json); an
 override needs a reason.
 
+What a score, an override or the rubric's late policy does to a result is
+decided in grader/scoring.py: the gradebook stores rows and reads them
+through it.
+
 Several processes may write one gradebook at once (two TAs reviewing, a
 batch still grading): every write takes SQLite's write lock before it reads
 what it decides on (BEGIN IMMEDIATE), and an edit made against a revision
@@ -29,8 +33,8 @@ from typing import Literal
 from pydantic import BaseModel, model_validator
 
 from grader.results import CellRun, Confinement, ItemResult, ManualScore, SubmissionResult
-from grader.late import late_deduction
 from grader.rubric.models import LatePolicy
+from grader.scoring import GivenScore, effective, score_kind
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -107,11 +111,11 @@ _DETAIL_FIELDS = ("checks", "answer", "printed", "stored_printed", "cells", "fig
 
 
 class GradebookError(Exception):
-    """A request the gradebook cannot honour; the message says what to do, in words of no one front end.
-    `field` names the input that is missing or wrong ("reason", "by"), for a front end to point at its own
-    option or box."""
+    """A request the gradebook cannot honour; the message says what happened, in words of no one front end (no
+    option to type, no box to fill). `field` names the input that is missing or wrong ("reason", "by"), for a front
+    end to point at its own option or box."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: Literal["by", "reason"] | None = None) -> None:
         super().__init__(message)
         self.field = field
 
@@ -239,8 +243,7 @@ class Gradebook:
     def bind_rubric(self, summary: RubricSummary) -> None:
         current = self.rubric()
         if current is not None and current.id != summary.id:
-            raise GradebookError(f"{self.path} holds grades for rubric {current.id!r}, not {summary.id!r}; "
-                                 "grade into another --out folder or pass another --gradebook")
+            raise GradebookError(f"{self.path} holds grades for rubric {current.id!r}, not {summary.id!r}")
         with self._write_lock():
             self._bind_rubric_unlocked(summary)
 
@@ -394,53 +397,24 @@ class Gradebook:
             confinement=confinement or ("sandbox" if sandboxed else "none"),  # '' in a row from before uid confinement
             lms=lms, lms_user_id=lms_user_id, name_in_file=name_in_file, late=bool(late), submitted_at=submitted_at,
         )
-        self._apply_manual_scores(result)
-        self._apply_late_policy(result)
-        return result
-
-    def _apply_late_policy(self, result: SubmissionResult) -> None:
-        rubric = self.rubric()
-        deduction = late_deduction(rubric.late, result.late, result.submitted_at, result.total, result.max) \
-            if rubric else None
-        if deduction is not None:
-            result.late_deduction, result.late_note = deduction.points, deduction.note
-            result.total -= deduction.points
-
-    def _apply_manual_scores(self, result: SubmissionResult) -> None:
-        stale = []
-        for item in result.items:
-            latest = self.db.execute(
-                "SELECT points, comment, reason, by, at, kind, automatic_points, notebook_hash FROM manual_scores"
-                " WHERE student = ? AND item = ? ORDER BY id DESC LIMIT 1", (result.student, item.id),
-            ).fetchone()
-            if latest is None:
-                continue
-            points, comment, reason, by, at, kind, automatic_points, notebook_hash = latest
-            if notebook_hash != result.notebook_hash:
-                stale.append(item.id)
-                continue
-            item.manual = ManualScore(points=points, comment=comment, reason=reason, by=by, at=at, kind=kind,
-                                      automatic_points=automatic_points)
-            if kind == "manual":  # the check's message said it waits for a TA; an override keeps the checks' verdict
-                item.message = f"graded by {by}"
-            item.points = points
-            item.status = "pass" if points >= item.max_points else "partial" if points > 0 else "fail"
-        if stale:
-            result.notes.append(f"manual scores for item(s) {', '.join(stale)} were given to an earlier version "
-                                "of this notebook and are not applied; grade them again")
-        result.total = sum(item.points for item in result.items)
-        if result.status == "needs-review" and "integrity" not in result.flags and not any(
-            item.status == "manual" for item in result.items
-        ):
-            result.status = "graded"
+        return self.effective(result)
 
     def effective(self, result: SubmissionResult) -> SubmissionResult:
-        """`result` (as grading produced it, not stored yet) with this gradebook's manual scores and late
-        policy applied: what it would read as once stored."""
-        applied = result.model_copy(deep=True)
-        self._apply_manual_scores(applied)
-        self._apply_late_policy(applied)
-        return applied
+        """`result` (as grading produced it) with this gradebook's manual scores and late policy applied: what it
+        reads as once stored."""
+        rubric = self.rubric()
+        return effective(result, self._given_scores(result.student), rubric.late if rubric else None)
+
+    def _given_scores(self, student: str) -> dict[str, GivenScore]:
+        """Item id -> its latest manual score or override."""
+        given = {}
+        for item, points, comment, reason, by, at, kind, automatic_points, notebook_hash in self.db.execute(
+            "SELECT item, points, comment, reason, by, at, kind, automatic_points, notebook_hash FROM manual_scores"
+            " WHERE student = ? ORDER BY id", (student,),
+        ):
+            given[item] = GivenScore(ManualScore(points=points, comment=comment, reason=reason, by=by, at=at,
+                                                 kind=kind, automatic_points=automatic_points), notebook_hash)
+        return given
 
     def history(self, student: str) -> list[dict]:
         """Every manual score, override and accepted regrade of a student, oldest first. `previous` is the
@@ -507,12 +481,11 @@ class Gradebook:
                 raise StaleEdit(self._stale_reason(student, item_id, expected_revision))
             if not 0 <= points <= item.max_points:
                 raise GradebookError(f"item {item_id} is worth 0 to {item.max_points:g} points, not {points:g}")
-            pending = item.status == "manual" or (item.manual is not None and item.manual.kind == "manual")
-            kind = "manual" if pending else "override"
+            kind = score_kind(item)
             if kind == "override" and not reason.strip():
                 raise GradebookError(f"item {item_id} was graded automatically ({item.points:g}/{item.max_points:g}); "
                                      "overriding it needs a reason", field="reason")
-            automatic = None if pending else self._automatic_points(student, item_id)
+            automatic = None if kind == "manual" else self._automatic_points(student, item_id)
             previous = None if item.status == "manual" else item.points
             at = _now()
             self.db.execute(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from grader.lms.export import ExportRow
 from grader.lms.roster import Roster, RosterEntry, RosterMatch, SubmitterKeys, canvas_user_id, match_roster
 from grader.results import SubmissionResult
+from grader.scoring import waiting_for_ta
 
 NO_SUBMISSION = "no submission"
 
@@ -73,7 +74,7 @@ def score_of(result: SubmissionResult, choices: ExportChoices) -> float | None:
         return None
     if result.status == "error":  # refused: a person decides, the LMS keeps what it has unless asked for 0
         return 0.0 if choices.refused_zero else None
-    if not choices.partial and any(item.status == "manual" for item in result.items):
+    if not choices.partial and waiting_for_ta(result.items):
         return None
     return result.total
 

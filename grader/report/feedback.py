@@ -15,10 +15,16 @@ from pathlib import Path
 
 from jinja2 import Template
 
-from grader.export.gradescope import STUDENT_FLAGS
 from grader.gradebook import RubricSummary
 from grader.report.render import environment, problem_groups, write_html
-from grader.results import CellRun, CheckResult, ItemResult, SubmissionResult
+from grader.results import (
+    CellRun,
+    CheckResult,
+    ItemResult,
+    SubmissionResult,
+    student_flag_lines,
+)
+from grader.scoring import waiting_for_ta
 
 # An item's status as a student reads it; the key is also the badge's colour in report.css.
 ITEM_STATUS_WORDS = {
@@ -106,7 +112,7 @@ def feedback(rubric: RubricSummary, result: SubmissionResult) -> Feedback:
     return Feedback(
         exam=rubric.title, name=result.name or result.student, student_id=result.student_id,
         total=result.total, max_points=result.max, status=status, tone=tone,
-        flags=tuple(STUDENT_FLAGS[flag] for flag in dict.fromkeys(result.flags) if flag in STUDENT_FLAGS),
+        flags=tuple(student_flag_lines(result.flags)),
         cells=tuple(_stopped(cell) for cell in result.cells if cell.status in CELL_STATUS_WORDS),
         problems=tuple(_problem(number, specs, items) for number, specs in problem_groups(rubric)),
         graded_at=result.graded_at, late=result.late_note, late_points=result.late_deduction,
@@ -117,7 +123,7 @@ def _submission_status(result: SubmissionResult) -> tuple[str, str]:
     """A submission held for review only for the integrity flag reads "graded": the flag is the TA's to raise."""
     if result.status == "error":
         return f"could not be graded: {result.error or 'see the items below'}", "bad"
-    if any(item.status == "manual" for item in result.items):
+    if waiting_for_ta(result.items):
         return "some answers are still being graded by a TA", "wait"
     return "graded", "ok"
 

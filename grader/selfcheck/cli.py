@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from grader.results import Flag
 from grader.rubric import RubricError
 from grader.rubric.load import RUBRIC_FILE
 from grader.run import NotebookRunner
@@ -112,7 +113,7 @@ def _notebook_in(folder: Path, rubric: LoadedPublicRubric) -> Path:
     """The notebook grading would pick from the folder; in the bundle's own folder, not its template."""
     in_bundle = folder.resolve() == rubric.folder.resolve()
     skip = frozenset({Path(rubric.spec.template)}) if in_bundle else frozenset()
-    flags: list[str] = []
+    flags: list[Flag] = []
     found = notebook_in(folder, rubric.spec.submission.notebook, [], flags, skip)
     if found is None and in_bundle:
         found = folder / rubric.spec.template  # the student answers in the template itself
