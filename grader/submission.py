@@ -44,6 +44,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path, PurePath
+from typing import TypeVar, cast
 
 from grader.lms.roster import Roster, SubmitterKeys, find_each
 from grader.results import Flag
@@ -100,6 +101,7 @@ SELF_CHECK_FOLDER = ".grader"
 _IGNORED = frozenset({"__MACOSX", ".ipynb_checkpoints", SELF_CHECK_FOLDER})
 # A class's whole download: room for every student's files (one student's zip gets the default limits).
 _DOWNLOAD_LIMITS = ZipLimits(members=100_000, unpacked_bytes=20_000_000_000)
+_Place = TypeVar("_Place", bound=PurePath)  # a notebook's path within a submission: on disk, in a zip, in a download
 
 
 @dataclass(frozen=True)
@@ -153,10 +155,13 @@ class Submission:
 
     def notebook_at(self, files: Path) -> Path:
         """Where the notebook is in `files`, the folder `files()` yields."""
+        notebook = self.notebook
+        if notebook is None:
+            raise ValueError(f"submission {self.key} holds no notebook to find in {files}")
         if not self.parts:
-            return files / self.notebook.relative_to(self.path)
-        part = next(part for part in self.parts if self.notebook.is_relative_to(part.source))
-        inside = self.notebook.relative_to(part.source)
+            return files / notebook.relative_to(self.path)
+        part = next(part for part in self.parts if notebook.is_relative_to(part.source))
+        inside = notebook.relative_to(part.source)
         return files / inside if _is_zip(part.source) else files / part.name / inside
 
     @cached_property
@@ -334,17 +339,19 @@ def discover(folder: Path, notebook_pattern: str, submitted_at: Mapping[Path, da
         if lms is None:
             who, parts = _who_by_name(entry, flags, notes), []
         else:
-            parts = _downloaded_parts(student, notes)
-            who = _who_in_download(student, parts, blind, flags, notes)
+            # `_by_student` groups the entries with an LMS's names; one without is alone.
+            downloaded = cast(list[tuple[Path, LmsName]], student)
+            parts = _downloaded_parts(downloaded, notes)
+            who = _who_in_download(downloaded, parts, blind, flags, notes)
         found.append(_Found(student, who, parts, flags, notes))
     if roster is not None:
         _identify(found, roster)
     submissions: list[Submission] = []
     used: set[str] = set()
-    for student in found:
-        who, flags, notes = student.who, student.flags, student.notes
+    for one in found:
+        who, flags, notes = one.who, one.flags, one.notes
         key = _unique(who.key, used, flags, notes)
-        path, notebook, parts, error = _what_to_grade(student.entries, student.parts, notebook_pattern, notes, flags)
+        path, notebook, parts, error = _what_to_grade(one.entries, one.parts, notebook_pattern, notes, flags)
         submissions.append(Submission(
             key=key, path=path, notebook=notebook, name=who.name, student_id=who.student_id, flags=tuple(flags),
             notes=tuple(notes), error=error, lms=who.lms, lms_user_id=who.lms_user_id, name_in_file=who.name_in_file,
@@ -509,13 +516,13 @@ def _who_in_download(student: list[tuple[Path, LmsName]], parts: list[Part], bli
         notes.append(f"Moodle's blind marking hides whose this is: its download calls every student "
                      f"{first.name_in_file!r}; only Moodle's grading worksheet ties participant {first.user_id} to "
                      "a student")
-    if first.lms == "canvas" and first.user_id.startswith("anon_"):
+    if first.lms == "canvas" and first.user_id is not None and first.user_id.startswith("anon_"):
         notes.append(f"Canvas grades this assignment anonymously: its download says only {first.user_id}, which no "
                      "roster has; Canvas's gradebook import takes no grades of an anonymous assignment before they "
                      "are posted: enter them in SpeedGrader")
     key = identity.student_id or first.user_id
     if key is None:  # Moodle's team of students in no group
-        key = _UNSAFE.sub("_", first.name_in_file).strip("_") or "submission"
+        key = _UNSAFE.sub("_", first.name_in_file or "").strip("_") or "submission"
         flags.append("no-student-id")
         notes.append(f"Moodle's download gives {entry.name!r} no id (a team of students in no group); graded as "
                      f"{key!r}")
@@ -667,8 +674,8 @@ def _notebook_in_zip(zipped: Path, pattern: str, notes: list[str], flags: list[F
     return zipped.joinpath(*chosen.parts) if chosen is not None else None
 
 
-def _choose_notebook(notebooks: dict[PurePath, float], pattern: str, where: str, notes: list[str],
-                     flags: list[Flag]) -> PurePath | None:
+def _choose_notebook(notebooks: Mapping[_Place, float], pattern: str, where: str, notes: list[str],
+                     flags: list[Flag]) -> _Place | None:
     """The one notebook named like `pattern`; else the newest (by modification time), flagged.
 
     `notebooks`: path within the submission -> modification time."""

@@ -62,7 +62,7 @@ def _drawn(root: Path, path: Path, box: object) -> DrawnImage | None:
     try:
         with Image.open(path) as image:
             size = image.size
-            grey = image.convert("L").resize((THUMBNAIL, THUMBNAIL), Image.BOX)
+            grey = image.convert("L").resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BOX)
     except (OSError, Image.DecompressionBombError):
         return None
     x0, y0, x1, y1 = box

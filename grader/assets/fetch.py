@@ -16,8 +16,6 @@ from grader.assets.catalog import CHUNK_BYTES, Asset
 
 URL_ENV_PREFIX = "GRADER_ASSET_URL_"  # + the asset's name in capitals, e.g. GRADER_ASSET_URL_RESNET34
 TIMEOUT_S = 60  # per connection attempt and per read: a stalled server fails instead of hanging
-# Python < 3.11.4 has no extraction filters; `_check_member` refuses everything the "data" filter would.
-EXTRACTION_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 ProgressCallback = Callable[[int, int | None], None]  # (bytes received so far, bytes expected if known)
 
@@ -88,7 +86,10 @@ def _extract(asset: Asset, url: str, archive: Path, into: Path) -> Path:
             members = tar.getmembers()
             for member in members:
                 _check_member(asset, url, member)
-            tar.extractall(into, members=members, **EXTRACTION_FILTER)
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(into, members=members, filter="data")
+            else:  # Python < 3.11.4 has no extraction filters; `_check_member` refuses everything "data" would
+                tar.extractall(into, members=members)
     except tarfile.TarError as err:
         raise FetchError(f"{asset.name}: {url} is not a readable tar archive ({err}). Nothing was kept.") from None
     top_level = list(into.iterdir())

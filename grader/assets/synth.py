@@ -108,7 +108,7 @@ def _mnist_like(digit: np.ndarray) -> Image.Image:
     return canvas
 
 
-STAND_IN_WRITERS: dict[str, Callable[[Path], None]] = {
+STAND_IN_WRITERS: dict[str, Callable[[Path], object]] = {  # what a writer returns is not used
     "resnet34": partial(write_random_weights, architecture="resnet34"),
     "resnet18": partial(write_random_weights, architecture="resnet18"),
     "mnist_sample": write_digits_sample,

@@ -76,12 +76,15 @@ class Solution:
     indent: str
 
 
+RubricStatus = Literal["new", "updated", "unchanged"]  # what `assign` did to rubric.yaml
+
+
 @dataclass(frozen=True)
 class AssignReport:
     template: Path
     solution: Path
     rubric: Path
-    rubric_status: Literal["new", "updated", "unchanged"]
+    rubric_status: RubricStatus
     items: list[SkeletonItem]  # every item of the master, in notebook order, with the check guessed for it
     new: list[str]  # items added to rubric.yaml (all of them for a new one)
     kept: list[str]  # items rubric.yaml already had: the author's, untouched
@@ -109,6 +112,7 @@ def assign(master: Path, out: Path) -> AssignReport:
                           guess_check(item_solution_texts(nb, layout.regions[item_id], solutions)))
              for item_id in layout.regions]
 
+    status: RubricStatus
     if rubric_path.exists():
         rubric = _updated_rubric(rubric_path, items, master)
         status = "updated" if rubric.new else "unchanged"

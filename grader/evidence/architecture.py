@@ -57,9 +57,9 @@ def _walk(evidence: Evidence, root: ModuleInfo):
 
 
 def _stages(evidence: Evidence, module: ModuleInfo) -> list[ModuleInfo] | None:
-    children = [evidence.modules.get(key) for key in module.children]
-    if any(child is None for child in children):
+    if any(key not in evidence.modules for key in module.children):
         return None
+    children = [evidence.modules[key] for key in module.children]
     classes = [child.class_ for child in children]
     if classes[:4] != STEM or len(children) < 8 or any(c != "Sequential" for c in classes[4:8]):
         return None

@@ -274,10 +274,12 @@ class Evidence:
             self.overflows.append(event)
         elif isinstance(event, CaptureEvent):
             self.captures[event.id] = event
-        else:
-            {DataLoadersEvent: self.dataloaders, LearnerEvent: self.learners, FitEvent: self.fits,
-             ImshowEvent: self.imshows, CamInputEvent: self.cam_inputs, DeviceFallbackEvent: self.device_fallbacks,
-             ProbeErrorEvent: self.probe_errors}[type(event)].append(event)
+        else:  # each list holds the events of its key's type
+            lists: dict[type[_Event], list[Any]] = {
+                DataLoadersEvent: self.dataloaders, LearnerEvent: self.learners, FitEvent: self.fits,
+                ImshowEvent: self.imshows, CamInputEvent: self.cam_inputs, DeviceFallbackEvent: self.device_fallbacks,
+                ProbeErrorEvent: self.probe_errors}
+            lists[type(event)].append(event)
 
     def array_names(self) -> list[str]:
         """Every array file the events name."""

@@ -60,7 +60,9 @@ def parse(text: str, delimiter: str) -> list[Record]:
                                    f"{text[position]!r} after a quoted cell's closing quote (expected {delimiter!r} "
                                    "or the end of the line; a quote inside a quoted cell is written twice)")
             else:
-                position = unquoted.match(text, position).end()
+                bare = unquoted.match(text, position)
+                assert bare is not None  # a `*` pattern matches, if only the empty string
+                position = bare.end()
                 value = text[cell_start:position]
             cells.append(value)
             raw.append(text[cell_start:position])

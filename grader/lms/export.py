@@ -172,7 +172,8 @@ def write_moodle_worksheet(path: Path, roster: Roster, rows: list[ExportRow], bo
         changed: dict[int, str] = {}
         export = decided.get(row.line)
         if export is not None:
-            most = _moodle_float(row.cells[maximum]) if maximum is not None else None
+            maximum_cell = row.cells[maximum].strip() if maximum is not None else ""
+            most = _moodle_float(maximum_cell) if maximum is not None else None
             if changeable is not None and row.cells[changeable].strip() == "No":
                 tally.left_alone(export, "Moodle does not let their grade be changed (Grade can be changed: No: "
                                          f"locked or overridden in the gradebook): {_KEPT}")
@@ -184,7 +185,7 @@ def write_moodle_worksheet(path: Path, roster: Roster, rows: list[ExportRow], bo
             elif most is not None and export.score > most + 1e-9:
                 tally.attention[export.student_key] = (
                     f"their score {_number(export.score)} is above the worksheet's Maximum Grade "
-                    f"{row.cells[maximum].strip()}, which Moodle skips: {_KEPT}; set the assignment's maximum grade "
+                    f"{maximum_cell}, which Moodle skips: {_KEPT}; set the assignment's maximum grade "
                     "in Moodle and download the worksheet again")
             else:
                 changed[grade] = _moodle_number(export.score, decimals, mark)

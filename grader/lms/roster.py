@@ -45,6 +45,8 @@ _MOODLE_COLUMNS = ("first name", "last name", "id number", "email address")
 _PLAIN_COLUMNS = ("id", "name")
 _HOW = ("LMS id", "student id", "name")  # the matching rules, strongest first
 LMS_ID_NAMES = {"canvas": "Canvas ID", "moodle": "participant id"}  # what each LMS calls its id of a student
+# What a rule of `_HOW` compares: `lms_id`'s (LMS, id) pair, a student id, a comparable name.
+_Identifier = tuple[str, str] | str
 
 
 class RosterError(Exception):
@@ -216,7 +218,7 @@ def match_roster(roster: Roster, submitters: list[SubmitterKeys]) -> RosterMatch
 def find_each(roster: Roster, submitters: Sequence[SubmitterKeys]) -> list[tuple[RosterEntry | None, str]]:
     """Each submitter's own match, in order, by the rules of `match_roster`: (the entry, how it matched), or (None,
     why it matched no one). Each is matched alone: two submitters may match one entry."""
-    indexes: list[dict[str, list[RosterEntry]]] = [defaultdict(list) for _ in _HOW]
+    indexes: list[dict[_Identifier, list[RosterEntry]]] = [defaultdict(list) for _ in _HOW]
     for entry in roster.entries:
         for index, value in zip(indexes, _identifiers(entry)):
             if value is not None:
@@ -373,7 +375,7 @@ def _check_unique(roster: Roster) -> None:
             seen[value] = entry.row
 
 
-def _identifiers(who: RosterEntry | SubmitterKeys) -> tuple[str | None, ...]:
+def _identifiers(who: RosterEntry | SubmitterKeys) -> tuple[_Identifier | None, ...]:
     """What each rule of `_HOW` compares, in its order."""
     return lms_id(who.lms, who.lms_user_id), who.student_id, _comparable_name(who.name)
 
@@ -385,7 +387,7 @@ def _comparable_name(name: str | None) -> str | None:
     return " ".join(unicodedata.normalize("NFC", name).casefold().split()) or None
 
 
-def _find(submitter: SubmitterKeys, indexes: list[dict[str, list[RosterEntry]]]) -> tuple[RosterEntry | None, str]:
+def _find(submitter: SubmitterKeys, indexes: list[dict[_Identifier, list[RosterEntry]]]) -> tuple[RosterEntry | None, str]:
     """(the entry, how it matched), or (None, why it matched no one)."""
     identifiers = _identifiers(submitter)
     shown = (submitter.lms_user_id if identifiers[0] else None, submitter.student_id, submitter.name)

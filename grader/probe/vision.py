@@ -25,6 +25,7 @@ Arrays go to ``<evidence file>.arrays/`` as .npy files written with
 
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import os
 import sys
@@ -65,13 +66,15 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
         else:
             return None
         loader = spec.loader
+        if loader is None:
+            raise ImportError(f"the grader's probe cannot record {name}: its module spec has no loader to run it")
         exec_module = loader.exec_module
 
         def exec_and_patch(module: Any) -> None:
             exec_module(module)
             patch(module)
 
-        loader.exec_module = exec_and_patch  # each spec has its own loader instance
+        setattr(loader, "exec_module", exec_and_patch)  # each spec has its own loader instance
         return spec
 
 
@@ -95,7 +98,7 @@ class VisionRecorder:
         self.fallback_used = False
 
     def install(self) -> None:
-        patches = {
+        patches: dict[str, Callable[[Any], None]] = {
             "fastai.learner": self.patch_learner,
             "fastai.vision.data": self.patch_image_dataloaders,
             "matplotlib.axes": self.patch_axes,
@@ -121,8 +124,8 @@ class VisionRecorder:
             vision.guard(vision.record_dataloaders, dls, path, kwargs)
             return dls
 
-        from_folder.__wrapped__ = original  # fastai's @delegates signature stays visible
-        from_folder.__doc__ = original.__doc__
+        # Its __doc__ and __wrapped__ (fastai's @delegates signature stays visible), nothing else of fastai's.
+        functools.update_wrapper(from_folder, original, assigned=("__doc__",), updated=())
         loaders.from_folder = classmethod(from_folder)
 
     def record_dataloaders(self, dls: Any, path: Any, kwargs: dict[str, Any]) -> None:
@@ -166,7 +169,8 @@ class VisionRecorder:
                 vision.in_fit -= 1
                 vision.guard(vision.record_fit, learn, n_epoch, error)
 
-        __init__.__wrapped__, fit.__wrapped__ = original_init, original_fit
+        functools.update_wrapper(__init__, original_init, assigned=(), updated=())  # only __wrapped__
+        functools.update_wrapper(fit, original_fit, assigned=(), updated=())
         learner_class.__init__, learner_class.fit = __init__, fit
 
     def record_learner(self, learn: Any) -> None:
@@ -212,8 +216,7 @@ class VisionRecorder:
             vision.guard(vision.record_imshow, ax, image)
             return image
 
-        imshow.__wrapped__ = original
-        imshow.__doc__ = original.__doc__
+        functools.update_wrapper(imshow, original, assigned=("__doc__",), updated=())  # __doc__ and __wrapped__
         axes_class.imshow = imshow
 
     def record_imshow(self, ax: Any, image: Any) -> None:
@@ -334,8 +337,10 @@ class VisionRecorder:
             args, kwargs = _without_cuda(args, kwargs, on_cpu)
             return module_to(module, *args, **kwargs)
 
-        torch.Tensor.cuda, torch.nn.Module.cuda = tensor_cuda, module_cuda
-        torch.Tensor.to, torch.nn.Module.to = tensor_to_cpu, module_to_cpu
+        # On the classes themselves, so every tensor and module has them, whoever made it.
+        for owner, method, replacement in ((torch.Tensor, "cuda", tensor_cuda), (torch.nn.Module, "cuda", module_cuda),
+                                           (torch.Tensor, "to", tensor_to_cpu), (torch.nn.Module, "to", module_to_cpu)):
+            setattr(owner, method, replacement)
 
     # -- never let the probe break a student's cell ------------------------------
 

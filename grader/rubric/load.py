@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from grader.rubric.models import Rubric
 
@@ -51,15 +53,9 @@ def load_rubric(folder: Path | str) -> LoadedRubric:
         raise RubricError(describe_errors(path, raw, err)) from None
 
     digest = hashlib.sha256()
-    template = None
-    for name in (RUBRIC_FILE, spec.template, spec.solution):
-        file = folder / name
-        if not file.is_file():
-            raise RubricError(f"{path}: names {name!r}, which is not in {folder}")
-        content = file.read_bytes()
-        digest.update(name.encode() + b"\0" + content + b"\0")
-        if name == spec.template:
-            template = read_template(file)
+    _hash_named(digest.update, folder, path, RUBRIC_FILE)
+    template = read_template(_hash_named(digest.update, folder, path, spec.template))
+    _hash_named(digest.update, folder, path, spec.solution)
     if spec.solution_data is not None:
         data = folder / spec.solution_data
         if not data.is_dir():
@@ -67,6 +63,16 @@ def load_rubric(folder: Path | str) -> LoadedRubric:
         for file in sorted(p for p in data.rglob("*") if p.is_file()):
             digest.update(file.relative_to(folder).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
     return LoadedRubric(spec=spec, folder=folder, hash=f"sha256:{digest.hexdigest()}", template=template)
+
+
+def _hash_named(update: Callable[[bytes], None], folder: Path, rubric_path: Path, name: str) -> Path:
+    """The file `name` of the rubric folder, its name and content hashed (`update`); a RubricError when the rubric
+    names a file the folder does not have."""
+    file = folder / name
+    if not file.is_file():
+        raise RubricError(f"{rubric_path}: names {name!r}, which is not in {folder}")
+    update(name.encode() + b"\0" + file.read_bytes() + b"\0")
+    return file
 
 
 def read_yaml(path: Path) -> dict:
@@ -119,7 +125,7 @@ def _key_path(raw: dict, loc: tuple) -> str:
     return "".join(parts) or "(top level)"
 
 
-def _got(problem: dict) -> str:
+def _got(problem: ErrorDetails) -> str:
     if problem["type"] in {"missing", "union_tag_not_found"}:
         return ""
     value = problem.get("input")

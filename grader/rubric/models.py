@@ -499,10 +499,10 @@ class Rubric(StrictModel):
         by_id = {item.id: item for item in self.items}
         for group in self.choose_all:
             for item_id in group.items:
-                item = by_id.get(item_id)
-                if item is None:
+                chosen = by_id.get(item_id)
+                if chosen is None:
                     raise ValueError(f"choose_all names item {item_id!r}, which the rubric does not have")
-                if [check.kind for check in item.checks] != ["true_false"]:
+                if [check.kind for check in chosen.checks] != ["true_false"]:
                     raise ValueError(f"choose_all item {item_id!r} must have exactly one true_false check")
         return self
 

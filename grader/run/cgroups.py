@@ -121,9 +121,8 @@ class Cgroups:
             available = _read_words(v2_mount / "cgroup.controllers")
             if set(CONTROLLERS) <= available:
                 return cls._v2(v2_mount)
-        v1 = [(mounts.get(name), own.get(name)) for name in CONTROLLERS]
-        if all(mount is not None and path is not None for mount, path in v1):
-            parents = tuple(mount / path.lstrip("/") / PARENT for mount, path in v1)
+        if all(name in mounts and name in own for name in CONTROLLERS):
+            parents = tuple(mounts[name] / own[name].lstrip("/") / PARENT for name in CONTROLLERS)
             for parent in parents:
                 _make_group(parent)
             return cls(version=1, parents=parents)

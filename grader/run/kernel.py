@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from queue import Empty
 from time import monotonic
-from typing import Any
+from typing import IO, Any, cast
 
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import KernelConnectionInfo
@@ -128,7 +128,7 @@ class WarmProvisioner(LocalProvisioner):
     the holder ends the sandbox's pid namespace, and with it the kernel and all its children.
     """
 
-    holder: subprocess.Popen | None = None
+    holder: subprocess.Popen[bytes] | None = None
     pidfd: int | None = None
 
     @property
@@ -136,7 +136,8 @@ class WarmProvisioner(LocalProvisioner):
         return self.pidfd is not None
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
-        km: GradingKernelManager = self.parent
+        # Only GradingKernelManager makes this provisioner, with itself as parent (`_async_pre_start_kernel`).
+        km = cast(GradingKernelManager, self.parent)
         warm: WarmKernels = km.warm
         box: KernelSandbox | None = km.sandbox
         env = {key: value for key, value in kwargs["env"].items() if key != "JPY_PARENT_PID"}
@@ -147,22 +148,24 @@ class WarmProvisioner(LocalProvisioner):
         }
         stderr = kwargs.get("stderr")
         with open(os.devnull, "rb") as null_in, open(os.devnull, "wb") as null_out:
-            err_fd = stderr.fileno() if hasattr(stderr, "fileno") else null_out.fileno()
+            err_fd = stderr.fileno() if stderr is not None and hasattr(stderr, "fileno") else null_out.fileno()
+            # Always a cgroup in a sandbox's namespaces; with uid confinement, none on a host without usable cgroups.
+            cgroup_procs = [str(path) for path in box.cgroup.procs_files] if box is not None and box.cgroup else []
             if box is not None and not box.namespaces:  # uid confinement: the fork becomes the kernel's uid
-                request["confine"] = {"host_uid": box.uid, "rlimits": box.rlimits,
-                                      "cgroup_procs": [str(path) for path in box.cgroup.procs_files] if box.cgroup else []}
+                request["confine"] = {"host_uid": box.uid, "rlimits": box.rlimits, "cgroup_procs": cgroup_procs}
             elif box is not None:
-                self.holder = subprocess.Popen(box.wrap(HOLDER), env=env, cwd=kwargs["cwd"], stdin=subprocess.DEVNULL,
-                                               stdout=subprocess.PIPE, stderr=stderr)
+                self.holder = holder = subprocess.Popen(box.wrap(HOLDER), env=env, cwd=kwargs["cwd"],
+                                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+                assert holder.stdout is not None  # stdout=PIPE
                 try:
-                    holder_pid = await self._holder_pid(box)
+                    holder_pid = await self._holder_pid(box, holder.stdout)
                 except asyncio.CancelledError:
                     await self._end_holder()
                     raise
                 request["cwd"] = WORK  # bubblewrap's --chdir for a cold kernel
                 request["sandbox"] = {
                     "holder_pid": holder_pid, "host_uid": box.uid,
-                    "cgroup_procs": [str(path) for path in box.cgroup.procs_files],
+                    "cgroup_procs": cgroup_procs,
                     "rlimits": box.rlimits,
                 }
             spawned = asyncio.get_running_loop().run_in_executor(None, warm.spawn, request,
@@ -180,10 +183,11 @@ class WarmProvisioner(LocalProvisioner):
                 await self._end_holder()
                 raise RuntimeError(f"the warm kernel could not be started: {err}") from None
         if box is not None and box.namespaces:
-            pid = box.host_pid(pid)
-            if pid is None:
+            host_pid = box.host_pid(pid)
+            if host_pid is None:
                 await self._end_holder()
                 raise RuntimeError("the warm kernel died as it started (see the kernel log)")
+            pid = host_pid
         self.pid = pid
         self.pidfd = os.pidfd_open(pid)
         self.cwd = cwd
@@ -202,11 +206,12 @@ class WarmProvisioner(LocalProvisioner):
                 return  # the client's own start-up timeout and liveness checks report it
             await asyncio.sleep(SOCKET_POLL_S)
 
-    async def _holder_pid(self, box: KernelSandbox) -> int:
-        """The holder's pid on the host, once the sandbox's set-up (copying the submission) is done."""
+    async def _holder_pid(self, box: KernelSandbox, holder_out: IO[bytes]) -> int:
+        """The holder's pid on the host, once the sandbox's set-up (copying the submission) is done.
+        holder_out: the holder's stdout, where it writes its pid."""
         loop = asyncio.get_running_loop()
         try:
-            line = await asyncio.wait_for(loop.run_in_executor(None, self.holder.stdout.readline), HOLDER_TIMEOUT_S)
+            line = await asyncio.wait_for(loop.run_in_executor(None, holder_out.readline), HOLDER_TIMEOUT_S)
         except asyncio.TimeoutError:
             line = b""
         pid = box.host_pid(int(line)) if line.strip().isdigit() else None
@@ -256,6 +261,7 @@ class WarmProvisioner(LocalProvisioner):
         if self.holder.poll() is None:
             self.holder.kill()
         await asyncio.get_running_loop().run_in_executor(None, self.holder.wait)
-        self.holder.stdout.close()
+        if self.holder.stdout is not None:
+            self.holder.stdout.close()
         self.holder = None
 

@@ -87,9 +87,10 @@ class UidHost:
         if os.geteuid() != 0:
             raise SandboxUnavailable("uid confinement needs root: it runs each kernel as its own unprivileged uid")
         try:
-            cgroups: Cgroups | None = Cgroups.detect()
+            detected = Cgroups.detect()
             with allocation_lock():
-                cgroups.sweep()
+                detected.sweep()
+            cgroups: Cgroups | None = detected
         except CgroupError:
             cgroups = None  # processes are still capped per uid; memory is not (the results say so)
         references = cache_dir / REFERENCES

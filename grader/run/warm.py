@@ -14,6 +14,7 @@ import shlex
 import socket
 import subprocess
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
@@ -55,7 +56,7 @@ class WarmKernels:
 
     @classmethod
     def start(cls, python: str, preload: list[str], env: dict[str, str], log: Path,
-              wrapper: list[str] = ()) -> WarmKernels:
+              wrapper: Sequence[str] = ()) -> WarmKernels:
         """Start the server with the kernels' environment and import `preload`.
 
         wrapper: the command the server runs under (`SandboxHost.server_wrapper`: its own mount

@@ -18,7 +18,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Final, Literal, Union
 
 import nbformat
 from pydantic import Field, ValidationError
@@ -30,7 +30,7 @@ from grader.rubric.models import (CHECK_KINDS, REFERENCE_KINDS, AnswerKind, Chec
 from grader.run.warm import imports_of
 from grader.submission import SELF_CHECK_FOLDER
 
-RELEASE_FORMAT = 1
+RELEASE_FORMAT: Final = 1
 
 
 class PublicCheck(StrictModel):
