@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
+from grader.execution import planned_runs
 from grader.notebook.locate import Layout
-from grader.run.execute import planned_runs
 from grader.rubric.models import CAPTURE_KINDS, Check, Item, ModelFitCheck, ParameterCountCheck, ValueCheck
 
 PLAN_VERSION = 1

@@ -1,6 +1,6 @@
 """The reference solution's run: its evidence and its executed notebook (what it printed), run once
 through the same path as every submission, then cached on disk by rubric content, torch version and
-probe format."""
+probe format; and its self-test, `check_reference`: the reference earns full marks on its own rubric."""
 
 from __future__ import annotations
 
@@ -16,12 +16,17 @@ import nbformat
 import numpy as np
 
 from grader import __version__
+from grader.assets.boxes import drawn_images
 from grader.assets.cache import assets_root
 from grader.assets.cache import describe as describe_assets
 from grader.captures import plan_captures
+from grader.checks.context import Trace
+from grader.checks.items import ItemGrader
 from grader.evidence import EvidenceError, read_evidence
 from grader.evidence.model import Evidence
+from grader.execution import Execution, planned_runs
 from grader.notebook.locate import locate
+from grader.notebook.printed import printed_arrays
 from grader.notebook.read import NotebookError, read_notebook
 from grader.probe import FORMAT_VERSION
 from grader.rubric import LoadedRubric, RubricError
@@ -103,3 +108,43 @@ def run_solution(rubric: LoadedRubric, runner: NotebookRunner, gpu: int | None =
     if execution.evidence is None:
         raise RubricError(f"{path}: no evidence from the reference solution: {execution.evidence_error}")
     return ReferenceRun(execution.evidence, execution.notebook)
+
+
+def check_reference(rubric: LoadedRubric, reference: ReferenceRun) -> None:
+    """The grader's own test of a rubric: the reference makes every phase the checks name and, graded as a
+    submission whose run recorded its evidence, earns full marks. Raises RubricError saying where it falls short."""
+    items = ItemGrader(rubric, Trace.of(reference.evidence, planned_runs(reference.notebook)), reference.notebook)
+    problems = _missing_phases(rubric, items.reference)
+    if not problems:
+        problems = _short_of_full_marks(rubric, items, reference)
+    if problems:
+        raise RubricError(f"{rubric.solution_path}: the reference solution does not earn full marks on its own "
+                          "rubric:\n  " + "\n  ".join(problems))
+
+
+def _missing_phases(rubric: LoadedRubric, trace: Trace) -> list[str]:
+    problems = [
+        f"item {item.id}: optimizer phase {check.phase} does not exist in the reference "
+        f"(it has {len(trace.phases)})"
+        for item in rubric.spec.items for check in item.checks
+        if check.kind == "optimizer_trace" and check.phase > len(trace.phases)
+    ]
+    if not trace.phases and any(check.kind in ("module", "tensor") for item in rubric.spec.items
+                                for check in item.checks):
+        problems.append("the reference makes no optimizer updates, so no module was trained")
+    return problems
+
+
+def _short_of_full_marks(rubric: LoadedRubric, items: ItemGrader, reference: ReferenceRun) -> list[str]:
+    nb = reference.notebook
+    # Graded as if it were a submission whose run recorded the reference's evidence.
+    as_run = Execution(notebook=nb, cells=[], evidence=reference.evidence, evidence_error=None, stopped=None,
+                       stopped_at=None)
+    prints = printed_arrays(nb)
+    data = rubric.solution_data
+    drawn = tuple(drawn_images(data)) if data is not None and items.shows_cam else ()
+    layout = locate(nb, items.item_ids)
+    return [f"item {item.id}: {item.points:g}/{item.max_points:g} ({item.message})"
+            for item in items.grade(nb, layout, items.read_answers(nb, layout), as_run, items.reference, None,
+                                    prints, prints, drawn)
+            if item.status != "manual" and item.points != item.max_points]

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from grader.checks import CHECKS, ItemContext, Trace
-from grader.checks.integrity import Located, Unexplained, recorded_values, reference_values, unexplained_prints
+from grader.checks.integrity import Unexplained, cut_cell_source, recorded_values, reference_values, unexplained_prints
 from grader.evidence.trace import match_phases, phases
-from grader.grading import cut_cell_source
-from grader.notebook.printed import parse_printed
+from grader.notebook.printed import Located, parse_printed
 from grader.notebook.truefalse import Answer
 from grader.rubric.models import Item, Tolerance
 from tests.evidence_builder import Builder, reference

@@ -13,8 +13,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from grader.batch import rubric_summary
 from grader.checks import CHECKS, ItemContext, Trace
 from grader.evidence.model import Evidence
-from grader.grading import Grader, choice_answers
-from grader.notebook.answers import Snippet
+from grader.execution import Execution
+from grader.grading import Grader
+from grader.notebook.answers import Snippet, choice_answers
 from grader.notebook.locate import locate
 from grader.notebook.truefalse import ChoiceAnswer, read_choices
 from grader.report.feedback import feedback, feedback_html
@@ -22,7 +23,7 @@ from grader.report.render import write_reports
 from grader.results import ItemResult, SubmissionResult
 from grader.rubric import RubricError, Tolerance, load_rubric
 from grader.rubric.models import Item
-from grader.run import Execution, NotebookRunner
+from grader.run import NotebookRunner
 from grader.selfcheck.check import SelfChecker
 from grader.selfcheck.public import load_public_rubric, public_view_of
 
@@ -257,8 +258,8 @@ def grade(folder: Path, nb: nbformat.NotebookNode) -> list[ItemResult]:
     runner = NotebookRunner(cell_timeout_s=1, notebook_timeout_s=1, cache_dir=folder / "cache", sandbox=None)
     grader = Grader(load_rubric(folder), runner, Evidence())  # checks that the solution earns full marks
     # Nothing needs executing: the items are graded as `grade` grades them after a run that recorded nothing.
-    layout = locate(nb, grader.item_ids)
-    return grader._grade_items(nb, layout, grader._read_answers(nb, layout), None, None, None, [], [])
+    layout = locate(nb, grader.items.item_ids)
+    return grader.items.grade(nb, layout, grader.items.read_answers(nb, layout), None, None, None, [], [])
 
 
 def test_grading_a_notebook(quiz: Path) -> None:

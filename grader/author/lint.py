@@ -26,11 +26,10 @@ import numpy as np
 from grader.author.assign import AssignError, read_master, solution_texts, solutions_by_cell, template_source
 from grader.captures import capture_id
 from grader.evidence.model import Evidence
-from grader.grading import Grader, printed_by_item
 from grader.notebook.locate import locate
-from grader.notebook.printed import parse_printed
+from grader.notebook.printed import parse_printed, printed_by_item
 from grader.notebook.truefalse import read_choices, read_true_false
-from grader.reference import ReferenceRun
+from grader.reference import ReferenceRun, check_reference
 from grader.rubric import LoadedRubric, RubricError, Tolerance
 from grader.rubric.load import RUBRIC_FILE
 from grader.rubric.models import CAPTURE_KINDS, MAX_OPTION_NUMBER, Check, Item, ModelFitCheck, ValueCheck
@@ -166,9 +165,7 @@ def evidence_findings(rubric: LoadedRubric, reference: ReferenceRun) -> list[Fin
                                                     "nothing to compare the student's prints with"))
     if not any(finding.severity == "error" for finding in findings):
         try:
-            # The grader's own test: the reference, graded as a submission, earns full marks.
-            Grader(rubric, runner=None, reference=reference.evidence,  # type: ignore[arg-type]
-                   reference_notebook=reference.notebook)
+            check_reference(rubric, reference)
         except RubricError as err:
             findings.append(Finding("error", rubric.spec.solution, str(err).split(": ", 1)[-1]))
     return findings

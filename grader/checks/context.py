@@ -1,14 +1,21 @@
-"""What a check may look at: evidence and answers, never the student's code."""
+"""What a check may look at: evidence and answers, never the student's code.
+
+`item_context` and `blocked_reason` are shared by grading and the students' self-check, so that both reach the
+same verdicts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import nbformat
+
 from grader.assets.boxes import DrawnImage
 from grader.evidence import Evidence, ModuleInfo
-from grader.evidence.trace import Phase, last_output_before, match_phases, phases, trained_module
 from grader.evidence.model import ForwardEvent
-from grader.notebook.printed import PrintedArray
+from grader.evidence.trace import Phase, last_output_before, match_phases, phases, trained_module
+from grader.execution import Execution
+from grader.notebook.answers import Snippet
+from grader.notebook.printed import MAX_OUTPUT_CHARS, PrintedArray, output_text, parse_printed
 from grader.notebook.truefalse import Answer, ChoiceAnswer
 from grader.rubric import Item, Tolerance
 
@@ -83,3 +90,45 @@ class ItemContext:
         """The module's output that fed the phase's first update (its last
         output at all when it never was updated)."""
         return last_output_before(trace.evidence, module.key, phase.steps[0].seq if phase else None)
+
+
+def item_context(item: Item, tolerance: Tolerance, reference: Trace, student: Trace | None,
+                 nb: nbformat.NotebookNode, cells: list[int], execution: Execution | None,
+                 snippets: list[Snippet], answer: tuple[Answer, str | None] | None,
+                 drawn: tuple[DrawnImage, ...], choice: ChoiceAnswer | None = None,
+                 reference_printed: tuple[PrintedArray, ...] = ()) -> ItemContext:
+    """What the item's checks may look at. cells: the item's 0-based cells."""
+    code_cells = [i for i in cells if nb.cells[i].cell_type == "code"]
+    read, note = answer or (None, None)
+    printed_text = "".join(output_text(output)[:MAX_OUTPUT_CHARS] for i in code_cells
+                           for output in execution.notebook.cells[i].get("outputs", [])) if execution else ""
+    return ItemContext.build(
+        item, tolerance, reference, student, frozenset(cells),
+        answer=read, answer_note=note, choice=choice, text="\n\n".join(s.text.strip() for s in snippets),
+        item_outputs=tuple(output for i in code_cells for output in nb.cells[i].get("outputs", [])),
+        rerun_failed=execution is not None and any(
+            execution.status_of(i) not in (None, "ok") for i in code_cells if nb.cells[i].source.strip()),
+        drawn=drawn, code_cells=frozenset(i for i in code_cells if nb.cells[i].source.strip()),
+        output_text=printed_text, printed=tuple(parse_printed(printed_text)), reference_printed=reference_printed,
+    )
+
+
+def blocked_reason(needs_execution: bool, cells: list[int], execution: Execution | None, student: Trace | None,
+                   run_error: str | None) -> tuple[str, str] | None:
+    """(status, message) when an item that needs execution cannot be checked."""
+    if not needs_execution:
+        return None
+    if execution is None:
+        return "error", f"the notebook could not be run ({run_error})"
+    code_cells = [i for i in cells if execution.status_of(i) is not None]
+    if code_cells and all(execution.status_of(i) == "not-run" for i in code_cells):
+        where = execution.stopped_at + 1 if execution.stopped_at is not None else "?"
+        reason = {
+            "kernel-died": f"the kernel died in cell {where}",
+            "budget": f"the notebook's time budget ran out in cell {where}",
+            "unresponsive": f"cell {where} ran past its time limit and could not be interrupted",
+        }.get(execution.stopped or "", "execution stopped")
+        return "not-reached", f"not reached: {reason}"
+    if student is None:
+        return "error", f"the grader could not read what the notebook computed ({execution.evidence_error})"
+    return None

@@ -14,13 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from grader.evidence import Evidence
-from grader.notebook.printed import PrintedArray
+from grader.notebook.printed import Located, PrintedArray
 
-
-@dataclass(frozen=True)
-class Located:
-    cell: int  # 1-based
-    array: PrintedArray
+# A flagged cell's code shown beside its integrity note: enough to see a hard-coded print, not a whole script.
+MAX_FLAGGED_LINES = 40
+MAX_FLAGGED_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -108,3 +106,12 @@ def unexplained_prints(
                     "but re-running the notebook did not produce them")
         notes.append(Unexplained(cell, note))
     return notes
+
+
+def cut_cell_source(source: str) -> str:
+    """A flagged cell's code for the TA's report: its first MAX_FLAGGED_LINES lines, MAX_FLAGGED_CHARS characters."""
+    lines = source.splitlines()
+    shown = "\n".join(lines[:MAX_FLAGGED_LINES])
+    if len(lines) > MAX_FLAGGED_LINES or len(shown) > MAX_FLAGGED_CHARS:
+        shown = f"{shown[:MAX_FLAGGED_CHARS]}\n… (cut: the cell has {len(lines)} line(s), {len(source)} characters)"
+    return shown

@@ -20,6 +20,8 @@ Recognised, each as one :class:`PrintedArray`:
 Skipped: ragged lists, torch's and numpy's summarised prints (``...``), empty
 lists, lists holding anything but numbers (arrays nested in those still count),
 subscripts such as ``x[0]`` and shapes (``torch.Size([2, 3])``).
+
+A notebook's outputs are read with :func:`printed_arrays` (each array with its cell) and :func:`printed_by_item`.
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["MAX_ARRAYS", "PrintedArray", "parse_printed"]
+import nbformat
+
+from grader.notebook.locate import Layout
+
+__all__ = ["MAX_ARRAYS", "MAX_OUTPUT_CHARS", "Located", "PrintedArray", "output_text", "parse_printed",
+           "printed_arrays", "printed_by_item"]
 
 MAX_ARRAYS = 10_000  # parsing stops once this many arrays are found
+MAX_OUTPUT_CHARS = 200_000  # of one output, when looking for printed values
 _MAX_DIMENSIONS = 64  # as numpy; deeper nesting is no real array, and this bounds the work per list
 _MAX_OPEN_LISTS = 1_000  # lists nested deeper are skipped, keeping memory and time bounded
 _MAX_CALL_TAIL = 1_000  # characters searched for a wrapper's keyword arguments and ")"
@@ -77,6 +85,40 @@ def parse_printed(text: str) -> list[PrintedArray]:
     """Every numeric array literal in `text`, in order of appearance."""
     return _Parser(text).parse()
 
+
+
+@dataclass(frozen=True)
+class Located:
+    cell: int  # 1-based
+    array: PrintedArray
+
+
+def printed_arrays(nb: nbformat.NotebookNode) -> list[Located]:
+    """Every array printed in the notebook's outputs, with its 1-based cell."""
+    found: list[Located] = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            for array in parse_printed(output_text(output)[:MAX_OUTPUT_CHARS]):
+                found.append(Located(index + 1, array))
+    return found
+
+
+def printed_by_item(nb: nbformat.NotebookNode, layout: Layout) -> dict[str, tuple[PrintedArray, ...]]:
+    """The arrays each item's cells printed (a reference's, for `printed` checks)."""
+    by_cell: dict[int, list[PrintedArray]] = {}
+    for located in printed_arrays(nb):
+        by_cell.setdefault(located.cell - 1, []).append(located.array)
+    return {item: tuple(array for index in cells for array in by_cell.get(index, []))
+            for item, cells in layout.regions.items()}
+
+
+def output_text(output: dict) -> str:
+    """The text of one cell output: a stream's, or a result's `text/plain`."""
+    if output.get("output_type") == "stream":
+        return str(output.get("text", ""))
+    data = output.get("data", {})
+    text = data.get("text/plain", "") if isinstance(data, dict) else ""
+    return "".join(text) if isinstance(text, list) else str(text)
 
 @dataclass(slots=True)
 class _Array:

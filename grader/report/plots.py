@@ -1,23 +1,13 @@
-"""Plots embedded in reports as inline PNG (self-contained files)."""
+"""Plots of the class drawn for reports, as inline PNG (self-contained files)."""
 
 from __future__ import annotations
 
-import base64
-import io
-
-import matplotlib
-import numpy as np
-
-from grader.evidence.model import Evidence
-from grader.results import CheckResult, Figure
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (backend first)
+from grader.figures import png_data_url, pyplot
 
 
 def score_histogram(totals: list[float], maximum: float) -> str:
     """A data: URL of the score distribution."""
-    figure, axes = plt.subplots(figsize=(6, 2.6), dpi=120)
+    figure, axes = pyplot().subplots(figsize=(6, 2.6), dpi=120)
     bins = [maximum * i / 10 for i in range(11)]
     axes.hist(totals, bins=bins, color="#3b6ea5", edgecolor="white")
     axes.set_xlim(0, maximum)
@@ -27,56 +17,4 @@ def score_histogram(totals: list[float], maximum: float) -> str:
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     figure.tight_layout()
-    return _png(figure)
-
-
-def cam_figures(checks: list[CheckResult], evidence: Evidence) -> list[Figure]:
-    """For each CAM comparison: the student's overlay as drawn, beside the grader's CAM for the same image."""
-    found = []
-    for check in checks:
-        arrays = check.detail.get("arrays")
-        if not arrays or "grader_grid" not in check.detail:
-            continue
-        image = _displayable(evidence.array(arrays["image"]))
-        heatmap = evidence.array(arrays["heatmap"]).astype(np.float64)
-        grader_grid = np.array(check.detail["grader_grid"], dtype=np.float64)
-        figure, (left, right) = plt.subplots(1, 2, figsize=(6, 3), dpi=100)
-        extent = (0, image.shape[1], image.shape[0], 0)
-        for axes, title, overlay, alpha, cmap in (
-            (left, "student's heatmap", heatmap, check.detail.get("alpha") or 0.5, check.detail.get("cmap") or "jet"),
-            (right, "grader's " + ("CAM" if check.detail["method"] == "cam" else "Grad-CAM"), grader_grid, 0.5, "jet"),
-        ):
-            axes.imshow(image, extent=extent)
-            axes.imshow(overlay, alpha=alpha, cmap=cmap, extent=extent, interpolation="bilinear")
-            axes.set_title(title, fontsize=9)
-            axes.axis("off")
-        figure.tight_layout()
-        found.append(Figure(
-            title="CAM: the student's overlay and the grader's map of the same model and image",
-            png=_png(figure),
-            caption=(f"rank correlation {check.detail['rank_correlation']:.2f}, top overlap "
-                     f"{check.detail['top_overlap']:.0%}, class {check.detail['class_index']}" + _box_caption(check)),
-        ))
-    return found
-
-
-def _box_caption(check: CheckResult) -> str:
-    box = check.detail.get("object_box")
-    if not box:
-        return ""
-    return (f"; {box['cam_mass_inside']:.0%} of the grader's map lies inside the object's box in {box['image']} "
-            f"(the box is {box['box_area']:.0%} of the image: a map that ignores the object scores about that)")
-
-
-def _displayable(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image
-    low, high = float(np.nanmin(image)), float(np.nanmax(image))
-    return np.clip(image, 0, 1) if 0 <= low and high <= 1 else (image - low) / ((high - low) or 1)
-
-
-def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return png_data_url(figure)

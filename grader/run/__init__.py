@@ -1,6 +1,6 @@
 """Running notebooks: a fresh kernel per notebook, the probe loaded first,
 per-cell and whole-notebook time limits, and evidence collected afterwards."""
 
-from grader.run.execute import Execution, NotebookRunner, RunnerError
+from grader.run.execute import NotebookRunner, RunnerError
 
-__all__ = ["Execution", "NotebookRunner", "RunnerError"]
+__all__ = ["NotebookRunner", "RunnerError"]

@@ -21,13 +21,15 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from grader.evidence import Evidence, EvidenceError, read_evidence
+from grader.captures import CapturePlan
+from grader.evidence import EvidenceError, read_evidence
+from grader.execution import Execution
 from grader.probe import CAPTURES_ENV, CPU_FALLBACK_ENV, EVIDENCE_ENV, THREADS_ENV
 from grader.results import CellRun, Confinement
 from grader.run.kernel import GradingKernelManager
@@ -36,47 +38,15 @@ from grader.run.uid_confinement import UidHost
 from grader.run.warm import WarmKernels
 from grader.run.workspace import Workspace, log_tail, workspace
 
-if TYPE_CHECKING:  # grader.captures builds plans from notebooks run here
-    from grader.captures import CapturePlan
-
 # How long a kernel may take to answer the interrupt sent at a cell's time limit.
 INTERRUPT_GRACE_S = 10.0
 STARTUP_TIMEOUT_S = 60
 # Output a cell may leave in the executed notebook; the rest is cut (a flood of prints must not fill memory).
 MAX_CELL_OUTPUT_CHARS = 2_000_000
 
-StopReason = Literal["kernel-died", "budget", "unresponsive"]
-
 
 class RunnerError(Exception):
     """The kernel could not be started: a problem of the grading machine, not of the submission."""
-
-
-@dataclass
-class Execution:
-    notebook: nbformat.NotebookNode  # the executed copy, fresh outputs only
-    cells: list[CellRun]  # one per non-empty code cell
-    evidence: Evidence | None
-    evidence_error: str | None
-    stopped: StopReason | None
-    stopped_at: int | None  # 0-based index of the cell during which the run stopped
-    run_cells: dict[int, int] = field(default_factory=dict)  # probe run ordinal -> 0-based cell index
-    seconds: float = 0.0
-    limits_hit: list[str] = field(default_factory=list)  # "memory", "processes": what the sandbox stopped
-    kernel_uid: int | None = None  # the host uid the kernel ran as when confined (sandbox or uid confinement)
-
-    def status_of(self, index: int) -> str | None:
-        return next((cell.status for cell in self.cells if cell.cell == index + 1), None)
-
-    def cell_of_run(self, run: int) -> int | None:
-        return self.run_cells.get(run)
-
-
-def planned_runs(nb: nbformat.NotebookNode) -> dict[int, int]:
-    """Probe run -> 0-based cell for a notebook run top to bottom: the runner sends every non-empty
-    code cell in order, and the probe counts each one it starts."""
-    cells = [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell.source.strip()]
-    return {run: index for run, index in enumerate(cells, start=1)}
 
 
 class ActiveRuns:

@@ -19,14 +19,16 @@ from pydantic import BaseModel
 
 from grader.assets.boxes import DrawnImage, drawn_images
 from grader.checks import CHECKS, ItemContext, Trace
+from grader.checks.context import blocked_reason, item_context
 from grader.evidence.model import Evidence
-from grader.grading import answer_cells, blocked_reason, item_context, printed_arrays, read_answers
-from grader.notebook.answers import AnswerReader, Snippet
+from grader.execution import Execution
+from grader.notebook.answers import AnswerReader, Snippet, answer_cells, read_answers
 from grader.notebook.locate import locate
+from grader.notebook.printed import printed_arrays
 from grader.notebook.read import NotebookError, read_notebook
 from grader.notebook.truefalse import Answer, ChoiceAnswer
-from grader.run import Execution, NotebookRunner, RunnerError
 from grader.rubric import Tolerance
+from grader.run import NotebookRunner, RunnerError
 from grader.selfcheck.public import HiddenCheck, LoadedPublicRubric, PublicCheck, PublicItem
 
 MAX_ERROR_CHARS = 200
