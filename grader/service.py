@@ -75,8 +75,6 @@ class KernelOptions:
 class GradingSession:
     """What grading one rubric needs, ready: the runner, the reference's run, the `Grader` built on them."""
 
-    rubric: LoadedRubric
-    cache: Path
     runner: NotebookRunner
     reference: ReferenceRun
     grader: Grader
@@ -132,7 +130,7 @@ def open_session(rubric: LoadedRubric, runner: NotebookRunner, cache: Path,
     if reference is None:
         # Alone, before any submission: all cores for its torch.
         reference = reference_run(rubric, dataclasses.replace(runner, torch_threads=None), cache)
-    return GradingSession(rubric, cache, runner, reference, make_grader(rubric, runner, reference))
+    return GradingSession(runner, reference, make_grader(rubric, runner, reference))
 
 
 def prepare(rubric: LoadedRubric, options: KernelOptions, cache: Path, reference: ReferenceRun | None = None,
