@@ -19,18 +19,17 @@ import nbformat
 from grader.export import write_results_json
 from grader.gradebook import Gradebook, RubricSummary
 from grader.grading import Grader
-from grader.notebook.locate import locate
 from grader.lms.roster import RosterError, RosterMatch, read_roster
 from grader.lms.rows import match_results
+from grader.notebook.locate import locate
+from grader.paths import EXECUTED_DIR, RESULTS_FILE
 from grader.report import write_reports
 from grader.report.render import report_name
 from grader.results import SubmissionResult
 from grader.rubric import LoadedRubric
 from grader.submission import Submission
 
-EXECUTED_DIR = "executed"
-RESULTS_FILE = "results.json"
-GRADEBOOK_FILE = "gradebook.sqlite"
+Graded = tuple[SubmissionResult, nbformat.NotebookNode | None]  # the result, and the executed notebook if one ran
 
 
 @dataclass
@@ -39,6 +38,13 @@ class BatchOutcome:
     skipped: int = 0
     errors: int = 0
     flagged: list[str] = field(default_factory=list)
+
+    def add(self, submission: Submission, result: SubmissionResult) -> None:
+        """Counts a result just stored."""
+        self.graded += 1
+        self.errors += result.status == "error"
+        if result.flags:
+            self.flagged.append(submission.key)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,19 @@ def question_texts(rubric: LoadedRubric) -> dict[str, str]:
             if rubric.template.cells[index].cell_type == "markdown"}
 
 
+def needs_grading(submissions: list[Submission], gradebook: Gradebook, grader: Grader,
+                  force: bool = False) -> tuple[list[Submission], list[Submission]]:
+    """(what to grade, what the gradebook holds graded already from the same files, rubric and confinement);
+    with `force`, everything is to grade."""
+    todo: list[Submission] = []
+    current: list[Submission] = []
+    for submission in submissions:
+        graded = not force and gradebook.is_current(submission.key, submission.content_hash, grader.rubric.hash,
+                                                    confinement=grader.confinement, identity=submission.identity())
+        (current if graded else todo).append(submission)
+    return todo, current
+
+
 def grade_submissions(
     submissions: list[Submission],
     grader: Grader,
@@ -109,41 +128,22 @@ def grade_submissions(
     On Ctrl-C (KeyboardInterrupt) the running kernels are stopped, whatever finished is
     stored, and the interrupt goes on to the caller.
     """
-    outcome = BatchOutcome()
+    todo, current = needs_grading(submissions, gradebook, grader, force)
+    outcome = BatchOutcome(skipped=len(current))
+    for submission in current:
+        on_done(submission, None)
     executed_dir = out / EXECUTED_DIR
     executed_dir.mkdir(parents=True, exist_ok=True)
-    todo = []
-    for submission in submissions:
-        if not force and gradebook.is_current(submission.key, submission.content_hash, grader.rubric.hash,
-                                              confinement=grader.confinement, identity=submission.identity()):
-            outcome.skipped += 1
-            on_done(submission, None)
-        else:
-            todo.append(submission)
-    free_gpus: queue.SimpleQueue[int | None] = queue.SimpleQueue()
-    for gpu in workers.gpus:
-        free_gpus.put(gpu)
-
-    def grade(submission: Submission) -> tuple[SubmissionResult, nbformat.NotebookNode | None]:
-        gpu = free_gpus.get()  # a worker's GPU, held while its kernel runs
-        try:
-            return grader.grade(submission, gpu=gpu)
-        except Exception as err:  # a grader bug on one file must not cost the rest of the batch
-            return grader.failed(submission, err), None
-        finally:
-            free_gpus.put(gpu)
 
     def store(submission: Submission, future: Future) -> None:
         result, executed = future.result()
         if executed is not None:
             _write_notebook(executed_dir / f"{submission.key}.ipynb", executed)
         gradebook.store(result)
-        outcome.graded += 1
-        outcome.errors += result.status == "error"
-        if result.flags:
-            outcome.flagged.append(submission.key)
+        outcome.add(submission, result)
         on_done(submission, result)
 
+    grade = _on_a_free_gpu(grader, workers)
     with ThreadPoolExecutor(workers.count, thread_name_prefix="grader-worker") as pool:
         futures = {pool.submit(grade, submission): submission for submission in todo}
         stored: set[Future] = set()
@@ -161,6 +161,24 @@ def grade_submissions(
                     store(submission, future)
             raise
     return outcome
+
+
+def _on_a_free_gpu(grader: Grader, workers: Workers) -> Callable[[Submission], Graded]:
+    """What a worker runs: grade one submission with a GPU no other worker holds (or none, on the CPU)."""
+    free_gpus: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    for gpu in workers.gpus:
+        free_gpus.put(gpu)
+
+    def grade(submission: Submission) -> Graded:
+        gpu = free_gpus.get()  # a worker's GPU, held while its kernel runs
+        try:
+            return grader.grade(submission, gpu=gpu)
+        except Exception as err:  # a grader bug on one file must not cost the rest of the batch
+            return grader.failed(submission, err), None
+        finally:
+            free_gpus.put(gpu)
+
+    return grade
 
 
 def follow_new_keys(out: Path, gradebook: Gradebook, submissions: list[Submission]) -> dict[str, str]:

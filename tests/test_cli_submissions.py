@@ -89,7 +89,7 @@ CASES = {
 @pytest.mark.parametrize("executor", ["local", "slurm"])
 @pytest.mark.parametrize("case", CASES)
 def test_nothing_to_grade_exits_2_before_anything_runs(tmp_path, monkeypatch, case, executor):
-    monkeypatch.setattr("grader.cli.slurm_cluster.available", lambda: None)  # refused before Slurm is asked
+    monkeypatch.setattr("grader.cli.grade.slurm_cluster.available", lambda: None)  # refused before Slurm is asked
     root = tmp_path / "given"
     root.mkdir()
     path = globals()[f"setup_{case}"](root)

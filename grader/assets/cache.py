@@ -25,6 +25,7 @@ from typing import Literal
 from uuid import uuid4
 
 from grader.assets.catalog import CATALOG, Asset, sha256_of_file
+from grader.paths import default_cache
 
 MANIFEST_FILE = "manifest.json"
 FASTAI_SCRATCH = "/tmp/grader-fastai"  # fastdownload writes a .lock beside the archives even when data exists
@@ -55,8 +56,6 @@ class Record:
 
 def default_root() -> Path:
     """The cache every `grader assets` command uses by default: `<grader cache>/assets`."""
-    from grader.cli import default_cache  # grader.cli imports this package's CLI, so not at import time
-
     return assets_root(default_cache())
 
 

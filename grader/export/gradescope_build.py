@@ -52,11 +52,11 @@ from rich.markup import escape
 import grader
 from grader.assets.catalog import Asset
 from grader.assets.needs import needed_assets
-from grader.batch import GRADEBOOK_FILE
 from grader.export.gradescope import (GradescopeError, Lateness, read_submission_metadata, with_gradescope_lateness,
                                       write_gradescope_results)
 from grader.gradebook import Gradebook
 from grader.notebook.locate import locate
+from grader.paths import GRADEBOOK_FILE
 from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.rubric.load import RUBRIC_FILE
 from grader.rubric.models import Rubric

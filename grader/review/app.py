@@ -38,9 +38,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from grader.batch import EXECUTED_DIR, write_outputs
+from grader.batch import write_outputs
 from grader.export.csv_export import write_csv
 from grader.gradebook import Gradebook, GradebookError, StaleEdit
+from grader.paths import EXECUTED_DIR
 from grader.report.plots import score_histogram
 from grader.report.render import count_by, format_values, item_stats, problem_groups
 from grader.results import SubmissionResult

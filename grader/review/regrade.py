@@ -9,7 +9,6 @@ that a TA accepts or discards (grader.gradebook).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,13 +20,11 @@ from grader.batch import rubric_summary
 from grader.gradebook import GradingSources, RubricSummary
 from grader.grading import Grader
 from grader.lms.roster import RosterError, read_roster
-from grader.reference import reference_run
 from grader.results import SubmissionResult
-from grader.rubric import RubricError, load_rubric
-from grader.run import NotebookRunner
+from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.run.execute import ActiveRuns
-from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
-from grader.run.uid_confinement import UidHost
+from grader.run.sandbox import SandboxUnavailable
+from grader.service import KernelOptions, prepare
 from grader.submission import discovered
 from grader.unzip import ZipRefused
 
@@ -73,26 +70,14 @@ class Regrader:
         assets = describe_assets(assets_root(self.cache_dir))
         return result, rubric_summary(loaded, assets), executed
 
-    def _grader(self, loaded) -> Grader:
-        limits = loaded.spec.execution
-        kernel_limits = Limits(memory_mb=limits.memory_mb, processes=limits.max_processes,
-                               file_size_mb=limits.max_file_mb, tmp_mb=limits.disk_mb)
-        sandbox: SandboxHost | UidHost | None = None
+    def _grader(self, loaded: LoadedRubric) -> Grader:
+        private = (Path(self.sources.submissions), *([self.gradebook.parent] if self.gradebook else []))
+        options = KernelOptions(confinement=self.sources.confinement, private=private,
+                                cpu_fallback=self.sources.cpu_fallback)
         try:
-            if self.sources.confinement == "sandbox":
-                sandbox = SandboxHost.prepare(sys.executable, kernel_limits, self.cache_dir)
-            elif self.sources.confinement == "uid":
-                private = [loaded.folder, Path(self.sources.submissions),
-                           *([self.gradebook.parent] if self.gradebook else [])]
-                sandbox = UidHost.prepare(sys.executable, kernel_limits, self.cache_dir, private)
+            return prepare(loaded, options, self.cache_dir, active=self.active).grader
         except SandboxUnavailable as err:
             raise RegradeError(f"cannot confine the kernel as the batch's were ({self.sources.confinement}): "
                                f"{err}") from None
-        runner = NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
-                                cache_dir=self.cache_dir, sandbox=sandbox, cpu_fallback=self.sources.cpu_fallback,
-                                active=self.active)
-        try:
-            reference = reference_run(loaded, runner, self.cache_dir)
-            return Grader(loaded, runner, reference.evidence, reference.notebook)
         except RubricError as err:
             raise RegradeError(f"the reference solution cannot be used: {err}") from None

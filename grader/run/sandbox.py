@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
@@ -38,6 +39,9 @@ from grader.probe import EVIDENCE_ENV
 from grader.run.cgroups import Cgroups, CgroupError, KernelCgroup
 from grader.run.processes import alive
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
+
+if TYPE_CHECKING:
+    from grader.rubric.models import Execution
 
 FIRST_UID = 200_000  # far above the uids of real users
 UIDS = 10_000
@@ -73,6 +77,14 @@ class Limits:
     processes: int = 256  # processes and threads together
     file_size_mb: int = 512  # largest file it may write
     tmp_mb: int = 1024  # each of /tmp, /dev/shm and the working folder
+
+    @classmethod
+    def from_rubric(cls, execution: Execution, *, memory_mb: int | None = None, processes: int | None = None,
+                    file_size_mb: int | None = None, tmp_mb: int | None = None) -> Limits:
+        """The limits a rubric's `execution:` section sets (memory_mb, max_processes, max_file_mb, disk_mb); each
+        override given (not None, not 0) replaces the rubric's."""
+        return cls(memory_mb=memory_mb or execution.memory_mb, processes=processes or execution.max_processes,
+                   file_size_mb=file_size_mb or execution.max_file_mb, tmp_mb=tmp_mb or execution.disk_mb)
 
 
 @dataclass(frozen=True)

@@ -14,22 +14,22 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from grader.batch import EXECUTED_DIR, BatchOutcome
+from grader.batch import BatchOutcome, needs_grading
 from grader.gradebook import Gradebook
 from grader.grading import Grader
+from grader.paths import EXECUTED_DIR, SLURM_RUN_DIR
 from grader.reference import ReferenceRun, save_reference
 from grader.results import SubmissionResult
 from grader.slurm import cluster
 from grader.slurm.cluster import SlurmOptions, TaskState
 from grader.slurm.plan import PLAN_FILE, REFERENCE_FILE, RunPlan, result_path
-from grader.slurm.plan import EXECUTED_DIR as TASK_EXECUTED_DIR
 from grader.submission import Submission
 
-RUN_DIR = "slurm"
 STATE_FILE = "state.json"
 SCRIPT_FILE = "task.sh"
 
@@ -49,80 +49,102 @@ class RunState(BaseModel):
 
 
 def grade_on_slurm(
-    todo: list[Submission], grader: Grader, reference: ReferenceRun, plan: RunPlan, gradebook: Gradebook,
-    out: Path, options: SlurmOptions, retries: int, poll_s: float = 2.0,
+    submissions: list[Submission], grader: Grader, reference: ReferenceRun, plan: RunPlan, gradebook: Gradebook,
+    out: Path, options: SlurmOptions, retries: int, force: bool = False, poll_s: float = 2.0,
     on_done: Callable[[Submission, SubmissionResult | None], None] = lambda submission, result: None,
     on_submitted: Callable[[str, int], None] = lambda job, count: None,
 ) -> BatchOutcome:
-    """Grades `todo` (submissions of `plan.keys`) on Slurm and stores each result as it arrives.
+    """Grades what is new or changed of `submissions` (those of `plan.keys`) on Slurm and stores each result as
+    it arrives.
 
     On Ctrl-C the arrays are cancelled, the state is kept, and the interrupt goes on to the caller: the same
     command resumes."""
-    run_dir = out / RUN_DIR
-    state = _prepare(run_dir, plan, reference)
-    outcome = BatchOutcome()
-    executed = out / EXECUTED_DIR
-    executed.mkdir(parents=True, exist_ok=True)
-    waiting = {submission.key: submission for submission in todo}
-
-    def store(submission: Submission, result: SubmissionResult) -> None:
-        task_notebook = run_dir / TASK_EXECUTED_DIR / f"{submission.key}.ipynb"
-        if task_notebook.is_file():
-            shutil.copyfile(task_notebook, executed / f"{submission.key}.ipynb")
-        gradebook.store(result)
-        result_path(run_dir, submission.key).unlink(missing_ok=True)  # stored: never read again on a resume
-        outcome.graded += 1
-        outcome.errors += result.status == "error"
-        if result.flags:
-            outcome.flagged.append(submission.key)
-        del waiting[submission.key]
-        on_done(submission, result)
-
-    def collect() -> None:
-        for key, submission in list(waiting.items()):
-            result = _finished(run_dir, submission, grader)
-            if result is not None:
-                store(submission, result)
-
-    def submit(keys: list[str]) -> None:
-        indices = sorted(plan.keys.index(key) for key in keys)
-        job = cluster.submit(run_dir / SCRIPT_FILE, indices, options, f"grader-{grader.rubric.id}", run_dir / "logs")
-        state.jobs.append(job)
-        for key in keys:
-            state.attempts[key] = state.attempts.get(key, 0) + 1
-            state.tasks[key] = (job, plan.keys.index(key))
-        state.save(run_dir)
-        on_submitted(job, len(keys))
-
+    todo, current = needs_grading(submissions, gradebook, grader, force)
+    for submission in current:
+        on_done(submission, None)
+    run_dir = out / SLURM_RUN_DIR
+    (out / EXECUTED_DIR).mkdir(parents=True, exist_ok=True)
+    run = _Run(run_dir, _prepare(run_dir, plan, reference), plan, grader, gradebook, out, options, on_done,
+               on_submitted, {submission.key: submission for submission in todo},
+               BatchOutcome(skipped=len(current)))
     try:
-        collect()  # finished while no coordinator was following
-        known = cluster.states(state.jobs)
-        following = {key for key in waiting if key in state.tasks
-                     and (task := known.get(tuple(state.tasks[key]))) is not None and not task.ended}
-        if new := [key for key in waiting if key not in following]:
-            submit(new)
-        while waiting:
+        run.follow(retries, poll_s)
+    except KeyboardInterrupt:
+        cluster.cancel(run.state.jobs)
+        raise
+    return run.outcome
+
+
+@dataclass
+class _Run:
+    """One coordinator following its arrays: `waiting` are the submissions without a stored result yet."""
+
+    run_dir: Path
+    state: RunState
+    plan: RunPlan
+    grader: Grader
+    gradebook: Gradebook
+    out: Path
+    options: SlurmOptions
+    on_done: Callable[[Submission, SubmissionResult | None], None]
+    on_submitted: Callable[[str, int], None]
+    waiting: dict[str, Submission]
+    outcome: BatchOutcome
+
+    def follow(self, retries: int, poll_s: float) -> None:
+        """Until every submission is stored: a task that ended without a result is submitted again, up to
+        `retries` times, then its submission is recorded as lost."""
+        self.collect()  # finished while no coordinator was following
+        known = cluster.states(self.state.jobs)
+        following = {key for key in self.waiting if key in self.state.tasks
+                     and (task := known.get(tuple(self.state.tasks[key]))) is not None and not task.ended}
+        if new := [key for key in self.waiting if key not in following]:
+            self.submit(new)
+        while self.waiting:
             time.sleep(poll_s)
-            collect()
-            known = cluster.states(state.jobs)
-            collect()  # a result written just before its task ended
+            self.collect()
+            known = cluster.states(self.state.jobs)
+            self.collect()  # a result written just before its task ended
             again = []
-            for key, submission in list(waiting.items()):
-                task = known.get(tuple(state.tasks[key]))
+            for key, submission in list(self.waiting.items()):
+                task = known.get(tuple(self.state.tasks[key]))
                 if task is not None and not task.ended:
                     continue
-                job, index = state.tasks[key]
-                why = _why(task, run_dir / "logs" / f"{job}_{index}.out")
-                if state.attempts[key] <= retries:
+                job, index = self.state.tasks[key]
+                why = _why(task, self.run_dir / "logs" / f"{job}_{index}.out")
+                if self.state.attempts[key] <= retries:
                     again.append(key)
                 else:
-                    store(submission, grader.lost(submission, why))
+                    self.store(submission, self.grader.lost(submission, why))
             if again:
-                submit(again)
-    except KeyboardInterrupt:
-        cluster.cancel(state.jobs)
-        raise
-    return outcome
+                self.submit(again)
+
+    def store(self, submission: Submission, result: SubmissionResult) -> None:
+        task_notebook = self.run_dir / EXECUTED_DIR / f"{submission.key}.ipynb"
+        if task_notebook.is_file():
+            shutil.copyfile(task_notebook, self.out / EXECUTED_DIR / f"{submission.key}.ipynb")
+        self.gradebook.store(result)
+        result_path(self.run_dir, submission.key).unlink(missing_ok=True)  # stored: never read again on a resume
+        self.outcome.add(submission, result)
+        del self.waiting[submission.key]
+        self.on_done(submission, result)
+
+    def collect(self) -> None:
+        for submission in list(self.waiting.values()):
+            result = _finished(self.run_dir, submission, self.grader)
+            if result is not None:
+                self.store(submission, result)
+
+    def submit(self, keys: list[str]) -> None:
+        indices = sorted(self.plan.keys.index(key) for key in keys)
+        job = cluster.submit(self.run_dir / SCRIPT_FILE, indices, self.options, f"grader-{self.grader.rubric.id}",
+                             self.run_dir / "logs")
+        self.state.jobs.append(job)
+        for key in keys:
+            self.state.attempts[key] = self.state.attempts.get(key, 0) + 1
+            self.state.tasks[key] = (job, self.plan.keys.index(key))
+        self.state.save(self.run_dir)
+        self.on_submitted(job, len(keys))
 
 
 def _prepare(run_dir: Path, plan: RunPlan, reference: ReferenceRun) -> RunState:

@@ -6,23 +6,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from grader.service import KernelOptions
+
 PLAN_FILE = "plan.json"
 REFERENCE_FILE = "reference/reference.jsonl"  # with reference.arrays/ and reference.ipynb beside it
 RESULTS_DIR = "results"
-EXECUTED_DIR = "executed"
-
-
-class KernelSettings(BaseModel):
-    """The local run's runner and sandbox options, as every task applies them."""
-
-    sandboxed: bool
-    cpu_fallback: bool
-    cell_timeout_s: float
-    notebook_timeout_s: float
-    memory_mb: int
-    processes: int
-    file_size_mb: int
-    tmp_mb: int
 
 
 class RunPlan(BaseModel):
@@ -33,7 +21,7 @@ class RunPlan(BaseModel):
     submissions: str  # the folder or download zip, absolute
     roster: str | None = None  # the course's roster, absolute: it says which key each submission has
     keys: list[str]
-    kernels: KernelSettings
+    kernels: KernelOptions  # the local run's, as every task applies them; Slurm gives each task its GPU
     cache_dir: str  # the grader's cache (assets), on the shared filesystem
 
     def write(self, run_dir: Path) -> None:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import sys
 from pathlib import Path
 
 import nbformat
 
-from grader.grading import Grader
 from grader.lms.roster import RosterError, read_roster
+from grader.paths import EXECUTED_DIR
 from grader.reference import load_reference
 from grader.rubric import load_rubric
-from grader.run import NotebookRunner
-from grader.run.sandbox import Limits, SandboxHost
-from grader.slurm.plan import EXECUTED_DIR, REFERENCE_FILE, RunPlan, result_path
+from grader.service import prepare
+from grader.slurm.plan import REFERENCE_FILE, RunPlan, result_path
 from grader.submission import discovered
 
 
@@ -37,17 +36,10 @@ def run_task(run_dir: Path, index: int) -> Path:
     loaded = load_rubric(Path(plan.rubric))
     if loaded.hash != plan.rubric_hash:
         raise TaskError(f"{plan.rubric} changed after this run began; grade again to start a new run")
-    reference = load_reference(run_dir / REFERENCE_FILE)
-    settings = plan.kernels
     gpu = assigned_gpu()
-    sandbox = SandboxHost.prepare(sys.executable, Limits(
-        memory_mb=settings.memory_mb, processes=settings.processes, file_size_mb=settings.file_size_mb,
-        tmp_mb=settings.tmp_mb), Path(plan.cache_dir), gpus=(gpu,) if gpu is not None else ()) \
-        if settings.sandboxed else None
-    runner = NotebookRunner(cell_timeout_s=settings.cell_timeout_s, notebook_timeout_s=settings.notebook_timeout_s,
-                            cache_dir=Path(plan.cache_dir), sandbox=sandbox,
-                            cpu_fallback=settings.cpu_fallback and gpu is None)
-    grader = Grader(loaded, runner, reference.evidence, reference.notebook)
+    options = dataclasses.replace(plan.kernels, gpus=(gpu,) if gpu is not None else (),
+                                  cpu_fallback=plan.kernels.cpu_fallback and gpu is None)
+    grader = prepare(loaded, options, Path(plan.cache_dir), load_reference(run_dir / REFERENCE_FILE)).grader
     try:
         roster = read_roster(Path(plan.roster)) if plan.roster is not None else None
     except (RosterError, OSError) as err:

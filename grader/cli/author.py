@@ -3,8 +3,6 @@ and a rubric skeleton) and `grader rubric lint` (a rubric against its template a
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from time import monotonic
 from typing import Annotated, Optional
@@ -18,16 +16,20 @@ from grader.assets.needs import missing_assets
 from grader.author.assign import AssignError, AssignReport, assign
 from grader.author.lint import LintReport, lint
 from grader.author.skeleton import SkeletonCheck
-from grader.grading import Grader
+from grader.cli.common import CacheDirOption, cache_option, fail
+from grader.paths import default_cache
 from grader.reference import ReferenceRun, reference_run, run_solution
 from grader.rubric import LoadedRubric, RubricError, load_rubric
 from grader.run import NotebookRunner
-from grader.run.sandbox import Limits, SandboxHost, SandboxUnavailable
+from grader.run.sandbox import SandboxUnavailable
+from grader.service import KernelOptions, confine, notebook_runner, open_session
 
 # Rich markup, with what comes from the rubric, the notebooks and the file system escaped; no emoji codes.
 console = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 report_console = Console(soft_wrap=True, highlight=False, emoji=False)
 rubric_app = typer.Typer(no_args_is_help=True)
+
+NoSandboxOption = Annotated[bool, typer.Option("--no-sandbox", help="Run the reference unconfined, as you.")]
 
 
 def assign_command(
@@ -44,8 +46,7 @@ def assign_command(
     try:
         report = assign(master, out)
     except AssignError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}")
-        raise typer.Exit(code=1) from None
+        raise fail(str(err), code=1) from None
     for line in report_lines(report, master.name):
         console.print(line)
 
@@ -84,9 +85,8 @@ def lint_command(
     runs: Annotated[int, typer.Option(help="Runs of the reference on the CPU, to measure its noise.", min=1)] = 2,
     gpu: Annotated[Optional[int], typer.Option(help="Run the reference once more on this GPU and compare it "
                                                     "with the CPU runs.")] = None,
-    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run the reference unconfined, as you.")] = False,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="The grader's cache \\[default: $GRADER_CACHE or "
-                                                           "~/.cache/grader].")] = None,
+    no_sandbox: NoSandboxOption = False,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Check that every item has its cells, every check finds what it compares in the reference's run, the
     points add up, tolerances are wider than the reference's own noise, and hidden items do not leak."""
@@ -113,22 +113,19 @@ def lint_command(
 @rubric_app.command("reference")
 def reference_command(
     rubric: Annotated[Path, typer.Argument(help="Rubric folder (rubric.yaml, template, solution).")],
-    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run the reference unconfined, as you.")] = False,
+    no_sandbox: NoSandboxOption = False,
     cpu_fallback: Annotated[bool, typer.Option(
         "--cpu-fallback", help="Without a GPU, run the solution's .cuda() and .to('cuda') on the CPU.")] = False,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="The grader's cache \\[default: $GRADER_CACHE or "
-                                                           "~/.cache/grader].")] = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Run the reference solution into the cache, as `grader grade` does before it grades, and check that it
     earns full marks on its rubric; grading then starts from the cached run. Exit code 1 when it does not."""
     loaded, cache, runner = _reference_runner(rubric, cache_dir, no_sandbox, gpu=None, cpu_fallback=cpu_fallback)
     with console.status(Text(f"running {loaded.spec.solution} (cached after the first time)…")):
         try:
-            run = reference_run(loaded, runner, cache)
-            Grader(loaded, runner, run.evidence, run.notebook)  # refuses a reference without full marks
+            open_session(loaded, runner, cache)  # its Grader refuses a reference without full marks
         except RubricError as err:
-            console.print(f"[bold red]error:[/] {escape(str(err))}")
-            raise typer.Exit(code=1) from None
+            raise fail(str(err), code=1) from None
     console.print(escape(f"{loaded.solution_path}: full marks ({loaded.spec.total:g} points); its run is cached in "
                          f"{cache / 'references'}"))
 
@@ -140,40 +137,18 @@ def _reference_runner(rubric: Path, cache_dir: Path | None, no_sandbox: bool, gp
     try:
         loaded = load_rubric(rubric)
     except RubricError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}")
-        raise typer.Exit(code=1) from None
-    cache = _cache(cache_dir)
-    _refuse_missing_assets(loaded, cache, cache_dir)
-    return loaded, cache, _runner(loaded, cache, no_sandbox, gpu, cpu_fallback)
-
-
-def _cache(cache_dir: Path | None) -> Path:
-    return cache_dir or Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
-
-
-def _refuse_missing_assets(loaded: LoadedRubric, cache: Path, cache_dir: Path | None) -> None:
-    """Exit 2 before the reference runs when the cache lacks an asset it needs (kernels have no network)."""
-    why = missing_assets(loaded, cache, "" if cache_dir is None else f" --cache-dir {cache_dir}")
-    if why:
-        console.print(f"[bold red]error:[/] {escape(why)}")
-        raise typer.Exit(code=2)
-
-
-def _runner(loaded: LoadedRubric, cache: Path, no_sandbox: bool, gpu: int | None,
-            cpu_fallback: bool = False) -> NotebookRunner:
-    limits = loaded.spec.execution
-    sandbox = None
-    if not no_sandbox:
-        try:
-            sandbox = SandboxHost.prepare(sys.executable, Limits(
-                memory_mb=limits.memory_mb, processes=limits.max_processes, file_size_mb=limits.max_file_mb,
-                tmp_mb=limits.disk_mb), cache, gpus=() if gpu is None else (gpu,))
-        except SandboxUnavailable as err:
-            console.print(f"[bold red]error:[/] cannot sandbox the reference's kernel: {escape(str(err))} (or use "
-                          "--no-sandbox)")
-            raise typer.Exit(code=2) from None
-    return NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
-                          cache_dir=cache, sandbox=sandbox, cpu_fallback=cpu_fallback)
+        raise fail(str(err), code=1) from None
+    cache = cache_dir or default_cache()
+    # Before the reference runs: the kernels have no network.
+    if why := missing_assets(loaded, cache, cache_option(cache_dir)):
+        raise fail(why)
+    options = KernelOptions(confinement="none" if no_sandbox else "sandbox", gpus=() if gpu is None else (gpu,),
+                            cpu_fallback=cpu_fallback)
+    try:
+        host = confine(loaded, options, cache)
+    except SandboxUnavailable as err:
+        raise fail(f"cannot sandbox the reference's kernel: {err} (or use --no-sandbox)") from None
+    return loaded, cache, notebook_runner(loaded.spec.execution, options, cache, host)
 
 
 def _print(report: LintReport, loaded: LoadedRubric) -> None:

@@ -11,11 +11,12 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
-from grader.batch import GRADEBOOK_FILE, write_outputs
+from grader.batch import write_outputs
+from grader.cli.common import CacheDirOption, GradebookOption, RunOutOption, existing_gradebook, fail
 from grader.gradebook import Gradebook, GradingSources
+from grader.paths import default_cache
 from grader.review.app import ReviewConfig, create_app
 from grader.review.regrade import Regrader
-from grader.terminal import RunOutOption
 
 console = Console(stderr=True, soft_wrap=True, emoji=False)  # user data in markup is escaped
 
@@ -23,23 +24,21 @@ console = Console(stderr=True, soft_wrap=True, emoji=False)  # user data in mark
 def review(
     ta: Annotated[str, typer.Option("--ta", help="Your name: stored with every score, override and regrade.")],
     out: RunOutOption = None,
-    gradebook: Annotated[Optional[Path], typer.Option("--gradebook", help=f"Gradebook file \\[default: OUT/{GRADEBOOK_FILE}].")] = None,
+    gradebook: GradebookOption = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 \\[default: a free one].", min=0, max=65535)] = 0,
     rubric: Annotated[Optional[Path], typer.Option(help="Rubric folder for regrades \\[default: the one `grade` used].")] = None,
     submissions: Annotated[Optional[Path], typer.Option(help="Submissions for regrades \\[default: those `grade` read].")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="The grader's cache \\[default: $GRADER_CACHE or ~/.cache/grader].")] = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Review in the browser: a queue of manual items, students' pages with overrides, regrades, history.
 
     Several TAs may review one gradebook at once, each with their own `grader review`."""
-    from grader.cli import _fail, default_cache, gradebook_path
-
-    path = gradebook_path(out, gradebook)
+    path = existing_gradebook(out, gradebook)
     if not ta.strip():
-        raise _fail("--ta: give your name; it is stored with every change you make")
+        raise fail("--ta: give your name; it is stored with every change you make")
     with Gradebook(path) as book:
         if book.rubric() is None:
-            raise _fail(f"{path} holds no graded submissions yet")
+            raise fail(f"{path} holds no graded submissions yet")
         sources = book.sources()
         roster = book.roster_path()
     regrader = None
@@ -58,7 +57,7 @@ def review(
     try:
         listening.bind(("127.0.0.1", port))
     except OSError as err:
-        raise _fail(f"cannot listen on 127.0.0.1:{port}: {err.strerror}; pick another --port") from None
+        raise fail(f"cannot listen on 127.0.0.1:{port}: {err.strerror}; pick another --port") from None
     bound = listening.getsockname()[1]
     console.print(f"reviewing {escape(str(path))} as [bold]{escape(config.ta)}[/]\nopen http://127.0.0.1:{bound}/?token={config.token}\n"
                   "(only this machine can reach it; Ctrl-C stops)", highlight=False)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,33 +14,26 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from grader.cli.common import fail
+from grader.paths import default_cache
 from grader.results import Flag
 from grader.rubric import RubricError
 from grader.rubric.load import RUBRIC_FILE
-from grader.run import NotebookRunner
 from grader.run.warm import WarmKernels, WarmStartError
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
-from grader.run.workspace import sweep_workspaces, unsandboxed_base_env
+from grader.run.workspace import sweep_workspaces
 from grader.selfcheck.check import SelfChecker, SelfCheckError, SelfCheckReport
 from grader.selfcheck.public import LoadedPublicRubric, load_public_rubric
 from grader.selfcheck.release import README_FILE
 from grader.selfcheck.release import release as write_bundle
 from grader.selfcheck.render import console_lines, render_html
 from grader.selfcheck.wheel import WheelError, build_grader_wheel, checked_wheel
+from grader.service import KernelOptions, notebook_runner, start_warm_kernels
 from grader.submission import notebook_in
 
 # Rich markup, with what comes from the student, the rubric and the file system escaped; no emoji codes.
 console = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)  # messages about the run
 report_console = Console(soft_wrap=True, highlight=False, emoji=False)  # the report itself, on stdout
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    return typer.Exit(code=2)
-
-
-def _default_cache() -> Path:
-    return Path(os.environ.get("GRADER_CACHE") or Path.home() / ".cache" / "grader")
 
 
 def check(
@@ -71,13 +62,13 @@ def check(
         loaded = load_public_rubric(rubric or _rubric_beside(target if target.is_dir() else target.parent))
         path = target if target.is_file() else _notebook_in(target, loaded)
     except (RubricError, SelfCheckError) as err:
-        raise _fail(str(err)) from None
-    cache = cache_dir or _default_cache()
+        raise fail(str(err)) from None
+    cache = cache_dir or default_cache()
     sweep_workspaces((WORKSPACE_PREFIX,))
-    limits = loaded.spec.execution
     with _warm_kernels(loaded, cache) if watch else contextlib.nullcontext() as warm:
-        runner = NotebookRunner(cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
-                                cache_dir=cache, sandbox=None, warm=warm, cpu_fallback=cpu_fallback)
+        # Unconfined: it is the student's own machine.
+        runner = notebook_runner(loaded.spec.execution, KernelOptions(confinement="none", cpu_fallback=cpu_fallback),
+                                 cache, None, warm)
         checker = SelfChecker(loaded, runner)
         if not watch:
             report = _check_once(checker, path, html)
@@ -136,13 +127,11 @@ def _rubric_beside(folder: Path) -> Path:
 @contextlib.contextmanager
 def _warm_kernels(loaded: LoadedPublicRubric, cache: Path) -> Iterator[WarmKernels]:
     preload = loaded.spec.execution.preload or []
-    cache.mkdir(parents=True, exist_ok=True)
     with console.status(Text(f"importing {', '.join(preload) or 'the kernel'} once, so that re-checks start warm…")):
         try:
-            warm = WarmKernels.start(sys.executable, preload, unsandboxed_base_env(Path(sys.executable).parent, cache),
-                                     log=cache / "warm-kernels.log")
+            warm = start_warm_kernels(preload, None, cache)
         except WarmStartError as err:
-            raise _fail(f"{err}\nWithout --watch every check starts a fresh interpreter instead") from None
+            raise fail(f"{err}\nWithout --watch every check starts a fresh interpreter instead") from None
     with warm:
         yield warm
 
@@ -164,6 +153,6 @@ def release(
                 shipped = checked_wheel(wheel) if wheel is not None else build_grader_wheel(Path(scratch))
             written = write_bundle(rubric, out, shipped)
     except (RubricError, WheelError) as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     console.print(escape(f"wrote {', '.join(str(path) for path in written)}"))
     console.print(escape(f"students install grader and check their notebook as {out / README_FILE} says"))

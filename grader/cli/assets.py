@@ -15,6 +15,7 @@ from grader.assets.cache import Record, assets_root, catalog_states, default_roo
 from grader.assets.catalog import CATALOG, Asset
 from grader.assets.fetch import FetchError, asset_url, fetch_asset
 from grader.assets.synth import synth_asset
+from grader.cli.common import error, fail
 
 assets_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)  # text; markup only where asked
@@ -26,11 +27,6 @@ OnlyOption = Annotated[Optional[str], typer.Option("--only", help=f"Just this as
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace real assets too.")]
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
-    return typer.Exit(code=2)
-
-
 def _root(cache_dir: Path | None) -> Path:
     return assets_root(cache_dir) if cache_dir is not None else default_root()
 
@@ -39,7 +35,7 @@ def _selected(only: str | None) -> list[Asset]:
     if only is None:
         return list(CATALOG.values())
     if only not in CATALOG:
-        raise _fail(f"--only {only}: no such asset; choose one of: {', '.join(CATALOG)}")
+        raise fail(f"--only {only}: no such asset; choose one of: {', '.join(CATALOG)}")
     return [CATALOG[only]]
 
 
@@ -48,10 +44,10 @@ def _parse_urls(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, separator, url = pair.partition("=")
         if not separator or not url:
-            raise _fail(f"--url {pair}: expected NAME=URL, e.g. resnet34=http://mirror.example/resnet34-b627a593.pth")
+            raise fail(f"--url {pair}: expected NAME=URL, e.g. resnet34=http://mirror.example/resnet34-b627a593.pth")
         if name not in CATALOG or CATALOG[name].url is None:
             fetchable = [asset.name for asset in CATALOG.values() if asset.url is not None]
-            raise _fail(f"--url {pair}: {name!r} is not an asset to fetch; choose one of: {', '.join(fetchable)}")
+            raise fail(f"--url {pair}: {name!r} is not an asset to fetch; choose one of: {', '.join(fetchable)}")
         urls[name] = url
     return urls
 
@@ -92,7 +88,7 @@ def fetch(
         try:
             record = _fetch_with_progress(root, asset, asset_url(asset, urls), force, quiet)
         except FetchError as err:
-            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True)
+            error(str(err))
             failed.append(asset.name)
             continue
         if record is None:
@@ -100,7 +96,7 @@ def fetch(
         else:
             console.print(f"{asset.name}: real · sha256 {record.sha256[:12]} · from {record.source}", highlight=False)
     if failed:
-        raise _fail(f"not fetched: {', '.join(failed)}")
+        raise fail(f"not fetched: {', '.join(failed)}")
 
 
 def _fetch_with_progress(root: Path, asset: Asset, url: str, force: bool, quiet: bool) -> Record | None:
