@@ -51,7 +51,10 @@ demo: system $(STAMP)
 	$(BIN)/grader release rubrics/dl2022-midterm --out reports/student-bundle
 	$(BIN)/grader grade submissions/dl2022-final --rubric rubrics/dl2022-final --out reports/dl2022-final
 
+# Lint and types first (seconds), then the suite; the import contracts run inside it (tests/test_architecture.py).
 test: system test-system $(STAMP)
+	$(BIN)/ruff check grader tests scripts benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 clean:

@@ -604,7 +604,7 @@ def summarise(args, configs: list[str], variants_used: dict[str, int], results: 
         f"Machine: {host['cpus']} CPUs ({host['cpu']}), {host['memory']} memory; torch {host['torch']}, "
         f"Python {host['python']}, nbgrader {host['nbgrader']}; grader at {host['commit']}.",
         f"Command: `{command.strip()}` ({args.rounds} round(s), order rotated per round; medians).",
-        f"Submissions: the template with Problems 2 and 3 answered, Problem 1 not: "
+        "Submissions: the template with Problems 2 and 3 answered, Problem 1 not: "
         + ", ".join(f"{count} {kind}" for kind, count in variants_used.items()) + ".",
         "",
     ]

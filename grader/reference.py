@@ -28,7 +28,7 @@ from grader.execution import Execution, planned_runs
 from grader.notebook.locate import locate
 from grader.notebook.printed import printed_arrays
 from grader.notebook.read import NotebookError, read_notebook
-from grader.probe import FORMAT_VERSION
+from grader.probe.protocol import FORMAT_VERSION
 from grader.rubric import LoadedRubric, RubricError
 from grader.run import NotebookRunner, RunnerError
 

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from grader.assets import (CATALOG, FetchError, catalog_states, describe, draw_shapes, fetch_asset, kernel_env,
                            present, sha256_of_path, synth_asset)
 from grader.assets.cache import FASTAI_CONFIG, read_manifest
-from grader.assets.catalog import MNIST_SAMPLE, RESNET18, RESNET34, FastaiArchiveCheck, Sha256Prefix
+from grader.catalog import MNIST_SAMPLE, RESNET18, RESNET34, FastaiArchiveCheck, Sha256Prefix
 from grader.assets.fetch import asset_url
 
 ALL_SYNTHETIC = ("assets: resnet34 synthetic (random weights), resnet18 synthetic (random weights), "

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 from uuid import uuid4
 
-from grader.assets.catalog import CATALOG, Asset, sha256_of_file
+from grader.catalog import CATALOG, Asset, sha256_of_file
 from grader.paths import default_cache
 
 MANIFEST_FILE = "manifest.json"

@@ -12,7 +12,7 @@ from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
 from grader.assets.cache import Record, commit, present, staging, write_layout
-from grader.assets.catalog import CHUNK_BYTES, Asset
+from grader.catalog import CHUNK_BYTES, Asset
 
 URL_ENV_PREFIX = "GRADER_ASSET_URL_"  # + the asset's name in capitals, e.g. GRADER_ASSET_URL_RESNET34
 TIMEOUT_S = 60  # per connection attempt and per read: a stalled server fails instead of hanging

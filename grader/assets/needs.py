@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 
 from grader.assets.cache import assets_root, present
-from grader.assets.catalog import CATALOG, Asset
+from grader.catalog import CATALOG, Asset
 from grader.notebook.code import code_cell_trees
 from grader.rubric import LoadedRubric
 

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from grader.assets.cache import Record, commit, present, staging, write_layout
-from grader.assets.catalog import Asset
+from grader.catalog import Asset
 
 SHAPE_CLASSES = ("circle", "square")
 MNIST_DIGITS = ("3", "7")  # fastai's labels.csv labels them 0 and 1

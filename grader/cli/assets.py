@@ -12,7 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from grader.assets.cache import Record, assets_root, catalog_states, default_root
-from grader.assets.catalog import CATALOG, Asset
+from grader.catalog import CATALOG, Asset
 from grader.assets.fetch import FetchError, asset_url, fetch_asset
 from grader.assets.synth import synth_asset
 from grader.cli.common import error, fail

@@ -50,7 +50,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import grader
-from grader.assets.catalog import Asset
+from grader.catalog import Asset
 from grader.assets.needs import needed_assets
 from grader.export.gradescope import (GradescopeError, Lateness, read_submission_metadata, with_gradescope_lateness,
                                       write_gradescope_results)

@@ -11,16 +11,7 @@ It imports nothing from the rest of ``grader``.
 
 import os
 
-EVIDENCE_ENV = "GRADER_EVIDENCE"
-CAPTURES_ENV = "GRADER_CAPTURES"  # the capture plan file (grader.captures), when the rubric has captures
-THREADS_ENV = "GRADER_TORCH_THREADS"  # torch's CPU threads in this kernel, when several kernels share the cores
-CPU_FALLBACK_ENV = "GRADER_CPU_FALLBACK"  # "1": .cuda() runs on the CPU (grader.probe.vision)
-FORMAT_VERSION = 4
-
-
-def arrays_dir(evidence_path: str) -> str:
-    """Where the probe writes the .npy arrays its events name, next to the evidence file."""
-    return os.path.splitext(evidence_path)[0] + "-arrays"
+from grader.probe.protocol import CAPTURES_ENV, EVIDENCE_ENV, THREADS_ENV
 
 
 def load_ipython_extension(shell) -> None:

@@ -31,7 +31,7 @@ import torch
 from torch.nn.modules.module import register_module_forward_hook
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
-from grader.probe import FORMAT_VERSION, arrays_dir
+from grader.probe.protocol import FORMAT_VERSION, arrays_dir
 from grader.probe.captures import CapturePlan, CaptureRunner
 from grader.probe.vision import VisionRecorder
 

@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from grader.probe import CPU_FALLBACK_ENV
+from grader.probe.protocol import CPU_FALLBACK_ENV
 
 MAX_IMSHOWS = 48
 MAX_ANALYSED_INPUTS = 12

@@ -14,6 +14,8 @@ from typing import Annotated, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from grader.catalog import CATALOG
+
 ITEM_ID = re.compile(r"^\d+\.\d+$")
 MAX_OPTION_NUMBER = 99  # the largest option number a multiple choice answer is read with
 
@@ -397,8 +399,6 @@ class Execution(StrictModel):
     @field_validator("assets")
     @classmethod
     def _catalogued(cls, assets: list[str] | None) -> list[str] | None:
-        from grader.assets.catalog import CATALOG  # the catalog is the assets' one list
-
         unknown = [name for name in assets or () if name not in CATALOG]
         if unknown:
             raise ValueError(f"no asset {', '.join(map(repr, unknown))}; the assets are {', '.join(CATALOG)}")

@@ -30,7 +30,7 @@ from nbclient.exceptions import DeadKernelError
 from grader.captures import CapturePlan
 from grader.evidence import EvidenceError, read_evidence
 from grader.execution import Execution
-from grader.probe import CAPTURES_ENV, CPU_FALLBACK_ENV, EVIDENCE_ENV, THREADS_ENV
+from grader.probe.protocol import CAPTURES_ENV, CPU_FALLBACK_ENV, EVIDENCE_ENV, THREADS_ENV
 from grader.results import CellRun, Confinement
 from grader.run.kernel import GradingKernelManager
 from grader.run.sandbox import KernelSandbox, SandboxHost

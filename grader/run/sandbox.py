@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
-from grader.probe import EVIDENCE_ENV
+from grader.probe.protocol import EVIDENCE_ENV
 from grader.run.cgroups import Cgroups, CgroupError, KernelCgroup
 from grader.run.processes import alive
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
-from grader.probe import EVIDENCE_ENV, arrays_dir
+from grader.probe.protocol import EVIDENCE_ENV, arrays_dir
 from grader.run.processes import alive
 
 

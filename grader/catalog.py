@@ -1,4 +1,5 @@
-"""What the asset cache holds: each asset's place in the cache, where it is published, and how to check it."""
+"""The assets the grader knows (pretrained weights, datasets): each one's place in the asset cache, where it is
+published, and how to check it. Plain data, below the rubric, which names them; the cache is `grader.assets`."""
 
 from __future__ import annotations
 

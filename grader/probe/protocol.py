@@ -1,0 +1,15 @@
+"""What the grader and the probe agree on: the environment variables that hand the probe its files and options,
+the evidence format's version, and where the arrays of an evidence file lie. Imports nothing of either side."""
+
+import os
+
+EVIDENCE_ENV = "GRADER_EVIDENCE"
+CAPTURES_ENV = "GRADER_CAPTURES"  # the capture plan file (grader.captures), when the rubric has captures
+THREADS_ENV = "GRADER_TORCH_THREADS"  # torch's CPU threads in this kernel, when several kernels share the cores
+CPU_FALLBACK_ENV = "GRADER_CPU_FALLBACK"  # "1": .cuda() runs on the CPU (grader.probe.vision)
+FORMAT_VERSION = 4
+
+
+def arrays_dir(evidence_path: str) -> str:
+    """Where the probe writes the .npy arrays its events name, next to the evidence file."""
+    return os.path.splitext(evidence_path)[0] + "-arrays"
