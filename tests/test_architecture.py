@@ -46,4 +46,4 @@ def test_the_modules_mypy_leaves_unchecked_only_shrink():
     # Lower this count as modules are typed; a module newly added to the list raises it, which this refuses.
     overrides = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["tool"]["mypy"]["overrides"]
     unchecked = [module for override in overrides if override.get("ignore_errors") for module in override["module"]]
-    assert len(unchecked) == 27
+    assert len(unchecked) == 26

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from grader.cli import app
-from grader.export.gradescope_build import gradescope_app
+from grader.cli.gradescope import gradescope_app
 from tests.conftest import RUBRIC
 
 

@@ -22,7 +22,8 @@ from grader.batch import rubric_summary
 from grader.export import gradescope_build
 from grader.export.gradescope import (TO_BE_GRADED, GradescopeError, GradescopeSubmission, gradescope_results,
                                       read_submission_metadata, with_gradescope_lateness)
-from grader.export.gradescope_build import autograder_points, gradescope_app, setup_script
+from grader.cli.gradescope import gradescope_app
+from grader.export.gradescope_build import autograder_points, setup_script
 from grader.gradebook import Gradebook, RubricSummary
 from grader.results import CheckResult, IntegrityFlag, ItemResult, ManualScore, SubmissionResult
 from grader.rubric import load_rubric

@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from grader.cli import assets, author, grade, outputs, review, selfcheck, slurm_task
-from grader.export.gradescope_build import gradescope_app
+from grader.cli.gradescope import gradescope_app
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)

@@ -1,4 +1,4 @@
-"""`grader gradescope`: the autograder zip that runs this grader inside Gradescope, and its results.json.
+"""The autograder zip that runs this grader inside Gradescope (`grader gradescope build`, grader/cli/gradescope.py).
 
 `build` writes the zip Gradescope's autograder specification asks for
 (https://gradescope-autograders.readthedocs.io/en/latest/specs/): `setup.sh` and an
@@ -41,29 +41,21 @@ import zipfile
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Optional, get_args
+from typing import get_args
 
 import nbformat
-import typer
 import yaml
-from rich.console import Console
-from rich.markup import escape
 
 import grader
-from grader.catalog import Asset
 from grader.assets.needs import needed_assets
-from grader.export.gradescope import (GradescopeError, Lateness, read_submission_metadata, with_gradescope_lateness,
-                                      write_gradescope_results)
-from grader.gradebook import Gradebook
+from grader.catalog import Asset
+from grader.export.gradescope import (
+    Lateness,
+)
 from grader.notebook.locate import locate
-from grader.paths import GRADEBOOK_FILE
-from grader.rubric import LoadedRubric, RubricError, load_rubric
+from grader.rubric import LoadedRubric, load_rubric
 from grader.rubric.load import RUBRIC_FILE
 from grader.rubric.models import Rubric
-
-gradescope_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                             help="Grade on Gradescope: build the autograder zip, write Gradescope's results.json.")
-console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)  # text; markup only where asked
 
 SOURCE = "/autograder/source"
 GRADER_SRC = "grader-src"
@@ -191,23 +183,11 @@ export GRADER_CACHE=/autograder/cache
 def autograder_points(spec: Rubric) -> float:
     """The points of the items without a TA: what the tests' max_score add up to, and what the assignment's
     autograder must be given (a TA's items are a manual grading question beside it)."""
-    return sum(item.points for item in spec.items if not _graded_by_ta(item))
+    return sum(item.points for item in spec.items if not graded_by_ta(item))
 
 
-def _graded_by_ta(item) -> bool:
+def graded_by_ta(item) -> bool:
     return any(check.kind == "manual" for check in item.checks)
-
-
-def parse_problems(text: str, available: list[int]) -> set[int]:
-    try:
-        problems = {int(part) for part in text.split(",")}
-    except ValueError:
-        raise BuildError(f"--problems {text}: expected problem numbers separated by commas, e.g. 2,3") from None
-    unknown = sorted(problems - set(available))
-    if unknown:
-        raise BuildError(f"--problems {text}: the rubric has no Problem {', '.join(map(str, unknown))}; "
-                         f"it has {', '.join(map(str, available))}")
-    return problems
 
 
 def restricted_rubric(raw: dict, spec: Rubric, problems: set[int]) -> dict:
@@ -216,7 +196,7 @@ def restricted_rubric(raw: dict, spec: Rubric, problems: set[int]) -> dict:
     dropped: they choose what this rubric holds."""
     kept = [item for item in spec.items if item.problem in problems]
     kept_ids = {item.id for item in kept}
-    total = sum(item.points for item in kept)
+    total = sum((item.points for item in kept), 0.0)
     restricted = {**raw, "total": int(total) if total.is_integer() else total,
                   "items": [entry for entry in raw["items"] if entry["id"] in kept_ids]}
     if "choose_all" in raw:
@@ -298,94 +278,16 @@ def write_autograder_zip(out: Path, rubric_folder: Path, grader_files: dict[str,
     return [*members, *files]
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
-    return typer.Exit(code=2)
-
-
-@gradescope_app.command()
-def build(
-    rubric_dir: Annotated[Path, typer.Argument(help="Rubric folder (rubric.yaml, template, solution).")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="The zip to write, e.g. autograder.zip \\[required].",
-                                                show_default=False)] = None,
-    problems: Annotated[Optional[str], typer.Option(
-        help="Problems graded on Gradescope, e.g. 2,3; the other items are left out of the rubric. "
-             "Default: the rubric's gradescope.problems, else all.")] = None,
-    wheel: Annotated[Optional[Path], typer.Option(help="A wheel of the grader to install instead of this "
-                                                       "checkout's source.")] = None,
-    late: Annotated[Optional[str], typer.Option(
-        "--late", help="rubric: apply the rubric's late policy, timed by Gradescope's submission metadata; "
-                       "gradescope: deduct nothing for lateness and say so. Default: the rubric's gradescope.late, "
-                       "else rubric.", show_default=False)] = None,
-) -> None:
-    """Write the autograder zip: setup.sh, run_autograder, the restricted rubric and the grader."""
-    if out is None:  # no default: a zip of another exam in the current folder would be replaced
-        raise _fail("`grader gradescope build` needs --out FILE: the autograder zip to write, e.g. --out autograder.zip")
-    try:
-        loaded = load_rubric(rubric_dir)
-        chosen = (parse_problems(problems, loaded.spec.problems) if problems is not None else
-                  set(loaded.spec.gradescope.problems or loaded.spec.problems))
-        if wheel is not None and not (wheel.is_file() and wheel.suffix == ".whl"):
-            raise BuildError(f"--wheel {wheel}: expected a wheel file (*.whl)")
-        if late is not None and late not in LATENESS:
-            raise BuildError(f"--late {late}: expected {' or '.join(LATENESS)}")
-        lateness: Lateness = late or loaded.spec.gradescope.late
-        grader_files = {f"{GRADER_SRC}/{wheel.name}": wheel} if wheel else grader_source()
-        with tempfile.TemporaryDirectory(prefix="grader-gradescope-") as staging:
-            folder = Path(staging) / RUBRIC
-            stage_rubric(loaded, chosen, folder)
-            restricted = load_rubric(folder)
-            package = f"{SOURCE}/{GRADER_SRC}" + (f"/{wheel.name}" if wheel else "")
-            members = write_autograder_zip(out, folder, grader_files, setup_script(package, needed_assets(restricted)),
-                                           run_script(lateness))
-    except (RubricError, BuildError) as err:
-        raise _fail(str(err)) from None
-    spec = restricted.spec
-    manual = [item for item in spec.items if _graded_by_ta(item)]
-    console.print(f"wrote {out} ({len(members)} files): Problem(s) {', '.join(map(str, sorted(chosen)))}, "
-                  f"{len(spec.items)} items, {spec.total:g} points", highlight=False)
-    points = f"give the autograder {autograder_points(spec):g} points (its tests' max_score add up to that)"
-    if manual:
-        points = (f"graded by a TA in Gradescope: {', '.join(f'{item.id} ({item.points:g})' for item in manual)} "
-                  f"(add a manual grading question for them); {points}")
-    console.print(points, highlight=False)
-    console.print("lateness: " + ("left to Gradescope (the autograder deducts nothing)" if lateness == "gradescope"
-                                  else "the rubric's late policy, timed by Gradescope's submission metadata"),
-                  highlight=False)
-
-
-@gradescope_app.command()
-def results(
-    out_dir: Annotated[Path, typer.Argument(help="Output folder of `grader grade` holding one graded submission.")],
-    to: Annotated[Path, typer.Option("--to", help="The results.json to write (on Gradescope: "
-                                                 "/autograder/results/results.json).")],
-    submission_metadata: Annotated[Optional[Path], typer.Option(
-        "--metadata", help="Gradescope's submission_metadata.json: when it was submitted, and the assignment's due "
-                           "date.")] = None,
-    late: Annotated[str, typer.Option("--late", help="With --metadata: rubric (apply the rubric's late policy) or "
-                                                     "gradescope (deduct nothing, say so).")] = "rubric",
-) -> None:
-    """Write Gradescope's results.json for the one submission graded into OUT_DIR."""
-    if late not in LATENESS:
-        raise _fail(f"--late {late}: expected {' or '.join(LATENESS)}")
-    path = out_dir / GRADEBOOK_FILE
-    if not path.is_file():
-        raise _fail(f"no gradebook at {path}; run `grader grade … --out {out_dir}` first")
-    with Gradebook(path) as book:
-        rubric = book.rubric()
-        graded = book.results()
-    if rubric is None:
-        raise _fail(f"{path} holds no rubric: no submission was graded into it")
-    if len(graded) != 1:
-        raise _fail(f"{path} holds {len(graded)} submissions ({', '.join(r.student for r in graded) or 'none'}); "
-                    "expected exactly one: Gradescope grades one submission at a time")
-    result = graded[0]
-    if submission_metadata is not None:
-        try:
-            result = with_gradescope_lateness(result, rubric.late, read_submission_metadata(submission_metadata),
-                                              late)
-        except GradescopeError as err:
-            raise _fail(str(err)) from None
-    write_gradescope_results(to, rubric, result)
-    console.print(f"wrote {to}: {result.total:g}/{result.max:g} points"
-                  + (f" ({result.late_note})" if result.late_note else ""), highlight=False)
+def build_autograder(out: Path, loaded: LoadedRubric, problems: set[int], wheel: Path | None,
+                     lateness: Lateness) -> tuple[LoadedRubric, list[str]]:
+    """Write the autograder zip `out` for `problems` of the rubric; the restricted rubric it holds, and its
+    members. wheel: the grader to install (default: this checkout's source). Raises RubricError, BuildError."""
+    grader_files = {f"{GRADER_SRC}/{wheel.name}": wheel} if wheel else grader_source()
+    with tempfile.TemporaryDirectory(prefix="grader-gradescope-") as staging:
+        folder = Path(staging) / RUBRIC
+        stage_rubric(loaded, problems, folder)
+        restricted = load_rubric(folder)
+        package = f"{SOURCE}/{GRADER_SRC}" + (f"/{wheel.name}" if wheel else "")
+        members = write_autograder_zip(out, folder, grader_files, setup_script(package, needed_assets(restricted)),
+                                       run_script(lateness))
+    return restricted, members
