@@ -1,7 +1,8 @@
 """Shared fixtures. Tests that execute notebooks share one graded copy of the
-sample submissions per test run (grading them takes ~1 minute on 2 cores), and
-one grader cache. Under pytest-xdist (`-n`), each of these is made once by
-whichever worker asks first, the others waiting for it (`made_once`)."""
+sample submissions per test run (grading them takes ~1 minute on 2 cores,
+started in the background with the first test), and one grader cache. Under
+pytest-xdist (`-n`), each of these is made once by whichever worker asks
+first, the others waiting for it (`made_once`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -151,13 +153,31 @@ def unsandboxed_warm_kernels(cache_dir):
         yield warm
 
 
+def _uses_the_graded_samples(item: pytest.Item) -> bool:
+    """Whether a test uses `graded` below, not a module's own fixture or a parameter of that name."""
+    definitions = item._fixtureinfo.name2fixturedefs.get("graded", ())  # pytest has no public way to ask
+    return bool(definitions) and definitions[-1].func.__module__ == __name__
+
+
+@pytest.fixture(scope="session", autouse=True)
+def samples_grading(request, tmp_path_factory) -> Iterator[Future[Path] | None]:
+    """Where any test of this run uses the graded samples, their grading starts with the first test, in the
+    background: the minute it takes passes while other tests run."""
+    if not any(_uses_the_graded_samples(item) for item in request.session.items):
+        yield None
+        return
+    cache = request.getfixturevalue("cache_dir")
+    with ThreadPoolExecutor(1) as background:
+        yield background.submit(made_once, tmp_path_factory, "graded", lambda out: run_cli(
+            "grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", "--jobs", "2",
+            "--cpu-fallback", env_cache=cache))
+
+
 @pytest.fixture(scope="session")
-def graded(tmp_path_factory, cache_dir) -> Path:
+def graded(samples_grading) -> Path:
     """The sample submissions graded once with the CLI, two at a time; returns the output folder, which tests only
     read (one that changes it works on a copy)."""
-    return made_once(tmp_path_factory, "graded", lambda out: run_cli(
-        "grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", "--jobs", "2",
-        "--cpu-fallback", env_cache=cache_dir))
+    return samples_grading.result()
 
 
 @pytest.fixture(scope="session")
