@@ -1,12 +1,19 @@
 """Shared fixtures. Tests that execute notebooks share one graded copy of the
-sample submissions per session (grading them takes ~2 minutes on 2 cores)."""
+sample submissions per test run (grading them takes ~1 minute on 2 cores,
+started in the background with the first test), and one grader cache. Under
+pytest-xdist (`-n`), each of these is made once by whichever worker asks
+first, the others waiting for it (`made_once`)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -60,12 +67,31 @@ def problems_2_and_3_rubric(tmp: Path) -> Path:
     return folder
 
 
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], object]) -> Path:
+    """A folder that `make` fills once per test run. A session fixture runs once in each pytest-xdist worker: the
+    first worker to ask makes it where all of them look, the others wait for it and read it as it is."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's own
+    folder, made = shared / name, shared / f"{name}.made"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not made.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            made.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
-    """The grader's cache for the session, with synthetic assets (no network here) as `make demo` makes them."""
-    cache = tmp_path_factory.mktemp("cache")
-    run_cli("assets", "synth", "--cache-dir", str(cache), env_cache=cache)
-    return cache
+    """The grader's cache for the test run, with synthetic assets (no network here) as `make demo` makes them."""
+    return made_once(tmp_path_factory, "cache", lambda cache: run_cli("assets", "synth", "--cache-dir", str(cache),
+                                                                      env_cache=cache))
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +99,8 @@ def grader_wheel(tmp_path_factory) -> Path:
     """This grader's wheel, built from its source once, as `grader release` builds it."""
     from grader.selfcheck.wheel import build_grader_wheel
 
-    return build_grader_wheel(tmp_path_factory.mktemp("wheel"))
+    (wheel,) = made_once(tmp_path_factory, "wheel", build_grader_wheel).glob("grader-*.whl")
+    return wheel
 
 
 @pytest.fixture(scope="session")
@@ -126,13 +153,31 @@ def unsandboxed_warm_kernels(cache_dir):
         yield warm
 
 
+def _uses_the_graded_samples(item: pytest.Item) -> bool:
+    """Whether a test uses `graded` below, not a module's own fixture or a parameter of that name."""
+    definitions = item._fixtureinfo.name2fixturedefs.get("graded", ())  # pytest has no public way to ask
+    return bool(definitions) and definitions[-1].func.__module__ == __name__
+
+
+@pytest.fixture(scope="session", autouse=True)
+def samples_grading(request, tmp_path_factory) -> Iterator[Future[Path] | None]:
+    """Where any test of this run uses the graded samples, their grading starts with the first test, in the
+    background: the minute it takes passes while other tests run."""
+    if not any(_uses_the_graded_samples(item) for item in request.session.items):
+        yield None
+        return
+    cache = request.getfixturevalue("cache_dir")
+    with ThreadPoolExecutor(1) as background:
+        yield background.submit(made_once, tmp_path_factory, "graded", lambda out: run_cli(
+            "grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", "--jobs", "2",
+            "--cpu-fallback", env_cache=cache))
+
+
 @pytest.fixture(scope="session")
-def graded(tmp_path_factory, cache_dir) -> Path:
-    """The sample submissions graded once with the CLI, two at a time; returns the output folder."""
-    out = tmp_path_factory.mktemp("graded")
-    run_cli("grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", "--jobs", "2",
-            "--cpu-fallback", env_cache=cache_dir)
-    return out
+def graded(samples_grading) -> Path:
+    """The sample submissions graded once with the CLI, two at a time; returns the output folder, which tests only
+    read (one that changes it works on a copy)."""
+    return samples_grading.result()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """A real single-node Slurm for the tests (../shared/slurm-ci.md): Debian's Slurm 22.05 with munge, configured
-in a private folder (SLURM_CONF), two fake GPUs, started in order and stopped by pid."""
+in a private folder (SLURM_CONF), two fake GPUs, started in order and stopped by pid. Its ports and its munged are
+its own, so another test run's cluster on the machine neither stops it nor is stopped by it."""
 
 from __future__ import annotations
 
@@ -18,18 +19,16 @@ from pathlib import Path
 class Cluster:
     folder: Path
     conf: Path
+    munge: Path  # its munged's socket, pid file, log and seed (munged refuses a folder under pytest's private ones)
 
     @property
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
 
     def pids(self) -> list[int]:
-        found = []
-        for name in ("slurmd.pid", "slurmctld.pid"):
-            path = self.folder / name
-            if path.is_file():
-                found.append(int(path.read_text().strip()))
-        return found
+        """Its daemons, in the order they stop: slurmd, slurmctld, munged."""
+        paths = (self.folder / "slurmd.pid", self.folder / "slurmctld.pid", self.munge / "munged.pid")
+        return [int(path.read_text().strip()) for path in paths if path.is_file()]
 
     def stop(self) -> None:
         for pid in self.pids():
@@ -37,12 +36,24 @@ class Cluster:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        munge_pid = Path("/run/munge/munged.pid")
-        if munge_pid.is_file():
-            try:
-                os.kill(int(munge_pid.read_text().strip()), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        shutil.rmtree(self.munge, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
+def start_munged(folder: Path) -> None:
+    """A munged of the cluster's own, with the machine's key."""
+    folder.parent.mkdir(exist_ok=True)
+    shutil.chown(folder.parent, "munge", "munge")
+    folder.mkdir(mode=0o755)  # munged wants its socket's folder open to all, and its own
+    shutil.chown(folder, "munge", "munge")
+    subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged", f"--socket={folder}/munge.socket",
+                    f"--pid-file={folder}/munged.pid", f"--log-file={folder}/munged.log",
+                    f"--seed-file={folder}/munged.seed"], check=True)
 
 
 def start(folder: Path, gpus: int = 2) -> Cluster:
@@ -58,11 +69,15 @@ def start(folder: Path, gpus: int = 2) -> Cluster:
         link = folder / "fakegpu" / f"nvidia{index}"
         if not link.exists():
             link.symlink_to("/dev/null")
+    munge = Path("/run/munge") / f"grader-tests-{os.getpid()}-{folder.name}"
     conf = folder / "slurm.conf"
     conf.write_text(f"""ClusterName=grader-tests
 SlurmctldHost={host}
+SlurmctldPort={free_port()}
+SlurmdPort={free_port()}
 SlurmUser=root
 AuthType=auth/munge
+AuthInfo=socket={munge}/munge.socket
 StateSaveLocation={folder}/state
 SlurmdSpoolDir={folder}/spool
 SlurmctldPidFile={folder}/slurmctld.pid
@@ -88,13 +103,8 @@ NodeName={host} CPUs={cpus} RealMemory={int(memory * 0.9)} Gres=gpu:{gpus} State
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """)
     (folder / "gres.conf").write_text(f"AutoDetect=off\nNodeName={host} Name=gpu File={folder}/fakegpu/nvidia[0-{gpus - 1}]\n")
-    cluster = Cluster(folder, conf)
-    running = subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True, text=True).stdout.split()
-    assert not running, f"a slurmctld is running already (pid {', '.join(running)}): stop it first"
-    Path("/run/munge").mkdir(exist_ok=True)
-    shutil.chown("/run/munge", "munge", "munge")
-    if not Path("/run/munge/munge.socket.2").exists():
-        subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
+    cluster = Cluster(folder, conf, munge)
+    start_munged(munge)
     subprocess.run(["/usr/sbin/slurmctld", "-f", str(conf)], check=True, env=cluster.env)
     subprocess.run(["/usr/sbin/slurmd", "-f", str(conf)], check=True, env=cluster.env)
     deadline = time.monotonic() + 30

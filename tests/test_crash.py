@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -38,10 +42,10 @@ def batch_of(folder: Path, count: int) -> Path:
     return folder
 
 
-def start_grading(batch: Path, out: Path, cache_dir: Path) -> subprocess.Popen:
+def start_grading(batch: Path, out: Path, cache_dir: Path, *options: str) -> subprocess.Popen:
     env = dict(os.environ, GRADER_CACHE=str(cache_dir))
     return subprocess.Popen([sys.executable, "-m", "grader", "grade", str(batch), "--rubric", str(RUBRIC),
-                             "--out", str(out), "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             "--out", str(out), "--quiet", *options], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             # as from a terminal, even when the tests run in the background (SIGINT ignored)
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -66,50 +70,86 @@ def wait_for(condition, timeout: float = 180.0) -> None:
         time.sleep(0.3)
 
 
-def sandboxed_processes(grader_pid: int | None = None) -> list[str]:
-    """Live processes running as a sandbox uid (zombies are dead already): anywhere on the machine, or with
-    `grader_pid` only that grader's, which sit in its kernels' cgroups (`<grader pid>-<uid>`): another grader on
-    the machine has kernels of its own."""
+def sandboxed_processes(grader_pid: int) -> list[str]:
+    """The live processes (zombies are dead already) of the kernels that grader started: those running as a sandbox
+    uid in its kernels' cgroups (`<grader pid>-<uid>`), where they stay even after their grader dies. Another grader
+    on the machine has kernels of its own, in its own cgroups: they are not looked at."""
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            groups = (status.parent / "cgroup").read_text() if grader_pid is not None else ""
+            groups = (status.parent / "cgroup").read_text()
         except OSError:
             continue
         uid, state = int(fields["Uid"].split()[0]), fields["State"].split()[0]
-        if grader_pid is not None and not any(line.rsplit("/", 1)[-1].startswith(f"{grader_pid}-")
-                                              for line in groups.splitlines()):
-            continue
-        if FIRST_UID <= uid < FIRST_UID + UIDS and state != "Z":
+        ours = any(line.rsplit("/", 1)[-1].startswith(f"{grader_pid}-") for line in groups.splitlines())
+        if ours and FIRST_UID <= uid < FIRST_UID + UIDS and state != "Z":
             found.append(f"{status.parent.name} {fields['Name'].strip()} {state}")
     return found
 
 
-def test_sigkill_mid_batch_then_rerun_grades_each_submission_exactly_once(tmp_path, cache_dir, graded):
-    batch, out = batch_of(tmp_path / "batch", 20), tmp_path / "out"
-    grader = start_grading(batch, out, cache_dir)
-    wait_for(lambda: len(stored(out)) >= 3)
-    wait_for(lambda: sandboxed_processes(grader.pid))  # killed while its kernels run: they must not outlive it
-    grader.kill()
-    grader.wait()
-    before = stored(out)
-    assert 3 <= len(before) < 20
-    wait_for(lambda: not sandboxed_processes(grader.pid), timeout=10)  # its kernels die with their grader
+def pids(processes: list[str]) -> set[str]:
+    return {line.split()[0] for line in processes}
+
+
+@contextmanager
+def another_graders_kernel(sandbox_host) -> Iterator[set[str]]:
+    """A sandboxed kernel (`sleep`) that this test process starts as any grader starts one, so outside the grader a
+    test runs: yields its processes' pids once `sandboxed_processes` sees it run as this process's."""
+    root = Path(tempfile.mkdtemp(prefix="grader-test-"))
+    (root / "submission").mkdir()
+    try:
+        with sandbox_host.sandbox(root, root / "submission") as box:
+            kernel = subprocess.Popen(box.wrap(["sleep", "600"]), env=sandbox_host.kernel_env(box.runtime, "EVIDENCE"))
+            try:
+                wait_for(lambda: "sleep" in {line.split()[1] for line in sandboxed_processes(os.getpid())})
+                yield pids(sandboxed_processes(os.getpid()))
+            finally:
+                kernel.kill()
+                kernel.wait()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_process_check_sees_only_the_kernels_of_the_grader_asked_about(sandbox_host):
+    stranger = subprocess.Popen(["sleep", "600"])  # a process that started no kernel
+    try:
+        with another_graders_kernel(sandbox_host) as kernel:  # seen by the check as this process's kernel
+            assert kernel and sandboxed_processes(stranger.pid) == []  # and not as another's
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_sigkill_mid_batch_then_rerun_grades_each_submission_exactly_once(tmp_path, cache_dir, graded, sandbox_host):
+    count = 8  # enough to be killed mid-way
+    batch, out = batch_of(tmp_path / "batch", count), tmp_path / "out"
+    with another_graders_kernel(sandbox_host) as stranger:  # running throughout: the checks must not count it
+        grader = start_grading(batch, out, cache_dir)
+        wait_for(lambda: len(stored(out)) >= 3)
+        wait_for(lambda: sandboxed_processes(grader.pid))  # killed while its kernels run: they must not outlive it
+        assert not pids(sandboxed_processes(grader.pid)) & stranger
+        grader.kill()
+        grader.wait()
+        before = stored(out)
+        assert 3 <= len(before) < count
+        wait_for(lambda: not sandboxed_processes(grader.pid), timeout=10)  # its kernels die with their grader
+        assert stranger <= pids(sandboxed_processes(os.getpid()))  # while another grader's kernel still runs
 
     rerun = run_cli("grade", str(batch), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", env_cache=cache_dir)
-    assert f"graded {20 - len(before)}, unchanged {len(before)}, errors 0" in rerun.stderr
+    assert f"graded {count - len(before)}, unchanged {len(before)}, errors 0" in rerun.stderr
     after = stored(out)
-    assert len(after) == 20 and all(after[student] == at for student, at in before.items())
+    assert len(after) == count and all(after[student] == at for student, at in before.items())
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]
-    assert sorted((r["student"], r["total"]) for r in results) == [(f"2023{n:03d}", 20.0) for n in range(1, 21)]
+    assert sorted((r["student"], r["total"]) for r in results) == [(f"2023{n:03d}", 20.0) for n in range(1, count + 1)]
     assert not list(Path("/tmp").glob(f"grader-run-{grader.pid}-*"))  # the killed run's workspace is swept
     assert not [name for name in Cgroups.detect().names_in_use() if name.startswith(f"{grader.pid}-")]
     assert not list(out.rglob("*.tmp"))
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, cache_dir, graded):
-    batch, out = batch_of(tmp_path / "batch", 6), tmp_path / "out"
+    count = 4  # enough to be interrupted mid-way
+    batch, out = batch_of(tmp_path / "batch", count), tmp_path / "out"
     grader = start_grading(batch, out, cache_dir)
     wait_for(lambda: len(stored(out)) >= 1)
     grader.send_signal(signal.SIGINT)
@@ -122,4 +162,4 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, cache_dir, graded
     assert not sandboxed_processes(grader.pid)
     assert not list(Path("/tmp").glob(f"grader-run-{grader.pid}-*"))
     rerun = run_cli("grade", str(batch), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", env_cache=cache_dir)
-    assert f"graded {6 - done}, unchanged {done}, errors 0" in rerun.stderr
+    assert f"graded {count - done}, unchanged {done}, errors 0" in rerun.stderr

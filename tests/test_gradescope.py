@@ -613,7 +613,8 @@ for path in {references!r}:
     attempt(os.path.basename(path), lambda: open(path, "rb").read())
 attempt("results.json", lambda: open(ROOT + "/results/results.json", "w").write("{{}}"))
 attempt("submission_metadata.json", lambda: open(ROOT + "/submission_metadata.json").read())
-seen["gradebooks"] = [folder for folder in glob.glob("/tmp/tmp.*") if os.path.exists(folder + "/out/gradebook.sqlite")]
+seen["gradebooks"] = [folder for folder in glob.glob(ROOT + "/tmp/tmp.*")
+                      if os.path.exists(folder + "/out/gradebook.sqlite")]
 with open(LEAK, "w") as leak:
     json.dump(seen, leak)
 """
@@ -629,6 +630,8 @@ def gradescope_image(autograder):
     (root / "venv").symlink_to(sys.prefix)  # setup.sh's venv: here, the test's, which has torch and fastai
     fake_bin = root / "bin"
     fake_bwrap(fake_bin)
+    (root / "tmp").mkdir()
+    (root / "tmp").chmod(0o1777)  # the container's /tmp, of this image alone: another test run's stays out of it
     env = {**os.environ, "GRADER_CACHE": str(root / "cache")}
     # setup.sh's last line (its apt-get and pip lines need the internet this machine lacks)
     done = subprocess.run([str(root / "venv" / "bin" / "grader"), "rubric", "reference", str(root / "source" / "rubric"),
@@ -644,7 +647,8 @@ def run_autograder(root: Path, notebook: nbformat.NotebookNode, created_at: str)
     (root / "submission").mkdir()
     nbformat.write(notebook, root / "submission" / "midterm.ipynb")
     metadata_file(root, created_at)
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "PATH": f"{root / 'bin'}:{os.environ['PATH']}"}
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "PATH": f"{root / 'bin'}:{os.environ['PATH']}",
+           "TMPDIR": str(root / "tmp")}
     env.pop("GRADER_CACHE", None)
     done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root, capture_output=True,
                           text=True, timeout=600)
@@ -697,4 +701,4 @@ def test_in_a_container_without_namespaces_the_kernel_runs_as_its_own_uid_and_ca
     assert spied["output"].splitlines()[2] == (
         "Late: submitted 2022-04-21T02:30:00+00:00, 11 h 31 min after the deadline (2022-04-20T23:59+09:00); the "
         "rubric deducts nothing.")
-    assert not list(Path("/tmp").glob("tmp.*/out/gradebook.sqlite"))  # run_autograder's own folder is gone
+    assert not list((root / "tmp").glob("tmp.*/out/gradebook.sqlite"))  # run_autograder's own folder is gone

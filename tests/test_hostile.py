@@ -21,8 +21,8 @@ import pytest
 
 import grader
 from grader.gradebook import Gradebook
-from tests.conftest import RUBRIC, SUBMISSIONS, run_cli
-from tests.test_crash import sandboxed_processes
+from tests.conftest import RUBRIC, SUBMISSIONS
+from tests.test_crash import sandboxed_processes, start_grading
 
 pytestmark = pytest.mark.notebooks
 
@@ -80,15 +80,16 @@ def hostile(tmp_path_factory, cache_dir, graded):  # after `graded`: the referen
     for name in HONEST:
         shutil.copy(SUBMISSIONS / name, batch / name)
     before = sorted(p.name for p in SUBMISSIONS.iterdir())
+    grader = start_grading(batch, out, cache_dir, *LIMITS)  # its pid: the processes it leaves are looked for
     try:
-        done = run_cli("grade", str(batch), "--rubric", str(RUBRIC), "--out", str(out), "--quiet", *LIMITS,
-                       env_cache=cache_dir)
+        stdout, stderr = grader.communicate(timeout=1800)
     finally:
         listener.close()
+    assert grader.returncode == 0, f"grader grade failed ({grader.returncode}):\n{stdout}\n{stderr}"
     assert sorted(p.name for p in SUBMISSIONS.iterdir()) == before
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     return {
-        "out": out, "listener": listener, "console": done.stderr,
+        "out": out, "listener": listener, "console": stderr, "grader_pid": grader.pid,
         "results": {r["student"]: r for r in results["submissions"]},
     }
 
@@ -236,4 +237,4 @@ def test_forged_json_breaks_only_the_forger(hostile):
 
 
 def test_no_sandbox_process_outlives_the_batch(hostile):
-    assert sandboxed_processes() == []  # the fork bomb's children included
+    assert sandboxed_processes(hostile["grader_pid"]) == []  # the fork bomb's children included
