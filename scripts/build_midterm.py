@@ -307,14 +307,8 @@ def copy_outputs(target: nbformat.NotebookNode, source: nbformat.NotebookNode, i
         targets[item].outputs = copy.deepcopy(sources[item].outputs)
 
 
-def main() -> None:
-    nb = template()
-    nbformat.write(nb, RUBRIC / "template.ipynb")
-    solution = fill(nb, SOLUTION)  # Problems 2 and 3; scripts/build_problem1.py writes the full solution.ipynb
-
-    for old in SUBMISSIONS.iterdir():
-        if old.name != "README.md":
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
+def sample_submissions(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
+    """The Problem 2/3 sample submissions, not yet executed, by file name."""
     samples: dict[str, nbformat.NotebookNode] = {}
     samples["김민준(2022001).ipynb"] = fill(nb, SOLUTION)
     samples["이서연(2022002).ipynb"] = fill(nb, {
@@ -356,8 +350,18 @@ def main() -> None:
     wrong_lr = problem_2()
     wrong_lr["2.2"] = wrong_lr["2.2"].replace("lr=0.1", "lr=0.01")
     samples["배은우(2022013).ipynb"] = fill(nb, {**wrong_lr, **true_false("True", "False")})
+    return samples
 
-    executed = {name: execute(sample) for name, sample in samples.items()}
+
+def main() -> None:
+    nb = template()
+    nbformat.write(nb, RUBRIC / "template.ipynb")
+    solution = fill(nb, SOLUTION)  # Problems 2 and 3; scripts/build_problem1.py writes the full solution.ipynb
+
+    for old in SUBMISSIONS.iterdir():
+        if old.name != "README.md":
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    executed = {name: execute(sample) for name, sample in sample_submissions(nb).items()}
     copy_outputs(executed["배은우(2022013).ipynb"], execute(solution), ["2.2", "2.3", "2.4"])
     for name, sample in executed.items():
         nbformat.write(sample, SUBMISSIONS / name)
