@@ -492,7 +492,8 @@ def fmt(value: float, digits: int = 1) -> str:
     return "-" if value != value else f"{value:.{digits}f}"
 
 
-def main() -> None:
+def options() -> tuple[argparse.Namespace, set[str]]:
+    """The command line and the set of --skip words; with --execute-plain nothing else is checked."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=40, help="submissions graded by (a)-(d) [40]")
@@ -509,8 +510,7 @@ def main() -> None:
     parser.add_argument("--execute-plain", nargs=2, type=Path, metavar=("SUBMISSIONS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.execute_plain:
-        execute_plain(*args.execute_plain)
-        return
+        return args, set()
     if os.geteuid() != 0:
         parser.error("run as root: the grader's sandbox needs it (sudo .venv/bin/python benchmarks/throughput.py)")
     skip = {word.strip() for word in args.skip.split(",") if word.strip()}
@@ -518,9 +518,12 @@ def main() -> None:
     unknown = skip - {"a", "b", "c", "d", "nbgrader", "scaling", "reports"}
     if unknown:
         parser.error(f"unknown --skip {', '.join(sorted(unknown))}")
-    configs = [config for config in CONFIGS if config not in skip]
-    scaling = [] if "scaling" in skip else [int(n) for n in args.scaling.split(",") if n.strip()]
+    return args, skip
 
+
+def prepare(args: argparse.Namespace, scaling: list[int]) -> tuple[Bench, Path, dict[str, int]]:
+    """The work folder, the grader's cache and the submissions: the bench, the pool of the largest N
+    submissions, and how many of each variant the --n graded by (a)-(d) hold."""
     work = args.work or Path(tempfile.mkdtemp(prefix="grader-throughput-"))
     work.mkdir(parents=True, exist_ok=True)
     largest = max([args.n, *scaling])
@@ -535,70 +538,119 @@ def main() -> None:
     subset(pool, bench.submissions, args.n)
     counts = {kind: kinds[: args.n].count(kind) for kind in dict.fromkeys(kinds)}
     print(f"{args.n} submissions ({', '.join(f'{count} {kind}' for kind, count in counts.items())})", flush=True)
+    return bench, pool, counts
 
-    # Not timed: the nbgrader venv and course, the reference solution into the cache, and one run of
-    # each configuration on one submission (files into the page cache; a broken set-up fails here).
-    one = subset(pool, work / "warm-up", 1)
+
+def warm_up(bench: Bench, pool: Path, configs: list[str]) -> Path:
+    """Not timed: the nbgrader venv and course, the reference solution into the cache, and one run of
+    each configuration on one submission (files into the page cache; a broken set-up fails here).
+    Returns the folder of that one submission."""
+    one = subset(pool, bench.work / "warm-up", 1)
     if "d" in configs:
         bench.nbgrader = ensure_nbgrader_venv()
-        bench.nbgrader_env = nbgrader_env(work)
-        bench.course = prepare_nbgrader_course(work, one, bench.nbgrader, bench.nbgrader_env)
+        bench.nbgrader_env = nbgrader_env(bench.work)
+        bench.course = prepare_nbgrader_course(bench.work, one, bench.nbgrader, bench.nbgrader_env)
     print("warm-up (not timed): " + ", ".join(configs), flush=True)
     for config in configs:
         bench.run(config, one, 1)
     if "d" in configs:
         shutil.rmtree(bench.course)
-        bench.course = prepare_nbgrader_course(work, bench.submissions, bench.nbgrader, bench.nbgrader_env)
+        bench.course = prepare_nbgrader_course(bench.work, bench.submissions, bench.nbgrader, bench.nbgrader_env)
+    return one
 
+
+def run_rounds(bench: Bench, configs: list[str], rounds: int
+               ) -> tuple[dict[str, list[Measurement]], dict[str, list[dict[str, float]]]]:
+    """Each round runs every configuration once, in an order rotated from round to round."""
     results: dict[str, list[Measurement]] = {config: [] for config in configs}
     times: dict[str, list[dict[str, float]]] = {config: [] for config in configs}
-    for round_ in range(args.rounds):
+    for round_ in range(rounds):
         order = configs[round_ % len(configs):] + configs[: round_ % len(configs)]
         for config in order:
             measurement, per_submission = bench.run(config)
             results[config].append(measurement)
             times[config] += per_submission
-            print(f"round {round_ + 1}/{args.rounds} ({config}) {CONFIGS[config]}: {measurement.wall_s:.1f} s wall, "
+            print(f"round {round_ + 1}/{rounds} ({config}) {CONFIGS[config]}: {measurement.wall_s:.1f} s wall, "
                   f"{measurement.cpu:.1f} s CPU, {measurement.peak_gb:.2f} GB peak", flush=True)
-    source_of_reports = bench.last_graded
+    return results, times
 
-    growth: dict[int, tuple[Measurement, bool]] = {}  # N -> (measurement, taken from the main run)
+
+def run_scaling(bench: Bench, pool: Path, scaling: list[int], main_runs: list[Measurement]
+                ) -> tuple[dict[int, tuple[Measurement, bool]], Path | None]:
+    """(a) for each N of --scaling, the median of `main_runs` where N is --n. Returns N -> (measurement,
+    taken from the main run), and the OUT folder of a grader run for the report benchmark: the main
+    rounds' last, else the first here."""
+    source_of_reports = bench.last_graded
+    growth: dict[int, tuple[Measurement, bool]] = {}
     for n in scaling:
-        if n == args.n and results.get("a"):
-            growth[n] = (sorted(results["a"], key=lambda m: m.wall_s)[len(results["a"]) // 2], True)
+        if n == bench.n and main_runs:
+            growth[n] = (sorted(main_runs, key=lambda m: m.wall_s)[len(main_runs) // 2], True)
             continue
-        measurement, _ = bench.run("a", subset(pool, work / f"submissions-{n}", n), n)
+        measurement, _ = bench.run("a", subset(pool, bench.work / f"submissions-{n}", n), n)
         growth[n] = (measurement, False)
         print(f"scaling: N={n} {CONFIGS['a']}: {measurement.wall_s:.1f} s wall", flush=True)
         source_of_reports = source_of_reports or bench.last_graded
+    return growth, source_of_reports
 
+
+def time_report(bench: Bench, source_of_reports: Path | None, one: Path, count: int) -> Measurement:
+    """`grader report` over a gradebook of `count` copies of graded results."""
+    if source_of_reports is None:  # neither (a) nor (b) ran: grade the warm-up submission
+        bench.run("b", one, 1)
+        source_of_reports = bench.last_graded
+    target = bench.folder("report")
+    build_report_gradebook(source_of_reports, target, count)
+    report = measure([str(GRADER), "report", "--out", str(target)], target.with_suffix(".log"), bench.timeout_s)
+    pages = len(list((target / "students").glob("*.html")))
+    if pages != count:
+        raise RunFailed(f"grader report wrote {pages} student page(s), not {count}")
+    print(f"reports: {count} rendered in {report.wall_s:.1f} s", flush=True)
+    return report
+
+
+def main() -> None:
+    args, skip = options()
+    if args.execute_plain:
+        execute_plain(*args.execute_plain)
+        return
+    configs = [config for config in CONFIGS if config not in skip]
+    scaling = [] if "scaling" in skip else [int(n) for n in args.scaling.split(",") if n.strip()]
+    bench, pool, counts = prepare(args, scaling)
+    one = warm_up(bench, pool, configs)
+    results, times = run_rounds(bench, configs, args.rounds)
+    growth, source_of_reports = run_scaling(bench, pool, scaling, results.get("a", []))
     report: Measurement | None = None
     if args.reports and "reports" not in skip:
-        if source_of_reports is None:  # neither (a) nor (b) ran: grade the warm-up submission
-            bench.run("b", one, 1)
-            source_of_reports = bench.last_graded
-        target = bench.folder("report")
-        build_report_gradebook(source_of_reports, target, args.reports)
-        report = measure([str(GRADER), "report", "--out", str(target)], target.with_suffix(".log"), bench.timeout_s)
-        pages = len(list((target / "students").glob("*.html")))
-        if pages != args.reports:
-            raise RunFailed(f"grader report wrote {pages} student page(s), not {args.reports}")
-        print(f"reports: {args.reports} rendered in {report.wall_s:.1f} s", flush=True)
+        report = time_report(bench, source_of_reports, one, args.reports)
 
     text = summarise(args, configs, counts, results, times, growth, report, machine())
-    markdown = args.markdown or work.with_name(work.name + ".md")
+    markdown = args.markdown or bench.work.with_name(bench.work.name + ".md")
     markdown.write_text(text, encoding="utf-8")
     print("\n" + text)
     print(f"(written to {markdown})")
     if not args.keep and args.work is None:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(bench.work, ignore_errors=True)
 
 
 def summarise(args, configs: list[str], variants_used: dict[str, int], results: dict[str, list[Measurement]],
               times: dict[str, list[dict[str, float]]], growth: dict[int, tuple[Measurement, bool]],
               report: Measurement | None, host: dict[str, str]) -> str:
+    lines = header_lines(args, variants_used, host) + configs_table(args, configs, results)
+    lines += per_submission_lines(times)
+    lines += ["", notes(configs), CPU_AND_MEMORY, ""]
+    if growth:
+        lines += scaling_table(growth)
+    if report is not None:
+        lines += [f"`grader report` over a gradebook of {args.reports} graded submissions (results.json, "
+                  f"{args.reports} student pages, the class summary): {report.wall_s:.1f} s wall, "
+                  f"{report.cpu:.1f} s CPU, {report.peak_gb:.2f} GB peak "
+                  f"({1000 * report.wall_s / args.reports:.0f} ms per submission).", ""]
+    return "\n".join(lines)
+
+
+def header_lines(args, variants_used: dict[str, int], host: dict[str, str]) -> list[str]:
     command = "sudo .venv/bin/python benchmarks/throughput.py " + shlex.join(sys.argv[1:])
-    lines = [
+    return [
         f"### Throughput: {args.n} midterm submissions ({datetime.now(timezone.utc):%Y-%m-%d})",
         "",
         f"Machine: {host['cpus']} CPUs ({host['cpu']}), {host['memory']} memory; torch {host['torch']}, "
@@ -608,11 +660,15 @@ def summarise(args, configs: list[str], variants_used: dict[str, int], results: 
         + ", ".join(f"{count} {kind}" for kind, count in variants_used.items()) + ".",
         "",
     ]
+
+
+def configs_table(args, configs: list[str], results: dict[str, list[Measurement]]) -> list[str]:
+    """One row per configuration (medians over the rounds, peak memory the largest), then the wall-time ratios."""
     wall = {config: median([m.wall_s for m in results[config]]) for config in configs}
     cpu = {config: median([m.cpu for m in results[config]]) for config in configs}
     peak = {config: max(m.peak_gb for m in results[config]) for config in configs}
-    lines += ["| | what | wall s | wall s / submission | CPU s | peak memory GB | wall / (a) | CPU / (a) |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| | what | wall s | wall s / submission | CPU s | peak memory GB | wall / (a) | CPU / (a) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for config in configs:
         lines.append(f"| ({config}) | {CONFIGS[config]} | {fmt(wall[config])} | {fmt(wall[config] / args.n, 2)} | "
                      f"{fmt(cpu[config])} | {fmt(peak[config], 2)} | "
@@ -623,6 +679,12 @@ def summarise(args, configs: list[str], variants_used: dict[str, int], results: 
         ratios = [f"({other})/(a) = {wall[other] / wall['a']:.2f}" for other in ("c", "d", "b") if other in wall]
         if ratios:
             lines += ["Wall-time ratios: " + ", ".join(ratios) + ".", ""]
+    return lines
+
+
+def per_submission_lines(times: dict[str, list[dict[str, float]]]) -> list[str]:
+    """The grader's overhead per submission for (a) and (b), the phases of a plain execution for (c)."""
+    lines = []
     for config in ("a", "b"):
         if times.get(config):
             overhead = [t["seconds"] - t["cells"] for t in times[config]]
@@ -635,54 +697,56 @@ def summarise(args, configs: list[str], variants_used: dict[str, int], results: 
         lines.append(f"- (c) per notebook: median {phases['seconds']:.2f} s = kernel start {phases['start']:.2f} s + "
                      f"cells {phases['cells']:.2f} s + kernel shutdown {phases['shutdown']:.2f} s (nbclient's "
                      "graceful shutdown waits for the kernel to exit) + the rest.")
-    notes = []
+    return lines
+
+
+def notes(configs: list[str]) -> str:
+    """What each configuration that ran does and does not count."""
+    sentences = []
     if "a" in configs or "b" in configs:
-        notes.append(
+        sentences.append(
             "The grader's overhead per submission counts everything of that submission but its cells: the sandbox, "
             "the kernel's start and what is loaded before the first cell, the checks, the gradebook row and the "
             "executed copy. What a run pays once (the rubric and cached reference, a kernel that imports the exam's "
             "libraries for the others to fork from, results.json and the HTML reports) is in its wall time but in no "
             "submission's seconds.")
     if "c" in configs:
-        notes.append("(c) runs each notebook top to bottom in a fresh `python3` kernel of the grader's .venv "
+        sentences.append("(c) runs each notebook top to bottom in a fresh `python3` kernel of the grader's .venv "
                      "(nbclient, errors allowed): no probe, no sandbox, no checks, no reports.")
     if "d" in configs:
-        notes.append(
+        sentences.append(
             "(d) is nbgrader's `autograde` from its own venv, its kernelspec pointing at the grader's .venv python: "
             "the notebooks carry no nbgrader cell metadata, so it sanitises each one, executes every cell "
             "(nbconvert's ExecutePreprocessor, one kernel per notebook, one notebook after another), records no "
             "scores, and writes the executed copies and its gradebook.db.")
-    lines += [
-        "",
-        " ".join(notes),
-        "CPU is user + sys of every process of the run: getrusage(RUSAGE_CHILDREN), or where larger the sum of "
-        "each process's CPU sampled from /proc every 0.25 s (a process its parent never waits for, such as a "
-        "sandbox's kernel killed with its sandbox, escapes getrusage). Peak memory is the largest sum of PSS over "
-        "the run's process tree, sampled every 0.25 s.",
-        "",
-    ]
-    if growth:
-        lines += ["Scaling of (a) `grader grade --jobs auto`:", "",
-                  "| N | wall s | wall s / submission | extra s per extra submission | CPU s | peak memory GB |",
-                  "|---:|---:|---:|---:|---:|---:|"]
-        previous = None
-        for n, (m, reused) in sorted(growth.items()):
-            marginal = fmt((m.wall_s - previous[1]) / (n - previous[0]), 2) if previous else "-"
-            lines.append(f"| {n}{' (a run above)' if reused else ''} | {fmt(m.wall_s)} | {fmt(m.wall_s / n, 2)} | "
-                         f"{marginal} | {fmt(m.cpu)} | {fmt(m.peak_gb, 2)} |")
-            previous = (n, m.wall_s)
-        if len(growth) > 1:
-            (n0, (m0, _)), (n1, (m1, _)) = min(growth.items()), max(growth.items())
-            lines += ["", f"Wall seconds per submission at N={n1} over those at N={n0}: "
-                          f"{(m1.wall_s / n1) / (m0.wall_s / n0):.2f} (1.00: linear; below 1: fixed costs spread "
-                          "over more submissions)."]
-        lines.append("")
-    if report is not None:
-        lines += [f"`grader report` over a gradebook of {args.reports} graded submissions (results.json, "
-                  f"{args.reports} student pages, the class summary): {report.wall_s:.1f} s wall, "
-                  f"{report.cpu:.1f} s CPU, {report.peak_gb:.2f} GB peak "
-                  f"({1000 * report.wall_s / args.reports:.0f} ms per submission).", ""]
-    return "\n".join(lines)
+    return " ".join(sentences)
+
+
+CPU_AND_MEMORY = (
+    "CPU is user + sys of every process of the run: getrusage(RUSAGE_CHILDREN), or where larger the sum of "
+    "each process's CPU sampled from /proc every 0.25 s (a process its parent never waits for, such as a "
+    "sandbox's kernel killed with its sandbox, escapes getrusage). Peak memory is the largest sum of PSS over "
+    "the run's process tree, sampled every 0.25 s.")
+
+
+def scaling_table(growth: dict[int, tuple[Measurement, bool]]) -> list[str]:
+    """(a)'s time for each N, the extra seconds each extra submission costs, and how far from linear."""
+    lines = ["Scaling of (a) `grader grade --jobs auto`:", "",
+             "| N | wall s | wall s / submission | extra s per extra submission | CPU s | peak memory GB |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    previous = None
+    for n, (m, reused) in sorted(growth.items()):
+        marginal = fmt((m.wall_s - previous[1]) / (n - previous[0]), 2) if previous else "-"
+        lines.append(f"| {n}{' (a run above)' if reused else ''} | {fmt(m.wall_s)} | {fmt(m.wall_s / n, 2)} | "
+                     f"{marginal} | {fmt(m.cpu)} | {fmt(m.peak_gb, 2)} |")
+        previous = (n, m.wall_s)
+    if len(growth) > 1:
+        (n0, (m0, _)), (n1, (m1, _)) = min(growth.items()), max(growth.items())
+        lines += ["", f"Wall seconds per submission at N={n1} over those at N={n0}: "
+                      f"{(m1.wall_s / n1) / (m0.wall_s / n0):.2f} (1.00: linear; below 1: fixed costs spread "
+                      "over more submissions)."]
+    lines.append("")
+    return lines
 
 
 if __name__ == "__main__":
