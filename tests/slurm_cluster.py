@@ -31,11 +31,15 @@ class Cluster:
         return [int(path.read_text().strip()) for path in paths if path.is_file()]
 
     def stop(self) -> None:
-        for pid in self.pids():
+        stopping = self.pids()
+        for pid in stopping:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+        deadline = time.monotonic() + 10
+        while stopping and Path(f"/proc/{stopping[-1]}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # munged writes its seed file as it exits: its folder goes after it
         shutil.rmtree(self.munge, ignore_errors=True)
 
 

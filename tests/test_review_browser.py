@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -32,6 +33,12 @@ from tests import review_book
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TA = "박조교"
+
+
+def until_gone(browser, element) -> None:
+    """Until `element` has left the page. Asked in the middle of the navigation, chromedriver may answer that its
+    node "does not belong to the document" (a WebDriverException) rather than that it is stale: asked again, it is."""
+    WebDriverWait(browser, 20, ignored_exceptions=[WebDriverException]).until(expected_conditions.staleness_of(element))
 
 
 @pytest.fixture
@@ -102,7 +109,7 @@ def test_grade_the_queue_with_the_keyboard_override_reload_and_export(server, br
         browser.switch_to.active_element.send_keys(f"{student}: 채점 완료")
         browser.switch_to.active_element.send_keys("\ue00c")  # Esc leaves the comment box
         press(browser, "\ue007")  # Enter saves and moves on
-        wait.until(expected_conditions.staleness_of(answer))
+        until_gone(browser, answer)
         answer = browser.find_element(By.TAG_NAME, "main")
     assert browser.find_element(By.ID, "done").text == "Every answer to 2.5 is graded."
 
@@ -116,7 +123,7 @@ def test_grade_the_queue_with_the_keyboard_override_reload_and_export(server, br
     form.find_element(By.NAME, "reason").send_keys("the reference's loss has the other sign")
     form.find_element(By.TAG_NAME, "button").click()
     # refused: the same page, the message in 2.2's form, the reason kept, the points box focused to fix
-    wait.until(expected_conditions.staleness_of(form))
+    until_gone(browser, form)
     form = browser.find_element(By.CSS_SELECTOR, '#item-2\\.2 form.score-form')
     assert form.find_element(By.ID, "rejected").text == "Not saved: item 2.2 is worth 0 to 6 points, not 7"
     assert form.find_element(By.NAME, "comment").get_attribute("value") == "손실의 부호만 다름: 같은 기울기"
@@ -212,7 +219,6 @@ return started;
 
 def test_shortcuts_follow_the_physical_key_with_a_korean_keyboard_in_hangul_mode(server, browser):
     url, token, _ = server
-    wait = WebDriverWait(browser, 20)
     browser.get(f"{url}/queue/2.5?token={token}")
     assert current_student(browser) == "2022001"
 
@@ -222,7 +228,7 @@ def test_shortcuts_follow_the_physical_key_with_a_korean_keyboard_in_hangul_mode
     for key, code, student in (("ㅓ", "KeyJ", "2022002"), ("ㅏ", "KeyK", "2022001"), ("Process", "KeyJ", "2022002")):
         main = browser.find_element(By.TAG_NAME, "main")
         assert hangul(key, code) == [f"{url}/queue/2.5?student={student}"]
-        wait.until(expected_conditions.staleness_of(main))
+        until_gone(browser, main)
         assert current_student(browser) == student
 
     points = browser.find_element(By.ID, "points")
@@ -256,7 +262,7 @@ def test_empty_answers_get_0_from_the_queue_and_enter_on_that_button_is_its_own(
         f"{review_book.NAMES['2022002']} 2022002", f"{review_book.NAMES['2022003']} 2022003"]
     button = browser.find_element(By.ID, "score-empty")
     button.send_keys("\ue007")  # Enter with the focus on it: this form, not the queue's score form
-    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(button))
+    until_gone(browser, button)
     assert browser.find_element(By.ID, "zeroed").text == "2 empty answers scored 0."
     assert current_student(browser) == "2022001"
     with Gradebook(book_path) as book:
