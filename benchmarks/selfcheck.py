@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from time import monotonic
 
@@ -83,11 +82,7 @@ def save_to_report(bundle: Path, notebook: Path, cache: Path, repeat: int) -> li
         until("checked in")  # the last line of a report
 
     try:
-        until_report()  # the first check, after the warm kernels start
-        # The watch starts watching after its first report: a save before that is not seen. It says when it does;
-        # a second more, for the watcher to be in place on a loaded machine.
-        until("watching ")
-        time.sleep(1)
+        until_report()  # the first check, after the warm kernels start; the watcher is in place before it
         times = []
         content = notebook.read_bytes()
         for _ in range(repeat):

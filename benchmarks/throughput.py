@@ -2,7 +2,7 @@
 grade, against the naive floor of just re-executing them, and against nbgrader.
 
     sudo .venv/bin/python benchmarks/throughput.py [--n 40] [--rounds 1] [--scaling 10,40,160]
-        [--reports 500] [--skip a,b,c,d|nbgrader,scaling,reports] [--work DIR] [--keep]
+        [--reports 500] [--skip a,b,c,d|nbgrader,scaling,reports,warm-up] [--work DIR] [--keep]
         [--markdown FILE] [--timeout SECONDS] [--cache-dir DIR]
 
 A quick check of the script itself (a few minutes on 2 cores):
@@ -41,7 +41,8 @@ graded results stored under new student keys through the gradebook API).
 
 The grader uses its own cache: WORK/cache, which `grader assets synth` fills with the offline
 stand-ins of the assets the midterm needs (resnet34), or --cache-dir, a grader cache that holds
-them already; a warm-up grade, not timed, runs the reference solution into it.
+them already; a warm-up grade, not timed, runs the reference solution into it (`--skip warm-up` leaves it
+out where the cache holds the reference already: the test suite's smoke run).
 Timings on shared machines are noisy; compare ratios of interleaved runs. The
 last thing printed is a markdown section for benchmarks/RESULTS.md (also
 written to --markdown).
@@ -500,7 +501,8 @@ def options() -> tuple[argparse.Namespace, set[str]]:
     parser.add_argument("--rounds", type=int, default=1, help="rounds of (a)-(d), order rotated each round [1]")
     parser.add_argument("--scaling", default="10,40,160", help="N for which (a) is timed alone [10,40,160]")
     parser.add_argument("--reports", type=int, default=500, help="results in the gradebook `grader report` renders [500]")
-    parser.add_argument("--skip", default="", help="comma-separated: any of a,b,c,d,nbgrader (= d),scaling,reports")
+    parser.add_argument("--skip", default="", help="comma-separated: any of a,b,c,d,nbgrader (= d),scaling,reports,"
+                                                   "warm-up")
     parser.add_argument("--work", type=Path, help="folder for submissions, runs and caches [a new temporary one]")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (always kept if given with --work)")
     parser.add_argument("--markdown", type=Path, help="where to write the markdown section [WORK.md, next to the work folder]")
@@ -515,7 +517,7 @@ def options() -> tuple[argparse.Namespace, set[str]]:
         parser.error("run as root: the grader's sandbox needs it (sudo .venv/bin/python benchmarks/throughput.py)")
     skip = {word.strip() for word in args.skip.split(",") if word.strip()}
     skip |= {"d"} if "nbgrader" in skip else set()
-    unknown = skip - {"a", "b", "c", "d", "nbgrader", "scaling", "reports"}
+    unknown = skip - {"a", "b", "c", "d", "nbgrader", "scaling", "reports", "warm-up"}
     if unknown:
         parser.error(f"unknown --skip {', '.join(sorted(unknown))}")
     return args, skip
@@ -541,18 +543,19 @@ def prepare(args: argparse.Namespace, scaling: list[int]) -> tuple[Bench, Path, 
     return bench, pool, counts
 
 
-def warm_up(bench: Bench, pool: Path, configs: list[str]) -> Path:
-    """Not timed: the nbgrader venv and course, the reference solution into the cache, and one run of
-    each configuration on one submission (files into the page cache; a broken set-up fails here).
+def warm_up(bench: Bench, pool: Path, configs: list[str], runs: bool) -> Path:
+    """Not timed: the nbgrader venv and course, and where `runs`, the reference solution into the cache and one
+    run of each configuration on one submission (files into the page cache; a broken set-up fails here).
     Returns the folder of that one submission."""
     one = subset(pool, bench.work / "warm-up", 1)
     if "d" in configs:
         bench.nbgrader = ensure_nbgrader_venv()
         bench.nbgrader_env = nbgrader_env(bench.work)
         bench.course = prepare_nbgrader_course(bench.work, one, bench.nbgrader, bench.nbgrader_env)
-    print("warm-up (not timed): " + ", ".join(configs), flush=True)
-    for config in configs:
-        bench.run(config, one, 1)
+    if runs:
+        print("warm-up (not timed): " + ", ".join(configs), flush=True)
+        for config in configs:
+            bench.run(config, one, 1)
     if "d" in configs:
         shutil.rmtree(bench.course)
         bench.course = prepare_nbgrader_course(bench.work, bench.submissions, bench.nbgrader, bench.nbgrader_env)
@@ -616,7 +619,7 @@ def main() -> None:
     configs = [config for config in CONFIGS if config not in skip]
     scaling = [] if "scaling" in skip else [int(n) for n in args.scaling.split(",") if n.strip()]
     bench, pool, counts = prepare(args, scaling)
-    one = warm_up(bench, pool, configs)
+    one = warm_up(bench, pool, configs, runs="warm-up" not in skip)
     results, times = run_rounds(bench, configs, args.rounds)
     growth, source_of_reports = run_scaling(bench, pool, scaling, results.get("a", []))
     report: Measurement | None = None

@@ -28,7 +28,7 @@ def bench(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
 
 def test_throughput(tmp_path, cache_dir):
     markdown = tmp_path / "throughput.md"
-    done = bench(str(BENCHMARKS / "throughput.py"), "--n", "1", "--skip", "b,d,scaling", "--reports", "2",
+    done = bench(str(BENCHMARKS / "throughput.py"), "--n", "1", "--skip", "b,d,scaling,warm-up", "--reports", "2",
                  "--work", str(tmp_path / "work"), "--cache-dir", str(cache_dir), "--markdown", str(markdown))
     text = markdown.read_text(encoding="utf-8")
     assert done.stdout.endswith(f"\n{text}\n(written to {markdown})\n")

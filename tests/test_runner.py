@@ -121,14 +121,29 @@ def test_displayed_arrays_cross_the_sandbox_and_cpu_fallback_runs_cuda_calls_on_
 
 
 @pytest.mark.parametrize("threads", [None, 1])
-def test_torch_threads_are_capped_when_kernels_share_the_cores(tmp_path, sandbox_host, warm_kernels, threads):
+def test_torch_threads_are_capped_when_kernels_share_the_cores_and_wait_asleep(tmp_path, sandbox_host, warm_kernels,
+                                                                               threads):
     import os
 
-    nb, path = notebook(tmp_path, "import torch\nprint(torch.get_num_threads())")
+    nb, path = notebook(tmp_path, "import os, torch\nprint(torch.get_num_threads(), os.environ['OMP_WAIT_POLICY'])")
     execution = NotebookRunner(cell_timeout_s=60, notebook_timeout_s=120, cache_dir=tmp_path / "cache",
                                sandbox=sandbox_host, warm=warm_kernels, torch_threads=threads).run(nb, path)
     expected = threads or len(os.sched_getaffinity(0))
-    assert execution.notebook.cells[1].outputs[0]["text"] == f"{expected}\n"
+    assert execution.notebook.cells[1].outputs[0]["text"] == f"{expected} PASSIVE\n"
+
+
+def test_kernels_of_every_confinement_share_the_locale_and_the_threads_waiting_asleep(sandbox_host, uid_host,
+                                                                                      cache_dir):
+    import sys
+    from pathlib import Path
+
+    from grader.run.workspace import EVERY_KERNEL_ENV, unsandboxed_base_env
+
+    assert EVERY_KERNEL_ENV == {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+                                "OMP_WAIT_POLICY": "PASSIVE"}
+    for env in (sandbox_host.base_env(), uid_host.base_env(), unsandboxed_base_env(Path(sys.executable).parent,
+                                                                                   cache_dir)):
+        assert {key: env[key] for key in EVERY_KERNEL_ENV} == EVERY_KERNEL_ENV
 
 
 def test_a_sandboxed_kernel_loads_weights_and_data_from_the_read_only_asset_cache(tmp_path, sandbox_host,

@@ -480,25 +480,40 @@ def test_cli_errors_say_what_to_do(tmp_path, cache_dir):
     assert f"cannot check midterm.ipynb: {big} holds more than 2048 MB, the exam's disk limit" in done.stderr
 
 
-def test_watch_checks_again_on_every_save(tmp_path, cache_dir, grader_wheel):
+def test_watch_checks_again_on_every_save_also_one_made_while_a_check_runs(tmp_path, cache_dir, grader_wheel):
     bundle = tmp_path / "dist"
     release(problems_2_and_3_rubric(tmp_path), bundle, grader_wheel)
     notebook = bundle / "template.ipynb"  # the student answers in the bundle's template itself
-    shutil.copy2(SUBMISSIONS / SOLUTION_NOTEBOOK, notebook)
+    started = tmp_path / "first-check-started"
+    nb = nbformat.read(SUBMISSIONS / SOLUTION_NOTEBOOK, as_version=4)
+    # The first check holds on until the test has saved again: that save must not be lost.
+    nb.cells.insert(1, nbformat.v4.new_code_cell(
+        "import pathlib, time\n"
+        f"marker = pathlib.Path({str(started)!r})\n"
+        "if not marker.exists():\n    marker.touch()\n    time.sleep(2)"))
+    nbformat.write(nb, notebook)
+    answer_36 = next(cell for cell in nb.cells if "answer:3.6" in cell.metadata.get("tags", []))
     process = subprocess.Popen(
         [sys.executable, "-m", "grader", "check", "--watch", str(notebook), "--rubric", str(bundle)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, GRADER_CACHE=str(cache_dir)),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
     stdout = _lines_of(process.stdout)
     try:
+        deadline = time.monotonic() + 180
+        while not started.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "the first check never started"
+            time.sleep(0.1)
+        answer, answer_36.source = answer_36.source, ""
+        nbformat.write(nb, notebook)  # saved while the first check runs
         first = _read_until(stdout, "checked in")
-        assert "nothing found that would cost points" in first
-        nb = nbformat.read(notebook, as_version=4)
-        next(cell for cell in nb.cells if "answer:3.6" in cell.metadata.get("tags", [])).source = ""
-        nbformat.write(nb, notebook)
+        assert "nothing found that would cost points" in first  # the notebook as it was when the check began
         second = _read_until(stdout, "checked in")
         assert "3.6     2 pts  unanswered\n        ✗ no true/false answer was found" in second
         assert "1 problem(s) would cost points" in second
+        answer_36.source = answer
+        nbformat.write(nb, notebook)  # saved between checks
+        third = _read_until(stdout, "checked in")
+        assert "nothing found that would cost points" in third
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)

@@ -74,15 +74,35 @@ def check(
             report = _check_once(checker, path, html)
             # 2: the notebook could not be checked at all; 1: something would cost points
             raise typer.Exit(code=2 if report is None else 1 if report.problems else 0)
-        _check_once(checker, path, html)
         console.print(f"watching {escape(str(path))}: checked again on every save · Ctrl-C stops")
         try:
-            for _ in watchfiles.watch(path.parent, watch_filter=lambda _, changed: Path(changed).name == path.name,
-                                      recursive=False, debounce=300):
-                report_console.rule()
-                _check_once(checker, path, html)
+            _check_on_every_save(checker, path, html)
         except KeyboardInterrupt:
             console.print("stopped watching")  # Ctrl-C is how a watch ends: exit 0
+
+
+def _check_on_every_save(checker: SelfChecker, path: Path, html: Path | None) -> None:
+    """Checks the notebook, then again after each save. The watcher is armed before the first check and wakes
+    twice a second, and a check is of the file as it is then: a save made while a check runs is checked next,
+    never missed, even where the file system's times are too coarse to tell two saves apart (events count)."""
+    checked: tuple[int, int, int] | None = None
+    for changes in watchfiles.watch(path.parent, watch_filter=lambda _, changed: Path(changed).name == path.name,
+                                    recursive=False, debounce=300, rust_timeout=500, yield_on_timeout=True):
+        saved = _saved_state(path)
+        if saved is None or (saved == checked and not changes):
+            continue  # in the middle of a save (editors replace the file), or nothing new
+        if checked is not None:
+            report_console.rule()
+        checked = saved
+        _check_once(checker, path, html)
+
+
+def _saved_state(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def _check_once(checker: SelfChecker, path: Path, html: Path | None) -> SelfCheckReport | None:

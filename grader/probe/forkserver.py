@@ -94,6 +94,10 @@ def main() -> None:
         "cuda_initialised": _cuda_initialised(),
     }).encode())
     serve(channel, path_entry=sys.path[0])
+    # The run is over and the server holds nothing to save: tearing down what it imported (torch, fastai) on a
+    # normal exit would cost the grader two more seconds of waiting, in every run.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def serve(channel: socket.socket, path_entry: str) -> None:

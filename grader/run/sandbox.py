@@ -38,6 +38,7 @@ from grader.assets.cache import kernel_env as asset_env
 from grader.probe.protocol import EVIDENCE_ENV
 from grader.run.cgroups import Cgroups, CgroupError, KernelCgroup
 from grader.run.processes import alive
+from grader.run.workspace import EVERY_KERNEL_ENV
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 
 if TYPE_CHECKING:
@@ -241,9 +242,7 @@ class SandboxHost:
             "TMPDIR": "/tmp",
             "USER": SANDBOX_USER,
             "LOGNAME": SANDBOX_USER,
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
+            **EVERY_KERNEL_ENV,
             "MPLCONFIGDIR": "/tmp/matplotlib",
             # Only the bound GPU exists in here; without one CUDA finds none.
             "CUDA_VISIBLE_DEVICES": "" if gpu is None else str(gpu),

@@ -41,6 +41,7 @@ from grader.run.cgroups import CgroupError, Cgroups, KernelCgroup
 from grader.run.sandbox import (FIRST_UID, UIDS, KernelPython, KernelSandbox, Limits, SandboxUnavailable,
                                 allocation_lock, failure_reason, give_to, marked_uids, reachable_assets,
                                 readable_by_all, run_test_kernel, uid_markers, warm_font_cache)
+from grader.run.workspace import EVERY_KERNEL_ENV
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 
 # World-writable folders a kernel's uid may leave files in; they are removed after its run, before the uid is reused.
@@ -163,9 +164,7 @@ class UidHost:
             "PATH": f"{Path(self.python.executable).parent}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.shared / "home"),
             "TMPDIR": tempfile.gettempdir(),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
+            **EVERY_KERNEL_ENV,
             "MPLCONFIGDIR": str(self.shared / "matplotlib"),
             "CUDA_VISIBLE_DEVICES": "" if gpu is None else str(gpu),
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
