@@ -25,7 +25,7 @@ from grader.notebook.locate import locate
 from grader.paths import EXECUTED_DIR, RESULTS_FILE
 from grader.report import write_reports
 from grader.report.render import report_name
-from grader.results import SubmissionResult
+from grader.results import Confinement, SubmissionResult
 from grader.rubric import LoadedRubric
 from grader.submission import Submission
 
@@ -101,15 +101,15 @@ def question_texts(rubric: LoadedRubric) -> dict[str, str]:
             if rubric.template.cells[index].cell_type == "markdown"}
 
 
-def needs_grading(submissions: list[Submission], gradebook: Gradebook, grader: Grader,
+def needs_grading(submissions: list[Submission], gradebook: Gradebook, rubric_hash: str, confinement: Confinement,
                   force: bool = False) -> tuple[list[Submission], list[Submission]]:
     """(what to grade, what the gradebook holds graded already from the same files, rubric and confinement);
     with `force`, everything is to grade."""
     todo: list[Submission] = []
     current: list[Submission] = []
     for submission in submissions:
-        graded = not force and gradebook.is_current(submission.key, submission.content_hash, grader.rubric.hash,
-                                                    confinement=grader.confinement, identity=submission.identity())
+        graded = not force and gradebook.is_current(submission.key, submission.content_hash, rubric_hash,
+                                                    confinement=confinement, identity=submission.identity())
         (current if graded else todo).append(submission)
     return todo, current
 
@@ -128,7 +128,7 @@ def grade_submissions(
     On Ctrl-C (KeyboardInterrupt) the running kernels are stopped, whatever finished is
     stored, and the interrupt goes on to the caller.
     """
-    todo, current = needs_grading(submissions, gradebook, grader, force)
+    todo, current = needs_grading(submissions, gradebook, grader.rubric.hash, grader.confinement, force)
     outcome = BatchOutcome(skipped=len(current))
     for submission in current:
         on_done(submission, None)

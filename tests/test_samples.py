@@ -206,6 +206,7 @@ def test_regrading_skips_unchanged_and_set_export_report(tmp_path, graded, cache
     shutil.copytree(graded, out)
     again = run_cli("grade", str(SUBMISSIONS), "--rubric", str(RUBRIC), "--out", str(out), "-q", env_cache=cache_dir)
     assert f"graded 0, unchanged {len(EXPECTED)}" in again.stderr
+    assert "warm kernels" not in again.stderr  # nothing to grade: no kernel started, the outputs written again
 
     refused = run_cli("set", "2022004", "2.3", "3", "--by", "TA Kim", "--out", str(out), env_cache=cache_dir, check=False)
     assert refused.returncode == 2 and "overriding it needs a reason: give it with --reason TEXT" in refused.stderr

@@ -132,6 +132,8 @@ def test_no_sandbox_is_loud_in_the_console_and_in_every_report(tmp_path, cache_d
     # A sandboxed run does not take the unsandboxed grade for its own.
     again = run_cli("grade", str(batch), "--rubric", str(RUBRIC), "--out", str(out), "-q", env_cache=cache_dir)
     assert "graded 1, unchanged 0" in again.stderr
+    # something to grade again: the warm kernels start (a re-run with nothing to grade starts none, test_samples.py)
+    assert "warm kernels: torch, matplotlib.pyplot, fastai.vision.all imported once in" in again.stderr
     (result,) = json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]
     assert (result["flags"], result["sandboxed"]) == ([], True)
     assert "Not sandboxed:" not in (out / "index.html").read_text(encoding="utf-8")

@@ -20,8 +20,8 @@ from rich.text import Text
 from grader.assets.cache import assets_root
 from grader.assets.cache import describe as describe_assets
 from grader.assets.needs import missing_assets
-from grader.batch import (BatchOutcome, Workers, auto_jobs, follow_new_keys, grade_submissions, rubric_summary,
-                          write_outputs)
+from grader.batch import (BatchOutcome, Workers, auto_jobs, follow_new_keys, grade_submissions, needs_grading,
+                          rubric_summary, write_outputs)
 from grader.cli.common import GradebookOption, cache_option, fail, open_gradebook
 from grader.gradebook import Gradebook, GradebookError, GradingSources
 from grader.lms.roster import RosterError, read_roster
@@ -155,7 +155,8 @@ def grade(
         workers = Workers.plan(1) if on_slurm else _plan_workers(
             jobs, _parse_gpus(gpus), per_gpu, kernels.limits(run.rubric.spec.execution).memory_mb)
         kernels = _placed(kernels, workers, per_gpu)
-        session = _grading_session(stack, run, kernels, workers, warm=not (cold or on_slurm))
+        warm = not (cold or on_slurm) and _anything_to_grade(run, kernels.confinement, force)
+        session = _grading_session(stack, run, kernels, workers, warm)
         if on_slurm:
             slurm = SlurmOptions(partition=partition, account=account, time=task_time, memory=task_memory,
                                  gres=gres, max_running=max_tasks, extra=tuple(sbatch_flag or ()))
@@ -224,6 +225,17 @@ def _earlier_roster(out: Path, gradebook: Path | None) -> Path | None:
         raise fail(f"{path} was graded with the roster {roster}, which is not there any more: give --roster with "
                    "where it is now (it says whose each submission is)")
     return roster
+
+
+def _anything_to_grade(run: _Run, confinement: Confinement, force: bool) -> bool:
+    """Whether a kernel will run: a re-run that finds every submission graded from the same files starts no warm
+    kernels (their imports take seconds) and only writes the outputs again."""
+    path = gradebook_path(run.out, run.gradebook)
+    if force or not path.is_file():
+        return True
+    with Gradebook(path) as book:
+        todo, _ = needs_grading(run.found, book, run.rubric.hash, confinement)
+    return bool(todo)
 
 
 def _parse_gpus(gpus: str | None) -> tuple[int, ...]:

@@ -59,7 +59,7 @@ def grade_on_slurm(
 
     On Ctrl-C the arrays are cancelled, the state is kept, and the interrupt goes on to the caller: the same
     command resumes."""
-    todo, current = needs_grading(submissions, gradebook, grader, force)
+    todo, current = needs_grading(submissions, gradebook, grader.rubric.hash, grader.confinement, force)
     for submission in current:
         on_done(submission, None)
     run_dir = out / SLURM_RUN_DIR
