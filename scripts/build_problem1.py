@@ -26,14 +26,16 @@ from build_midterm import RUBRIC, SOLUTION, SUBMISSIONS, execute, fill, problem_
 from grader.assets import CATALOG, assets_root, draw_shapes, kernel_env, synth_asset  # noqa: E402
 
 IMAGES = "images"
+# The rubric's least per keyword (1.1): each image costs training time in every test that grades the samples.
+IMAGES_PER_CLASS = 20
 CRAWL = """# 키워드: circle, square ('iu', 'hynn' 제외)
 keywords = ['circle', 'square']
 path = Path('images')
 if not path.exists():  # crawl only when the images are not here yet
     from bing_image_downloader import downloader
     for keyword in keywords:
-        downloader.download(keyword, limit=30, output_dir=str(path))
-print({keyword: len(get_image_files(path/keyword)) for keyword in keywords})"""
+        downloader.download(keyword, limit=LIMIT, output_dir=str(path))
+print({keyword: len(get_image_files(path/keyword)) for keyword in keywords})""".replace("LIMIT", str(IMAGES_PER_CLASS))
 DATALOADERS = """dls = ImageDataLoaders.from_folder(path, valid_pct=0.2, item_tfms=Resize(160), bs=16, num_workers=0, seed=42)
 dls.show_batch(max_n=4)"""
 FIT = "lrnr = vision_learner(dls, resnet34, metrics=error_rate)\nlrnr.fine_tune(1)"
@@ -115,7 +117,7 @@ def write_sample(folder: Path, nb: nbformat.NotebookNode, classes: tuple[str, st
     """Execute the notebook beside its images, as the student did, and save the folder."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    draw_shapes(folder / IMAGES)
+    draw_shapes(folder / IMAGES, per_class=IMAGES_PER_CLASS)
     for drawn, name in zip(("circle", "square"), classes):
         if drawn != name:
             (folder / IMAGES / drawn).rename(folder / IMAGES / name)
@@ -142,7 +144,7 @@ def main() -> None:
     nbformat.write(solution, RUBRIC / "solution.ipynb")
     data = RUBRIC / "solution-data"
     shutil.rmtree(data, ignore_errors=True)
-    draw_shapes(data / IMAGES)
+    draw_shapes(data / IMAGES, per_class=IMAGES_PER_CLASS)
 
     hooks = {**PROBLEM_1, "1.3": FIT.replace("lrnr", "learn"), "1.4": HOOKS_CAM}
     samples = {

@@ -140,10 +140,51 @@ def test_kernels_of_every_confinement_share_the_locale_and_the_threads_waiting_a
     from grader.run.workspace import EVERY_KERNEL_ENV, unsandboxed_base_env
 
     assert EVERY_KERNEL_ENV == {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-                                "OMP_WAIT_POLICY": "PASSIVE"}
+                                "PYTHONHASHSEED": "0", "OMP_WAIT_POLICY": "PASSIVE"}
     for env in (sandbox_host.base_env(), uid_host.base_env(), unsandboxed_base_env(Path(sys.executable).parent,
                                                                                    cache_dir)):
         assert {key: env[key] for key in EVERY_KERNEL_ENV} == EVERY_KERNEL_ENV
+
+
+DRAWS = "import random, numpy as np, torch\nprint(random.random(), np.random.rand(), torch.rand(1).item(), hash('iu'))"
+
+
+def expected_draws(nb) -> str:
+    """What DRAWS prints in a kernel seeded from `nb`'s code (the hash: PYTHONHASHSEED=0 in every kernel)."""
+    import random
+    import subprocess
+    import sys
+
+    import torch
+
+    seed = execute.kernel_seed(nb)
+    hashed = subprocess.run([sys.executable, "-c", "print(hash('iu'))"], env={"PYTHONHASHSEED": "0"},
+                            capture_output=True, text=True, check=True).stdout.strip()
+    return (f"{random.Random(seed).random()} {np.random.RandomState(seed % 2**32).rand()} "
+            f"{torch.rand(1, generator=torch.Generator().manual_seed(seed)).item()} {hashed}\n")
+
+
+def test_an_unseeded_notebook_draws_the_same_numbers_in_every_kernel_and_other_code_other_numbers(
+        tmp_path, sandbox_host, warm_kernels, uid_host):
+    from grader.captures import CapturePlan, CaptureSpec
+
+    nb, path = notebook(tmp_path, DRAWS)
+    # What the grader evaluates after a cell (here a capture that draws) leaves the notebook's streams alone.
+    capture_plan = CapturePlan()
+    capture_plan.add(1, CaptureSpec(id="x", what="value", expression="torch.rand(3)"))
+    (tmp_path / "twice").mkdir()
+    (tmp_path / "other").mkdir()
+    nb_drawn_twice, twice_path = notebook(tmp_path / "twice", "import torch", DRAWS)
+    printed = []
+    for sandbox, warm in ((sandbox_host, None), (sandbox_host, warm_kernels), (uid_host, None), (None, None)):
+        printed.append(runner(tmp_path, sandbox, warm=warm).run(nb, path).notebook.cells[1].outputs[0]["text"])
+    assert printed == [expected_draws(nb)] * 4
+    other, other_path = notebook(tmp_path / "other", DRAWS + "  # the same draws, other code")
+    assert runner(tmp_path, sandbox_host).run(other, other_path).notebook.cells[1].outputs[0]["text"] == \
+        expected_draws(other) != printed[0]
+    captured = runner(tmp_path, sandbox_host).run(nb_drawn_twice, twice_path, captures=capture_plan)
+    assert captured.evidence.captures["x"].error is None
+    assert captured.notebook.cells[2].outputs[0]["text"] == expected_draws(nb_drawn_twice)
 
 
 def test_a_sandboxed_kernel_loads_weights_and_data_from_the_read_only_asset_cache(tmp_path, sandbox_host,

@@ -5,13 +5,14 @@ cell, it records raw evidence - optimizer steps, small module outputs, module
 structure, fastai pipelines, displayed images - as JSON lines appended to the
 file named by ``GRADER_EVIDENCE``. It never judges anything: the grader
 process reads the file and decides. It also caps torch's CPU threads when the
-grader runs several kernels on the same cores.
+grader runs several kernels on the same cores, and seeds the random generators
+so that an unseeded notebook computes the same numbers each time it is graded.
 It imports nothing from the rest of ``grader``.
 """
 
 import os
 
-from grader.probe.protocol import CAPTURES_ENV, EVIDENCE_ENV, THREADS_ENV
+from grader.probe.protocol import CAPTURES_ENV, EVIDENCE_ENV, SEED_ENV, THREADS_ENV
 
 
 def load_ipython_extension(shell) -> None:
@@ -27,6 +28,27 @@ def load_ipython_extension(shell) -> None:
 
         # Set here, not by OMP_NUM_THREADS: a warm kernel's torch was imported before its environment was set.
         torch.set_num_threads(int(threads))
+    seed = os.environ.pop(SEED_ENV, "")
+    if seed.isdigit():
+        _seed_before_the_first_cell(shell, int(seed))
     plan_path = os.environ.pop(CAPTURES_ENV, "")
     plan = load_plan(plan_path) if plan_path else None  # read now, before student code could change it
     Recorder(shell, path, plan).install()
+
+
+def _seed_before_the_first_cell(shell, seed: int) -> None:
+    """Python's, numpy's and torch's generators, as fastai's `set_seed` does, just before the first cell (the kernel
+    draws from Python's while it starts); in a warm kernel this replaces the state forked from the server. torch's
+    seed reaches every CUDA device too (when CUDA is first used)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    def seed_once(info) -> None:
+        shell.events.unregister("pre_run_cell", seed_once)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    shell.events.register("pre_run_cell", seed_once)

@@ -10,8 +10,11 @@ its error. The grader compares; nothing here judges.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -42,7 +45,11 @@ class CaptureRunner:
         self.after_run, self.inputs = plan
 
     def on_cell_end(self, result: Any) -> None:
-        for spec in self.after_run.get(self.recorder.run, []):
+        with _random_streams_kept():
+            self._capture_after(self.recorder.run)
+
+    def _capture_after(self, run: int) -> None:
+        for spec in self.after_run.get(run, []):
             event: dict[str, Any] = {"event": "capture", "id": spec["id"], "what": spec["what"]}
             try:
                 event |= getattr(self, f"_{spec['what']}")(spec)
@@ -114,3 +121,17 @@ class CaptureRunner:
         if array is not None:
             encoded["array"] = self.recorder.save_array(array)
         return encoded
+
+
+@contextlib.contextmanager
+def _random_streams_kept() -> Iterator[None]:
+    """What the grader evaluates draws nothing from the notebook's random streams: its next cells see them as its
+    own code left them, as in a run without captures (a self-check), so both compute the same numbers."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)

@@ -7,6 +7,7 @@ EVIDENCE_ENV = "GRADER_EVIDENCE"
 CAPTURES_ENV = "GRADER_CAPTURES"  # the capture plan file (grader.captures), when the rubric has captures
 THREADS_ENV = "GRADER_TORCH_THREADS"  # torch's CPU threads in this kernel, when several kernels share the cores
 CPU_FALLBACK_ENV = "GRADER_CPU_FALLBACK"  # "1": .cuda() runs on the CPU (grader.probe.vision)
+SEED_ENV = "GRADER_SEED"  # random, numpy and torch (every device) are seeded with it before the first cell
 FORMAT_VERSION = 4
 
 

@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import contextlib
 import copy
+import hashlib
 import signal
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from nbclient.exceptions import DeadKernelError
 from grader.captures import CapturePlan
 from grader.evidence import EvidenceError, read_evidence
 from grader.execution import Execution
-from grader.probe.protocol import CAPTURES_ENV, CPU_FALLBACK_ENV, EVIDENCE_ENV, THREADS_ENV
+from grader.probe.protocol import CAPTURES_ENV, CPU_FALLBACK_ENV, EVIDENCE_ENV, SEED_ENV, THREADS_ENV
 from grader.results import CellRun, Confinement
 from grader.run.kernel import GradingKernelManager
 from grader.run.sandbox import KernelSandbox, SandboxHost
@@ -43,6 +44,17 @@ INTERRUPT_GRACE_S = 10.0
 STARTUP_TIMEOUT_S = 60
 # Output a cell may leave in the executed notebook; the rest is cut (a flood of prints must not fill memory).
 MAX_CELL_OUTPUT_CHARS = 2_000_000
+
+
+def kernel_seed(notebook: nbformat.NotebookNode) -> int:
+    """The seed of the kernel that runs `notebook`: a hash of its code cells, so an unseeded notebook (Problem 1's
+    training) computes the same numbers each time it is graded, and in a self-check, whatever its file is called
+    or its stored outputs hold; changed code, another seed."""
+    digest = hashlib.sha256()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            digest.update(cell.source.encode() + b"\0")
+    return int.from_bytes(digest.digest()[:8], "big") >> 1  # below 2**63: torch.manual_seed's range
 
 
 class RunnerError(Exception):
@@ -136,6 +148,7 @@ class NotebookRunner:
         (self.cache_dir / "matplotlib").mkdir(parents=True, exist_ok=True)
         with workspace(submission) as ws, self._sandbox_for(ws, gpu) as box:
             km, env, cwd = self._kernel(ws, box, gpu)
+            env[SEED_ENV] = str(kernel_seed(nb))
             if captures:
                 env[CAPTURES_ENV] = str(self._hand_over_plan(captures, ws, box))
             client = GradingClient(
