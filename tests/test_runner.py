@@ -146,6 +146,27 @@ def test_kernels_of_every_confinement_share_the_locale_and_the_threads_waiting_a
         assert {key: env[key] for key in EVERY_KERNEL_ENV} == EVERY_KERNEL_ENV
 
 
+FACTORIES_ON_CUDA = ("import torch\nd = torch.device('cuda:0')\n"
+                     "print(torch.zeros(2, device='cuda').device, torch.tensor([1.0], device=d).device, "
+                     "torch.ones(1).to(d).device, torch.arange(3, device='cuda:0').tolist())")
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["gpu-calls-fail", "cpu-fallback"])
+def test_cpu_fallback_makes_tensors_asked_for_on_cuda_on_the_cpu(tmp_path, sandbox_host, warm_kernels, fallback):
+    nb, path = notebook(tmp_path, FACTORIES_ON_CUDA)
+    execution = NotebookRunner(cell_timeout_s=60, notebook_timeout_s=120, cache_dir=tmp_path / "cache",
+                               sandbox=sandbox_host, warm=warm_kernels, cpu_fallback=fallback).run(nb, path)
+    calls = [e.call for e in execution.evidence.device_fallbacks]
+    if fallback:
+        assert statuses(execution) == [(2, "ok", None)]
+        assert (execution.notebook.cells[1].outputs[0]["text"], calls) == (
+            "cpu cpu cpu [0, 1, 2]\n", ["torch.zeros(device=cuda)"])
+    else:
+        (status,) = statuses(execution)
+        assert status[:2] == (2, "error") and calls == []
+        assert status[2].startswith(("RuntimeError", "AssertionError")), status
+
+
 DRAWS = "import random, numpy as np, torch\nprint(random.random(), np.random.rand(), torch.rand(1).item(), hash('iu'))"
 
 

@@ -337,10 +337,21 @@ class VisionRecorder:
             args, kwargs = _without_cuda(args, kwargs, on_cpu)
             return module_to(module, *args, **kwargs)
 
+        def made_on_cpu(factory: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+            def factory_on_cpu(*args: Any, **kwargs: Any) -> torch.Tensor:
+                if _is_cuda(kwargs.get("device")):
+                    on_cpu(f"torch.{factory.__name__}(device=cuda)")
+                    kwargs = {**kwargs, "device": "cpu"}
+                return factory(*args, **kwargs)
+            return factory_on_cpu
+
         # On the classes themselves, so every tensor and module has them, whoever made it.
         for owner, method, replacement in ((torch.Tensor, "cuda", tensor_cuda), (torch.nn.Module, "cuda", module_cuda),
                                            (torch.Tensor, "to", tensor_to_cpu), (torch.nn.Module, "to", module_to_cpu)):
             setattr(owner, method, replacement)
+        # In torch's namespace, which the notebook's `torch.zeros(…, device="cuda")` looks up as it runs.
+        for name in TENSOR_FACTORIES:
+            setattr(torch, name, made_on_cpu(getattr(torch, name)))
 
     # -- never let the probe break a student's cell ------------------------------
 
@@ -352,15 +363,22 @@ class VisionRecorder:
                                 "error": f"{type(err).__name__}: {err}"[:300]})
 
 
-def _without_cuda(args: tuple, kwargs: dict, on_cpu: Callable[[str], None]) -> tuple[tuple, dict]:
-    def is_cuda(value: Any) -> bool:
-        return (isinstance(value, str) and value.startswith("cuda")) or (
-            isinstance(value, torch.device) and value.type == "cuda")
+# The functions that make a tensor on the device they are given (`device=` is keyword-only in each).
+TENSOR_FACTORIES = ("tensor", "as_tensor", "zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm",
+                    "arange", "linspace", "logspace", "eye", "zeros_like", "ones_like", "empty_like", "full_like",
+                    "rand_like", "randn_like", "randint_like")
 
-    if any(is_cuda(a) for a in args) or is_cuda(kwargs.get("device")):
+
+def _is_cuda(value: Any) -> bool:
+    return (isinstance(value, str) and value.startswith("cuda")) or (
+        isinstance(value, torch.device) and value.type == "cuda")
+
+
+def _without_cuda(args: tuple, kwargs: dict, on_cpu: Callable[[str], None]) -> tuple[tuple, dict]:
+    if any(_is_cuda(a) for a in args) or _is_cuda(kwargs.get("device")):
         on_cpu(".to(cuda)")
-        args = tuple("cpu" if is_cuda(a) else a for a in args)
-        if is_cuda(kwargs.get("device")):
+        args = tuple("cpu" if _is_cuda(a) else a for a in args)
+        if _is_cuda(kwargs.get("device")):
             kwargs = {**kwargs, "device": "cpu"}
     return args, kwargs
 
