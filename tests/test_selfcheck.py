@@ -52,8 +52,8 @@ def plain(lines: list[str]) -> str:
 
 def numbers_masked(message: str) -> str:
     """The message with its numbers masked: Problem 1's training is seeded alike in both, but a sandboxed kernel
-    lists its copy of the images in another order than the self-check's folder does, so fastai splits them otherwise
-    and trains another model. `.4g` writes the metrics as 0.6931, 1 or 1e-05."""
+    trains another model than an unsandboxed one (measured; most likely its copy of the images lists in another
+    order, which fastai's split follows). `.4g` writes the metrics as 0.6931, 1 or 1e-05."""
     return re.sub(r"\d+(?:\.\d+)?(?:e[+-]?\d+)?", "#", message)
 
 

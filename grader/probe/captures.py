@@ -126,7 +126,7 @@ class CaptureRunner:
 @contextlib.contextmanager
 def _random_streams_kept() -> Iterator[None]:
     """What the grader evaluates draws nothing from the notebook's random streams: its next cells see them as its
-    own code left them, as in a run without captures (a self-check), so both compute the same numbers."""
+    own code left them, as in a run without captures."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     try:

@@ -338,10 +338,9 @@ class VisionRecorder:
             return module_to(module, *args, **kwargs)
 
         def made_on_cpu(factory: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+            @functools.wraps(factory)
             def factory_on_cpu(*args: Any, **kwargs: Any) -> torch.Tensor:
-                if _is_cuda(kwargs.get("device")):
-                    on_cpu(f"torch.{factory.__name__}(device=cuda)")
-                    kwargs = {**kwargs, "device": "cpu"}
+                _, kwargs = _without_cuda((), kwargs, on_cpu, f"torch.{factory.__name__}(device=cuda)")
                 return factory(*args, **kwargs)
             return factory_on_cpu
 
@@ -369,16 +368,17 @@ TENSOR_FACTORIES = ("tensor", "as_tensor", "zeros", "ones", "empty", "full", "ra
                     "rand_like", "randn_like", "randint_like")
 
 
-def _is_cuda(value: Any) -> bool:
-    return (isinstance(value, str) and value.startswith("cuda")) or (
-        isinstance(value, torch.device) and value.type == "cuda")
+def _without_cuda(args: tuple, kwargs: dict, on_cpu: Callable[[str], None],
+                  call: str = ".to(cuda)") -> tuple[tuple, dict]:
+    """`args` and `kwargs` with every CUDA device named as the CPU; `on_cpu(call)` when there was one."""
+    def is_cuda(value: Any) -> bool:
+        return (isinstance(value, str) and value.startswith("cuda")) or (
+            isinstance(value, torch.device) and value.type == "cuda")
 
-
-def _without_cuda(args: tuple, kwargs: dict, on_cpu: Callable[[str], None]) -> tuple[tuple, dict]:
-    if any(_is_cuda(a) for a in args) or _is_cuda(kwargs.get("device")):
-        on_cpu(".to(cuda)")
-        args = tuple("cpu" if _is_cuda(a) else a for a in args)
-        if _is_cuda(kwargs.get("device")):
+    if any(is_cuda(a) for a in args) or is_cuda(kwargs.get("device")):
+        on_cpu(call)
+        args = tuple("cpu" if is_cuda(a) else a for a in args)
+        if is_cuda(kwargs.get("device")):
             kwargs = {**kwargs, "device": "cpu"}
     return args, kwargs
 
