@@ -56,6 +56,7 @@ def review(
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listening.bind(("127.0.0.1", port))
+        listening.listen(128)  # before the URL is printed: a browser that opens it at once waits, never refused
     except OSError as err:
         raise fail(f"cannot listen on 127.0.0.1:{port}: {err.strerror}; pick another --port") from None
     bound = listening.getsockname()[1]
