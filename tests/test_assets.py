@@ -161,7 +161,8 @@ def test_kernel_loads_weights_and_mnist_sample_from_the_cache(synthetic_root):
 
 
 def test_kernel_env_points_torch_and_fastai_into_the_mounted_cache():
-    assert kernel_env("/opt/assets/") == {"TORCH_HOME": "/opt/assets/torch", "FASTAI_HOME": "/opt/assets/fastai"}
+    assert kernel_env("/opt/assets/") == {"TORCH_HOME": "/opt/assets/torch", "FASTAI_HOME": "/opt/assets/fastai",
+                                          "GRADER_ASSETS": "/opt/assets"}
 
 
 # --- draw_shapes ---------------------------------------------------------------------------------------------

@@ -26,8 +26,8 @@ from uuid import uuid4
 
 from grader.catalog import CATALOG, Asset, sha256_of_file
 from grader.paths import default_cache
+from grader.probe.protocol import ASSETS_ENV, MANIFEST_FILE
 
-MANIFEST_FILE = "manifest.json"
 FASTAI_SCRATCH = "/tmp/grader-fastai"  # fastdownload writes a .lock beside the archives even when data exists
 FASTAI_CONFIG = f"""\
 # Written by `grader assets`. `data` is relative to this file's folder, so the cache may be mounted anywhere;
@@ -64,9 +64,10 @@ def assets_root(grader_cache: Path) -> Path:
 
 
 def kernel_env(root_as_kernel_sees_it: str) -> dict[str, str]:
-    """The environment variables that point torch and fastai at the cache, mounted at that path in the kernel."""
+    """The environment variables that point torch, fastai and the probe's crawl and download stand-ins at the
+    cache, mounted at that path in the kernel."""
     root = PurePosixPath(root_as_kernel_sees_it)
-    return {"TORCH_HOME": str(root / "torch"), "FASTAI_HOME": str(root / "fastai")}
+    return {"TORCH_HOME": str(root / "torch"), "FASTAI_HOME": str(root / "fastai"), ASSETS_ENV: str(root)}
 
 
 def sha256_of_path(path: Path) -> str:
