@@ -1,10 +1,12 @@
-"""`image_folder` checks: the class folders `ImageDataLoaders.from_folder` read (one per keyword)."""
+"""`image_folder` checks: the class folders `ImageDataLoaders.from_folder` read (one per keyword), and the keywords
+the notebook searched or crawled for (the grader's crawl stand-in records them)."""
 
 from __future__ import annotations
 
 import re
 
 from grader.checks.context import ItemContext
+from grader.evidence.offline import crawl_keywords
 from grader.evidence.pipeline import student_dataloaders
 from grader.results import CheckResult
 from grader.rubric.models import ImageFolderCheck
@@ -31,11 +33,15 @@ def check(spec: ImageFolderCheck, ctx: ItemContext) -> CheckResult:
         passed = len(classes) == spec.classes
         message = "" if passed else f"{len(classes)} classes were found in '{dls.path}' ({listed}), not {spec.classes}"
     elif spec.require == "keywords":
-        bad = {c: forbidden_words(c, spec.forbidden) for c in classes}
-        bad = {c: words for c, words in bad.items() if words}
+        searched = crawl_keywords(ctx.student.evidence) if ctx.student else []
+        detail["keywords"] = searched
+        bad = [f"'{c}'" for c in classes if forbidden_words(c, spec.forbidden)]
+        folders = {c.casefold() for c in classes}
+        bad += [f"'{k}' (searched for)" for k in searched
+                if k.casefold() not in folders and forbidden_words(k, spec.forbidden)]
         passed = bool(classes) and not bad
         message = "" if passed else ("no classes were found" if not classes else
-                                     "keywords you may not use: " + ", ".join(f"'{c}'" for c in bad))
+                                     "keywords you may not use: " + ", ".join(bad))
     else:
         few = {c: n for c, n in detail["images"].items() if n < spec.min_images}
         passed = bool(classes) and not few
