@@ -82,7 +82,8 @@ def test_results_json_contract(results):
     document = results["_document"]
     assert document["rubric"]["id"] == "dl2022-midterm" and document["rubric"]["hash"].startswith("sha256:")
     assert document["assets"] == ("assets: resnet34 synthetic (random weights), resnet18 synthetic (random weights), "
-                                  "mnist_sample synthetic (scikit-learn digits), shapes synthetic (drawn)")
+                                  "mnist_sample synthetic (scikit-learn digits), shapes synthetic (drawn), crawl "
+                                  "synthetic (drawn shapes)")
     assert len(document["submissions"]) == len(EXPECTED)
     item_ids = ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5"] + [f"3.{n}" for n in range(1, 11)]
     for submission in document["submissions"]:
