@@ -107,8 +107,8 @@ SHAPES = Asset(
     path="shapes", is_folder=True, stand_in="drawn")
 
 # The images a notebook's image search or crawl gets in a kernel without network (the probe's stand-ins for
-# duckduckgo_search, fastai's download_images, icrawler, …): two class folders, named as grader.probe.protocol's
-# CRAWL_ASSET says (the catalog, on the same floor, cannot import it).
+# duckduckgo_search, fastai's download_images, icrawler, …): a folder for each of its two classes, named as
+# grader.probe.protocol's CRAWL_ASSET says (the catalog, on the same floor, cannot import it).
 CRAWL = Asset(
     name="crawl", description="two classes of photos an image crawl gets offline: Caltech-101's airplanes and "
                               "Motorbikes (L. Fei-Fei, R. Fergus, P. Perona; CC BY 4.0; fastai's URLs.CALTECH_101), "
@@ -116,6 +116,9 @@ CRAWL = Asset(
     path="crawl", is_folder=True, stand_in="drawn shapes", credit="Caltech-101, CC BY 4.0",
     url="https://s3.amazonaws.com/fast-ai-imageclas/caltech_101.tgz",
     published=FastaiArchiveCheck(size=131740031, head_md5="d673425306e98ee4619fcdeef8a0e876"),
-    keeps=ArchiveSelection(folders=("airplanes", "Motorbikes"), per_folder=100, min_short_side=160))
+    keeps=ArchiveSelection(folders=("airplanes", "Motorbikes"), per_folder=100, min_short_side=160),
+    # The searches and crawlers the probe stands in for (grader.probe.offline): a solution that crawls needs it.
+    used_by=("ddg_images", "DDGS", "search_images_ddg", "search_images_bing", "download_images", "downloader",
+             "GoogleImageCrawler", "BingImageCrawler", "BaiduImageCrawler", "FlickrImageCrawler"))
 
 CATALOG: dict[str, Asset] = {asset.name: asset for asset in (RESNET34, RESNET18, MNIST_SAMPLE, SHAPES, CRAWL)}

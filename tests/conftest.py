@@ -25,7 +25,7 @@ RUBRIC = ROOT / "rubrics" / "dl2022-midterm"
 SUBMISSIONS = ROOT / "submissions" / "dl2022-midterm"
 # Samples that answer Problem 1 (scripts/build_problem1.py): their training's numbers are compared between warm
 # kernels only (tests/test_warm.py).
-PROBLEM_1_STUDENTS = frozenset(f"20220{n}" for n in range(14, 21))
+PROBLEM_1_STUDENTS = frozenset(f"20220{n}" for n in range(14, 24))
 
 
 # Commands that start no kernel run in the test's process: a fresh `python -m grader` spends ~7 s importing.

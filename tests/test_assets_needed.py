@@ -15,9 +15,11 @@ from grader.cli import app
 from grader.rubric import RubricError, load_rubric
 from tests.conftest import RUBRIC, SUBMISSIONS
 
-MISSING_RESNET34 = (
+MISSING_MIDTERM_ASSETS = (
     "the reference solution (solution.ipynb) needs resnet34 (torchvision ResNet-34 ImageNet weights "
-    "(IMAGENET1K_V1)), which is not in the asset cache {root}: run `grader assets synth{option}` (offline "
+    "(IMAGENET1K_V1)) and crawl (two classes of photos an image crawl gets offline: Caltech-101's airplanes and "
+    "Motorbikes (L. Fei-Fei, R. Fergus, P. Perona; CC BY 4.0; fastai's URLs.CALTECH_101), the first 100 of each at "
+    "least 160 px), which are not in the asset cache {root}: run `grader assets synth{option}` (offline "
     "stand-ins) or `grader assets fetch{option}` (the real files, on a machine with internet)")
 
 
@@ -29,6 +31,8 @@ MISSING_RESNET34 = (
      ["resnet18", "mnist_sample"]),
     (["name = 'resnet34'  # a string names no weights to download", "# resnet34 in a comment"], []),
     (["def broken(:\n    resnet34"], []),  # a cell that does not parse says nothing
+    (["from duckduckgo_search import ddg_images\nurls = ddg_images('cat', max_results=30)"], ["crawl"]),
+    (["from icrawler.builtin import BingImageCrawler\nBingImageCrawler().crawl(keyword='cat')"], ["crawl"]),
 ])
 def test_the_assets_a_notebooks_code_uses(sources, expected):
     notebook = new_notebook(cells=[new_markdown_cell("`vision_learner(dls, resnet34)` in the question")]
@@ -44,8 +48,8 @@ def declaring(tmp_path, assets) -> object:
     return folder
 
 
-def test_the_midterm_needs_the_resnet34_its_solution_trains_and_the_final_nothing():
-    assert [asset.name for asset in needed_assets(load_rubric(RUBRIC))] == ["resnet34"]
+def test_the_midterm_needs_the_resnet34_its_solution_trains_the_crawl_images_it_crawls_and_the_final_nothing():
+    assert [asset.name for asset in needed_assets(load_rubric(RUBRIC))] == ["resnet34", "crawl"]
     assert needed_assets(load_rubric(RUBRIC.parent / "dl2022-final")) == []
 
 
@@ -86,7 +90,7 @@ def test_grade_refuses_before_any_kernel_when_an_asset_is_missing(tmp_path):
     done = CliRunner().invoke(app, ["grade", str(submissions), "--rubric", str(RUBRIC), "--out", str(out),
                                     "--cache-dir", str(cache)])
     assert done.exit_code == 2
-    assert " ".join(done.output.split()) == "error: " + MISSING_RESNET34.format(
+    assert " ".join(done.output.split()) == "error: " + MISSING_MIDTERM_ASSETS.format(
         root=cache / "assets", option=f" --cache-dir {cache}")
     assert not out.exists() and not cache.exists()  # no gradebook, no sandbox, no reference run
 
@@ -96,5 +100,5 @@ def test_the_reference_is_not_run_without_its_assets(tmp_path, command):
     cache = tmp_path / "cache"
     done = CliRunner().invoke(app, [*command, str(RUBRIC)], env={"GRADER_CACHE": str(cache)})
     assert done.exit_code == 2
-    assert " ".join(done.output.split()) == "error: " + MISSING_RESNET34.format(root=cache / "assets", option="")
+    assert " ".join(done.output.split()) == "error: " + MISSING_MIDTERM_ASSETS.format(root=cache / "assets", option="")
     assert not cache.exists()

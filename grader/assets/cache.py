@@ -3,7 +3,7 @@
     ROOT/torch/              TORCH_HOME of the kernels (torch/hub/checkpoints/*.pth)
     ROOT/fastai/             FASTAI_HOME of the kernels (config.ini, data/mnist_sample/)
     ROOT/shapes/             drawn images and boxes.json
-    ROOT/crawl/              two class folders of images, which the probe's crawl stand-ins hand out
+    ROOT/crawl/              the images the probe's crawl stand-ins hand out, a folder per class (two)
     ROOT/manifest.json       per asset: status (real or synthetic), sha256, source, written_at
 
 The root is later mounted read-only into every kernel, at whatever path `kernel_env` is given. Every file is

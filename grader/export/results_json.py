@@ -38,6 +38,9 @@ def results_document(rubric: RubricSummary, results: list[SubmissionResult]) -> 
                 "submitted_at": result.submitted_at,
                 "late_deduction": result.late_deduction,  # already taken off `total`
                 "late_note": result.late_note,  # how late, how it was known, what it cost (the student's words)
+                # What the notebook asked of the network and got instead (a substituted crawl and with which
+                # images, cached and refused URLs, skipped sleeps); null when it asked nothing.
+                "offline": result.offline.model_dump() if result.offline else None,
                 "items": [
                     {
                         "id": item.id,

@@ -32,7 +32,7 @@ from typing import Literal
 
 from pydantic import BaseModel, model_validator
 
-from grader.results import CellRun, Confinement, ItemResult, ManualScore, SubmissionResult
+from grader.results import CellRun, Confinement, ItemResult, ManualScore, OfflineRun, SubmissionResult
 from grader.rubric.models import LatePolicy
 from grader.scoring import GivenScore, effective, score_kind
 
@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     sandboxed INTEGER NOT NULL DEFAULT 1,
     lms_user_id TEXT, name_in_file TEXT, late INTEGER NOT NULL DEFAULT 0, submitted_at TEXT,
     integrity TEXT NOT NULL DEFAULT '[]', lms TEXT,
-    confinement TEXT NOT NULL DEFAULT ''
+    confinement TEXT NOT NULL DEFAULT '',
+    offline TEXT
 );
 CREATE TABLE IF NOT EXISTS item_results (
     student TEXT NOT NULL REFERENCES submissions(student) ON DELETE CASCADE,
@@ -88,6 +89,7 @@ _LATER_COLUMNS = {
     "lms": "TEXT",  # before a result said which LMS its id is from
     # Before uid confinement: '' reads as what `sandboxed` says ("sandbox" or "none").
     "confinement": "TEXT NOT NULL DEFAULT ''",
+    "offline": "TEXT",  # before the offline stand-ins: a result's OfflineRun as JSON, or NULL
 }
 # `name_in_file` was called `login` (Canvas's name part is no login); renamed, not added, so its values stay.
 _RENAMED_COLUMNS = {"login": "name_in_file"}
@@ -349,7 +351,7 @@ class Gradebook:
              json.dumps([cell.model_dump() for cell in result.cells]), result.seconds, result.graded_at,
              int(result.retry), int(result.sandboxed), result.lms_user_id, result.name_in_file, int(result.late),
              result.submitted_at, json.dumps([flag.model_dump() for flag in result.integrity], ensure_ascii=False),
-             result.lms, result.confinement),
+             result.lms, result.confinement, result.offline.model_dump_json() if result.offline else None),
         )
         self.db.executemany(
             "INSERT INTO item_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -373,13 +375,13 @@ class Gradebook:
         row = self.db.execute(
             "SELECT name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,"
             " cells, seconds, graded_at, retry, sandboxed, lms_user_id, name_in_file, late, submitted_at, integrity,"
-            " lms, confinement FROM submissions WHERE student = ?", (student,),
+            " lms, confinement, offline FROM submissions WHERE student = ?", (student,),
         ).fetchone()
         if row is None:
             raise GradebookError(f"no submission {student!r} in {self.path}; known: {', '.join(self.students()) or 'none'}")
         (name, student_id, file, status, max_points, flags, notes, error, notebook_hash, rubric_hash,
          cells, seconds, graded_at, retry, sandboxed, lms_user_id, name_in_file, late, submitted_at, integrity,
-         lms, confinement) = row
+         lms, confinement, offline) = row
         items = []
         for item_row in self.db.execute(
             "SELECT item, title, points, max_points, status, message, evidence, detail FROM item_results"
@@ -396,6 +398,7 @@ class Gradebook:
             retry=bool(retry), sandboxed=bool(sandboxed),
             confinement=confinement or ("sandbox" if sandboxed else "none"),  # '' in a row from before uid confinement
             lms=lms, lms_user_id=lms_user_id, name_in_file=name_in_file, late=bool(late), submitted_at=submitted_at,
+            offline=OfflineRun.model_validate_json(offline) if offline else None,
         )
         return self.effective(result)
 

@@ -65,7 +65,7 @@ _WORD = re.compile(r"[\s\W_]+")
 
 class CrawlImages:
     """The crawl asset's images, and which class each keyword gets: keywords whose first word is the same share a
-    class ("iu" and "iu kpop"), other keywords take the classes in turn (first A, then B, then A again)."""
+    class ("dog" and "dog photo"), other keywords take the classes in turn (first A, then B, then A again)."""
 
     def __init__(self, root: Path | None, status: str | None) -> None:
         folder = root / CRAWL_ASSET if root is not None else None

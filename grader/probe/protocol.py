@@ -14,7 +14,7 @@ FORMAT_VERSION = 5
 
 # The asset cache's layout as the probe reads it (grader.catalog and grader.assets write it).
 MANIFEST_FILE = "manifest.json"  # {"assets": {name: {"status": "real" | "synthetic", ...}}}
-CRAWL_ASSET = "crawl"  # ROOT/crawl/<class>/<image>: two class folders, first in sorted order is class A
+CRAWL_ASSET = "crawl"  # ROOT/crawl/<class>/<image>: a folder per class, the first in sorted order is class A
 DOWNLOADS_FOLDER = "downloads"  # ROOT/downloads/index.json: {"urls": {url: {"sha256", "file", "content_type"}}}
 DOWNLOADS_INDEX = "index.json"  # the files lie beside it, named as "file" says
 
