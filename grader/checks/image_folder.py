@@ -1,11 +1,14 @@
-"""`image_folder` checks: the class folders `ImageDataLoaders.from_folder` read (one per keyword)."""
+"""`image_folder` checks: the class folders `ImageDataLoaders.from_folder` read (one per keyword); where the cells
+did not re-run and nothing was loaded, the class names and counts their stored outputs show."""
 
 from __future__ import annotations
 
 import re
 
 from grader.checks.context import ItemContext
+from grader.checks.unverified import stored_result
 from grader.evidence.pipeline import student_dataloaders
+from grader.notebook.stored import class_counts, class_names
 from grader.results import CheckResult
 from grader.rubric.models import ImageFolderCheck
 
@@ -22,8 +25,9 @@ def forbidden_words(name: str, forbidden: list[str]) -> list[str]:
 def check(spec: ImageFolderCheck, ctx: ItemContext) -> CheckResult:
     dls = student_dataloaders(ctx.student.evidence) if ctx.student else None
     if dls is None:
-        return _result(spec, False, "no images were loaded with ImageDataLoaders.from_folder, so the collected "
-                                    "images could not be checked", {})
+        stored = _from_stored(spec, ctx.item_outputs) if ctx.rerun_failed and spec.stored_weight > 0 else None
+        return stored or _result(spec, False, "no images were loaded with ImageDataLoaders.from_folder, so the "
+                                              "collected images could not be checked", {})
     classes = dls.vocab
     detail = {"path": dls.path, "classes": classes, "images": {c: dls.class_counts.get(c, 0) for c in classes}}
     listed = ", ".join(f"'{c}'" for c in classes) or "none"
@@ -43,6 +47,37 @@ def check(spec: ImageFolderCheck, ctx: ItemContext) -> CheckResult:
                                      f"at least {spec.min_images} images per class are needed: " +
                                      ", ".join(f"'{c}' has {n}" for c, n in few.items()))
     return _result(spec, passed, message, detail)
+
+
+def _from_stored(spec: ImageFolderCheck, outputs: tuple[dict, ...]) -> CheckResult | None:
+    """The verdict on what the stored outputs of cells that did not re-run show of the class folders (class names
+    and counts printed, see `grader.notebook.stored`); None when they show no class name, which verifies nothing.
+    The forbidden keywords apply to every name seen."""
+    names = class_names(outputs)
+    if not names:
+        return None
+    counts = class_counts(outputs)
+    detail = {"stored_classes": names, "stored_counts": counts}
+    if spec.require == "classes":
+        problem = "" if len(names) == spec.classes else f"{spec.classes} are asked for"
+        return stored_result(spec, f"{len(names)} {'class' if len(names) == 1 else 'classes'} ({_listed(names)})",
+                             problem, detail)
+    if spec.require == "keywords":
+        bad = [name for name in names if forbidden_words(name, spec.forbidden)]
+        return stored_result(spec, f"the classes {_listed(names)}",
+                             f"keywords you may not use: {_listed(bad)}" if bad else "", detail)
+    missing = [name for name in names if name not in counts]
+    if missing:
+        return stored_result(spec, f"the classes {_listed(names)}",
+                             f"no image count is shown for {_listed(missing)} (print how many images each class "
+                             "folder holds)", detail)
+    few = [name for name in names if counts[name] < spec.min_images]
+    return stored_result(spec, ", ".join(f"{counts[name]} images of '{name}'" for name in names),
+                         f"at least {spec.min_images} images per class are needed" if few else "", detail)
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
 
 
 def _result(spec: ImageFolderCheck, passed: bool, message: str, detail: dict) -> CheckResult:
