@@ -1,20 +1,27 @@
-"""Problem 1 wall time per notebook: on the CPU, and on one GPU where the machine has one.
+"""Problem 1 wall time per notebook: on the CPU, and on one GPU where the machine has one; and what the virtual
+clock saves on the course's crawl cell.
 
-Grades the Problem 1 samples that have their images (the one whose crawl failed trains nothing) one at
-a time (`--jobs 1`, warm kernels, sandboxed) with the synthetic assets, once per device, and reports each
-notebook's grading time as the gradebook recorded it (kernel start to checks done; the reference's run
-is not counted) and the GPU/CPU ratio measured in the same run:
+Grades the Problem 1 samples that train (all but the one whose crawl cannot run: it trains nothing; those handed
+in without images crawl on the grader's stand-in) one at a time (`--jobs 1`, warm kernels, sandboxed) with the
+synthetic assets, once per device, and reports each notebook's grading time as the gradebook recorded it (kernel
+start to checks done; the reference's run is not counted) and the GPU/CPU ratio measured in the same run:
 
     .venv/bin/python benchmarks/problem1.py [--markdown] [--n N] [--cache-dir DIR]
+    .venv/bin/python benchmarks/problem1.py --clock [--markdown] [--cache-dir DIR]
 
 --n grades the first N samples only (a quick check of the script: --n 1); --cache-dir uses a grader cache
 that holds the assets already (`grader assets synth --cache-dir DIR`), and keeps the reference's run there,
 instead of a new one filled with `grader assets synth`.
+
+--clock instead runs the course's crawl cell (the first cell of the template and the crawl of 오하람(2022021):
+four searches, `time.sleep(10)` after each) in a sandboxed kernel, with the virtual clock and with the sleeps
+waiting for real (`grader grade --real-sleeps`), side by side, and prints both wall times and their difference.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -24,8 +31,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUBRIC = ROOT / "rubrics" / "dl2022-midterm"
-PROBLEM_1_SAMPLES = sorted(p for p in (ROOT / "submissions" / "dl2022-midterm").iterdir()
-                           if p.is_dir() and (p / "images").is_dir())
+SAMPLES = ROOT / "submissions" / "dl2022-midterm"
+CRASHES_BEFORE_THE_CRAWL = "문서아(2022020)"
+COURSE_CRAWL_SAMPLE = SAMPLES / "오하람(2022021)" / "midterm.ipynb"
+PROBLEM_1_SAMPLES = sorted(p for p in SAMPLES.iterdir() if p.is_dir() and p.name != CRASHES_BEFORE_THE_CRAWL
+                           and not p.name.startswith("신유나"))  # a retyped Colab notebook without Problem 1
 
 
 def grade(samples: Path, out: Path, cache: Path, device_flags: list[str]) -> dict[str, float]:
@@ -41,6 +51,41 @@ def grade(samples: Path, out: Path, cache: Path, device_flags: list[str]) -> dic
         return {result.name or result.student: result.seconds for result in book.results()}
 
 
+def crawl_cell_seconds(cache: Path) -> dict[str, float]:
+    """Wall seconds of the course's crawl cell in a sandboxed kernel, with the virtual clock and without."""
+    import nbformat
+
+    from grader.rubric import load_rubric
+    from grader.service import KernelOptions, confine, notebook_runner
+
+    sample = nbformat.read(COURSE_CRAWL_SAMPLE, as_version=4)
+    code = [cell for cell in sample.cells if cell.cell_type == "code"]
+    nb = nbformat.v4.new_notebook(cells=[code[0], next(cell for cell in code if "ddg_images" in cell.source)])
+    rubric = load_rubric(RUBRIC)
+    options = KernelOptions()
+    runner = notebook_runner(rubric.spec.execution, options, cache, confine(rubric, options, cache))
+    seconds = {}
+    with tempfile.TemporaryDirectory(prefix="grader-bench-clock-") as work:
+        for clock, virtual in (("virtual clock", True), ("real sleeps", False)):
+            folder = Path(work) / clock.replace(" ", "-")
+            folder.mkdir()
+            execution = dataclasses.replace(runner, virtual_clock=virtual).run(nb, folder)
+            if [cell.status for cell in execution.cells] != ["ok", "ok"]:
+                raise SystemExit(f"the crawl did not run with the {clock}: {execution.cells}")
+            seconds[clock] = execution.cells[1].seconds
+    return seconds
+
+
+def print_clock(seconds: dict[str, float], markdown: bool) -> None:
+    saved = seconds["real sleeps"] - seconds["virtual clock"]
+    rows = [[clock, f"{value:.1f}"] for clock, value in seconds.items()] + [["saved", f"{saved:.1f}"]]
+    if markdown:
+        print("| course crawl cell | wall s |\n|---|---|")
+        print("\n".join(f"| {clock} | {value} |" for clock, value in rows))
+    else:
+        print("\n".join(f"{clock:16}{value}" for clock, value in rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -48,6 +93,8 @@ def main() -> None:
                         help=f"grade the first N samples [all {len(PROBLEM_1_SAMPLES)}]")
     parser.add_argument("--cache-dir", type=Path, help="a grader cache with the assets in place [a new one, filled "
                                                         "by `grader assets synth`]")
+    parser.add_argument("--clock", action="store_true", help="time the course's crawl cell with and without the "
+                                                             "virtual clock instead")
     args = parser.parse_args()
     import torch
 
@@ -60,6 +107,9 @@ def main() -> None:
         if args.cache_dir is None:
             subprocess.run([sys.executable, "-m", "grader", "assets", "synth"], check=True, capture_output=True,
                            env=dict(os.environ, GRADER_CACHE=str(cache)))
+        if args.clock:
+            print_clock(crawl_cell_seconds(cache), args.markdown)
+            return
         samples = work / "samples"
         for sample in PROBLEM_1_SAMPLES[: args.n]:
             shutil.copytree(sample, samples / sample.name)

@@ -56,6 +56,19 @@ PublishedCheck = Sha256Prefix | FastaiArchiveCheck
 
 
 @dataclass(frozen=True)
+class ArchiveSelection:
+    """The part of an archive an asset keeps, when the archive is far larger than what the kernels need: from
+    each of `folders`, the first `per_folder` files in sorted order that are RGB JPEG images whose short side is
+    at least `min_short_side` pixels, kept as `<folder>/<file>`. A folder is looked for at the archive's top and
+    up to two folders down (`caltech_101/101_ObjectCategories/airplanes/`), so that a publisher's wrapping
+    folders do not matter."""
+
+    folders: tuple[str, ...]
+    per_folder: int
+    min_short_side: int
+
+
+@dataclass(frozen=True)
 class Asset:
     """One thing a student's notebook expects to download, which the cache provides instead."""
 
@@ -66,6 +79,8 @@ class Asset:
     stand_in: str  # what `synth` writes in its place, for reports
     url: str | None = None  # None: the grader draws it, nothing to fetch; a folder's URL is a .tgz archive
     published: PublishedCheck | None = None
+    keeps: ArchiveSelection | None = None  # None: a folder is the whole archive
+    credit: str = ""  # the real asset's source and licence, where reports should name them
     # Names whose use in a notebook's code downloads it (`vision_learner(dls, resnet34)`, `models.resnet34(...)`,
     # `untar_data(URLs.MNIST_SAMPLE)`): how a rubric's needs are told from its solution.
     used_by: tuple[str, ...] = ()
@@ -91,4 +106,16 @@ SHAPES = Asset(
     name="shapes", description="two classes of drawn shapes (circle, square) with boxes.json",
     path="shapes", is_folder=True, stand_in="drawn")
 
-CATALOG: dict[str, Asset] = {asset.name: asset for asset in (RESNET34, RESNET18, MNIST_SAMPLE, SHAPES)}
+# The images a notebook's image search or crawl gets in a kernel without network (the probe's stand-ins for
+# duckduckgo_search, fastai's download_images, icrawler, …): two class folders, named as grader.probe.protocol's
+# CRAWL_ASSET says (the catalog, on the same floor, cannot import it).
+CRAWL = Asset(
+    name="crawl", description="two classes of photos an image crawl gets offline: Caltech-101's airplanes and "
+                              "Motorbikes (L. Fei-Fei, R. Fergus, P. Perona; CC BY 4.0; fastai's URLs.CALTECH_101), "
+                              "the first 100 of each at least 160 px",
+    path="crawl", is_folder=True, stand_in="drawn shapes", credit="Caltech-101, CC BY 4.0",
+    url="https://s3.amazonaws.com/fast-ai-imageclas/caltech_101.tgz",
+    published=FastaiArchiveCheck(size=131740031, head_md5="d673425306e98ee4619fcdeef8a0e876"),
+    keeps=ArchiveSelection(folders=("airplanes", "Motorbikes"), per_folder=100, min_short_side=160))
+
+CATALOG: dict[str, Asset] = {asset.name: asset for asset in (RESNET34, RESNET18, MNIST_SAMPLE, SHAPES, CRAWL)}

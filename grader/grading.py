@@ -21,6 +21,7 @@ from grader.checks.context import Trace
 from grader.checks.integrity import cut_cell_source, recorded_values, reference_values, unexplained_prints
 from grader.checks.items import ItemGrader
 from grader.evidence.model import Evidence
+from grader.evidence.offline import offline_notes, offline_run
 from grader.execution import Execution, planned_runs
 from grader.figures import cam_figures
 from grader.notebook.answers import answer_cells
@@ -110,6 +111,11 @@ class Grader:
             flags.append("cpu-fallback")
             notes.append("this machine has no GPU: the notebook's CUDA calls "
                          f"({execution.evidence.device_fallbacks[0].call}) ran on the CPU (--cpu-fallback)")
+        offline = offline_run(execution.evidence) if execution and execution.evidence else None
+        if offline is not None:
+            if offline.crawl_substituted:
+                flags.append("crawl-substituted")
+            notes += offline_notes(offline)
         if self.confinement == "none":
             flags.append("no-sandbox")
         elif self.confinement == "uid":
@@ -124,7 +130,7 @@ class Grader:
             notes=notes, integrity=integrity, error=error, confinement=self.confinement,
             total=sum(item.points for item in items), max=self.rubric.spec.total,
             cells=answer_cells(nb, execution.cells, read) if execution else [], seconds=monotonic() - started,
-            graded_at=_now(), retry=run_error is not None,
+            graded_at=_now(), retry=run_error is not None, offline=offline,
         )
         return result, execution.notebook if execution else None
 

@@ -25,6 +25,7 @@ Flag = Literal[
     "process-limit",  # the cgroup refused processes or threads
     "disk-limit",  # a cell ran out of its tmpfs or hit the file size limit
     "cpu-fallback",  # CUDA calls ran on the CPU (--cpu-fallback, no GPU)
+    "crawl-substituted",  # image searches and crawls were answered with the asset cache's crawl images
     "integrity",  # printed values equal the reference's with nothing recorded to explain them, or foreign evidence
     "evidence-error",  # the probe's evidence could not be read
     "no-sandbox",  # the kernel ran unconfined (--confine none)
@@ -44,6 +45,8 @@ FLAG_STUDENT_WORDING: dict[Flag, str | None] = {
     "process-limit": "The notebook started more processes or threads than it is allowed; the extra ones were refused.",
     "disk-limit": "The notebook wrote more to disk than it is allowed.",
     "cpu-fallback": "This grader has no GPU: the notebook's .cuda() and .to('cuda') calls ran on the CPU instead.",
+    "crawl-substituted": ("The grader runs notebooks without internet access: your image searches and downloads were "
+                          "answered with the grader's own images, one class per keyword, and your code ran on those."),
     "integrity": None,
     "evidence-error": None,
     "no-sandbox": None,
@@ -144,6 +147,32 @@ class IntegrityFlag(BaseModel):
     source: str  # the cell's code as submitted, cut where it is long
 
 
+class CrawlSearch(BaseModel):
+    """One image search or crawl the grader's stand-in answered."""
+
+    api: str  # ddg_images, DDGS.images, search_images_ddg, bing_image_downloader, icrawler.GoogleImageCrawler, …
+    keyword: str
+    images: int  # how many it handed out
+    image_class: str | None  # which of the crawl images' classes answered (None: there were none)
+
+
+class OfflineRun(BaseModel):
+    """What the notebook asked of the network, which grading kernels do not have, and what it got instead."""
+
+    crawl_images: Literal["real", "synthetic"] | None = None  # the asset cache's crawl images; None: none there
+    searches: list[CrawlSearch] = Field(default_factory=list)
+    folders: dict[str, int] = Field(default_factory=dict)  # images the stand-ins wrote, per folder
+    own_images_kept: list[str] = Field(default_factory=list)  # folders that held the student's own images
+    cached_urls: list[str] = Field(default_factory=list)  # served from the download cache
+    refused_urls: list[str] = Field(default_factory=list)  # not cached: they failed as they would offline
+    sleeps: int = 0  # time.sleep calls the virtual clock skipped
+    slept_s: float = 0.0  # and their seconds
+
+    @property
+    def crawl_substituted(self) -> bool:
+        return bool(self.searches or self.folders)
+
+
 class SubmissionResult(BaseModel):
     student: str
     name: str | None = None
@@ -174,6 +203,7 @@ class SubmissionResult(BaseModel):
     submitted_at: str | None = None  # UTC ISO time, from the download zip's member times; None when unknown
     late_deduction: float = 0.0  # points the rubric's late policy took off `total` (applied when read)
     late_note: str | None = None  # how late, how it was known, what it cost
+    offline: OfflineRun | None = None  # searches, downloads and sleeps the grader stood in for; None: none
 
     @model_validator(mode="after")
     def _confinement_agrees(self) -> SubmissionResult:

@@ -49,6 +49,7 @@ class KernelOptions:
     cpu_fallback: `.cuda()` and `.to("cuda")` run on the CPU instead of failing (flagged where needed); for
         runs without a GPU.
     torch_threads: torch's CPU threads per kernel (the cores shared by the kernels at once); None: all cores.
+    virtual_clock: the notebooks' `time.sleep` advances a clock instead of waiting; False: sleeps wait.
     gpu_memory_fraction: the share of its GPU's memory one kernel may allocate (kernels packed on a GPU).
     """
 
@@ -64,6 +65,7 @@ class KernelOptions:
     cpu_fallback: bool = False
     torch_threads: int | None = None
     gpu_memory_fraction: float | None = None
+    virtual_clock: bool = True
 
     def limits(self, execution: Execution) -> Limits:
         """One kernel's limits: these options' where given, else the rubric's."""
@@ -115,7 +117,8 @@ def notebook_runner(execution: Execution, options: KernelOptions, cache: Path, h
         cell_timeout_s=options.cell_timeout_s or execution.cell_timeout_s,
         notebook_timeout_s=options.notebook_timeout_s or execution.notebook_timeout_s, cache_dir=cache,
         sandbox=host, warm=warm, cpu_fallback=options.cpu_fallback, torch_threads=options.torch_threads,
-        gpu_memory_fraction=options.gpu_memory_fraction, active=active or ActiveRuns())
+        gpu_memory_fraction=options.gpu_memory_fraction, virtual_clock=options.virtual_clock,
+        active=active or ActiveRuns())
 
 
 def make_grader(rubric: LoadedRubric, runner: NotebookRunner, reference: ReferenceRun) -> Grader:

@@ -203,10 +203,11 @@ def fill(nb: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.Noteboo
     return nb
 
 
-def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Run like a student would before submitting, errors and all."""
+def execute(nb: nbformat.NotebookNode, extra_arguments: list[str] | None = None) -> nbformat.NotebookNode:
+    """Run like a student would before submitting, errors and all. extra_arguments: the kernel's."""
     nb = copy.deepcopy(nb)
-    NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=300).execute()
+    NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=300,
+                   extra_arguments=extra_arguments or []).execute()
     return nb
 
 

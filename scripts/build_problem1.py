@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_midterm import RUBRIC, SOLUTION, SUBMISSIONS, execute, fill, problem_2, template, true_false  # noqa: E402
 
 from grader.assets import CATALOG, assets_root, draw_shapes, kernel_env, synth_asset  # noqa: E402
+from grader.probe.protocol import EVIDENCE_ENV, VIRTUAL_CLOCK_ENV  # noqa: E402
 
 IMAGES = "images"
 # The rubric's least per keyword (1.1): each image costs training time in every test that grades the samples.
@@ -99,6 +100,63 @@ cam = F.interpolate(cam[None, None], size=x.shape[-2:], mode='bilinear', align_c
 _, ax = plt.subplots()
 dls.train.decode((x,))[0][0].show(ctx=ax)
 ax.imshow(cam, alpha=0.5, cmap='jet')"""
+# Handed in without images: each crawl below runs on the grader's crawl stand-in (grader.probe.offline).
+# The course's crawl cell: duckduckgo_search, fastai's download_images, ten seconds' sleep after every search.
+COURSE_CRAWL = """from duckduckgo_search import ddg_images
+from fastdownload import download_url
+from fastcore.all import *
+def search_images(term, max_images=200): return L(ddg_images(term, max_results=max_images)).itemgot('image')
+
+path = Path('images')
+if not path.exists():
+    path.mkdir()
+download_images(path/'dog', urls=search_images('dog'))
+time.sleep(10)
+download_images(path/'cat', urls=search_images('cat'))
+time.sleep(10)
+download_images(path/'dog', urls=search_images('dog photo'))
+time.sleep(10)
+download_images(path/'cat', urls=search_images('cat photo'))
+time.sleep(10)
+bad_images = verify_images(get_image_files(path))
+bad_images.map(Path.unlink)"""
+# fastbook chapter 2's form.
+FASTBOOK_CRAWL = """from fastbook import *
+searches = 'forest', 'desert'
+path = Path('landscapes')
+for o in searches:
+    dest = (path/o)
+    dest.mkdir(exist_ok=True, parents=True)
+    results = search_images_ddg(f'{o} photo', max_images=30)
+    download_images(dest, urls=results)
+    resize_images(dest, max_size=400, dest=dest)
+failed = verify_images(get_image_files(path))
+failed.map(Path.unlink)
+print(len(failed), {o: len(get_image_files(path/o)) for o in searches})"""
+# icrawler, with the keywords the exam forbids behind neutral folder names.
+ICRAWLER_FORBIDDEN = """from icrawler.builtin import GoogleImageCrawler
+path = Path('images')
+for keyword, folder in [('iu', 'singer1'), ('hynn', 'singer2')]:
+    GoogleImageCrawler(storage={'root_dir': str(path/folder)}).crawl(keyword=keyword, max_num=20)
+print({folder.name: len(get_image_files(folder)) for folder in sorted(path.iterdir())})"""
+# The crawl runs whether or not the images are there: the student's own ones must win.
+UNGUARDED_CRAWL = """keywords = ['circle', 'square']
+path = Path('images')
+from bing_image_downloader import downloader
+for keyword in keywords:
+    downloader.download(keyword, limit=LIMIT, output_dir=str(path))
+print({keyword: len(get_image_files(path/keyword)) for keyword in keywords})""".replace("LIMIT", str(IMAGES_PER_CLASS))
+# A package the grader has no stand-in for (google_images_download, long broken): the crawl cell fails before
+# anything is fetched, so only the submitted file's outputs show Problem 1.
+BROKEN_CRAWL = CRAWL.replace("    from bing_image_downloader import downloader\n    for keyword in keywords:\n"
+                             "        downloader.download(keyword, limit=LIMIT, output_dir=str(path))".replace(
+                                 "LIMIT", str(IMAGES_PER_CLASS)),
+                             "    from google_images_download import google_images_download\n"
+                             "    response = google_images_download.googleimagesdownload()\n"
+                             "    for keyword in keywords:\n"
+                             "        response.download({'keywords': keyword, 'limit': LIMIT, "
+                             "'output_directory': str(path)})".replace("LIMIT", str(IMAGES_PER_CLASS)))
+PLAIN_HOOKS_CAM = HOOKS_CAM.replace("x.cuda()", "x")
 # Feeds the image to the model, then shows noise as its "CAM".
 RANDOM_CAM = """x, = first(dls.test_dl([PILImage.create(get_image_files(path)[0])]))
 prediction = lrnr.model.eval()(x).softmax(dim=1)
@@ -108,30 +166,49 @@ dls.train.decode((x,))[0].squeeze().show(ax=ax)
 ax.imshow(torch.rand(5, 5), alpha=0.7, extent=(0,159,159,0), interpolation='bilinear', cmap='magma')"""
 
 
+def crawled(crawl: str) -> dict[str, str]:
+    """Problem 1 after a crawl of the student's own: fastbook chapter 18's CAM, which trains once."""
+    return {"1.1": crawl, "1.2": DATALOADERS, "1.3": FIT.replace("lrnr", "learn"), "1.4": PLAIN_HOOKS_CAM}
+
+
 def with_problem_1(answers: dict[str, str]) -> dict[str, str]:
     return {**problem_2(), **true_false("True", "False"), **answers}
 
 
 def write_sample(folder: Path, nb: nbformat.NotebookNode, classes: tuple[str, str] = ("circle", "square"),
-                 keep_images: bool = True) -> None:
-    """Execute the notebook beside its images, as the student did, and save the folder."""
+                 keep_images: bool = True, crawls: bool = False) -> None:
+    """Execute the notebook beside its images, as the student did, and save the folder. crawls: no images are
+    drawn; the notebook's crawl makes them, answered by the probe's stand-ins as when graded."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    if crawls:
+        _execute_in(folder, nb, with_probe=True)
+        shutil.rmtree(folder / IMAGES if (folder / IMAGES).is_dir() else folder / "landscapes")
+        return
     draw_shapes(folder / IMAGES, per_class=IMAGES_PER_CLASS)
     for drawn, name in zip(("circle", "square"), classes):
         if drawn != name:
             (folder / IMAGES / drawn).rename(folder / IMAGES / name)
     if classes != ("circle", "square"):
         (folder / IMAGES / "boxes.json").unlink()  # its paths name the drawn classes
+    _execute_in(folder, nb)
+    if not keep_images:
+        shutil.rmtree(folder / IMAGES)
+
+
+def _execute_in(folder: Path, nb: nbformat.NotebookNode, with_probe: bool = False) -> None:
     cwd = os.getcwd()
     os.chdir(folder)
     try:
-        executed = execute(nb)
+        if with_probe:
+            with tempfile.TemporaryDirectory() as evidence:
+                os.environ.update({EVIDENCE_ENV: f"{evidence}/evidence.jsonl", VIRTUAL_CLOCK_ENV: "1"})
+                executed = execute(nb, extra_arguments=["--ext=grader.probe"])
+        else:
+            executed = execute(nb)
     finally:
         os.chdir(cwd)
     nbformat.write(executed, folder / "midterm.ipynb")
-    if not keep_images:
-        shutil.rmtree(folder / IMAGES)
 
 
 def main() -> None:
@@ -149,14 +226,18 @@ def main() -> None:
     hooks = {**PROBLEM_1, "1.3": FIT.replace("lrnr", "learn"), "1.4": HOOKS_CAM}
     samples = {
         "한예린(2022014)": (with_problem_1(PROBLEM_1), {}),
-        "서준호(2022015)": (with_problem_1({**PROBLEM_1, "1.3": FIT.replace("vision_learner", "cnn_learner")
-                                              .replace("fine_tune(1)", "fit_one_cycle(1)"), "1.4": UPSAMPLED_CAM}), {}),
         "장하윤(2022016)": (with_problem_1(hooks), {}),
         "권도현(2022017)": (with_problem_1({**PROBLEM_1, "1.4": GRAD_CAM}), {}),
         "송지아(2022018)": (with_problem_1({**PROBLEM_1, "1.4": RANDOM_CAM}), {}),
         "황민재(2022019)": (with_problem_1({**PROBLEM_1, "1.1": CRAWL.replace("circle", "iu").replace("square", "hynn")
                                               .replace("('iu', 'hynn' 제외)", "")}), {"classes": ("iu", "hynn")}),
-        "문서아(2022020)": (with_problem_1(PROBLEM_1), {"keep_images": False}),
+        "서준호(2022015)": (with_problem_1({**PROBLEM_1, "1.1": UNGUARDED_CRAWL, "1.3": FIT.replace(
+            "vision_learner", "cnn_learner").replace("fine_tune(1)", "fit_one_cycle(1)"), "1.4": UPSAMPLED_CAM}), {}),
+        "문서아(2022020)": (with_problem_1({**PROBLEM_1, "1.1": BROKEN_CRAWL,
+                                            "1.2": DATALOADERS + "\nprint(dls.vocab)"}), {"keep_images": False}),
+        "오하람(2022021)": (with_problem_1(crawled(COURSE_CRAWL)), {"crawls": True}),
+        "백서윤(2022022)": (with_problem_1(crawled(FASTBOOK_CRAWL)), {"crawls": True}),
+        "유태민(2022023)": (with_problem_1(crawled(ICRAWLER_FORBIDDEN)), {"crawls": True}),
     }
     for name, (answers, options) in samples.items():
         print("building", name, flush=True)

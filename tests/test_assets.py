@@ -28,11 +28,13 @@ from typer.testing import CliRunner
 from grader.assets import (CATALOG, FetchError, catalog_states, describe, draw_shapes, fetch_asset, kernel_env,
                            present, sha256_of_path, synth_asset)
 from grader.assets.cache import FASTAI_CONFIG, read_manifest
-from grader.catalog import MNIST_SAMPLE, RESNET18, RESNET34, FastaiArchiveCheck, Sha256Prefix
+from grader.catalog import CRAWL, MNIST_SAMPLE, RESNET18, RESNET34, FastaiArchiveCheck, Sha256Prefix
+from grader.probe.protocol import CRAWL_ASSET
 from grader.assets.fetch import asset_url
 
 ALL_SYNTHETIC = ("assets: resnet34 synthetic (random weights), resnet18 synthetic (random weights), "
-                 "mnist_sample synthetic (scikit-learn digits), shapes synthetic (drawn)")
+                 "mnist_sample synthetic (scikit-learn digits), shapes synthetic (drawn), crawl synthetic (drawn "
+                 "shapes)")
 # scikit-learn's digits hold 183 threes and 179 sevens; 15% of each (rounded) go to valid/.
 MNIST_COUNTS = {"train/3": 156, "train/7": 152, "valid/3": 27, "valid/7": 27}
 
@@ -58,7 +60,7 @@ def cli_synthesized_cache(tmp_path_factory) -> Path:
     runner = CliRunner()
     before = runner.invoke(app, ["assets", "status", "--cache", str(cache)])
     assert before.exit_code == 1, before.output
-    assert "missing: resnet34, resnet18, mnist_sample, shapes." in " ".join(before.output.split())
+    assert "missing: resnet34, resnet18, mnist_sample, shapes, crawl." in " ".join(before.output.split())
     done = runner.invoke(app, ["assets", "synth", "--cache", str(cache)])
     assert done.exit_code == 0, done.output
     return cache
@@ -93,6 +95,19 @@ def test_synthetic_mnist_sample_has_fastais_layout(synthetic_root):
         assert (image.size, image.mode) == ((28, 28), "L")
 
 
+def test_synthetic_crawl_is_two_class_folders_of_drawn_rgb_jpegs(synthetic_root):
+    folder = synthetic_root / CRAWL.path
+    assert sorted(path.name for path in folder.iterdir() if path.is_dir()) == ["circle", "square"]
+    for shape in ("circle", "square"):
+        images = sorted((folder / shape).iterdir())
+        assert [image.name for image in images] == [f"{index:03d}.jpg" for index in range(40)]
+        for path in images:
+            with Image.open(path) as image:
+                assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (192, 192)), path
+    # Other images than the shapes asset's.
+    assert (folder / "circle" / "000.jpg").read_bytes() != (synthetic_root / "shapes" / "circle" / "000.jpg").read_bytes()
+
+
 def test_cache_is_readable_by_every_uid(synthetic_root):
     modes = {oct(path.stat().st_mode & 0o7777) for path in synthetic_root.rglob("*") if path.name != ".manifest.lock"}
     assert modes == {"0o755", "0o644"}
@@ -111,7 +126,7 @@ def test_cli_status_exit_codes(cli_synthesized_cache):
     done = CliRunner().invoke(app, ["assets", "status", "--cache-dir", str(cli_synthesized_cache)])
     assert done.exit_code == 0, done.output
     assert "missing" not in done.output
-    assert done.output.count("synthetic") == 4
+    assert done.output.count("synthetic") == 5
     (cli_synthesized_cache / "assets" / RESNET18.path).unlink()
     done = CliRunner().invoke(app, ["assets", "status", "--cache", str(cli_synthesized_cache)])
     assert done.exit_code == 1, done.output
@@ -207,6 +222,14 @@ def test_catalog_matches_torchvision_and_fastai():
     checks = ast.literal_eval((fastai_data / "download_checks.py").read_text())
     assert "MNIST_SAMPLE        = f'{URL}mnist_sample.tgz'" in (fastai_data / "external.py").read_text()
     assert MNIST_SAMPLE.published == FastaiArchiveCheck(*checks[MNIST_SAMPLE.url])
+    assert "CALTECH_101  = f'{S3_IMAGE}caltech_101.tgz'" in (fastai_data / "external.py").read_text()
+    assert CRAWL.url == "https://s3.amazonaws.com/fast-ai-imageclas/caltech_101.tgz"
+    assert CRAWL.published == FastaiArchiveCheck(*checks[CRAWL.url])
+
+
+def test_the_crawl_asset_is_where_the_probe_looks():
+    assert (CRAWL.name, CRAWL.path) == (CRAWL_ASSET, CRAWL_ASSET)
+    assert CATALOG[CRAWL_ASSET] is CRAWL
 
 
 # --- fetch ---------------------------------------------------------------------------------------------------
@@ -272,7 +295,8 @@ def test_fetch_with_the_published_hash_makes_the_asset_real(serve, tmp_path):
     assert (record.status, record.source, record.sha256) == ("real", url, hashlib.sha256(body).hexdigest())
     assert (tmp_path / RESNET18.path).read_bytes() == body
     assert read_manifest(tmp_path) == {"resnet18": record}
-    assert describe(tmp_path) == "assets: resnet34 missing, resnet18 real, mnist_sample missing, shapes missing"
+    assert describe(tmp_path) == ("assets: resnet34 missing, resnet18 real, mnist_sample missing, shapes missing, "
+                                  "crawl missing")
     # Neither synth nor a second fetch replaces a real asset unless forced.
     assert synth_asset(tmp_path, RESNET18) is None
     assert fetch_asset(tmp_path, asset, url) is None
@@ -293,6 +317,76 @@ def test_fetch_extracts_a_checked_archive_into_fastais_data_folder(serve, tmp_pa
     assert record.status == "real"
     assert files_under(tmp_path / MNIST_SAMPLE.path) == {"labels.csv", "train/3/1.png"}
     assert present(tmp_path, MNIST_SAMPLE) == record
+
+
+def jpeg(size: tuple[int, int], mode: str = "RGB", format: str = "JPEG") -> bytes:
+    data = io.BytesIO()
+    Image.new(mode, size, color=120).save(data, format=format)
+    return data.getvalue()
+
+
+def fastai_check(archive: bytes) -> FastaiArchiveCheck:
+    """fastai's published check, as download_checks.py would list it for `archive`."""
+    return FastaiArchiveCheck(len(archive), hashlib.md5(archive[:1 << 20]).hexdigest())
+
+
+def crawl_asset(archive: bytes):
+    """The crawl asset published as `archive`, keeping 2 images per class."""
+    return replace(CRAWL, published=fastai_check(archive), keeps=replace(CRAWL.keeps, per_folder=2))
+
+
+CALTECH_LIKE = {  # file in a class folder → its bytes, and whether the crawl asset keeps it
+    "airplanes/image_0001.jpg": (jpeg((200, 160)), True),
+    "airplanes/image_0002.jpg": (jpeg((300, 120)), False),  # its short side is under 160 px
+    "airplanes/image_0003.jpg": (jpeg((170, 170), mode="L"), False),  # grey
+    "airplanes/image_0004.jpg": (jpeg((240, 180)), True),
+    "airplanes/image_0005.jpg": (jpeg((240, 181)), False),  # a third: 2 per class are kept
+    "airplanes/notes.txt": (b"not an image", False),
+    "Motorbikes/image_0001.png": (jpeg((200, 200), format="PNG"), False),
+    "Motorbikes/image_0002.jpg": (jpeg((160, 200)), True),
+    "Faces/image_0001.jpg": (jpeg((200, 200)), False),  # a class the asset does not keep
+}
+
+
+@pytest.mark.parametrize("top", ["caltech_101/101_ObjectCategories/", "caltech_101/", ""])
+def test_fetch_keeps_the_first_usable_images_of_two_caltech_classes(serve, tmp_path, top):
+    archive = fastai_archive({top + name: content for name, (content, _) in CALTECH_LIKE.items()})
+    url = serve("/caltech_101.tgz", archive)
+    record = fetch_asset(tmp_path, crawl_asset(archive), url)
+    assert (record.status, record.source) == ("real", url)
+    kept = {name for name, (_, keep) in CALTECH_LIKE.items() if keep}
+    assert files_under(tmp_path / CRAWL.path) == kept
+    assert all((tmp_path / CRAWL.path / name).read_bytes() == CALTECH_LIKE[name][0] for name in kept)
+    assert present(tmp_path, CRAWL) == record
+    assert describe(tmp_path).endswith(", crawl real (Caltech-101, CC BY 4.0)")
+    assert files_under(tmp_path) == {"fastai/config.ini", "manifest.json", ".manifest.lock",
+                                     *(f"crawl/{name}" for name in kept)}  # no staging left
+
+
+@pytest.mark.parametrize("members, found", [
+    ({"deep/a/b/airplanes/image_0001.jpg": jpeg((200, 200))}, "it holds none"),
+    ({"x/airplanes/image_0001.jpg": jpeg((200, 200)), "y/airplanes/image_0001.jpg": jpeg((200, 200))},
+     "it holds several: x/airplanes, y/airplanes"),
+])
+def test_fetch_names_a_selected_folder_it_cannot_find_once(serve, tmp_path, members, found):
+    archive = fastai_archive({**members, "caltech_101/Motorbikes/image_0001.jpg": jpeg((200, 200))})
+    url = serve("/caltech_101.tgz", archive)
+    with pytest.raises(FetchError) as raised:
+        fetch_asset(tmp_path, crawl_asset(archive), url)
+    assert str(raised.value) == (f"crawl: the archive from {url} should hold one folder 'airplanes' of files at its "
+                                 f"top or up to 2 folders down; {found}. Nothing was kept.")
+    assert_nothing_kept(tmp_path)
+
+
+def test_fetch_refuses_a_selected_folder_without_usable_images(serve, tmp_path):
+    archive = fastai_archive({"caltech_101/airplanes/image_0001.jpg": jpeg((200, 200)),
+                              "caltech_101/Motorbikes/image_0001.jpg": jpeg((300, 100))})
+    url = serve("/caltech_101.tgz", archive)
+    with pytest.raises(FetchError) as raised:
+        fetch_asset(tmp_path, crawl_asset(archive), url)
+    assert str(raised.value) == (f"crawl: the archive from {url} has no RGB JPEG image with a short side of at least "
+                                 "160 px in Motorbikes/. Nothing was kept.")
+    assert_nothing_kept(tmp_path)
 
 
 def assert_nothing_kept(root: Path) -> None:

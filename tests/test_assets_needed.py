@@ -75,7 +75,7 @@ def test_an_asset_the_catalog_lacks_is_a_located_rubric_error(tmp_path):
         load_rubric(folder)
     assert str(caught.value) == (
         f"{folder / 'rubric.yaml'}: 1 problem(s)\n  at execution.assets: Value error, no asset 'resnet50'; the "
-        "assets are resnet34, resnet18, mnist_sample, shapes")
+        "assets are resnet34, resnet18, mnist_sample, shapes, crawl")
 
 
 def test_grade_refuses_before_any_kernel_when_an_asset_is_missing(tmp_path):

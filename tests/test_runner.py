@@ -50,7 +50,8 @@ def test_errors_and_timeouts_do_not_stop_the_notebook_and_a_dead_kernel_keeps_th
         "(w ** 2).sum().backward()\nopt.step()\nprint(w.data)",
         "1/0",
         "",
-        "import time\nwhile True:\n    time.sleep(0.1)",  # idle: the other tests' processes keep the CPU
+        # Idle, so the other tests' processes keep the CPU; an event's wait, as time.sleep is on the virtual clock.
+        "import threading\nwhile True:\n    threading.Event().wait(0.1)",
         "import sys; print('still here', file=sys.stderr)",
         "import os; os._exit(3)",
         "print('never')",
@@ -75,7 +76,8 @@ def test_errors_and_timeouts_do_not_stop_the_notebook_and_a_dead_kernel_keeps_th
 
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 def test_the_notebook_budget_stops_the_run(tmp_path, sandbox_host, warm, request):
-    nb, path = notebook(tmp_path, "import time; time.sleep(2)", "time.sleep(5)", "print(1)")
+    nb, path = notebook(tmp_path, "import threading; threading.Event().wait(2)", "threading.Event().wait(5)",
+                        "print(1)")
     warm_kernels = request.getfixturevalue("warm_kernels") if warm else None
     execution = runner(tmp_path, sandbox_host, cell=60, budget=3, warm=warm_kernels).run(nb, path)
     assert statuses(execution) == [

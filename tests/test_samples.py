@@ -57,7 +57,7 @@ EXPECTED = {
     "2022017": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # Grad-CAM
     "2022018": ((10, 10, 15, 5), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # random heatmap: overlay only
     "2022019": ((7, 10, 15, 15), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # keywords iu and hynn
-    "2022020": ((5, 0, 3.5, 2.5), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # crawling failed, no images: stored
+    "2022020": ((5, 5, 3.5, 2.5), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # crawling failed, no images: stored
 }
 
 
@@ -82,7 +82,8 @@ def test_results_json_contract(results):
     document = results["_document"]
     assert document["rubric"]["id"] == "dl2022-midterm" and document["rubric"]["hash"].startswith("sha256:")
     assert document["assets"] == ("assets: resnet34 synthetic (random weights), resnet18 synthetic (random weights), "
-                                  "mnist_sample synthetic (scikit-learn digits), shapes synthetic (drawn)")
+                                  "mnist_sample synthetic (scikit-learn digits), shapes synthetic (drawn), crawl "
+                                  "synthetic (drawn shapes)")
     assert len(document["submissions"]) == len(EXPECTED)
     item_ids = ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5"] + [f"3.{n}" for n in range(1, 11)]
     for submission in document["submissions"]:
@@ -128,8 +129,8 @@ def test_problem_1_messages_and_cam_figures(results, graded):
     assert message["2022020"]["1.1"].endswith("the submitted notebook shows 20 images of 'circle', 20 images of "
                                               "'square' (not verified: 50% of the points)")
     assert message["2022020"]["1.2"] == ("✗ dls from ImageDataLoaders.from_folder, two classes: these cells did not "
-                                         "re-run; the submitted notebook shows a figure; the DataLoaders' classes are "
-                                         "not shown (print dls.vocab)")  # show_batch alone: no classes to read
+                                         "re-run; the submitted notebook shows the classes 'circle', 'square' and a "
+                                         "figure (not verified: 50% of the points)")  # print(dls.vocab), show_batch
     report = html.unescape((graded / "students" / "2022014.html").read_text(encoding="utf-8"))
     assert report.count('<figure class="cam">') == 1
     assert "CAM: the student's overlay and the grader's map of the same model and image" in report

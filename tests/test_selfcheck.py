@@ -404,7 +404,7 @@ def test_what_would_cost_points_is_listed(tmp_path, cache_dir, midterm_warm):
     nb = nbformat.read(SUBMISSIONS / SOLUTION_NOTEBOOK, as_version=4)
     answer = {cell.metadata.get("tags", [""])[0]: cell for cell in nb.cells}
     answer["answer:2.3"].source = answer["answer:2.3"].source.replace("optimizr.step()", "optimizr.stepp()")
-    answer["answer:2.4"].source = "import time\ntime.sleep(30)"
+    answer["answer:2.4"].source = "import threading\nthreading.Event().wait(30)"  # time.sleep would be skipped
     answer["answer:2.5"].source = ""
     answer["answer:3.5"].source = "잘 모르겠다"
     answer["answer:3.6"].source = ""
@@ -489,9 +489,9 @@ def test_watch_checks_again_on_every_save_also_one_made_while_a_check_runs(tmp_p
     nb = nbformat.read(SUBMISSIONS / SOLUTION_NOTEBOOK, as_version=4)
     # The first check holds on until the test has saved again: that save must not be lost.
     nb.cells.insert(1, nbformat.v4.new_code_cell(
-        "import pathlib, time\n"
+        "import pathlib, threading\n"
         f"marker = pathlib.Path({str(started)!r})\n"
-        "if not marker.exists():\n    marker.touch()\n    time.sleep(2)"))
+        "if not marker.exists():\n    marker.touch()\n    threading.Event().wait(2)"))
     nbformat.write(nb, notebook)
     answer_36 = next(cell for cell in nb.cells if "answer:3.6" in cell.metadata.get("tags", []))
     process = subprocess.Popen(

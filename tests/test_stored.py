@@ -11,7 +11,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from grader.checks import CHECKS, ItemContext, Trace
 from grader.checks.context import item_context
 from grader.checks.items import item_result
-from grader.evidence.model import DataLoadersEvent
+from grader.evidence.model import DataLoadersEvent, SearchEvent
 from grader.execution import Execution
 from grader.notebook.stored import class_counts, class_names, printed_vocab, split_sizes
 from grader.results import CellRun, CheckResult
@@ -79,7 +79,16 @@ def test_class_names_come_from_lists_counts_and_the_folders_of_printed_paths():
                result("(#12) ['a','b','c','d','e','f','g','h','i','j',...]")]
     # A crawler's URLs, a hidden folder, a file that is no image and a list cut short name no class.
     assert class_names(outputs) == ["cat", "dog", "bird", "fox", "owl"]
-    assert class_counts(outputs) == {"bird": 20}  # a list of paths is not a count: fastai shows ten of them
+    assert class_counts(outputs) == {"bird": 20}  # a list cut short shows only its first files: no count
+
+
+def test_a_list_of_paths_shown_whole_counts_the_images_of_each_folder():
+    files = ", ".join(f"PosixPath('images/elk/{n:03d}.jpg')" for n in range(22))
+    outputs = [result(f"[{files}, PosixPath('images/owl/001.jpg')]"), result("[PosixPath('images/owl/001.jpg')]"),
+               printed("owl: 30\n")]
+    # At least that many files exist (a slice shows fewer); a count printed beside the name comes first.
+    assert class_counts(outputs) == {"elk": 22, "owl": 30}
+    assert class_names(outputs) == ["elk", "owl"]
 
 
 def test_the_vocab_is_the_last_list_printed_whole_and_splits_the_last_pair():
@@ -119,6 +128,15 @@ def test_a_forbidden_keyword_seen_in_stored_outputs_fails_the_keywords_check(out
     assert grade("1.1", outputs)[1] == (
         0.0, "stored", f"these cells did not re-run; the submitted notebook shows the classes {names}; keywords you "
                        f"may not use: {bad}")
+
+
+def test_a_forbidden_keyword_the_re_run_searched_for_fails_the_stored_keywords_check():
+    student = Builder()  # the crawl stand-in answered a search for 'iu' before the cell raised
+    student.evidence.add(SearchEvent(event="search", api="ddg_images", keyword="iu", asked=20, given=20, cls=0,
+                                     seq=1, run=2))
+    assert grade("1.1", [COUNTS], student=student)[1] == (
+        0.0, "stored", "these cells did not re-run; the submitted notebook shows the classes 'cat', 'dog'; keywords "
+                       "you may not use: 'iu' (searched for)")
 
 
 def test_1_1_says_what_falls_short():
@@ -179,22 +197,35 @@ def test_recorded_dataloaders_are_graded_as_before_whatever_the_file_shows():
     assert grade("1.2", [SHOW_BATCH], student=student) == [(10.0, "executed", "")]
 
 
-def test_an_item_of_a_notebook_whose_crawl_raised():
-    """Through item_context and item_result as grading calls them: the crawl cell raised on re-execution."""
-    crawl = new_code_cell("keywords = ['cat', 'dog']\nfor k in keywords: download(k, limit=40)\n"
-                          "print({k: len(get_image_files(path/k)) for k in keywords})",
-                          outputs=[printed("{'cat': 40, 'dog': 38}\n")])
-    nb = new_notebook(cells=[crawl])
-    execution = Execution(notebook=new_notebook(cells=[new_code_cell(crawl.source)]),
-                          cells=[CellRun(cell=1, status="error", error="NameError: name 'download' is not defined")],
-                          evidence=Builder().evidence, evidence_error=None, stopped=None, stopped_at=None)
-    item = SPEC.item("1.1")
-    ctx = item_context(item, SPEC.tolerance, Trace.of(Builder().evidence), Trace.of(Builder().evidence), nb, [0],
-                       execution, [], None, ())
-    graded = item_result(item, ctx, None)
-    assert (graded.points, graded.status, graded.evidence) == (5.0, "partial", "stored")
-    assert graded.message == (
-        f"✗ two class folders: these cells did not re-run; the submitted notebook shows 2 classes ('cat', 'dog') "
-        f"{NOT_VERIFIED} · ✗ keywords other than iu and hynn: these cells did not re-run; the submitted notebook "
-        f"shows the classes 'cat', 'dog' {NOT_VERIFIED} · ✗ at least 20 images per keyword: these cells did not "
-        f"re-run; the submitted notebook shows 40 images of 'cat', 38 images of 'dog' {NOT_VERIFIED}")
+def test_problem_1_of_a_notebook_whose_crawl_raised():
+    """Through item_context and item_result as grading calls them, on the cells of the 2022020 sample
+    (scripts/build_problem1.py): a crawler with no stand-in raised, so from_folder found no folder."""
+    crawl = new_code_cell("keywords = ['circle', 'square']\npath = Path('images')\nif not path.exists():\n"
+                          "    from google_images_download import google_images_download\n"
+                          "print({keyword: len(get_image_files(path/keyword)) for keyword in keywords})",
+                          outputs=[printed("{'circle': 20, 'square': 20}\n")])
+    dataloaders = new_code_cell("dls = ImageDataLoaders.from_folder(path, valid_pct=0.2, item_tfms=Resize(160))\n"
+                                "dls.show_batch(max_n=4)\nprint(dls.vocab)",
+                                outputs=[printed("['circle', 'square']\n"), SHOW_BATCH])
+    nb = new_notebook(cells=[crawl, dataloaders])
+    execution = Execution(
+        notebook=new_notebook(cells=[new_code_cell(crawl.source), new_code_cell(dataloaders.source)]),
+        cells=[CellRun(cell=1, status="error", error="ModuleNotFoundError: No module named 'google_images_download'"),
+               CellRun(cell=2, status="error", error="FileNotFoundError: [Errno 2] No such file or directory: 'images'")],
+        evidence=Builder().evidence, evidence_error=None, stopped=None, stopped_at=None)
+    graded = {}
+    for index, item_id in enumerate(("1.1", "1.2")):
+        item = SPEC.item(item_id)
+        ctx = item_context(item, SPEC.tolerance, Trace.of(Builder().evidence), Trace.of(Builder().evidence), nb,
+                           [index], execution, [], None, ())
+        graded[item_id] = item_result(item, ctx, None)
+    assert [(r.points, r.status, r.evidence) for r in graded.values()] == [(5.0, "partial", "stored")] * 2
+    assert graded["1.1"].message == (
+        f"✗ two class folders: these cells did not re-run; the submitted notebook shows 2 classes ('circle', "
+        f"'square') {NOT_VERIFIED} · ✗ keywords other than iu and hynn: these cells did not re-run; the submitted "
+        f"notebook shows the classes 'circle', 'square' {NOT_VERIFIED} · ✗ at least 20 images per keyword: these "
+        f"cells did not re-run; the submitted notebook shows 20 images of 'circle', 20 images of 'square' "
+        f"{NOT_VERIFIED}")
+    assert graded["1.2"].message == (
+        f"✗ dls from ImageDataLoaders.from_folder, two classes: these cells did not re-run; the submitted notebook "
+        f"shows the classes 'circle', 'square' and a figure {NOT_VERIFIED}")

@@ -3,6 +3,7 @@
     ROOT/torch/              TORCH_HOME of the kernels (torch/hub/checkpoints/*.pth)
     ROOT/fastai/             FASTAI_HOME of the kernels (config.ini, data/mnist_sample/)
     ROOT/shapes/             drawn images and boxes.json
+    ROOT/crawl/              two class folders of images, which the probe's crawl stand-ins hand out
     ROOT/manifest.json       per asset: status (real or synthetic), sha256, source, written_at
 
 The root is later mounted read-only into every kernel, at whatever path `kernel_env` is given. Every file is
@@ -109,16 +110,19 @@ def catalog_states(root: Path) -> dict[Asset, Record | None]:
 
 
 def describe(root: Path) -> str:
-    """One line for reports, e.g. "assets: resnet34 real, mnist_sample synthetic (scikit-learn digits), …"."""
-    return "assets: " + ", ".join(_state_phrase(asset, record) for asset, record in catalog_states(root).items())
+    """One line for reports, e.g. "assets: resnet34 real, mnist_sample synthetic (scikit-learn digits), crawl real
+    (Caltech-101, CC BY 4.0), …"."""
+    return "assets: " + ", ".join(f"{asset.name} {state(asset, record)}"
+                                  for asset, record in catalog_states(root).items())
 
 
-def _state_phrase(asset: Asset, record: Record | None) -> str:
+def state(asset: Asset, record: Record | None) -> str:
+    """"missing", "synthetic (its stand-in)", or "real", with the source and licence where the catalog has them."""
     if record is None:
-        return f"{asset.name} missing"
+        return "missing"
     if record.status == "synthetic":
-        return f"{asset.name} synthetic ({asset.stand_in})"
-    return f"{asset.name} real"
+        return f"synthetic ({asset.stand_in})"
+    return f"real ({asset.credit})" if asset.credit else "real"
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """Offline stand-ins for every asset, byte-reproducible: random weights under the real file names, a small
-mnist_sample from scikit-learn's bundled digits, and the drawn shapes."""
+mnist_sample from scikit-learn's bundled digits, and drawn shapes (the `shapes` asset, and the `crawl` images in
+place of real photos)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from grader.catalog import Asset
 SHAPE_CLASSES = ("circle", "square")
 MNIST_DIGITS = ("3", "7")  # fastai's labels.csv labels them 0 and 1
 MNIST_VALID_FRACTION = 0.15  # fastai's mnist_sample keeps 14% of its images for validation
+CRAWL_PER_CLASS = 40
+CRAWL_SEED = 1  # other images than the `shapes` asset's (seed 0)
 
 
 def draw_shapes(out_dir: Path, per_class: int = 30, size: int = 192, seed: int = 0) -> dict[str, list[int]]:
@@ -113,6 +116,7 @@ STAND_IN_WRITERS: dict[str, Callable[[Path], object]] = {  # what a writer retur
     "resnet18": partial(write_random_weights, architecture="resnet18"),
     "mnist_sample": write_digits_sample,
     "shapes": draw_shapes,
+    "crawl": partial(draw_shapes, per_class=CRAWL_PER_CLASS, seed=CRAWL_SEED),
 }
 
 

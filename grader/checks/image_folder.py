@@ -1,5 +1,6 @@
-"""`image_folder` checks: the class folders `ImageDataLoaders.from_folder` read (one per keyword); where the cells
-did not re-run and nothing was loaded, the class names and counts their stored outputs show."""
+"""`image_folder` checks: the class folders `ImageDataLoaders.from_folder` read (one per keyword), and the keywords
+the notebook searched or crawled for (the grader's crawl stand-in records them); where the cells did not re-run and
+nothing was loaded, the class names and counts their stored outputs show."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 
 from grader.checks.context import ItemContext
 from grader.checks.unverified import stored_result
+from grader.evidence.offline import crawl_keywords
 from grader.evidence.pipeline import student_dataloaders
 from grader.notebook.stored import class_counts, class_names
 from grader.results import CheckResult
@@ -25,7 +27,9 @@ def forbidden_words(name: str, forbidden: list[str]) -> list[str]:
 def check(spec: ImageFolderCheck, ctx: ItemContext) -> CheckResult:
     dls = student_dataloaders(ctx.student.evidence) if ctx.student else None
     if dls is None:
-        stored = _from_stored(spec, ctx.item_outputs) if ctx.rerun_failed and spec.stored_weight > 0 else None
+        searched = crawl_keywords(ctx.student.evidence) if ctx.student else []
+        stored = (_from_stored(spec, ctx.item_outputs, searched) if ctx.rerun_failed and spec.stored_weight > 0
+                  else None)
         return stored or _result(spec, False, "no images were loaded with ImageDataLoaders.from_folder, so the "
                                               "collected images could not be checked", {})
     classes = dls.vocab
@@ -35,11 +39,12 @@ def check(spec: ImageFolderCheck, ctx: ItemContext) -> CheckResult:
         passed = len(classes) == spec.classes
         message = "" if passed else f"{len(classes)} classes were found in '{dls.path}' ({listed}), not {spec.classes}"
     elif spec.require == "keywords":
-        bad = {c: forbidden_words(c, spec.forbidden) for c in classes}
-        bad = {c: words for c, words in bad.items() if words}
+        searched = crawl_keywords(ctx.student.evidence) if ctx.student else []
+        detail["keywords"] = searched
+        bad = _forbidden_seen(classes, searched, spec.forbidden)
         passed = bool(classes) and not bad
         message = "" if passed else ("no classes were found" if not classes else
-                                     "keywords you may not use: " + ", ".join(f"'{c}'" for c in bad))
+                                     "keywords you may not use: " + ", ".join(bad))
     else:
         few = {c: n for c, n in detail["images"].items() if n < spec.min_images}
         passed = bool(classes) and not few
@@ -49,10 +54,20 @@ def check(spec: ImageFolderCheck, ctx: ItemContext) -> CheckResult:
     return _result(spec, passed, message, detail)
 
 
-def _from_stored(spec: ImageFolderCheck, outputs: tuple[dict, ...]) -> CheckResult | None:
+def _forbidden_seen(classes: list[str], searched: list[str], forbidden: list[str]) -> list[str]:
+    """The class names and the keywords searched for (a forbidden one crawled into an innocent folder) that are
+    forbidden, quoted for a message."""
+    bad = [f"'{c}'" for c in classes if forbidden_words(c, forbidden)]
+    folders = {c.casefold() for c in classes}
+    return bad + [f"'{k}' (searched for)" for k in searched
+                  if k.casefold() not in folders and forbidden_words(k, forbidden)]
+
+
+def _from_stored(spec: ImageFolderCheck, outputs: tuple[dict, ...], searched: list[str]) -> CheckResult | None:
     """The verdict on what the stored outputs of cells that did not re-run show of the class folders (class names
     and counts printed, see `grader.notebook.stored`); None when they show no class name, which verifies nothing.
-    The forbidden keywords apply to every name seen."""
+    The forbidden keywords apply to every name seen, and to the keywords the re-run searched for before it
+    failed."""
     names = class_names(outputs)
     if not names:
         return None
@@ -63,9 +78,9 @@ def _from_stored(spec: ImageFolderCheck, outputs: tuple[dict, ...]) -> CheckResu
         return stored_result(spec, f"{len(names)} {'class' if len(names) == 1 else 'classes'} ({_listed(names)})",
                              problem, detail)
     if spec.require == "keywords":
-        bad = [name for name in names if forbidden_words(name, spec.forbidden)]
+        bad = _forbidden_seen(names, searched, spec.forbidden)
         return stored_result(spec, f"the classes {_listed(names)}",
-                             f"keywords you may not use: {_listed(bad)}" if bad else "", detail)
+                             f"keywords you may not use: {', '.join(bad)}" if bad else "", detail)
     missing = [name for name in names if name not in counts]
     if missing:
         return stored_result(spec, f"the classes {_listed(names)}",

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from grader.assets.cache import Record, assets_root, catalog_states, default_root
+from grader.assets.cache import Record, assets_root, catalog_states, default_root, state
 from grader.catalog import CATALOG, Asset
 from grader.assets.fetch import FetchError, asset_url, fetch_asset
 from grader.assets.synth import synth_asset
@@ -118,10 +118,8 @@ def status(cache_dir: CacheOption = None) -> None:
     for asset, record in catalog_states(root).items():
         if record is None:
             missing.append(asset.name)
-            state = "[red]missing[/]"
-        else:
-            state = "real" if record.status == "real" else f"synthetic ({asset.stand_in})"
-        table.add_row(asset.name, state, asset.path, record.sha256[:12] if record else "")
+        said = "[red]missing[/]" if record is None else escape(state(asset, record))
+        table.add_row(asset.name, said, asset.path, record.sha256[:12] if record else "")
     Console(emoji=False).print(table)  # stdout: the command's output
     if missing:
         console.print(f"missing: {', '.join(missing)}. `grader assets synth` writes stand-ins, "

@@ -90,6 +90,9 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Regrade submissions 
 CpuFallbackOption = Annotated[bool, typer.Option(
     "--cpu-fallback", help="Without a GPU, run the notebooks' .cuda() and .to('cuda') on the CPU instead of "
                            "failing as they would for the student; each submission that needed it is flagged.")]
+RealSleepsOption = Annotated[bool, typer.Option(
+    "--real-sleeps", help="Let the notebooks' time.sleep calls wait. By default they advance a virtual clock "
+                          "(time.time moves on with it): crawl code's sleeps between requests cost no grading time.")]
 CacheDirOption = Annotated[Optional[Path], typer.Option(
     help="Cache for reference evidence and assets \\[default: $GRADER_CACHE or ~/.cache/grader].")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
@@ -139,14 +142,14 @@ def grade(
     quiet: QuietOption = False, roster: RosterOption = None, executor: ExecutorOption = "local",
     partition: PartitionOption = None, account: AccountOption = None, task_time: TaskTimeOption = None,
     task_memory: TaskMemoryOption = None, gres: GresOption = None, max_tasks: MaxTasksOption = None,
-    sbatch_flag: SbatchFlagOption = None, poll: PollOption = 5.0,
+    sbatch_flag: SbatchFlagOption = None, poll: PollOption = 5.0, real_sleeps: RealSleepsOption = False,
 ) -> None:
     """Execute and grade every submission, then write results.json and HTML reports."""
     on_slurm = _on_slurm(executor)
     kernels = KernelOptions(confinement=_confinement(confine, no_sandbox), cell_timeout_s=cell_timeout,
                             notebook_timeout_s=notebook_timeout, memory_mb=memory, processes=max_processes,
                             file_size_mb=max_file, tmp_mb=disk, cpu_fallback=cpu_fallback,
-                            private=(out, gradebook_path(out, gradebook).parent, submissions))
+                            virtual_clock=not real_sleeps, private=(out, gradebook_path(out, gradebook).parent, submissions))
     if on_slurm:
         _refuse_for_slurm(kernels.confinement, jobs, gpus, per_gpu)
     with contextlib.ExitStack() as stack:

@@ -210,6 +210,53 @@ class CaptureEvent(_Event):
         return f"{self.type} of shape {tuple(self.shape)} ({self.dtype})"
 
 
+class SearchEvent(_Event):
+    """An image search the grader's crawl stand-in answered (grader.probe.offline)."""
+
+    event: Literal["search"]
+    api: str
+    keyword: str
+    asked: int | None  # results asked for; None when the call did not say
+    given: int
+    cls: int | None  # which of the crawl asset's classes answered (0: A, 1: B); None without crawl images
+
+
+class DownloadEvent(_Event):
+    """A crawler or `download_images` call: what the stand-in put into the folder the notebook named."""
+
+    event: Literal["download"]
+    api: str
+    dest: str  # relative to the notebook's folder when inside it
+    written: int
+    kept: bool  # the folder held the student's own images, which were used instead
+    keyword: str | None = None
+
+
+class UrlEvent(_Event):
+    """A URL the notebook read: served from the download cache, or refused (not cached; offline)."""
+
+    event: Literal["url"]
+    api: str
+    url: str
+    served: Literal["cache", "refused"]
+
+
+class CrawlImagesEvent(_Event):
+    """The crawl images the kernel had, told once, when a search or crawl first asked for them."""
+
+    event: Literal["crawl_images"]
+    status: Literal["real", "synthetic"] | None  # None: the asset cache had none
+    classes: list[str]
+
+
+class ClockEvent(_Event):
+    """The virtual clock after a cell that slept: the notebook's sleeps so far, and the seconds they skipped."""
+
+    event: Literal["clock"]
+    sleeps: int
+    seconds: float
+
+
 class ProbeErrorEvent(_Event):
     event: Literal["probe_error"]
     where: str
@@ -219,7 +266,7 @@ class ProbeErrorEvent(_Event):
 AnyEvent = Annotated[
     Union[ProbeEvent, CellEvent, ModuleInfo, ForwardEvent, StepEvent, ParamsEvent, OverflowEvent,
           DataLoadersEvent, LearnerEvent, FitEvent, ImshowEvent, CamInputEvent, DeviceFallbackEvent, ProbeErrorEvent,
-          CaptureEvent],
+          CaptureEvent, SearchEvent, DownloadEvent, UrlEvent, CrawlImagesEvent, ClockEvent],
     Field(discriminator="event"),
 ]
 ModuleInfo.model_rebuild()
@@ -243,6 +290,11 @@ class Evidence:
     device_fallbacks: list[DeviceFallbackEvent] = field(default_factory=list)
     probe_errors: list[ProbeErrorEvent] = field(default_factory=list)
     captures: dict[str, CaptureEvent] = field(default_factory=dict)  # by capture id
+    searches: list[SearchEvent] = field(default_factory=list)
+    downloads: list[DownloadEvent] = field(default_factory=list)
+    urls: list[UrlEvent] = field(default_factory=list)
+    crawl_images: CrawlImagesEvent | None = None
+    clock: ClockEvent | None = None  # the last: the notebook's sleeps in all
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # the .npy files events name
     runs: int = 0  # cells that started running
     foreign_lines: list[int] = field(default_factory=list)  # lines out of the probe's sequence, ignored
@@ -251,7 +303,9 @@ class Evidence:
         """The recorded events in order (cell starts are kept only as a count)."""
         found: list[_Event] = [*self.modules.values(), *self.forwards, *self.steps, *self.snapshots, *self.overflows,
                                *self.dataloaders, *self.learners, *self.fits, *self.imshows, *self.cam_inputs,
-                               *self.device_fallbacks, *self.probe_errors, *self.captures.values()]
+                               *self.device_fallbacks, *self.probe_errors, *self.captures.values(),
+                               *self.searches, *self.downloads, *self.urls,
+                               *([self.crawl_images] if self.crawl_images else []), *([self.clock] if self.clock else [])]
         return ([self.probe] if self.probe else []) + sorted(found, key=lambda event: event.seq)
 
     def to_jsonl(self) -> str:
@@ -274,11 +328,16 @@ class Evidence:
             self.overflows.append(event)
         elif isinstance(event, CaptureEvent):
             self.captures[event.id] = event
+        elif isinstance(event, CrawlImagesEvent):
+            self.crawl_images = event
+        elif isinstance(event, ClockEvent):
+            self.clock = event
         else:  # each list holds the events of its key's type
             lists: dict[type[_Event], list[Any]] = {
                 DataLoadersEvent: self.dataloaders, LearnerEvent: self.learners, FitEvent: self.fits,
                 ImshowEvent: self.imshows, CamInputEvent: self.cam_inputs, DeviceFallbackEvent: self.device_fallbacks,
-                ProbeErrorEvent: self.probe_errors}
+                ProbeErrorEvent: self.probe_errors, SearchEvent: self.searches, DownloadEvent: self.downloads,
+                UrlEvent: self.urls}
             lists[type(event)].append(event)
 
     def array_names(self) -> list[str]:

@@ -8,6 +8,7 @@ and then only with the rubric's weight for unverified evidence.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
@@ -70,20 +71,23 @@ def figures(outputs: Iterable[dict]) -> int:
 
 
 # What students print of their image folders and DataLoaders. The text is untrusted (a student can edit a stored
-# output), so it is read with regular expressions whose quantifiers are possessive, never evaluated.
+# output), so it is read with regular expressions, never evaluated. Their quantifiers are possessive but for the
+# repeated items of a list: Python 3.11.2 keeps what a failed repetition of a possessive group consumed (a list
+# cut short, `[Path('a.jpg'),...]`, would not match); items start with a fixed token, so giving one back is cheap.
 _QUOTED = r"""(?:'[^'\\\n]{1,200}+'|"[^"\\\n]{1,200}+")"""
 # A list of strings printed whole: `['cat', 'dog']`, fastai's `(#2) ['cat','dog']`. A list cut short (`,...]`)
 # does not match.
-_NAME_LIST = re.compile(r"(?:\(#\d++\)[ \t]*+)?\[\s*+(" + _QUOTED + r"(?:\s*+,\s*+" + _QUOTED + r")*+)\s*+,?\s*+\]")
+_NAME_LIST = re.compile(r"(?:\(#\d++\)[ \t]*+)?\[\s*+(" + _QUOTED + r"(?:\s*+,\s*+" + _QUOTED + r")*)\s*+,?\s*+\]")
 # A dict of counts: `{'cat': 40, 'dog': 38}`, also inside `Counter({...})`.
 _COUNT_PAIR = _QUOTED + r"\s*+:\s*+\d++"
-_COUNT_DICT = re.compile(r"\{\s*+(" + _COUNT_PAIR + r"(?:\s*+,\s*+" + _COUNT_PAIR + r")*+)\s*+,?\s*+\}")
+_COUNT_DICT = re.compile(r"\{\s*+(" + _COUNT_PAIR + r"(?:\s*+,\s*+" + _COUNT_PAIR + r")*)\s*+,?\s*+\}")
 _QUOTED_COUNT = re.compile(r"(" + _QUOTED + r")\s*+:\s*+(\d++)")
 # A line of a name and a count: `cat 40`, `cat: 40` (`print(keyword, len(files))`), pandas' value_counts.
 _COUNT_LINE = re.compile(r"^[ \t]*+([^\W\d_][\w-]{0,99}+)(?:[ \t]*+[:=][ \t]*+|[ \t]++)(\d++)[ \t]*+$", re.MULTILINE)
-# A list of paths: fastai's `(#78) [Path('images/cat/001.jpg'),...]`, `path.ls()`.
+# A list of paths: `get_image_files(path)`, `path.ls()`; whole (`[PosixPath('images/cat/001.jpg'), …]`) or cut
+# short by older fastai (`(#78) [Path('images/cat/001.jpg'),...]`: group 2 is then not "]").
 _PATH = r"(?:Posix|Windows)?Path\('[^'\n]{1,500}+'\)"
-_PATH_LIST = re.compile(r"\[\s*+(" + _PATH + r"(?:\s*+,\s*+" + _PATH + r")*+)")
+_PATH_LIST = re.compile(r"\[\s*+(" + _PATH + r"(?:\s*+,\s*+" + _PATH + r")*)\s*+(\]|,\s*+\.\.\.)")
 _PATH_ARGUMENT = re.compile(r"Path\('([^'\n]{1,500}+)'\)")
 # Two numbers alone on a line: `(62, 16)` from `len(dls.train_ds), len(dls.valid_ds)`, or `62 16` from print().
 _PAIR_LINE = re.compile(r"^[ \t]*+(?:\([ \t]*+(\d++)[ \t]*+,[ \t]*+(\d++)[ \t]*+\)|(\d++)(?:[ \t]*+,[ \t]*+|[ \t]++)(\d++))"
@@ -99,10 +103,18 @@ def printed_vocab(outputs: Iterable[dict]) -> list[str] | None:
 
 
 def class_counts(outputs: Iterable[dict]) -> dict[str, int]:
-    """Images per class, where a count is printed beside its name (`{'cat': 40, 'dog': 38}`, `cat 40`); the last
-    count printed for a name, as the notebook ended. A bare number (`print(len(files))`) names no class and is
-    not read; nor is a printed list of paths, whose fastai repr lists only its first ten."""
-    return dict(pair for text in _printed_texts(outputs) for pair in _counts(text))
+    """Images per class: where a count is printed beside its name (`{'cat': 40, 'dog': 38}`, `cat 40`), the last
+    count printed for it, as the notebook ended; else the most image files of its folder one list of paths shows
+    whole (at least that many exist: a slice shows fewer). A bare number (`print(len(files))`) names no class, and
+    a list cut short (`,...]`) shows only its first files: neither is read."""
+    texts = _printed_texts(outputs)
+    listed: dict[str, int] = {}
+    for text in texts:
+        for match in _PATH_LIST.finditer(text):
+            if match.group(2) == "]":
+                for folder, n in Counter(_image_folders(match.group(1))).items():
+                    listed[folder] = max(n, listed.get(folder, 0))
+    return {**listed, **dict(pair for text in texts for pair in _counts(text))}
 
 
 def class_names(outputs: Iterable[dict]) -> list[str]:
@@ -142,18 +154,24 @@ def _name_lists(text: str) -> list[list[str]]:
 
 
 def _path_folders(text: str) -> list[str]:
+    """The folders of the image files listed, and the folders listed themselves (`path.ls()`)."""
     folders = []
     for match in _PATH_LIST.finditer(text):
-        for path in _PATH_ARGUMENT.findall(match.group(1)):
-            parts = [part for part in re.split(r"[\\/]+", path) if part]
-            if not parts:
-                continue
-            suffix = PurePosixPath(parts[-1]).suffix.lower()
-            if suffix in _IMAGE_SUFFIXES and len(parts) >= 2:
-                folders.append(parts[-2])
-            elif not suffix:
-                folders.append(parts[-1])
-    return [folder for folder in folders if _is_class_name(folder)]
+        folders += _image_folders(match.group(1))
+        folders += [parts[-1] for parts in _path_parts(match.group(1))
+                    if not PurePosixPath(parts[-1]).suffix and _is_class_name(parts[-1])]
+    return folders
+
+
+def _image_folders(listed: str) -> list[str]:
+    """The folder of each image file in a list of paths, once per file."""
+    return [parts[-2] for parts in _path_parts(listed)
+            if len(parts) >= 2 and PurePosixPath(parts[-1]).suffix.lower() in _IMAGE_SUFFIXES
+            and _is_class_name(parts[-2])]
+
+
+def _path_parts(listed: str) -> list[list[str]]:
+    return [parts for path in _PATH_ARGUMENT.findall(listed) if (parts := [p for p in re.split(r"[\\/]+", path) if p])]
 
 
 def _is_class_name(name: str) -> bool:

@@ -2,8 +2,10 @@
 
 Loaded as an IPython extension (``--ext=grader.probe``) before any student
 cell, it records raw evidence - optimizer steps, small module outputs, module
-structure, fastai pipelines, displayed images - as JSON lines appended to the
-file named by ``GRADER_EVIDENCE``. It never judges anything: the grader
+structure, fastai pipelines, displayed images, crawls and downloads - as JSON
+lines appended to the file named by ``GRADER_EVIDENCE``. It stands in for the
+network (image searches, crawlers, URL downloads; grader.probe.offline) and,
+when asked, skips the notebook's sleeps on a virtual clock. It never judges anything: the grader
 process reads the file and decides. It also caps torch's CPU threads when the
 grader runs several kernels on the same cores, and seeds the random generators
 so that an unseeded notebook computes the same numbers each time it is graded.
@@ -12,11 +14,13 @@ It imports nothing from the rest of ``grader``.
 
 import os
 
-from grader.probe.protocol import CAPTURES_ENV, EVIDENCE_ENV, SEED_ENV, THREADS_ENV
+from grader.probe.protocol import (ASSETS_ENV, CAPTURES_ENV, EVIDENCE_ENV, SEED_ENV, THREADS_ENV,
+                                   VIRTUAL_CLOCK_ENV)
 
 
 def load_ipython_extension(shell) -> None:
     from grader.probe.captures import load_plan
+    from grader.probe.offline import OfflineStandIns
     from grader.probe.recorder import Recorder
 
     path = os.environ.pop(EVIDENCE_ENV, None)  # student code need not know where evidence goes
@@ -33,7 +37,11 @@ def load_ipython_extension(shell) -> None:
         _seed_before_the_first_cell(shell, int(seed))
     plan_path = os.environ.pop(CAPTURES_ENV, "")
     plan = load_plan(plan_path) if plan_path else None  # read now, before student code could change it
-    Recorder(shell, path, plan).install()
+    assets = os.environ.pop(ASSETS_ENV, "")
+    virtual_clock = os.environ.pop(VIRTUAL_CLOCK_ENV, "") == "1"
+    recorder = Recorder(shell, path, plan)
+    recorder.install()
+    OfflineStandIns(recorder, assets or None, virtual_clock).install()
 
 
 def _seed_before_the_first_cell(shell, seed: int) -> None:

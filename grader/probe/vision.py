@@ -26,9 +26,7 @@ Arrays go to ``<evidence file>.arrays/`` as .npy files written with
 from __future__ import annotations
 
 import functools
-import importlib.abc
 import os
-import sys
 import weakref
 from collections import deque
 from typing import Any, Callable
@@ -36,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from grader.probe.imports import patch_when_imported
 from grader.probe.protocol import CPU_FALLBACK_ENV
 
 MAX_IMSHOWS = 48
@@ -44,38 +43,6 @@ PENDING_INPUTS = 4  # the last images fed to a model, kept until a cell displays
 MAX_DISPLAY_SIDE = 256  # larger displayed arrays are subsampled
 MAX_CLASSES = 16
 MIN_IMAGE_SIDE = 32
-
-
-class _PatchAfterImport(importlib.abc.MetaPathFinder):
-    """Runs a patch right after a watched module is first executed, so a class is
-    patched before any student code can take a reference to it."""
-
-    def __init__(self, patches: dict[str, Callable[[Any], None]]) -> None:
-        self.patches = patches
-
-    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        patch = self.patches.pop(name, None)
-        if patch is None:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(name, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        loader = spec.loader
-        if loader is None:
-            raise ImportError(f"the grader's probe cannot record {name}: its module spec has no loader to run it")
-        exec_module = loader.exec_module
-
-        def exec_and_patch(module: Any) -> None:
-            exec_module(module)
-            patch(module)
-
-        setattr(loader, "exec_module", exec_and_patch)  # each spec has its own loader instance
-        return spec
 
 
 class VisionRecorder:
@@ -103,11 +70,7 @@ class VisionRecorder:
             "fastai.vision.data": self.patch_image_dataloaders,
             "matplotlib.axes": self.patch_axes,
         }
-        for name in list(patches):
-            if name in sys.modules:  # preloaded by a warm kernel server
-                patches.pop(name)(sys.modules[name])
-        if patches:
-            sys.meta_path.insert(0, _PatchAfterImport(patches))
+        patch_when_imported(patches)
         if os.environ.pop(CPU_FALLBACK_ENV, "") == "1" and not torch.cuda.is_available():
             self.patch_cuda_calls()
         self.recorder.shell.events.register("post_run_cell", self.on_cell_end)
@@ -144,7 +107,7 @@ class VisionRecorder:
             pass
         self.recorder.emit({
             "event": "dataloaders", "key": key, "source": "from_folder",
-            "path": _relative(str(path)), "vocab": [str(v) for v in getattr(dls, "vocab", [])][:MAX_CLASSES * 4],
+            "path": relative_path(str(path)), "vocab": [str(v) for v in getattr(dls, "vocab", [])][:MAX_CLASSES * 4],
             "train": len(splits[0]), "valid": len(splits[1]), "class_counts": counts, "item_size": item_size,
         })
 
@@ -392,7 +355,7 @@ def _plain(value: Any) -> Any:
     return str(value)[:40] if value is not None else None
 
 
-def _relative(path: str) -> str:
+def relative_path(path: str) -> str:
     """The path as given, relative to the working directory when inside it (no host paths in reports)."""
     cwd = os.getcwd()
     absolute = os.path.abspath(path)

@@ -31,7 +31,8 @@ from nbclient.exceptions import DeadKernelError
 from grader.captures import CapturePlan
 from grader.evidence import EvidenceError, read_evidence
 from grader.execution import Execution
-from grader.probe.protocol import CAPTURES_ENV, CPU_FALLBACK_ENV, EVIDENCE_ENV, SEED_ENV, THREADS_ENV
+from grader.probe.protocol import (CAPTURES_ENV, CPU_FALLBACK_ENV, EVIDENCE_ENV, SEED_ENV, THREADS_ENV,
+                                   VIRTUAL_CLOCK_ENV)
 from grader.results import CellRun, Confinement
 from grader.run.kernel import GradingKernelManager
 from grader.run.sandbox import KernelSandbox, SandboxHost
@@ -106,6 +107,8 @@ class NotebookRunner:
         (self-checks and tests; each submission that needed it is flagged).
     torch_threads: torch's CPU threads per kernel (the cores shared by the kernels running at once); None
         leaves torch's default, all cores.
+    virtual_clock: the notebook's `time.sleep` calls advance a clock instead of waiting (crawl code sleeps between
+        requests it no longer makes); off, they wait as written.
     """
 
     cell_timeout_s: float
@@ -117,6 +120,7 @@ class NotebookRunner:
     gpu_memory_fraction: float | None = None
     cpu_fallback: bool = False
     torch_threads: int | None = None
+    virtual_clock: bool = True
     active: ActiveRuns = field(default_factory=ActiveRuns, compare=False, repr=False)
 
     @property
@@ -216,6 +220,7 @@ class NotebookRunner:
     def _with_options(self, env: dict[str, str]) -> dict[str, str]:
         """The kernel's environment with what the probe sets up before the first cell."""
         env = {**env, CPU_FALLBACK_ENV: "1"} if self.cpu_fallback else env
+        env = {**env, VIRTUAL_CLOCK_ENV: "1"} if self.virtual_clock else env
         return {**env, THREADS_ENV: str(self.torch_threads)} if self.torch_threads else env
 
     async def _run_cells(self, client: NotebookClient, nb: nbformat.NotebookNode) -> Execution:

@@ -21,6 +21,7 @@ from grader.assets.boxes import DrawnImage, drawn_images
 from grader.checks import CHECKS, ItemContext, Trace
 from grader.checks.context import blocked_reason, item_context
 from grader.evidence.model import Evidence
+from grader.evidence.offline import offline_notes, offline_run
 from grader.execution import Execution
 from grader.notebook.answers import AnswerReader, Snippet, answer_cells, read_answers
 from grader.notebook.locate import locate
@@ -153,6 +154,8 @@ class SelfChecker:
             run_notes.append(f"the kernel died in cell {execution.stopped_at + 1}; later cells did not run")
         if execution.evidence_error:
             run_notes.append(f"what the notebook computed could not be read: {execution.evidence_error}")
+        offline = offline_run(execution.evidence) if execution.evidence is not None else None
+        run_notes += offline_notes(offline) if offline is not None else []
         fallback: Literal["off", "on", "used"] = "off"
         if self.runner.cpu_fallback:
             fallback = "used" if execution.evidence is not None and execution.evidence.device_fallbacks else "on"
