@@ -57,7 +57,7 @@ EXPECTED = {
     "2022017": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # Grad-CAM
     "2022018": ((10, 10, 15, 5), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # random heatmap: overlay only
     "2022019": ((7, 10, 15, 15), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # keywords iu and hynn
-    "2022020": ((0, 0, 3.5, 2.5), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # crawling failed, no images: stored
+    "2022020": ((5, 5, 3.5, 2.5), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # crawling failed, no images: stored
 }
 
 
@@ -126,8 +126,11 @@ def test_problem_1_messages_and_cam_figures(results, graded):
     assert message["2022017"]["1.4"].split(": ")[1].startswith("agrees with the model's Grad-CAM for class")
     assert ("trained at least one epoch: these cells did not re-run; the submitted notebook shows 2 epoch(s) of "
             "training (not verified: 50% of the points)") in message["2022020"]["1.3"]
-    assert message["2022020"]["1.2"] == ("✗ dls from ImageDataLoaders.from_folder, two classes: "
-                                         "ImageDataLoaders.from_folder was never called successfully")
+    assert message["2022020"]["1.1"].endswith("the submitted notebook shows 20 images of 'circle', 20 images of "
+                                              "'square' (not verified: 50% of the points)")
+    assert message["2022020"]["1.2"] == ("✗ dls from ImageDataLoaders.from_folder, two classes: these cells did not "
+                                         "re-run; the submitted notebook shows the classes 'circle', 'square' and a "
+                                         "figure (not verified: 50% of the points)")  # print(dls.vocab), show_batch
     report = html.unescape((graded / "students" / "2022014.html").read_text(encoding="utf-8"))
     assert report.count('<figure class="cam">') == 1
     assert "CAM: the student's overlay and the grader's map of the same model and image" in report
@@ -144,6 +147,7 @@ def test_items_need_execution_status(results):
     assert statuses["2022001"]["3.1"] == ("pass", "stored")
     assert statuses["2022001"]["2.5"] == ("manual", "stored")
     assert statuses["2022001"]["1.1"] == ("fail", "executed")
+    assert statuses["2022020"]["1.1"] == ("partial", "stored")  # the counts per class it printed
     assert statuses["2022020"]["1.3"] == ("partial", "stored")  # the training table of the submitted file
     assert statuses["2022004"]["2.2"] == ("partial", "executed")
     assert statuses["2022010"]["2.2"] == ("error", "stored")

@@ -22,6 +22,7 @@ from PIL import Image
 
 from grader.assets.boxes import DrawnImage
 from grader.checks.context import ItemContext
+from grader.checks.unverified import stored_result
 from grader.evidence.model import CamInputEvent, Evidence, ImshowEvent
 from grader.notebook.stored import figures
 from grader.results import CheckResult
@@ -186,11 +187,7 @@ def check(spec: CamCheck, ctx: ItemContext) -> CheckResult:
     if not overlays:
         shown = figures(ctx.item_outputs) if ctx.rerun_failed else 0
         if shown and spec.stored_weight > 0 and spec.require == "overlay":
-            return CheckResult(
-                name=spec.name, points=spec.points * spec.stored_weight, max_points=spec.points, passed=False,
-                evidence="stored", detail={"stored_figures": shown},
-                message=(f"these cells did not re-run; the submitted notebook shows {shown} figure(s) here "
-                         f"(not verified: {spec.stored_weight:.0%} of the points)"))
+            return stored_result(spec, f"{shown} figure(s) here", detail={"stored_figures": shown})
         why = problems[0] if problems else "no heatmap was drawn over an image (imshow with alpha) in these cells"
         return _result(spec, False, why, {})
     if spec.require == "overlay":

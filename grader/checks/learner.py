@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grader.checks.context import ItemContext
+from grader.checks.unverified import stored_result
 from grader.evidence.pipeline import TrainedLearner, learners
 from grader.notebook.stored import training_epochs
 from grader.results import CheckResult
@@ -27,11 +28,7 @@ def check(spec: LearnerCheck, ctx: ItemContext) -> CheckResult:
     stored = training_epochs(ctx.item_outputs) if ctx.rerun_failed else []
     if stored and spec.stored_weight > 0 and len(stored) >= spec.min_epochs:
         detail.update(stored_epochs=stored)
-        return CheckResult(
-            name=spec.name, points=spec.points * spec.stored_weight, max_points=spec.points, passed=False,
-            evidence="stored", detail=detail,
-            message=(f"these cells did not re-run; the submitted notebook shows {len(stored)} epoch(s) of training "
-                     f"(not verified: {spec.stored_weight:.0%} of the points)"))
+        return stored_result(spec, f"{len(stored)} epoch(s) of training", detail=detail)
     epochs = max((t.epochs for t in matching), default=0)
     message = (f"the {spec.architecture} learner recorded {epochs} epoch(s); at least {spec.min_epochs} needed"
                if matching else f"no {spec.architecture} learner was trained")

@@ -141,7 +141,10 @@ class ManualCheck(_Check):
     keywords: list[str] = Field(default_factory=list)
 
 
-class _StoredFallback(_Check):
+class StoredFallback(_Check):
+    """A check of a part that can fail to re-run for reasons outside the student's code (crawling offline), so
+    that what its stored outputs show may earn a share of its points."""
+
     stored_weight: float = Field(
         default=0.0, ge=0, le=1,
         description="share of the points given when the part could not be re-run but the submitted notebook's "
@@ -149,7 +152,7 @@ class _StoredFallback(_Check):
     )
 
 
-class ImageFolderCheck(_Check):
+class ImageFolderCheck(StoredFallback):
     """The image folders `ImageDataLoaders.from_folder` read: one class per keyword."""
 
     kind: Literal["image_folder"]
@@ -169,14 +172,14 @@ class ImageFolderCheck(_Check):
         return classes
 
 
-class DataLoadersCheck(_Check):
+class DataLoadersCheck(StoredFallback):
     """`ImageDataLoaders.from_folder` built the DataLoaders the final model trained on."""
 
     kind: Literal["dataloaders"]
     classes: int = Field(ge=1, description="how many classes the DataLoaders must have")
 
 
-class LearnerCheck(_StoredFallback):
+class LearnerCheck(StoredFallback):
     """A learner of the given architecture (told from the model's structure), trained."""
 
     kind: Literal["learner"]
@@ -185,7 +188,7 @@ class LearnerCheck(_StoredFallback):
     min_epochs: int = Field(default=1, ge=1)
 
 
-class CamCheck(_StoredFallback):
+class CamCheck(StoredFallback):
     """A heatmap drawn over an image, agreeing with the grader's own class activation map of the
     student's final model for the image the student fed it."""
 
