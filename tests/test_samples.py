@@ -52,12 +52,18 @@ EXPECTED = {
     "2022013": (NO_P1, (6, 2, 0, 2), ALL_TF, "needs-review", ["integrity"]),  # wrong lr, edited outputs
     # Problem 1 samples: folders with their images (scripts/build_problem1.py), Problems 2 and 3 as the solution.
     "2022014": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # the full solution: the course's einsum CAM
-    "2022015": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # cnn_learner, CAM upsampled to the image
+    # its own images beside a crawl cell that runs anyway (they win); cnn_learner; the CAM upsampled to the image
+    "2022015": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),
     "2022016": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", ["cpu-fallback"]),  # fastbook hooks, .cuda()
     "2022017": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # Grad-CAM
     "2022018": ((10, 10, 15, 5), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # random heatmap: overlay only
     "2022019": ((7, 10, 15, 15), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # keywords iu and hynn
-    "2022020": ((5, 5, 3.5, 2.5), (6, 6, 6, 6), ALL_TF, "needs-review", []),  # crawling failed, no images: stored
+    # no images and a crawl that fails before crawling: Problem 1 from the submitted file's outputs
+    "2022020": ((5, 5, 3.5, 2.5), (6, 6, 6, 6), ALL_TF, "needs-review", []),
+    # Handed in without images, re-run end to end on the crawl stand-in (the synthetic crawl images):
+    "2022021": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", ["crawl-substituted"]),  # the course's crawl cell
+    "2022022": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", ["crawl-substituted"]),  # fastbook's
+    "2022023": ((7, 10, 15, 15), (6, 6, 6, 6), ALL_TF, "needs-review", ["crawl-substituted"]),  # icrawler, iu/hynn
 }
 
 
@@ -139,6 +145,33 @@ def test_problem_1_messages_and_cam_figures(results, graded):
     assert "of the grader's map lies inside the object's box in images/" in report
     summary = (graded / "index.html").read_text(encoding="utf-8")
     assert "synthetic stand-ins: networks meant to start from pretrained weights start from random ones" in summary
+
+
+def test_a_substituted_crawl_is_said_in_results_json_and_the_report(results, graded):
+    course = results["2022021"]["offline"]
+    assert course == {
+        "crawl_images": "synthetic",
+        "searches": [{"api": "ddg_images", "keyword": keyword, "images": 20, "image_class": image_class}
+                     for keyword, image_class in (("dog", "circle"), ("cat", "square"), ("dog photo", "circle"),
+                                                  ("cat photo", "square"))],
+        "folders": {"images/dog": 40, "images/cat": 40}, "own_images_kept": [], "cached_urls": [], "refused_urls": [],
+        "sleeps": 4, "slept_s": 40.0}
+    assert [search["keyword"] for search in results["2022022"]["offline"]["searches"]] == ["forest photo",
+                                                                                          "desert photo"]
+    assert results["2022023"]["offline"]["folders"] == {"images/singer1": 20, "images/singer2": 20}
+    message = {i["id"]: i["message"] for i in results["2022023"]["items"]}
+    assert message["1.1"] == ("✓ two class folders · ✗ keywords other than iu and hynn: keywords you may not use: "
+                              "'iu' (searched for), 'hynn' (searched for) · ✓ at least 20 images per keyword")
+    assert results["2022015"]["offline"]["own_images_kept"] == ["images/circle", "images/square"]
+    assert results["2022014"]["offline"] is None  # its crawl is guarded by `if not path.exists()`
+    report = html.unescape((graded / "students" / "2022021.html").read_text(encoding="utf-8"))
+    assert ("the crawl was substituted: searches for 'dog', 'cat', 'dog photo', 'cat photo' were answered with the "
+            "asset cache's synthetic crawl images (classes circle, square); images written: images/dog (40), "
+            "images/cat (40)") in report
+    assert ("the notebook's 4 time.sleep call(s), 40 s in all, were skipped on the grader's virtual clock "
+            "(time.time moved on with it)") in report
+    assert "the student's own images were used in images/circle, images/square" in html.unescape(
+        (graded / "students" / "2022015.html").read_text(encoding="utf-8"))
 
 
 def test_items_need_execution_status(results):

@@ -338,7 +338,7 @@ def test_public_checks_and_answers_agree_with_grading_on_every_sample(self_check
                 read = re.search(r"→ (True|False)", item.answer)
                 assert (read.group(1) if read else None) == graded_item.answer, (student, item.id)
                 compared += 1
-    assert compared == 19 * (7 + 10)  # 7 public checks and 10 true/false answers, 19 readable samples
+    assert compared == 22 * (7 + 10)  # 7 public checks and 10 true/false answers, 22 readable samples
 
 
 def test_console_and_html_show_no_reference_value(self_checked):
