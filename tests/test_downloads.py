@@ -557,8 +557,8 @@ def test_an_old_gradebook_gains_the_new_columns(tmp_path):
     db.close()
     with Gradebook(path) as book:
         columns = [row[1] for row in book.db.execute("PRAGMA table_info(submissions)")]
-        assert columns[-8:] == ["sandboxed", "lms_user_id", "name_in_file", "late", "submitted_at", "integrity", "lms",
-                                "confinement"]
+        assert columns[-9:] == ["sandboxed", "lms_user_id", "name_in_file", "late", "submitted_at", "integrity", "lms",
+                                "confinement", "offline"]
         old = book.result("2022001")
         assert (old.name, old.sandboxed, old.confinement, old.lms, old.lms_user_id, old.name_in_file, old.late,
                 old.submitted_at) == ("홍길동", True, "sandbox", None, None, None, False, None)
@@ -581,8 +581,9 @@ def test_a_gradebook_with_logins_keeps_them_as_the_name_part_and_learns_the_lms(
     db.close()
     with Gradebook(path) as book:
         columns = [row[1] for row in book.db.execute("PRAGMA table_info(submissions)")]
-        assert "login" not in columns and columns[-8:] == [
-            "sandboxed", "lms_user_id", "name_in_file", "late", "submitted_at", "integrity", "lms", "confinement"]
+        assert "login" not in columns and columns[-9:] == [
+            "sandboxed", "lms_user_id", "name_in_file", "late", "submitted_at", "integrity", "lms", "confinement",
+            "offline"]
         assert [(r.student, r.lms, r.lms_user_id, r.name_in_file, r.late) for r in book.results()] == [
             ("12346", "canvas", "12346", "leeseoyeon", True), ("2022001", None, None, None, False),
             ("301", "moodle", "301", None, False)]

@@ -36,6 +36,7 @@ def test_the_vocabulary_is_every_flag_the_code_raises():
     assert raised_flags() == {
         "timeout": {"grading.py"}, "kernel-died": {"grading.py"}, "memory-limit": {"grading.py"},
         "process-limit": {"grading.py"}, "disk-limit": {"grading.py"}, "cpu-fallback": {"grading.py"},
+        "crawl-substituted": {"grading.py"},
         "integrity": {"grading.py"}, "evidence-error": {"grading.py"}, "no-sandbox": {"grading.py"},
         "uid-only": {"grading.py"}, "several-notebooks": {"submission.py"}, "no-student-id": {"submission.py"},
         "ambiguous-student-id": {"submission.py"}, "duplicate-id": {"submission.py"},
@@ -61,6 +62,9 @@ def test_what_each_flag_tells_the_student():
                          "refused.",
         "disk-limit": "The notebook wrote more to disk than it is allowed.",
         "cpu-fallback": "This grader has no GPU: the notebook's .cuda() and .to('cuda') calls ran on the CPU instead.",
+        "crawl-substituted": "The grader runs notebooks without internet access: your image searches and downloads "
+                             "were answered with the grader's own images, one class per keyword, and your code ran on "
+                             "those.",
         "several-notebooks": "The submission holds several notebooks; the newest one was graded.",
     }
     # In the flags' order, each once, and nothing of the staff's flags.

@@ -474,10 +474,12 @@ def test_build_grades_every_problem_when_the_rubric_does_not_choose(tmp_path):
     assert "Problem(s) 1, 2, 3, 19 items, 100 points" in done.output and "give the autograder 94 points" in done.output
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
         setup = archive.read("setup.sh").decode()
-    # Problem 1's solution trains a resnet34: its weights are fetched while the image is built, which has internet.
+    # Problem 1's solution trains a resnet34 and crawls: the weights and the crawl's photos are fetched while the
+    # image is built, which has internet.
     assert ("export GRADER_CACHE=/autograder/cache\n"
             "# The assets the reference solution needs (the image build has internet, the grading kernels have not).\n"
             "/autograder/venv/bin/grader assets fetch --only resnet34\n"
+            "/autograder/venv/bin/grader assets fetch --only crawl\n"
             "/autograder/venv/bin/grader rubric reference /autograder/source/rubric --cpu-fallback --no-sandbox\n"
             in setup)
 
