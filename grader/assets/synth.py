@@ -127,7 +127,7 @@ def synth_asset(root: Path, asset: Asset, force: bool = False) -> Record | None:
     if existing is not None and existing.status == "real" and not force:
         return None
     write_layout(root)
-    with staging(root, asset) as work:
+    with staging(root, asset.path) as work:
         content = work / PurePosixPath(asset.path).name
         STAND_IN_WRITERS[asset.name](content)
         return commit(root, asset, content, status="synthetic", source="synthetic")
