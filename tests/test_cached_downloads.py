@@ -175,7 +175,8 @@ def test_cli_fetches_a_rubrics_downloads_and_prints_the_pins_it_lacks(serve, tmp
     command = ["assets", "fetch", "--rubric", str(folder), "--cache-dir", str(cache), "--quiet"]
     done = CliRunner().invoke(app, command)
     assert done.exit_code == 0, done.output
-    pin_lines = [f"not pinned: pin them in {folder / 'rubric.yaml'}, its execution.downloads entries written as",
+    pin_lines = [f"not pinned in {folder / 'rubric.yaml'}: to pin them, write these entries in its "
+                 "execution.downloads instead",
                  f'  - {{url: "{unpinned}", sha256: "{other_sha256}"}}', f"cache: {cache / 'assets' / 'downloads'}"]
     assert done.output.splitlines() == [f"{pinned}: cached · sha256 {CSV_SHA256[:12]}",
                                         f"{unpinned}: cached · sha256 {other_sha256[:12]}", *pin_lines]

@@ -148,8 +148,8 @@ def _fetch_downloads(root: Path, folder: Path, force: bool, quiet: bool) -> None
         if download.sha256 is None:
             unpinned.append(f"- {{url: {json.dumps(download.url)}, sha256: \"{entry.sha256}\"}}")
     if unpinned:
-        console.print(f"not pinned: pin them in {rubric_file}, its execution.downloads entries written as",
-                      highlight=False)
+        console.print(f"not pinned in {rubric_file}: to pin them, write these entries in its execution.downloads "
+                      "instead", highlight=False)
         for line in unpinned:
             console.print(f"  {line}", highlight=False)
     console.print(f"cache: {root / DOWNLOADS_FOLDER}", highlight=False)
