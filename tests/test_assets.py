@@ -95,7 +95,7 @@ def test_synthetic_mnist_sample_has_fastais_layout(synthetic_root):
 
 def test_synthetic_crawl_is_two_class_folders_of_drawn_rgb_jpegs(synthetic_root):
     folder = synthetic_root / CRAWL.path
-    assert sorted(path.name for path in folder.iterdir() if path.is_dir()) == ["circle", "square"]
+    assert sorted(path.name for path in folder.iterdir()) == ["circle", "square"]  # no boxes.json
     for shape in ("circle", "square"):
         images = sorted((folder / shape).iterdir())
         assert [image.name for image in images] == [f"{index:03d}.jpg" for index in range(40)]

@@ -95,6 +95,14 @@ def test_fetch_keeps_the_file_under_its_sha256_and_indexes_the_url(serve, tmp_pa
     assert serve.asked == ["/data.csv"] * 2
 
 
+def test_the_probe_reads_what_fetch_writes(serve, tmp_path):
+    from grader.probe.offline import _cached_downloads  # the kernel's side of the contract
+
+    url = serve("/data.csv", CSV, content_type="text/csv")
+    fetch_download(tmp_path, url)
+    assert _cached_downloads(tmp_path) == {url: (tmp_path / "downloads" / CSV_SHA256, "text/csv")}
+
+
 def test_a_download_without_content_type_has_an_empty_one(serve, tmp_path):
     assert fetch_download(tmp_path, serve("/data.csv", CSV)).content_type == ""
 
