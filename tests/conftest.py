@@ -7,11 +7,13 @@ first, the others waiting for it (`made_once`)."""
 from __future__ import annotations
 
 import fcntl
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -92,6 +94,55 @@ def cache_dir(tmp_path_factory) -> Path:
     """The grader's cache for the test run, with synthetic assets (no network here) as `make demo` makes them."""
     return made_once(tmp_path_factory, "cache", lambda cache: run_cli("assets", "synth", "--cache-dir", str(cache),
                                                                       env_cache=cache))
+
+
+class Files(http.server.BaseHTTPRequestHandler):
+    """Serves `routes`: path → (body, Content-Length to announce, Content-Type or None), and notes each path asked
+    for in `asked`. Announcing more than the body and closing imitates a download cut short."""
+
+    routes: dict[str, tuple[bytes, int, str | None]] = {}
+    asked: list[str] = []
+
+    def do_GET(self) -> None:
+        self.asked.append(self.path)
+        if self.path not in self.routes:
+            self.send_error(404)
+            return
+        body, announced, content_type = self.routes[self.path]
+        self.send_response(200)
+        self.send_header("Content-Length", str(announced))
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *args) -> None:
+        """http.server logs every request to stderr; the tests' output stays quiet."""
+
+
+class Serving:
+    """What `serve` gives: serve(path, body, announced=len(body), content_type=None) → the URL that serves it, from
+    127.0.0.1; `asked`: the paths requested so far."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.asked = Files.asked
+
+    def __call__(self, path: str, body: bytes, announced: int | None = None, content_type: str | None = None) -> str:
+        Files.routes[path] = (body, len(body) if announced is None else announced, content_type)
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def serve() -> Iterator[Serving]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    Files.routes, Files.asked = {}, []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield Serving(server.server_address[1])
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="session")

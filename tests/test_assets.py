@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import http.server
 import importlib.util
 import io
 import json
@@ -15,7 +14,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -97,7 +95,7 @@ def test_synthetic_mnist_sample_has_fastais_layout(synthetic_root):
 
 def test_synthetic_crawl_is_two_class_folders_of_drawn_rgb_jpegs(synthetic_root):
     folder = synthetic_root / CRAWL.path
-    assert sorted(path.name for path in folder.iterdir() if path.is_dir()) == ["circle", "square"]
+    assert sorted(path.name for path in folder.iterdir()) == ["circle", "square"]  # no boxes.json
     for shape in ("circle", "square"):
         images = sorted((folder / shape).iterdir())
         assert [image.name for image in images] == [f"{index:03d}.jpg" for index in range(40)]
@@ -233,44 +231,6 @@ def test_the_crawl_asset_is_where_the_probe_looks():
 
 
 # --- fetch ---------------------------------------------------------------------------------------------------
-
-class Files(http.server.BaseHTTPRequestHandler):
-    """Serves `routes`: path → (body, Content-Length to announce). Announcing more than the body and closing
-    imitates a download cut short."""
-
-    routes: dict[str, tuple[bytes, int]] = {}
-
-    def do_GET(self) -> None:
-        if self.path not in self.routes:
-            self.send_error(404)
-            return
-        body, announced = self.routes[self.path]
-        self.send_response(200)
-        self.send_header("Content-Length", str(announced))
-        self.end_headers()
-        self.wfile.write(body)
-        self.close_connection = True
-
-    def log_message(self, *args) -> None:
-        """http.server logs every request to stderr; the tests' output stays quiet."""
-
-
-@pytest.fixture
-def serve() -> Iterator:
-    """serve(path, body, announced=len(body)) → the URL that serves it, from 127.0.0.1."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    Files.routes = {}
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-
-    def add(path: str, body: bytes, announced: int | None = None) -> str:
-        Files.routes[path] = (body, len(body) if announced is None else announced)
-        return f"http://127.0.0.1:{server.server_address[1]}{path}"
-
-    yield add
-    server.shutdown()
-    server.server_close()
-
 
 def weights_asset(body: bytes):
     """resnet18 with the published hash of `body`, as torchvision would publish it."""

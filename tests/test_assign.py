@@ -195,6 +195,57 @@ def test_long_guidance_and_titles_are_trimmed(tmp_path):
     assert item["checks"][0]["guidance"] == ("because " * 50)[:299] + "…"
 
 
+DATA_URL = "https://example.com/quiz/data.csv"
+WEIGHTS_URL = "https://example.com/quiz/net.pt"
+
+
+def downloading_master() -> nbformat.NotebookNode:
+    """The quiz, its code downloading a CSV (outside any solution) and weights (inside item 1.1's)."""
+    nb = master_notebook()
+    nb.cells[1] = new_code_cell(f"import torch, pandas as pd\ndf = pd.read_csv({DATA_URL!r})")
+    nb.cells[4].source = nb.cells[4].source.replace(
+        "net = double(X)", f"net = double(X)\nstate = torch.hub.load_state_dict_from_url(f'{WEIGHTS_URL}')")
+    return nb
+
+
+def test_skeleton_lists_the_urls_the_master_downloads_unpinned(tmp_path):
+    report = assign(write_master(tmp_path, downloading_master()), tmp_path / "quiz1")
+    text = report.rubric.read_text(encoding="utf-8")
+    assert ('tolerance: {rtol: 1.0e-5, atol: 1.0e-4}\n'
+            "# The URLs the master's code downloads. Grading kernels have no network: they get the asset cache's "
+            "copies.\n"
+            "# Run `grader assets fetch --rubric FOLDER` (this rubric's folder) on a machine with internet: it caches "
+            "them and\n"
+            "# prints each one's sha256, to add here as `sha256: \"…\"` so that grading uses those bytes and no "
+            "others.\n"
+            "execution:\n"
+            "  downloads:\n"
+            f'    - {{url: "{DATA_URL}"}}\n'
+            f'    - {{url: "{WEIGHTS_URL}"}}\n'
+            "\nitems:\n") in text
+    document = yaml.safe_load(text)
+    assert document["execution"] == {"downloads": [{"url": DATA_URL}, {"url": WEIGHTS_URL}]}
+    assert Rubric.model_validate(document).execution.downloads[1].sha256 is None
+    assert (report.downloads, report.warnings) == ([DATA_URL, WEIGHTS_URL], [])
+
+
+def test_rerun_keeps_the_authors_downloads_and_reports_urls_they_lack(tmp_path):
+    out = tmp_path / "quiz1"
+    first = assign(write_master(tmp_path, downloading_master()), out).rubric.read_text(encoding="utf-8")
+    pinned = first.replace(f'{{url: "{DATA_URL}"}}', f'{{url: "{DATA_URL}", sha256: "{"a" * 64}"}}')
+    (out / "rubric.yaml").write_text(pinned, encoding="utf-8")
+    report = assign(write_master(tmp_path, downloading_master()), out)
+    assert (report.rubric_status, report.downloads, report.warnings) == ("unchanged", [], [])
+    nb = downloading_master()
+    nb.cells[5].source = "assert net.sum() == 6\nraw = urllib.request.urlopen('http://example.com/more.txt')"
+    report = assign(write_master(tmp_path, nb), out)
+    assert (out / "rubric.yaml").read_text(encoding="utf-8") == pinned
+    assert report.warnings == [
+        "master.ipynb's code downloads http://example.com/more.txt, which rubric.yaml's execution.downloads does not "
+        "list: grading kernels have no network. Add each as `- {url: …}` and run `grader assets fetch --rubric "
+        f"{out}` to cache and pin them"]
+
+
 # -- a rerun ----------------------------------------------------------------------------------------------------
 
 
@@ -319,6 +370,11 @@ def test_command_prints_what_it_wrote_and_fails_with_a_message(tmp_path):
         "  2.1  new   multiple_choice: 2, 4             Which statements are correct? Choose all that apply.",
         "  2.2  new   manual                            Why did the training converge?",
     ]
+    downloading = CliRunner().invoke(app, ["assign", str(write_master(tmp_path / "d", downloading_master())),
+                                           "--out", str(tmp_path / "quiz2")])
+    assert downloading.stderr.splitlines()[-1] == (
+        "2 URL(s) master.ipynb downloads are in execution.downloads, unpinned: run `grader assets fetch --rubric "
+        f"{tmp_path / 'quiz2'}` on a machine with internet to cache them, and add the sha256 it prints")
     broken = new_notebook(cells=[new_markdown_cell("## 1\n(1) [x]\n### END SOLUTION")])
     failed = CliRunner().invoke(app, ["assign", str(write_master(tmp_path / "broken", broken)), "--out", str(out)])
     assert failed.exit_code == 1

@@ -2,10 +2,11 @@
 that have no network. `grader assets synth|fetch|status` fill and inspect it (grader/cli/assets.py); the kernels mount it read-only. What the assets are is
 `grader.catalog`, below the rubric, which names them.
 
-    cache    the layout on disk, the manifest, atomic replacement, `kernel_env`, `describe`
-    synth    offline stand-ins, and `draw_shapes`
-    fetch    downloads checked against the published hashes
-    needs    which assets a rubric needs, and which of them the cache lacks
+    cache      the layout on disk, the manifest, atomic replacement, `kernel_env`, `describe`
+    synth      offline stand-ins, and `draw_shapes`
+    fetch      downloads checked against the published hashes
+    downloads  the files a rubric's execution.downloads lists, by URL, for the probe's download stand-ins
+    needs      which assets and downloads a rubric needs, and which of them the cache lacks
 """
 
 from grader.assets.cache import (Record, assets_root, catalog_states, default_root, describe, kernel_env, present,

@@ -41,6 +41,7 @@ storage = {FASTAI_SCRATCH}/tmp
 """
 LAYOUT_FOLDERS = ("torch", "fastai")
 TEMP_MARK = ".tmp-"  # staging folders are named .<final name>.tmp-<random> beside the final path
+LOCK_FILE = ".manifest.lock"  # for the downloads' index too
 
 Status = Literal["real", "synthetic"]
 
@@ -87,7 +88,7 @@ def write_layout(root: Path) -> None:
         _make_folders(root, root / name)
     config = root / "fastai" / "config.ini"
     if not config.is_file() or config.read_text() != FASTAI_CONFIG:
-        _write_text_atomically(config, FASTAI_CONFIG)
+        write_text_atomically(config, FASTAI_CONFIG)
 
 
 def read_manifest(root: Path) -> dict[str, Record]:
@@ -126,10 +127,10 @@ def state(asset: Asset, record: Record | None) -> str:
 
 
 @contextmanager
-def staging(root: Path, asset: Asset) -> Iterator[Path]:
-    """An empty folder beside the asset's final place (same file system, so `commit` can rename), removed
-    afterwards with whatever was not committed. Leftovers of a killed earlier run are removed first."""
-    final = root / asset.path
+def staging(root: Path, path: str) -> Iterator[Path]:
+    """An empty folder beside `path`'s final place in the cache (same file system, so `commit` can rename),
+    removed afterwards with whatever was not committed. Leftovers of a killed earlier run are removed first."""
+    final = root / path
     _make_folders(root, final.parent)
     for leftover in final.parent.glob(f".{final.name}{TEMP_MARK}*"):
         _remove(leftover)
@@ -160,17 +161,26 @@ def commit(root: Path, asset: Asset, content: Path, status: Status, source: str)
 
 
 def _update_manifest(root: Path, name: str, record: Record | None) -> None:
-    """Set (or, with None, remove) one asset's entry; the lock keeps concurrent commands from losing entries."""
-    with (root / ".manifest.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    """Set (or, with None, remove) one asset's entry."""
+    with locked(root):
         entries = {key: asdict(value) for key, value in read_manifest(root).items() if key != name}
         if record is not None:
             entries[name] = asdict(record)
-        _write_text_atomically(root / MANIFEST_FILE, json.dumps({"assets": dict(sorted(entries.items()))},
-                                                                indent=2) + "\n")
+        write_text_atomically(root / MANIFEST_FILE, json.dumps({"assets": dict(sorted(entries.items()))},
+                                                               indent=2) + "\n")
 
 
-def _write_text_atomically(path: Path, text: str) -> None:
+@contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """The cache's lock, held while the manifest or the downloads' index is read and replaced, so that concurrent
+    commands do not lose each other's entries."""
+    with (root / LOCK_FILE).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never a part of it; world-readable."""
     temp = path.with_name(f".{path.name}{TEMP_MARK}{uuid4().hex[:12]}")
     try:
         temp.write_text(text)

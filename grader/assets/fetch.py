@@ -25,6 +25,10 @@ SELECTION_DEPTH = 2  # folders above a selected one: fastai's top-level folder, 
 ProgressCallback = Callable[[int, int | None], None]  # (bytes received so far, bytes expected if known)
 
 
+def no_progress(received: int, expected: int | None) -> None:
+    """A ProgressCallback that shows nothing."""
+
+
 class FetchError(Exception):
     """A download that failed or did not match; the message names the asset and URL, and says what was
     expected. Nothing of it is left in the cache."""
@@ -48,23 +52,24 @@ def fetch_asset(root: Path, asset: Asset, url: str | None = None, force: bool = 
     if existing is not None and existing.status == "real" and not force:
         return None
     write_layout(root)
-    with staging(root, asset) as work:
-        download = work / "download"
-        _download(asset, url, download, on_progress or (lambda received, expected: None))
-        if asset.published is not None and (mismatch := asset.published.mismatch(download)) is not None:
+    with staging(root, asset.path) as work:
+        fetched = work / "download"
+        download(asset.name, url, fetched, on_progress or no_progress)
+        if asset.published is not None and (mismatch := asset.published.mismatch(fetched)) is not None:
             raise FetchError(f"{asset.name}: {url} does not match what is published: {mismatch}. "
                              "Nothing was kept.")
         if not asset.is_folder:
-            content = download
+            content = fetched
         elif asset.keeps is None:
-            content = _extract(asset, url, download, work / "extracted")
+            content = _extract(asset, url, fetched, work / "extracted")
         else:
-            content = _extract_selection(asset, asset.keeps, url, download, work)
+            content = _extract_selection(asset, asset.keeps, url, fetched, work)
         return commit(root, asset, content, status="real", source=url)
 
 
-def _download(asset: Asset, url: str, dest: Path, on_progress: ProgressCallback) -> None:
-    """Stream `url` into `dest`; raise FetchError unless all the bytes the server announced arrived."""
+def download(who: str, url: str, dest: Path, on_progress: ProgressCallback) -> str:
+    """Stream `url` into `dest` and return the Content-Type it was served with ("" without one); raise FetchError,
+    its message starting with `who`, unless all the bytes the server announced arrived."""
     received = 0
     expected = None
     try:
@@ -72,19 +77,21 @@ def _download(asset: Asset, url: str, dest: Path, on_progress: ProgressCallback)
                 dest.open("wb") as out:
             length = response.headers.get("Content-Length")
             expected = int(length) if length is not None else None
+            content_type = response.headers.get("Content-Type", "")
             while chunk := response.read(CHUNK_BYTES):
                 out.write(chunk)
                 received += len(chunk)
                 on_progress(received, expected)
     except HTTPError as err:
-        raise FetchError(f"{asset.name}: {url} answered HTTP {err.code} {err.reason}. Nothing was kept.") from None
+        raise FetchError(f"{who}: {url} answered HTTP {err.code} {err.reason}. Nothing was kept.") from None
     except (URLError, http.client.HTTPException, OSError) as err:
-        raise FetchError(f"{asset.name}: downloading {url} failed after {received} bytes: {err}. "
+        raise FetchError(f"{who}: downloading {url} failed after {received} bytes: {err}. "
                          "Nothing was kept.") from None
     # http.client ends a body cut short like a complete one; only the announced length tells them apart.
     if expected is not None and received != expected:
-        raise FetchError(f"{asset.name}: the download from {url} was cut short: expected {expected} bytes, "
+        raise FetchError(f"{who}: the download from {url} was cut short: expected {expected} bytes, "
                          f"got {received}. Nothing was kept.")
+    return content_type
 
 
 def _extract(asset: Asset, url: str, archive: Path, into: Path) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageDraw
 
+from grader.assets.boxes import BOXES_FILE
 from grader.assets.cache import Record, commit, present, staging, write_layout
 from grader.catalog import Asset
 
@@ -111,12 +112,19 @@ def _mnist_like(digit: np.ndarray) -> Image.Image:
     return canvas
 
 
+def draw_crawl(dest: Path) -> None:
+    """The crawl asset's stand-in: drawn shapes in its layout, two class folders of images and nothing else (the
+    probe's stand-ins copy the images under names of their own, which no boxes.json would follow)."""
+    draw_shapes(dest, per_class=CRAWL_PER_CLASS, seed=CRAWL_SEED)
+    (dest / BOXES_FILE).unlink()
+
+
 STAND_IN_WRITERS: dict[str, Callable[[Path], object]] = {  # what a writer returns is not used
     "resnet34": partial(write_random_weights, architecture="resnet34"),
     "resnet18": partial(write_random_weights, architecture="resnet18"),
     "mnist_sample": write_digits_sample,
     "shapes": draw_shapes,
-    "crawl": partial(draw_shapes, per_class=CRAWL_PER_CLASS, seed=CRAWL_SEED),
+    "crawl": draw_crawl,
 }
 
 
@@ -127,7 +135,7 @@ def synth_asset(root: Path, asset: Asset, force: bool = False) -> Record | None:
     if existing is not None and existing.status == "real" and not force:
         return None
     write_layout(root)
-    with staging(root, asset) as work:
+    with staging(root, asset.path) as work:
         content = work / PurePosixPath(asset.path).name
         STAND_IN_WRITERS[asset.name](content)
         return commit(root, asset, content, status="synthetic", source="synthetic")

@@ -18,7 +18,9 @@ What is written into the output folder:
   `YOUR ANSWER HERE` in markdown, at the BEGIN line's indentation;
 * solution.ipynb: the master without its marker lines;
 * rubric.yaml, only when the folder has none: a skeleton with one check guessed per item
-  (`grader.author.skeleton`). When it exists, the author's edits stay and the items the master gained are added.
+  (`grader.author.skeleton`), and in `execution.downloads` the URLs the master's code writes as string literals,
+  unpinned. When it exists, the author's edits stay, the items the master gained are added, and URLs it does not
+  list are reported.
 
 Both notebooks have their outputs and execution counts cleared, their cell ids and metadata kept, and the tags
 grading locates answers by: each item's first cell gets `question:P.N`, each other cell that held a solution
@@ -36,6 +38,7 @@ from typing import Literal
 
 import nbformat
 
+from grader.assets.needs import downloads_used_by
 from grader.author.skeleton import (RUBRIC_ID, RubricUpdate, SkeletonError, SkeletonItem, guess_check,
                                     skeleton_rubric, update_rubric)
 from grader.notebook.answers import CODE_PLACEHOLDER, TEXT_PLACEHOLDER
@@ -89,6 +92,7 @@ class AssignReport:
     new: list[str]  # items added to rubric.yaml (all of them for a new one)
     kept: list[str]  # items rubric.yaml already had: the author's, untouched
     missing: list[str]  # items of rubric.yaml the master no longer has
+    downloads: list[str]  # the URLs a new rubric.yaml lists in execution.downloads, to be pinned
     warnings: list[str]
 
 
@@ -111,13 +115,15 @@ def assign(master: Path, out: Path) -> AssignReport:
     items = [SkeletonItem(item_id, item_title(nb, layout, item_id, solutions),
                           guess_check(item_solution_texts(nb, layout.regions[item_id], solutions)))
              for item_id in layout.regions]
+    downloads = downloads_used_by(nb)
 
     status: RubricStatus
     if rubric_path.exists():
-        rubric = _updated_rubric(rubric_path, items, master)
+        rubric = _updated_rubric(rubric_path, items, master, downloads)
         status = "updated" if rubric.new else "unchanged"
     else:
-        rubric, status = _new_rubric(out, notebook_title(nb, solutions, master.stem), items, master), "new"
+        rubric = _new_rubric(out, notebook_title(nb, solutions, master.stem), items, master, downloads)
+        status = "new"
     warnings += rubric.warnings
     warnings += [f"item {item_id} has no solution between markers: its skeleton check is manual, without guidance"
                  for item_id in rubric.new if not any(index in solutions for index in layout.regions[item_id])]
@@ -129,22 +135,23 @@ def assign(master: Path, out: Path) -> AssignReport:
     if status != "unchanged":
         rubric_path.write_text(rubric.text, encoding="utf-8")
     return AssignReport(template=template_path, solution=solution_path, rubric=rubric_path, rubric_status=status,
-                        items=items, new=rubric.new, kept=rubric.kept, missing=rubric.missing, warnings=warnings)
+                        items=items, new=rubric.new, kept=rubric.kept, missing=rubric.missing,
+                        downloads=downloads if status == "new" else [], warnings=warnings)
 
 
-def _new_rubric(out: Path, title: str, items: list[SkeletonItem], master: Path) -> RubricUpdate:
+def _new_rubric(out: Path, title: str, items: list[SkeletonItem], master: Path, downloads: list[str]) -> RubricUpdate:
     rubric_id = out.resolve().name
     if not RUBRIC_ID.match(rubric_id):
         raise AssignError(f"{out}: the rubric's id is its folder's name, which must be lowercase letters, digits, "
                           f"'.', '_' and '-', starting with a letter or digit (got {rubric_id!r})")
     master_path = os.path.relpath(master.resolve(), out.resolve())
-    return RubricUpdate(text=skeleton_rubric(rubric_id, title, items, master.name, master_path),
+    return RubricUpdate(text=skeleton_rubric(rubric_id, title, items, master.name, master_path, downloads),
                         new=[item.id for item in items], kept=[], missing=[], warnings=[])
 
 
-def _updated_rubric(path: Path, items: list[SkeletonItem], master: Path) -> RubricUpdate:
+def _updated_rubric(path: Path, items: list[SkeletonItem], master: Path, downloads: list[str]) -> RubricUpdate:
     try:
-        return update_rubric(path.read_text(encoding="utf-8"), path, items, master.name)
+        return update_rubric(path.read_text(encoding="utf-8"), path, items, master.name, downloads)
     except SkeletonError as err:
         raise AssignError(str(err)) from None
 

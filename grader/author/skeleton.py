@@ -38,6 +38,11 @@ RUBRIC_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")  # as `Rubric.id` requires
 _NUMBER = re.compile(r"\d+")
 _TOTAL_VALUE = re.compile(r"[^\s#,}]+")
 
+DOWNLOADS_COMMENT = """\
+# The URLs the master's code downloads. Grading kernels have no network: they get the asset cache's copies.
+# Run `grader assets fetch --rubric FOLDER` (this rubric's folder) on a machine with internet: it caches them and
+# prints each one's sha256, to add here as `sha256: "…"` so that grading uses those bytes and no others.
+"""
 HEADER = """\
 # Rubric skeleton written by `grader assign` from {master}: complete it before grading.
 # - points: every check has {points} point; weigh them, and keep `total` their sum;
@@ -162,9 +167,9 @@ def _target_names(target: ast.expr) -> list[str]:
 
 
 def skeleton_rubric(rubric_id: str, title: str, items: list[SkeletonItem], master_name: str,
-                    master_path: str) -> str:
-    """A new rubric.yaml: the header, the exam's settings and one skeleton item per item.
-    master_path: the master, relative to the rubric's folder (lint reads it)."""
+                    master_path: str, downloads: list[str]) -> str:
+    """A new rubric.yaml: the header, the exam's settings, the URLs the master downloads (unpinned) and one
+    skeleton item per item. master_path: the master, relative to the rubric's folder (lint reads it)."""
     total = sum(item.check.points for item in items)
     return (HEADER.format(master=master_name, points=SKELETON_POINTS)
             + f"id: {_scalar(rubric_id)}\n"
@@ -174,8 +179,18 @@ def skeleton_rubric(rubric_id: str, title: str, items: list[SkeletonItem], maste
             + "solution: solution.ipynb\n"
             + f"master: {_scalar(master_path)}\n"
             + "tolerance: {rtol: 1.0e-5, atol: 1.0e-4}\n"
+            + downloads_yaml(downloads)
             + "\nitems:\n"
             + "".join(item_yaml(item, indent=2) for item in items))
+
+
+def downloads_yaml(urls: list[str]) -> str:
+    """`execution: downloads:` with each URL unpinned, and what to run to pin them; "" without URLs."""
+    if not urls:
+        return ""
+    return (DOWNLOADS_COMMENT
+            + "execution:\n  downloads:\n"
+            + "".join(f"    - {{url: {_scalar(url)}}}\n" for url in urls))
 
 
 def item_yaml(item: SkeletonItem, indent: int) -> str:
@@ -209,11 +224,14 @@ def _scalar(value: object) -> str:
 # -- a rerun --------------------------------------------------------------------------------------------------
 
 
-def update_rubric(text: str, path: Path, items: list[SkeletonItem], master_name: str) -> RubricUpdate:
+def update_rubric(text: str, path: Path, items: list[SkeletonItem], master_name: str,
+                  downloads: list[str]) -> RubricUpdate:
     """The author's rubric.yaml with the items the master gained, each after the item before it in the master.
 
     `total` changes only while it is still the skeleton's (one point per item): then it counts the new items
-    too. Otherwise it is the author's, and a sum of points that no longer matches it is reported."""
+    too. Otherwise it is the author's, and a sum of points that no longer matches it is reported. The URLs the
+    master downloads (`downloads`) that execution.downloads does not list are reported, not added: the author
+    may have left one out on purpose."""
     document = _round_trip(text, path)
     entries = document.get("items")
     if not isinstance(entries, CommentedSeq):
@@ -244,9 +262,20 @@ def update_rubric(text: str, path: Path, items: list[SkeletonItem], master_name:
     if has_number_total and abs(points - total) > 1e-9:
         warnings.append(f"the items' points add up to {points:g} but `total` says {total:g}: make them agree "
                         f"in {path.name}")
+    unlisted = [url for url in downloads if url not in _listed_downloads(document)]
+    if unlisted:
+        warnings.append(f"{master_name}'s code downloads {', '.join(unlisted)}, which {path.name}'s "
+                        "execution.downloads does not list: grading kernels have no network. Add each as "
+                        f"`- {{url: …}}` and run `grader assets fetch --rubric {path.parent}` to cache and pin them")
     return RubricUpdate(text="".join(lines), new=[item.id for item in new],
                         kept=[item_id for item_id in master_ids if item_id in existing], missing=missing,
                         warnings=warnings)
+
+
+def _listed_downloads(document: CommentedMap) -> set[str]:
+    execution = document.get("execution")
+    listed = execution.get("downloads") if isinstance(execution, dict) else None
+    return {str(entry.get("url")) for entry in listed or () if isinstance(entry, dict)}
 
 
 def _round_trip(text: str, path: Path) -> CommentedMap:

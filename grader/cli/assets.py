@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -11,11 +14,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from grader.assets.cache import Record, assets_root, catalog_states, default_root, state
+from grader.assets.cache import assets_root, catalog_states, default_root, state
+from grader.assets.downloads import fetch_download, read_index
 from grader.catalog import CATALOG, Asset
 from grader.assets.fetch import FetchError, asset_url, fetch_asset
 from grader.assets.synth import synth_asset
 from grader.cli.common import error, fail
+from grader.probe.protocol import DOWNLOADS_FOLDER
+from grader.rubric import RubricError, load_rubric
+from grader.rubric.load import RUBRIC_FILE
 
 assets_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)  # text; markup only where asked
@@ -25,6 +32,7 @@ CacheOption = Annotated[Optional[Path], typer.Option(
                                    "or ~/.cache/grader].")]  # "\\[": text, not Rich markup
 OnlyOption = Annotated[Optional[str], typer.Option("--only", help=f"Just this asset: one of {', '.join(CATALOG)}.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace real assets too.")]
+T = TypeVar("T")
 
 
 def _root(cache_dir: Path | None) -> Path:
@@ -73,11 +81,22 @@ def fetch(
     only: OnlyOption = None,
     url: Annotated[Optional[list[str]], typer.Option(
         "--url", help="NAME=URL: download NAME from URL instead (a mirror); also $GRADER_ASSET_URL_<NAME>.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Download assets that are real already again.")] = False,
+    rubric: Annotated[Optional[Path], typer.Option(
+        "--rubric", help="Rubric folder (rubric.yaml, template, solution): download the URLs its "
+                         "execution.downloads lists instead of the assets, and print the sha256 of each the rubric "
+                         "does not pin.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download what is in the cache already again.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Download the real assets, checked against their published hashes (shapes are drawn: `synth`)."""
+    """Download the real assets, checked against their published hashes (shapes are drawn: `synth`), or a
+    rubric's downloads."""
     root = _root(cache_dir)
+    if rubric is not None:
+        if only is not None or url:
+            raise fail("--rubric fetches the rubric's execution.downloads, not assets: give it without --only "
+                       "and --url")
+        _fetch_downloads(root, rubric, force, quiet)
+        return
     urls = _parse_urls(url or [])
     failed = []
     for asset in _selected(only):
@@ -86,7 +105,8 @@ def fetch(
                           highlight=False)
             continue
         try:
-            record = _fetch_with_progress(root, asset, asset_url(asset, urls), force, quiet)
+            record = _with_progress(asset.name, quiet, partial(fetch_asset, root, asset, asset_url(asset, urls),
+                                                               force))
         except FetchError as err:
             error(str(err))
             failed.append(asset.name)
@@ -99,11 +119,50 @@ def fetch(
         raise fail(f"not fetched: {', '.join(failed)}")
 
 
-def _fetch_with_progress(root: Path, asset: Asset, url: str, force: bool, quiet: bool) -> Record | None:
-    with Progress(TextColumn(asset.name), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console,
-                  disable=quiet, transient=True) as progress:
-        task = progress.add_task(asset.name, total=None)
-        return fetch_asset(root, asset, url, force=force, on_progress=lambda received, expected: progress.update(
+def _fetch_downloads(root: Path, folder: Path, force: bool, quiet: bool) -> None:
+    """Each URL of the rubric's execution.downloads into the cache, checked against its pin; the entries to pin
+    the others with."""
+    try:
+        downloads = load_rubric(folder).spec.execution.downloads
+    except RubricError as err:
+        raise fail(str(err)) from None
+    rubric_file = folder / RUBRIC_FILE
+    if not downloads:
+        console.print(f"{rubric_file}: execution.downloads lists no URL, nothing to fetch", highlight=False)
+        return
+    failed, unpinned = [], []
+    for download in downloads:
+        try:
+            entry = _with_progress(download.url, quiet, partial(fetch_download, root, download.url, download.sha256,
+                                                                force))
+        except FetchError as err:
+            error(str(err))
+            failed.append(download.url)
+            continue
+        if entry is None:
+            entry = read_index(root)[download.url]
+            console.print(f"{download.url}: cached already (--force downloads it again) · sha256 {entry.sha256[:12]}",
+                          highlight=False)
+        else:
+            console.print(f"{download.url}: cached · sha256 {entry.sha256[:12]}", highlight=False)
+        if download.sha256 is None:
+            unpinned.append(f"- {{url: {json.dumps(download.url)}, sha256: \"{entry.sha256}\"}}")
+    if unpinned:
+        console.print(f"not pinned in {rubric_file}: to pin them, write these entries in its execution.downloads "
+                      "instead", highlight=False)
+        for line in unpinned:
+            console.print(f"  {line}", highlight=False)
+    console.print(f"cache: {root / DOWNLOADS_FOLDER}", highlight=False)
+    if failed:
+        raise fail(f"not fetched: {', '.join(failed)}")
+
+
+def _with_progress(label: str, quiet: bool, fetch_one: Callable[..., T]) -> T:
+    """`fetch_one(on_progress=…)`, under a progress bar of its bytes unless `quiet`."""
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), console=console, disable=quiet, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        return fetch_one(on_progress=lambda received, expected: progress.update(
             task, completed=received, total=expected))
 
 

@@ -64,6 +64,10 @@ def report_lines(report: AssignReport, master_name: str) -> list[str]:
         lines.append(escape(f"  {item.id:<{width}}  {status}  {guess:<32}  {item.title}"))
     if report.missing:
         lines.append(escape(f"in rubric.yaml but not in {master_name}: {', '.join(report.missing)}"))
+    if report.downloads:
+        lines.append(escape(f"{len(report.downloads)} URL(s) {master_name} downloads are in execution.downloads, "
+                            f"unpinned: run `grader assets fetch --rubric {report.rubric.parent}` on a machine with "
+                            "internet to cache them, and add the sha256 it prints"))
     lines += [f"[yellow]warning:[/] {escape(warning)}" for warning in report.warnings]
     return lines
 

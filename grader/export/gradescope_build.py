@@ -136,13 +136,16 @@ class BuildError(Exception):
     """An autograder that cannot be built as asked; the message says what was expected."""
 
 
-def setup_script(grader_package: str, assets: Sequence[Asset] = (), versions: dict[str, str] | None = None) -> str:
+def setup_script(grader_package: str, assets: Sequence[Asset] = (), versions: dict[str, str] | None = None,
+                 downloads: bool = False) -> str:
     """setup.sh, installing the grader from `grader_package` (a path in the unpacked zip) with torch, torchvision and
-    fastai at `versions` (default: this environment's), and putting the `assets` the rubric needs into the image's
-    cache."""
+    fastai at `versions` (default: this environment's), and putting the `assets` the rubric needs, and with
+    `downloads` the URLs its execution.downloads lists, into the image's cache."""
     versions = versions or pinned_versions()
     fill = "".join(f"/autograder/venv/bin/grader assets {'fetch' if asset.url else 'synth'} --only {asset.name}\n"
                    for asset in assets)
+    if downloads:
+        fill += f"/autograder/venv/bin/grader assets fetch --rubric {SOURCE}/{RUBRIC}\n"
     if fill:
         fill = ("# The assets the reference solution needs (the image build has internet, the grading kernels "
                 "have not).\n" + fill)
@@ -288,6 +291,6 @@ def build_autograder(out: Path, loaded: LoadedRubric, problems: set[int], wheel:
         stage_rubric(loaded, problems, folder)
         restricted = load_rubric(folder)
         package = f"{SOURCE}/{GRADER_SRC}" + (f"/{wheel.name}" if wheel else "")
-        members = write_autograder_zip(out, folder, grader_files, setup_script(package, needed_assets(restricted)),
-                                       run_script(lateness))
+        setup = setup_script(package, needed_assets(restricted), downloads=bool(restricted.spec.execution.downloads))
+        members = write_autograder_zip(out, folder, grader_files, setup, run_script(lateness))
     return restricted, members

@@ -11,6 +11,7 @@ import ast
 import re
 from datetime import datetime
 from typing import Annotated, Literal, Union, get_args
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -18,6 +19,7 @@ from grader.catalog import CATALOG
 
 ITEM_ID = re.compile(r"^\d+\.\d+$")
 MAX_OPTION_NUMBER = 99  # the largest option number a multiple choice answer is read with
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class StrictModel(BaseModel):
@@ -377,6 +379,45 @@ class ChooseAllGroup(StrictModel):
     items: list[str] = Field(min_length=2)
 
 
+def download_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a download the cache serves, or None: it must be an http or https URL with a host,
+    written without spaces, as the notebook's code requests it."""
+    if any(character.isspace() for character in url):
+        return "a URL has no spaces or line breaks (write a space as %20)"
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:  # e.g. an unclosed [ of an IPv6 host
+        return f"not a URL: {err}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "expected an http:// or https:// URL with a host, e.g. https://example.com/data.csv"
+    return None
+
+
+class Download(StrictModel):
+    """A URL the notebooks download (urllib, requests, `pd.read_csv(url)`): kernels have no network, so they get
+    the asset cache's copy, which `grader assets fetch --rubric` makes."""
+
+    url: str = Field(description="http or https, exactly as the notebooks' code writes it")
+    sha256: str | None = Field(
+        default=None, description="the sha256 of the file, 64 hex digits, as `grader assets fetch --rubric` prints "
+                                  "it: fetch refuses other bytes, and grading a cached copy with another hash")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        problem = download_url_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, digest: str | None) -> str | None:
+        if digest is not None and not SHA256_HEX.fullmatch(digest):
+            raise ValueError("a sha256 is 64 hex digits, as `sha256sum` or `grader assets fetch --rubric` prints it")
+        return digest.lower() if digest is not None else None
+
+
 class Execution(StrictModel):
     cell_timeout_s: float = Field(default=120, gt=0)
     notebook_timeout_s: float = Field(default=900, gt=0)
@@ -398,6 +439,13 @@ class Execution(StrictModel):
                     "[resnet34, mnist_sample]; grading refuses to start without them. By default those the "
                     "solution's code uses (resnet34 for `vision_learner(dls, resnet34)`)",
     )
+    downloads: list[Download] = Field(
+        default_factory=list,
+        description="the URLs the notebooks download, each {url, sha256}, e.g. [{url: "
+                    "'https://example.com/data.csv', sha256: 3a7b…}]: the kernels get the asset cache's copies "
+                    "(`grader assets fetch --rubric`), and grading refuses to start without them. `grader assign` "
+                    "lists those the master's code writes",
+    )
 
     @field_validator("assets")
     @classmethod
@@ -406,6 +454,15 @@ class Execution(StrictModel):
         if unknown:
             raise ValueError(f"no asset {', '.join(map(repr, unknown))}; the assets are {', '.join(CATALOG)}")
         return assets
+
+    @field_validator("downloads")
+    @classmethod
+    def _each_url_once(cls, downloads: list[Download]) -> list[Download]:
+        urls = [download.url for download in downloads]
+        twice = sorted({url for url in urls if urls.count(url) > 1})
+        if twice:
+            raise ValueError(f"each URL once: {', '.join(twice)} is listed more than once")
+        return downloads
 
 
 class SubmissionFiles(StrictModel):
