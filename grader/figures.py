@@ -48,16 +48,22 @@ def cam_figures(checks: list[CheckResult], evidence: Evidence) -> list[Figure]:
         if not arrays or "grader_grid" not in check.detail:
             continue
         image = _displayable(evidence.array(arrays["image"]))
-        heatmap = evidence.array(arrays["heatmap"]).astype(np.float64)
+        # A heatmap the student blended into the picture is no array of its own: the picture is shown as drawn,
+        # and the grader's map goes over the image fed to the model.
+        heatmap = evidence.array(arrays["heatmap"]).astype(np.float64) if "heatmap" in arrays else None
+        under = image if heatmap is not None else _displayable(evidence.array(arrays["input"]).transpose(1, 2, 0))
         grader_grid = np.array(check.detail["grader_grid"], dtype=np.float64)
         figure, (left, right) = pyplot().subplots(1, 2, figsize=(6, 3), dpi=100)
-        extent = (0, image.shape[1], image.shape[0], 0)
-        for axes, title, overlay, alpha, cmap in (
-            (left, "student's heatmap", heatmap, check.detail.get("alpha") or 0.5, check.detail.get("cmap") or "jet"),
-            (right, "grader's " + ("CAM" if check.detail["method"] == "cam" else "Grad-CAM"), grader_grid, 0.5, "jet"),
+        for axes, title, base, overlay, alpha, cmap in (
+            (left, "student's heatmap", image, heatmap, check.detail.get("alpha") or 0.5,
+             check.detail.get("cmap") or "jet"),
+            (right, "grader's " + ("CAM" if check.detail["method"] == "cam" else "Grad-CAM"), under, grader_grid, 0.5,
+             "jet"),
         ):
-            axes.imshow(image, extent=extent)
-            axes.imshow(overlay, alpha=alpha, cmap=cmap, extent=extent, interpolation="bilinear")
+            extent = (0, base.shape[1], base.shape[0], 0)
+            axes.imshow(base, extent=extent)
+            if overlay is not None:
+                axes.imshow(overlay, alpha=alpha, cmap=cmap, extent=extent, interpolation="bilinear")
             axes.set_title(title, fontsize=9)
             axes.axis("off")
         figure.tight_layout()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 import torch
@@ -13,7 +14,9 @@ import torchvision
 from PIL import Image
 
 from grader.assets import draw_shapes
+from grader.checks.blend import separate
 from grader.checks.cam import agreement, check, find_overlays, grader_maps, heatmap_on_grid
+from grader.checks.colormaps import matplotlib_jet, opencv_jet, viridis
 from grader.checks.context import ItemContext, Trace
 from grader.evidence.model import CamInputEvent, Evidence, ImshowEvent
 from grader.rubric import load_rubric
@@ -251,3 +254,139 @@ def test_boxes_json_cannot_point_outside_the_submission(tmp_path):
     (folder / "boxes.json").write_text('{"../outside.jpg": [0, 0, 8, 8], "link.jpg": [0, 0, 8, 8], '
                                        '"missing.jpg": [0, 0, 8, 8], "x": "not a box"}')
     assert drawn_images(folder) == []
+
+
+# -- heatmaps blended into the image and shown as one picture ------------------------------------------------------
+
+OPENCV_JET_LUT = np.round(opencv_jet() * 255).astype(np.uint8)
+
+
+def show_cam_on_image(img: np.ndarray, mask: np.ndarray, use_rgb: bool = False,
+                      image_weight: float = 0.5) -> np.ndarray:
+    """pytorch-grad-cam's, line for line, with the table below for cv2.applyColorMap(…, COLORMAP_JET) (BGR)."""
+    heatmap = OPENCV_JET_LUT[np.uint8(255 * mask)][..., ::-1]
+    if use_rgb:
+        heatmap = heatmap[..., ::-1]  # cv2.cvtColor(heatmap, cv2.COLOR_BGR2RGB)
+    heatmap = np.float32(heatmap) / 255
+    cam = (1 - image_weight) * heatmap + image_weight * img
+    cam = cam / np.max(cam)
+    return np.uint8(255 * cam)
+
+
+def unit(heatmap: np.ndarray) -> np.ndarray:
+    """A map scaled to 0 … 1, as students do before colouring it."""
+    return (heatmap - heatmap.min()) / (heatmap.max() - heatmap.min())
+
+
+def shown_alone(scene: dict, picture: np.ndarray) -> Evidence:
+    """The picture shown with one imshow (no alpha), and the image the scene fed the model."""
+    return evidence_of({**scene, "picture": picture}, None)
+
+
+def test_the_opencv_and_matplotlib_tables_are_theirs():
+    # cv2.applyColorMap(np.arange(256, dtype=np.uint8), cv2.COLORMAP_JET) in RGB order, OpenCV 4.10 and 5.1.
+    cv2_rows = {0: [0, 0, 128], 31: [0, 0, 252], 32: [0, 0, 255], 95: [0, 252, 255], 96: [2, 255, 254],
+                160: [255, 252, 0], 223: [255, 0, 0], 224: [252, 0, 0], 255: [128, 0, 0]}
+    assert {k: OPENCV_JET_LUT[k].tolist() for k in cv2_rows} == cv2_rows
+    assert OPENCV_JET_LUT[159].tolist() == [254, 255, 2]  # cv2 has 1 for blue: the one level off
+    levels = np.arange(256)
+    assert np.abs(matplotlib_jet() - matplotlib.colormaps["jet"](levels)[:, :3]).max() < 1e-15  # float rounding
+    assert np.abs(viridis() - matplotlib.colormaps["viridis"](levels)[:, :3]).max() <= 0.5 / 255
+
+
+def test_a_show_cam_on_image_blend_of_the_models_cam_agrees(scene):
+    checks = rubric_cam_checks()
+    evidence = shown_alone(scene, show_cam_on_image(scene["picture"] / 255, unit(upsample(scene["cam"][1])),
+                                                    use_rgb=True))
+    overlay = run_check(checks["overlay"], evidence)
+    assert (overlay.passed, overlay.detail) == (True, {"overlays": 1,
+                                                       "form": "blended overlay, image weight 0.50, OpenCV's jet"})
+    agreed = run_check(checks["agreement"], evidence)
+    assert agreed.passed and agreed.message == (
+        "agrees with the model's class activation map for class 1 (read as a blended overlay, image weight 0.50, "
+        "OpenCV's jet): rank correlation 1.00, top-20% overlap 100%")
+    assert agreed.detail["rank_correlation"] == 1.0 >= checks["agreement"].min_rank_correlation
+    assert agreed.detail["blend"] == {"image_weight": 0.499, "colour_map": "OpenCV's jet", "residual": 0.0012,
+                                      "image": "the input denormalised with ImageNet statistics"}
+    assert "heatmap" not in agreed.detail["arrays"]  # the report shows the picture as the student did
+    from grader.figures import cam_figures
+
+    assert [f.title for f in cam_figures([agreed], evidence)] == [
+        "CAM: the student's overlay and the grader's map of the same model and image"]
+
+
+def test_a_hand_blend_in_matplotlibs_jet_agrees(scene):
+    cam = matplotlib.colormaps["jet"](unit(upsample(scene["cam"][1])))[..., :3]
+    result = run_check(rubric_cam_checks()["agreement"], shown_alone(scene, 0.6 * scene["picture"] / 255 + 0.4 * cam))
+    assert (result.passed, result.detail["rank_correlation"], result.detail["top_overlap"]) == (True, 1.0, 1.0)
+    assert result.detail["form"] == "blended overlay, image weight 0.60, jet"
+    assert result.detail["blend"]["residual"] == 0.0
+
+
+def test_a_blend_at_the_pictures_own_larger_size_agrees(scene):
+    """The picture shown at twice the model's input size: compared at the input's size, where its detail is lost."""
+    big = np.asarray(Image.fromarray(scene["picture"]).resize((2 * SIZE, 2 * SIZE), Image.BICUBIC))
+    mask = Image.fromarray(scene["cam"][1].astype(np.float32), mode="F").resize((2 * SIZE, 2 * SIZE), Image.BILINEAR)
+    result = run_check(rubric_cam_checks()["agreement"],
+                       shown_alone(scene, show_cam_on_image(big / 255, unit(np.asarray(mask)), use_rgb=True)))
+    assert (result.passed, result.detail["rank_correlation"], result.detail["top_overlap"]) == (True, 0.999, 0.8)
+    assert result.detail["blend"]["residual"] == 0.0082
+
+
+@pytest.mark.parametrize(("blend", "weight", "colour_map"), [
+    ("opencv", 0.3, "OpenCV's jet"), ("opencv", 0.5, "OpenCV's jet"), ("opencv", 0.7, "OpenCV's jet"),
+    ("matplotlib", 0.4, "jet"), ("matplotlib", 0.6, "jet"), ("viridis", 0.5, "viridis"),
+])
+def test_the_blend_weight_is_read_within_0_05(scene, blend, weight, colour_map):
+    img, mask = scene["picture"] / 255, unit(upsample(scene["cam"][0]))
+    if blend == "opencv":
+        picture = show_cam_on_image(img, mask, use_rgb=True, image_weight=weight)
+    else:
+        colours = matplotlib.colormaps["jet" if blend == "matplotlib" else "viridis"](mask)[..., :3]
+        picture = weight * img + (1 - weight) * colours
+    separation = separate(picture, scene["arrays"]["input"])
+    assert separation is not None and separation.colour_map == colour_map
+    assert abs(separation.image_weight - weight) <= 0.005  # the brief asks 0.05; it reads ten times closer
+
+
+def test_a_blend_of_a_random_heatmap_fails(scene):
+    spec = rubric_cam_checks()["agreement"]
+    rng = np.random.default_rng(0)
+    results = [run_check(spec, shown_alone(scene, show_cam_on_image(scene["picture"] / 255,
+                                                                    unit(upsample(rng.random((5, 5)))), use_rgb=True)))
+               for _ in range(20)]
+    assert [r.passed for r in results] == [False] * 20
+    assert max(r.detail["rank_correlation"] for r in results) == 0.55
+    assert results[0].message.startswith("the heatmap (read as a blended overlay, image weight 0.50, OpenCV's jet) "
+                                         "does not agree with the model's class activation map")
+
+
+def test_opencvs_bgr_colours_blended_into_rgb_read_upside_down_with_a_hint(scene):
+    picture = show_cam_on_image(scene["picture"] / 255, unit(upsample(scene["cam"][1])))  # use_rgb left False
+    result = run_check(rubric_cam_checks()["agreement"], shown_alone(scene, picture))
+    assert result.passed is False
+    assert result.message.endswith("; read the other way up (red for low values) it would agree: OpenCV's colours "
+                                   "are in BGR order, and show_cam_on_image needs use_rgb=True to blend them into an "
+                                   "RGB image")
+
+
+def test_the_image_alone_or_another_picture_is_not_read_as_a_blend(scene):
+    checks = rubric_cam_checks()
+    picture, fed = scene["picture"], scene["arrays"]["input"]
+    other = np.ascontiguousarray(picture[::-1, ::-1])
+    jet_cam = matplotlib.colormaps["jet"](unit(upsample(scene["cam"][1])))[..., :3]
+    holes = 0.5 * picture / 255 + 0.5 * jet_cam
+    holes[::7, ::7] = np.nan
+    magma_cam = matplotlib.colormaps["magma"](unit(upsample(scene["cam"][1])))[..., :3]
+    not_blends = {
+        "the image": picture, "the image as floats": (picture / 255).astype(np.float32),
+        "the image at twice the size": np.asarray(Image.fromarray(picture).resize((2 * SIZE, 2 * SIZE))),
+        "another picture": other, "noise": np.random.default_rng(0).random((SIZE, SIZE, 3)),
+        "the heatmap blended into another picture": show_cam_on_image(other / 255, unit(upsample(scene["cam"][1]))),
+        "the heatmap alone": jet_cam,
+        "a colour map not read (magma)": 0.5 * picture / 255 + 0.5 * magma_cam, "a blend with NaN holes": holes,
+    }
+    assert {name: separate(shown, fed) for name, shown in not_blends.items()} == dict.fromkeys(not_blends)
+    alone = run_check(checks["overlay"], shown_alone(scene, picture))
+    assert (alone.passed, alone.message) == (False, "no heatmap was drawn over an image (imshow with alpha) in these "
+                                                    "cells, nor blended into the image fed to the model and shown")

@@ -8,19 +8,23 @@ linear weight times the feature maps: exact for a GAP + linear head, and the
 fastbook chapter 18 recipe otherwise) and Grad-CAM - and compares each with
 the student's heatmap resampled to the feature-map grid: Spearman rank
 correlation and the overlap of the top cells. Both must clear the rubric's
-thresholds for the best-matching class and method.
+thresholds for the best-matching class and method. A heatmap drawn with
+transparency over the image is read as drawn; one blended into the image's
+colours and shown as one picture is first separated from the image fed to
+the model (grader.checks.blend).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 
 from grader.assets.boxes import DrawnImage
+from grader.checks.blend import Separation, separate
 from grader.checks.context import ItemContext
 from grader.checks.unverified import stored_result
 from grader.evidence.model import CamInputEvent, Evidence, ImshowEvent
@@ -33,9 +37,23 @@ MATCH_SIDE = 32  # images are compared at this size
 
 
 @dataclass(frozen=True)
+class Blend:
+    """A heatmap separated from a picture shown with one imshow: the image fed to the model blended with it."""
+
+    cam_input: CamInputEvent
+    separation: Separation
+
+
+@dataclass(frozen=True)
 class Overlay:
     image: ImshowEvent
-    heatmap: ImshowEvent
+    heatmap: ImshowEvent  # for a blend, the picture itself: the heatmap spans its extent
+    blend: Blend | None = None
+
+    def describe(self) -> str:
+        if self.blend is not None:
+            return self.blend.separation.describe()
+        return f"overlay, alpha {self.heatmap.alpha:g}" if self.heatmap.alpha is not None else "overlay"
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,23 @@ def find_overlays(evidence: Evidence, runs: set[int]) -> tuple[list[Overlay], li
         if heatmap_below is not None:
             problems.append("a heatmap was shown with no image over or under it")
     return found, problems
+
+
+def find_blends(evidence: Evidence, runs: set[int], drawn_over: set[str]) -> list[Overlay]:
+    """Pictures shown in the given runs on axes with no overlay (`drawn_over`), read as a heatmap blended into
+    an image fed to the model in the same run."""
+    found = []
+    for event in evidence.imshows:
+        if event.run not in runs or event.axes in drawn_over or len(event.shape) != 3 or event.shape[2] not in (3, 4):
+            continue
+        shown = evidence.array(event.array)
+        for cam_input in evidence.cam_inputs:
+            if cam_input.unsupported or cam_input.run != event.run:
+                continue
+            separation = separate(shown, evidence.array(cam_input.arrays["input"]))
+            if separation is not None:
+                found.append(Overlay(event, event, Blend(cam_input, separation)))
+    return found
 
 
 def grader_maps(evidence: Evidence, cam_input: CamInputEvent) -> list[tuple[str, int, np.ndarray]]:
@@ -159,11 +194,14 @@ def compare(evidence: Evidence, overlays: list[Overlay], spec: CamCheck) -> Comp
     """The best agreement between any overlay and the grader's maps for the images fed before it."""
     best: Comparison | None = None
     for overlay in overlays:
-        heatmap = evidence.array(overlay.heatmap.array)
-        shown = evidence.array(overlay.image.array)
+        blend = overlay.blend.separation if overlay.blend else None
+        heatmap = blend.heatmap if blend else evidence.array(overlay.heatmap.array)
+        shown = blend.image if blend else evidence.array(overlay.image.array)
         for cam_input in evidence.cam_inputs:
             # The probe takes the images fed so far through the model at the end of a cell that drew.
             if cam_input.unsupported or cam_input.run != overlay.heatmap.run:
+                continue
+            if overlay.blend and overlay.blend.cam_input is not cam_input:  # separated from another image
                 continue
             match = image_match(shown, evidence.array(cam_input.arrays["input"]))
             for method, k, grader_map in grader_maps(evidence, cam_input):
@@ -184,14 +222,17 @@ def check(spec: CamCheck, ctx: ItemContext) -> CheckResult:
     evidence = ctx.student.evidence if ctx.student else None
     runs = {run for run, cell in ctx.student.run_cells.items() if cell in ctx.item_cells} if ctx.student else set()
     overlays, problems = find_overlays(evidence, runs) if evidence else ([], [])
+    if evidence:
+        overlays += find_blends(evidence, runs, {overlay.image.axes for overlay in overlays})
     if not overlays:
         shown = figures(ctx.item_outputs) if ctx.rerun_failed else 0
         if shown and spec.stored_weight > 0 and spec.require == "overlay":
             return stored_result(spec, f"{shown} figure(s) here", detail={"stored_figures": shown})
-        why = problems[0] if problems else "no heatmap was drawn over an image (imshow with alpha) in these cells"
+        why = problems[0] if problems else ("no heatmap was drawn over an image (imshow with alpha) in these cells, "
+                                            "nor blended into the image fed to the model and shown")
         return _result(spec, False, why, {})
     if spec.require == "overlay":
-        return _result(spec, True, "", {"overlays": len(overlays)})
+        return _result(spec, True, "", {"overlays": len(overlays), "form": overlays[0].describe()})
     unsupported = [c.unsupported for c in evidence.cam_inputs if c.unsupported]
     best = compare(evidence, overlays, spec)
     if best is None:
@@ -203,23 +244,23 @@ def check(spec: CamCheck, ctx: ItemContext) -> CheckResult:
                                                "top_overlap": spec.min_top_overlap,
                                                "image_match": spec.min_image_match},
               "student_grid": _plain(best.student_grid), "grader_grid": _plain(best.grader_grid),
-              "arrays": {"image": best.overlay.image.array, "heatmap": best.overlay.heatmap.array,
-                         "input": best.cam_input.arrays["input"]},
-              "alpha": best.overlay.heatmap.alpha, "cmap": best.overlay.heatmap.cmap}
+              "form": best.overlay.describe(), **_drawn(best)}
     in_box = object_box_mass(best.grader_grid, evidence.array(best.cam_input.arrays["input"]), ctx.drawn,
                              spec.min_image_match)
     if in_box is not None:
         detail["object_box"] = in_box
+    read = f" (read as a {best.overlay.describe()})" if best.overlay.blend else ""
     if best.passes(spec):
-        return _result(spec, True, f"agrees with the model's {_method(best)}: rank correlation "
+        return _result(spec, True, f"agrees with the model's {_method(best)}{read}: rank correlation "
                                    f"{best.rank_correlation:.2f}, top-{spec.top_fraction:.0%} overlap "
                                    f"{best.top_overlap:.0%}", detail)
     if best.image_match < spec.min_image_match:
         message = "the image under the heatmap is not an image that was fed to the trained model"
     else:
-        message = (f"the heatmap does not agree with the model's class activation map (rank correlation "
+        message = (f"the heatmap{read} does not agree with the model's class activation map (rank correlation "
                    f"{best.rank_correlation:.3f}, top-{spec.top_fraction:.0%} overlap {best.top_overlap:.0%}; "
-                   f"agreement means at least {spec.min_rank_correlation:g} and {spec.min_top_overlap:.0%})")
+                   f"agreement means at least {spec.min_rank_correlation:g} and {spec.min_top_overlap:.0%})"
+                   + _upside_down(evidence, best, spec))
     return _result(spec, False, message, detail)
 
 
@@ -251,6 +292,35 @@ def object_box_mass(cam: np.ndarray, fed: np.ndarray, drawn: tuple[DrawnImage, .
     inside = float(spread[box[1]:box[3], box[0]:box[2]].sum())
     return {"image": image.name, "cam_mass_inside": round(inside / total, 3),
             "box_area": round((box[2] - box[0]) * (box[3] - box[1]) / (width * height), 3)}
+
+
+def _drawn(comparison: Comparison) -> dict:
+    """How the student's heatmap was drawn, and the arrays the report draws it again from (a blend's heatmap
+    is no array of the probe's: the report shows the picture as the student did)."""
+    overlay = comparison.overlay
+    arrays = {"image": overlay.image.array, "input": comparison.cam_input.arrays["input"]}
+    if overlay.blend is None:
+        return {"arrays": {**arrays, "heatmap": overlay.heatmap.array}, "alpha": overlay.heatmap.alpha,
+                "cmap": overlay.heatmap.cmap}
+    separation = overlay.blend.separation
+    return {"arrays": arrays, "blend": {"image_weight": round(separation.image_weight, 3),
+                                        "colour_map": separation.colour_map, "image": separation.image_form,
+                                        "residual": round(separation.residual, 4)}}
+
+
+def _upside_down(evidence: Evidence, comparison: Comparison, spec: CamCheck) -> str:
+    """A hint when a heatmap blended in jet's colours agrees with the model's map once read upside down:
+    OpenCV's jet in BGR order is its RGB jet reversed, and show_cam_on_image blends BGR colours unless told
+    use_rgb=True."""
+    blend = comparison.overlay.blend
+    if blend is None or "jet" not in blend.separation.colour_map:
+        return ""
+    flipped = replace(blend, separation=replace(blend.separation, heatmap=1 - blend.separation.heatmap))
+    again = compare(evidence, [replace(comparison.overlay, blend=flipped)], spec)
+    if again is None or not again.passes(spec):
+        return ""
+    return ("; read the other way up (red for low values) it would agree: OpenCV's colours are in BGR order, "
+            "and show_cam_on_image needs use_rgb=True to blend them into an RGB image")
 
 
 def _rank(comparison: Comparison, spec: CamCheck) -> tuple:
