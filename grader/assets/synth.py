@@ -113,7 +113,7 @@ def _mnist_like(digit: np.ndarray) -> Image.Image:
 
 
 def draw_crawl(dest: Path) -> None:
-    """The crawl asset's stand-in: drawn shapes in its layout, two class folders of images and nothing else (the
+    """The crawl asset's stand-in: drawn shapes in its layout, a folder of images per class and nothing else (the
     probe's stand-ins copy the images under names of their own, which no boxes.json would follow)."""
     draw_shapes(dest, per_class=CRAWL_PER_CLASS, seed=CRAWL_SEED)
     (dest / BOXES_FILE).unlink()
