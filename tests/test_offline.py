@@ -15,29 +15,18 @@ from grader.assets.synth import draw_shapes
 from grader.evidence.offline import crawl_keywords, offline_notes, offline_run
 from grader.results import CrawlSearch, OfflineRun
 from grader.run import NotebookRunner
+from tests.conftest import SUBMISSIONS
 
 pytestmark = pytest.mark.notebooks
 
-# The course's crawl cell as students hand it in: duckduckgo_search (not installed here), fastai's
-# download_images, ten seconds' sleep after every search.
-COURSE_CRAWL = """from duckduckgo_search import ddg_images
-from fastcore.all import *
-import time
-def search_images(term, max_images=200): return L(ddg_images(term, max_results=max_images)).itemgot('image')
-path = Path('images')
-if not path.exists():
-    path.mkdir()
-started = time.time()
-download_images(path/'dog', urls=search_images('dog'))
-time.sleep(10)
-download_images(path/'cat', urls=search_images('cat'))
-time.sleep(10)
-download_images(path/'dog', urls=search_images('dog photo'))
-time.sleep(10)
-download_images(path/'cat', urls=search_images('cat photo'))
-time.sleep(10)
-bad_images = verify_images(get_image_files(path))
-print(len(bad_images), round(time.time() - started), sorted((f.name, len(get_image_files(f))) for f in path.iterdir()))"""
+# The course's crawl cell as the sample 오하람(2022021) hands it in: duckduckgo_search (not installed here), fastai's
+# download_images, ten seconds' sleep after every search; timed around it, and what it wrote counted after it.
+COURSE_CRAWL = "\n".join([
+    "import time\nstarted = time.time()",
+    next(cell.source for cell in nbformat.read(SUBMISSIONS / "오하람(2022021)" / "midterm.ipynb", as_version=4).cells
+         if "ddg_images" in cell.source),
+    "print(len(bad_images), round(time.time() - started), "
+    "sorted((f.name, len(get_image_files(f))) for f in path.iterdir()))"])
 OTHER_CRAWLERS = """from bing_image_downloader import downloader
 downloader.download('tiger', limit=5, output_dir='bing')
 from icrawler.builtin import GoogleImageCrawler

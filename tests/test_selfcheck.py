@@ -286,9 +286,15 @@ def checker(rubric: Path, cache_dir: Path, warm: WarmKernels | None, cell_timeou
         cache_dir=cache_dir, sandbox=None, warm=warm, cpu_fallback=True, torch_threads=torch_threads))
 
 
+# Crawls on the stand-in that the course's crawl (2022021) covers already in a self-check: each one trains a model,
+# and the suite's time is mostly training.
+NOT_SELF_CHECKED = frozenset({"2022022", "2022023"})
+
+
 @pytest.fixture(scope="module")
 def self_checked(tmp_path_factory, cache_dir, midterm_warm) -> dict[str, SelfCheckReport | SelfCheckError]:
-    """Every sample submission self-checked against the full midterm rubric (its public part)."""
+    """Every sample submission but NOT_SELF_CHECKED self-checked against the full midterm rubric (its public
+    part)."""
     tmp = tmp_path_factory.mktemp("self-checked")
     jobs = 2  # two kernels at once, each with its share of the cores, as `grader grade --jobs 2` runs them
     midterm = checker(RUBRIC, cache_dir, midterm_warm, torch_threads=max(1, len(os.sched_getaffinity(0)) // jobs))
@@ -299,7 +305,7 @@ def self_checked(tmp_path_factory, cache_dir, midterm_warm) -> dict[str, SelfChe
         except SelfCheckError as err:
             return err
 
-    samples = sample_paths()
+    samples = {student: path for student, path in sample_paths().items() if student not in NOT_SELF_CHECKED}
     with ThreadPoolExecutor(jobs) as pool:
         return dict(zip(samples, pool.map(check, samples.values())))
 
@@ -311,7 +317,7 @@ def gradebook_results(graded) -> dict:
 
 
 def test_public_checks_and_answers_agree_with_grading_on_every_sample(self_checked, gradebook_results):
-    assert set(self_checked) == set(gradebook_results)
+    assert set(self_checked) == set(gradebook_results) - NOT_SELF_CHECKED
     public_rubric = load_public_rubric(RUBRIC).spec
     compared = 0
     for student, report in self_checked.items():
@@ -338,7 +344,7 @@ def test_public_checks_and_answers_agree_with_grading_on_every_sample(self_check
                 read = re.search(r"→ (True|False)", item.answer)
                 assert (read.group(1) if read else None) == graded_item.answer, (student, item.id)
                 compared += 1
-    assert compared == 22 * (7 + 10)  # 7 public checks and 10 true/false answers, 22 readable samples
+    assert compared == 20 * (7 + 10)  # 7 public checks and 10 true/false answers, 20 readable samples
 
 
 def test_console_and_html_show_no_reference_value(self_checked):
