@@ -210,6 +210,20 @@ def test_an_unseeded_notebook_draws_the_same_numbers_in_every_kernel_and_other_c
     assert captured.notebook.cells[2].outputs[0]["text"] == expected_draws(nb_drawn_twice)
 
 
+def test_a_librarys_import_draws_nothing_from_the_notebooks_streams_and_the_students_own_module_does(tmp_path):
+    """fastai's import draws from Python's generator: imported in a cell of a cold kernel, after the seed, it must
+    leave the streams as a warm kernel's server leaves them (it imported fastai before the seed)."""
+    import random
+
+    (tmp_path / "helpers.py").write_text("import random\nFIRST = random.random()  # the student's code draws\n")
+    nb, _ = notebook(tmp_path, "import helpers\nfrom fastai.vision.all import *", DRAWS)
+    printed = runner(tmp_path, None).run(nb, tmp_path).notebook.cells[2].outputs[0]["text"]  # the folder, helpers too
+    stream = random.Random(execute.kernel_seed(nb))
+    stream.random()  # helpers.FIRST
+    assert printed.split()[0] == str(stream.random())
+    assert printed.split()[1:3] == expected_draws(nb).split()[1:3]  # numpy's and torch's, untouched
+
+
 def test_a_sandboxed_kernel_loads_weights_and_data_from_the_read_only_asset_cache(tmp_path, sandbox_host,
                                                                                    warm_kernels, cache_dir):
     """`vision_learner(dls, resnet34)` and `untar_data` with no network: the cache is bound read-only."""

@@ -22,6 +22,7 @@ def load_ipython_extension(shell) -> None:
     from grader.probe.captures import load_plan
     from grader.probe.offline import OfflineStandIns
     from grader.probe.recorder import Recorder
+    from grader.probe.streams import LibraryImportsDrawNothing
 
     path = os.environ.pop(EVIDENCE_ENV, None)  # student code need not know where evidence goes
     if not path:
@@ -35,6 +36,7 @@ def load_ipython_extension(shell) -> None:
     seed = os.environ.pop(SEED_ENV, "")
     if seed.isdigit():
         _seed_before_the_first_cell(shell, int(seed))
+        LibraryImportsDrawNothing(os.getcwd()).install()
     plan_path = os.environ.pop(CAPTURES_ENV, "")
     plan = load_plan(plan_path) if plan_path else None  # read now, before student code could change it
     assets = os.environ.pop(ASSETS_ENV, "")

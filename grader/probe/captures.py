@@ -10,15 +10,14 @@ its error. The grader compares; nothing here judges.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import random
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
+
+from grader.probe.streams import random_streams_kept
 
 MAX_CAPTURE_ELEMENTS = 4_000_000  # a larger value is recorded by shape and dtype only
 MAX_TEXT_CHARS = 2000
@@ -45,7 +44,7 @@ class CaptureRunner:
         self.after_run, self.inputs = plan
 
     def on_cell_end(self, result: Any) -> None:
-        with _random_streams_kept():
+        with random_streams_kept():
             self._capture_after(self.recorder.run)
 
     def _capture_after(self, run: int) -> None:
@@ -121,17 +120,3 @@ class CaptureRunner:
         if array is not None:
             encoded["array"] = self.recorder.save_array(array)
         return encoded
-
-
-@contextlib.contextmanager
-def _random_streams_kept() -> Iterator[None]:
-    """What the grader evaluates draws nothing from the notebook's random streams: its next cells see them as its
-    own code left them, as in a run without captures."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    try:
-        with torch.random.fork_rng(devices=devices):
-            yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
