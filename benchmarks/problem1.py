@@ -32,10 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RUBRIC = ROOT / "rubrics" / "dl2022-midterm"
 SAMPLES = ROOT / "submissions" / "dl2022-midterm"
-CRASHES_BEFORE_THE_CRAWL = "문서아(2022020)"
+CRASHES_BEFORE_THE_CRAWL = "문서아(2022020)"  # trains nothing
+WITHOUT_PROBLEM_1 = "신유나(2022012)"  # a folder too: a Colab copy of Problems 2 and 3
 COURSE_CRAWL_SAMPLE = SAMPLES / "오하람(2022021)" / "midterm.ipynb"
-PROBLEM_1_SAMPLES = sorted(p for p in SAMPLES.iterdir() if p.is_dir() and p.name != CRASHES_BEFORE_THE_CRAWL
-                           and not p.name.startswith("신유나"))  # a retyped Colab notebook without Problem 1
+PROBLEM_1_SAMPLES = sorted(p for p in SAMPLES.iterdir()
+                           if p.is_dir() and p.name not in (CRASHES_BEFORE_THE_CRAWL, WITHOUT_PROBLEM_1))
 
 
 def grade(samples: Path, out: Path, cache: Path, device_flags: list[str]) -> dict[str, float]:

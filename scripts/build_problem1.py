@@ -183,7 +183,8 @@ def write_sample(folder: Path, nb: nbformat.NotebookNode, classes: tuple[str, st
     folder.mkdir(parents=True)
     if crawls:
         _execute_in(folder, nb, with_probe=True)
-        shutil.rmtree(folder / IMAGES if (folder / IMAGES).is_dir() else folder / "landscapes")
+        for crawled in (child for child in folder.iterdir() if child.is_dir()):  # handed in without them
+            shutil.rmtree(crawled)
         return
     draw_shapes(folder / IMAGES, per_class=IMAGES_PER_CLASS)
     for drawn, name in zip(("circle", "square"), classes):

@@ -11,6 +11,21 @@ from collections.abc import Callable
 from typing import Any
 
 Patch = Callable[[Any], None]
+Exec = Callable[[Any], None]  # a loader's exec_module
+
+
+def spec_of_the_others(finder: importlib.abc.MetaPathFinder, name: str, path: Any, target: Any = None) -> Any:
+    """The spec the other finders on sys.meta_path find for `name` (None when none does): for a finder that only
+    wraps what the import system would do anyway."""
+    return next((spec for other in sys.meta_path if other is not finder and hasattr(other, "find_spec")
+                 and (spec := other.find_spec(name, path, target)) is not None), None)
+
+
+def run_around(spec: Any, around: Callable[[Exec, Any], None]) -> None:
+    """The spec's module will run as `around(exec_module, module)`. Each spec has its own loader instance, so this
+    touches no other module's import."""
+    exec_module = spec.loader.exec_module
+    setattr(spec.loader, "exec_module", lambda module: around(exec_module, module))
 
 
 class _PatchAfterImport(importlib.abc.MetaPathFinder):
@@ -24,24 +39,17 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
         patch = self.patches.pop(name, None)
         if patch is None:
             return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(name, path, target)
-            if spec is not None:
-                break
-        else:
+        spec = spec_of_the_others(self, name, path, target)
+        if spec is None:
             return None
-        loader = spec.loader
-        if loader is None:
+        if spec.loader is None:
             raise ImportError(f"the grader's probe cannot record {name}: its module spec has no loader to run it")
-        exec_module = loader.exec_module
 
-        def exec_and_patch(module: Any) -> None:
+        def exec_and_patch(exec_module: Exec, module: Any) -> None:
             exec_module(module)
             patch(module)
 
-        setattr(loader, "exec_module", exec_and_patch)  # each spec has its own loader instance
+        run_around(spec, exec_and_patch)
         return spec
 
 

@@ -27,6 +27,7 @@ Events, on the recorder's file:
 from __future__ import annotations
 
 import email.message
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -124,9 +125,7 @@ class OfflineStandIns:
 
     def __init__(self, recorder: Any, assets: str | None, virtual_clock: bool) -> None:
         self.recorder = recorder
-        root = Path(assets) if assets else None
-        self.crawl = CrawlImages(root, _asset_status(root, CRAWL_ASSET))
-        self.cached = _cached_downloads(root)
+        self.root = Path(assets) if assets else None  # read-only in the kernel: read when first needed
         self.virtual_clock = virtual_clock
         self.lock = threading.Lock()  # downloads may run in the student's threads
         self.written: set[str] = set()  # files the stand-ins wrote: not the student's own images
@@ -135,6 +134,16 @@ class OfflineStandIns:
         self.slept = 0.0
         self.sleeps = 0
         self.reported_sleeps = 0
+
+    @functools.cached_property
+    def crawl(self) -> CrawlImages:
+        """Listed when a search or crawl first asks: most notebooks make none."""
+        return CrawlImages(self.root, _asset_status(self.root, CRAWL_ASSET))
+
+    @functools.cached_property
+    def cached(self) -> dict[str, tuple[Path, str]]:
+        """The download cache's index, read when the notebook first reads a URL."""
+        return _cached_downloads(self.root)
 
     def install(self) -> None:
         StandInModules({
@@ -236,16 +245,24 @@ class OfflineStandIns:
         offline = self
 
         def results(api: str, keywords: Any, max_results: Any) -> list[dict[str, Any]]:
-            return [{"title": f"{keywords} {n + 1}", "image": url, "thumbnail": url, "url": url,
-                     "height": 192, "width": 192, "source": "grader crawl stand-in"}
-                    for n, (url, _) in enumerate(offline.search(api, keywords, max_results))]
+            import PIL.Image  # here, not as every kernel starts
+
+            found = []
+            for n, (url, image) in enumerate(offline.search(api, keywords, max_results)):
+                with PIL.Image.open(image) as opened:  # reads the header only
+                    width, height = opened.size
+                found.append({"title": f"{keywords} {n + 1}", "image": url, "thumbnail": url, "url": url,
+                              "height": height, "width": width, "source": "grader crawl stand-in"})
+            return found
 
         def ddg_images(keywords: Any, *args: Any, max_results: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
             return results("ddg_images", keywords, max_results)
 
         class DDGS:
+            """Takes what the real one's constructor does (proxy, timeout, headers) and needs none of it."""
+
             def __init__(self, *args: Any, **kwargs: Any) -> None:
-                pass
+                self.options = kwargs
 
             def __enter__(self) -> DDGS:
                 return self

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from grader.probe.imports import Exec, run_around, spec_of_the_others
+
 
 @contextlib.contextmanager
 def random_streams_kept() -> Iterator[None]:
@@ -34,7 +36,7 @@ def random_streams_kept() -> Iterator[None]:
 
 
 class LibraryImportsDrawNothing(importlib.abc.MetaPathFinder):
-    """An installed library's import keeps the random streams (rich draws from Python's as it is imported). A warm
+    """An installed library's import keeps the random streams (importing fastai draws from Python's). A warm
     kernel's server imports the libraries before the kernel is seeded, a cold kernel as the first cell runs: without
     this, the same notebook would draw other numbers cold than warm. Modules from the notebook's own folder are the
     student's code and draw as they do."""
@@ -47,12 +49,11 @@ class LibraryImportsDrawNothing(importlib.abc.MetaPathFinder):
         sys.meta_path.insert(0, self)
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if getattr(self.state, "finding", False):
+        if getattr(self.state, "finding", False):  # another finder asking every finder, this one included
             return None
         self.state.finding = True
         try:
-            spec = next((found for finder in sys.meta_path if finder is not self and hasattr(finder, "find_spec")
-                         and (found := finder.find_spec(name, path, target)) is not None), None)
+            spec = spec_of_the_others(self, name, path, target)
         finally:
             self.state.finding = False
         loader = getattr(spec, "loader", None)
@@ -61,19 +62,18 @@ class LibraryImportsDrawNothing(importlib.abc.MetaPathFinder):
         if (loader is None or isinstance(loader, type) or not hasattr(loader, "exec_module") or not origin
                 or not os.path.isabs(origin) or os.path.realpath(origin).startswith(self.notebook_folder)):
             return spec
-        exec_module = loader.exec_module
         state = self.state
 
-        def exec_keeping_streams(module: Any) -> None:
-            if getattr(state, "importing", False):
-                return exec_module(module)
+        def exec_keeping_streams(exec_module: Exec, module: Any) -> None:
+            if getattr(state, "importing", False):  # inside a library's import: the outermost one restores
+                exec_module(module)
+                return
             state.importing = True
             try:
                 with random_streams_kept():
                     exec_module(module)
             finally:
                 state.importing = False
-            return None
 
-        setattr(loader, "exec_module", exec_keeping_streams)  # each spec has its own loader instance
+        run_around(spec, exec_keeping_streams)
         return spec
