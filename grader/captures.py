@@ -24,7 +24,7 @@ import numpy as np
 
 from grader.execution import planned_runs
 from grader.notebook.locate import Layout
-from grader.rubric.models import CAPTURE_KINDS, Check, Item, ModelFitCheck, ParameterCountCheck, ValueCheck
+from grader.rubric.models import CAPTURE_KINDS, Check, Item, ModelFitCheck, ParameterCountCheck, TensorCheck, ValueCheck
 
 PLAN_VERSION = 1
 PLAN_FILE = "captures.json"
@@ -49,10 +49,11 @@ class CaptureSpec:
     applied to the named input array or to `inputs_expression` evaluated in the same kernel)."""
 
     id: str
-    what: str  # "value" | "parameter_count" | "predictions"
-    expression: str
+    what: str  # "value" | "parameter_count" | "predictions" | "module_output"
+    expression: str  # "" for module_output, which finds its module by class
     inputs_array: str | None = None
     inputs_expression: str | None = None
+    module_class: str | None = None  # module_output: the class name of the module to evaluate (the latest built)
 
     def plain(self) -> dict[str, str]:
         return {key: value for key, value in vars(self).items() if value is not None}
@@ -62,9 +63,17 @@ class CaptureSpec:
 class CapturePlan:
     after_run: dict[int, list[CaptureSpec]] = field(default_factory=dict)
     inputs: dict[str, np.ndarray] = field(default_factory=dict)  # array name -> the model inputs it holds
+    # A replay from a student's state: cell run -> {parameter key: array name} set before it (grader.replay).
+    before_run: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.after_run)
+        return bool(self.after_run or self.before_run)
+
+    def set_before(self, run: int, values: dict[str, np.ndarray]) -> None:
+        for key, value in values.items():
+            name = f"inputs-{len(self.inputs) + 1}.npy"
+            self.inputs[name] = value
+            self.before_run.setdefault(run, {})[key] = name
 
     def add(self, run: int, spec: CaptureSpec) -> None:
         self.after_run.setdefault(run, []).append(spec)
@@ -74,25 +83,35 @@ class CapturePlan:
         for name, array in self.inputs.items():
             np.save(folder / name, np.ascontiguousarray(array), allow_pickle=False)
         document = {"version": PLAN_VERSION,
-                    "after_run": {str(run): [spec.plain() for spec in specs] for run, specs in self.after_run.items()}}
+                    "after_run": {str(run): [spec.plain() for spec in specs] for run, specs in self.after_run.items()},
+                    "before_run": {str(run): values for run, values in self.before_run.items()}}
         path = folder / PLAN_FILE
         path.write_text(json.dumps(document), encoding="utf-8")
         return path
 
 
 def plan_captures(items: list[Item], nb: nbformat.NotebookNode, layout: Layout,
-                  reference_inputs: dict[str, np.ndarray] | None) -> CapturePlan:
+                  reference_inputs: dict[str, np.ndarray] | None,
+                  first_inputs: dict[str, tuple[str, np.ndarray]] | None = None) -> CapturePlan:
     """The captures of `items` for a run of `nb` top to bottom.
 
     reference_inputs: for a student's run, the reference's captured model inputs by capture id (a
     `model_fit` check without them captures nothing); None for the reference's own run, which
-    evaluates its inputs and targets itself."""
+    evaluates its inputs and targets itself. first_inputs: for a student's run, by the capture id of a `tensor`
+    check, the class of the reference's trained module and the input of its first forward pass: the student's
+    latest module of that class is evaluated on it after the item, for a network that never computed a prediction."""
     runs = {cell: run for run, cell in planned_runs(nb).items()}
     last_run = max(runs.values(), default=None)
     plan = CapturePlan()
     for item in items:
         item_runs = [runs[index] for index in layout.regions.get(item.id, []) if index in runs]
         for index, check in enumerate(item.checks):
+            if isinstance(check, TensorCheck) and item_runs and capture_id(item, index) in (first_inputs or {}):
+                module_class, inputs = (first_inputs or {})[capture_id(item, index)]
+                name = f"inputs-{len(plan.inputs) + 1}.npy"
+                plan.inputs[name] = inputs
+                plan.add(item_runs[-1], CaptureSpec(capture_id(item, index), "module_output", "", inputs_array=name,
+                                                    module_class=module_class))
             if check.kind not in CAPTURE_KINDS or not item_runs:
                 continue
             run = last_run if check.at == "notebook_end" else item_runs[-1]

@@ -20,6 +20,7 @@ from grader.captures import plan_captures
 from grader.checks.context import Trace
 from grader.checks.integrity import cut_cell_source, recorded_values, reference_values, unexplained_prints
 from grader.checks.items import ItemGrader
+from grader.checks.tensor import reference_first_inputs
 from grader.evidence.model import Evidence
 from grader.evidence.offline import offline_notes, offline_run
 from grader.execution import Execution, planned_runs
@@ -28,7 +29,8 @@ from grader.notebook.answers import answer_cells
 from grader.notebook.locate import Layout, locate
 from grader.notebook.printed import Located, printed_arrays
 from grader.notebook.read import NotebookError, read_notebook
-from grader.reference import ReferenceRun, check_reference
+from grader.reference import ReferenceRun, check_reference, run_as_solution
+from grader.replay import FollowThrough
 from grader.results import Confinement, Flag, IntegrityFlag, ItemResult, SubmissionResult
 from grader.rubric import LoadedRubric, RubricError
 from grader.run import NotebookRunner, RunnerError
@@ -55,7 +57,12 @@ class Grader:
         self._reference_values = reference_values(reference)
         self._reference_inputs = {ident: reference.array(event.array) for ident, event in reference.captures.items()
                                   if ident.endswith("/inputs") and event.array is not None}
+        self._first_inputs = reference_first_inputs(rubric.spec.items, self.items.reference)
         check_reference(rubric, ReferenceRun(reference, reference_notebook))
+        follows = any(getattr(check, "follow_through", False) for item in rubric.spec.items for check in item.checks)
+        self.follow_through = FollowThrough(
+            rubric, self.items.reference, reference_notebook,
+            lambda nb, plan: run_as_solution(rubric, runner, nb, plan)) if follows else None
 
     @property
     def confinement(self) -> Confinement:
@@ -99,7 +106,7 @@ class Grader:
         drawn = tuple(drawn_images(files)) if files.is_dir() and self.items.shows_cam else ()
         read = self.items.read_answers(nb, layout)
         items = self.items.grade(nb, layout, read, execution, student, run_error, executed_prints, stored_prints,
-                                 drawn)
+                                 drawn, self.follow_through)
         if student is not None:
             for item in items:
                 item.figures = cam_figures(item.checks, student.evidence)
@@ -137,7 +144,7 @@ class Grader:
     def _run(self, nb: nbformat.NotebookNode, layout: Layout, files: Path,
              gpu: int | None) -> tuple[Execution | None, str | None]:
         """The notebook's run with the captures its checks ask for, or why it could not run."""
-        captures = plan_captures(self.rubric.spec.items, nb, layout, self._reference_inputs)
+        captures = plan_captures(self.rubric.spec.items, nb, layout, self._reference_inputs, self._first_inputs)
         try:
             return self.runner.run(nb, files, gpu, captures), None
         except RunnerError as err:

@@ -19,7 +19,7 @@ from grader import __version__
 from grader.assets.boxes import drawn_images
 from grader.assets.cache import assets_root
 from grader.assets.cache import describe as describe_assets
-from grader.captures import plan_captures
+from grader.captures import CapturePlan, plan_captures
 from grader.checks.context import Trace
 from grader.checks.items import ItemGrader
 from grader.evidence import EvidenceError, read_evidence
@@ -93,12 +93,7 @@ def run_solution(rubric: LoadedRubric, runner: NotebookRunner, gpu: int | None =
     try:
         nb = read_notebook(path).notebook
         captures = plan_captures(items, nb, locate(nb, [item.id for item in items]), reference_inputs=None)
-        with tempfile.TemporaryDirectory(prefix="grader-solution-") as folder:
-            # Laid out as a submission folder: the notebook with its data around it.
-            if rubric.solution_data is not None:
-                shutil.copytree(rubric.solution_data, folder, dirs_exist_ok=True)
-            shutil.copy2(path, folder)
-            execution = runner.run(nb, Path(folder), gpu, captures)
+        execution = run_as_solution(rubric, runner, nb, captures, gpu)
     except (NotebookError, RunnerError) as err:
         raise RubricError(f"{path}: the reference solution could not be run: {err}") from None
     # A cell after a dead kernel has no error of its own: it did not run.
@@ -108,6 +103,17 @@ def run_solution(rubric: LoadedRubric, runner: NotebookRunner, gpu: int | None =
     if execution.evidence is None:
         raise RubricError(f"{path}: no evidence from the reference solution: {execution.evidence_error}")
     return ReferenceRun(execution.evidence, execution.notebook)
+
+
+def run_as_solution(rubric: LoadedRubric, runner: NotebookRunner, nb: nbformat.NotebookNode, captures: CapturePlan,
+                    gpu: int | None = None) -> Execution:
+    """Run `nb` (the solution, or a replay made from it) in a folder laid out as a submission's: the solution's file
+    with its data around it. Raises RunnerError when the kernel cannot run it."""
+    with tempfile.TemporaryDirectory(prefix="grader-solution-") as folder:
+        if rubric.solution_data is not None:
+            shutil.copytree(rubric.solution_data, folder, dirs_exist_ok=True)
+        shutil.copy2(rubric.solution_path, folder)
+        return runner.run(nb, Path(folder), gpu, captures)
 
 
 def check_reference(rubric: LoadedRubric, reference: ReferenceRun) -> None:

@@ -16,6 +16,7 @@ What it checks, each finding naming the file, the item and the key:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,7 +33,8 @@ from grader.notebook.truefalse import read_choices, read_true_false
 from grader.reference import ReferenceRun, check_reference
 from grader.rubric import LoadedRubric, RubricError, Tolerance
 from grader.rubric.load import RUBRIC_FILE
-from grader.rubric.models import CAPTURE_KINDS, MAX_OPTION_NUMBER, Check, Item, ModelFitCheck, ValueCheck
+from grader.rubric.models import (CAPTURE_KINDS, MAX_OPTION_NUMBER, Check, Item, ModelFitCheck, TrainingCheck,
+                                  ValueCheck)
 
 Severity = Literal["error", "warning"]
 MIN_LEAK_CHARS = 6  # a shorter solution line ("x = 1") says little and may well be in the template by chance
@@ -80,6 +82,7 @@ def lint(rubric: LoadedRubric, run_reference: RunReference, runs: int = 2, gpu: 
     report.findings += layout_findings(rubric)
     report.findings += template_leaks(rubric)
     report.findings += master_leaks(rubric)
+    report.findings += training_rule_findings(rubric)
     cpu_runs: list[ReferenceRun] = []
     for _ in range(runs):
         try:
@@ -202,6 +205,15 @@ def _compared_values(item: Item, index: int, check: Check, first: Evidence,
         a, b = first.captures.get(ident), other.captures.get(ident)
         if a and b and a.array is not None and b.array is not None:
             yield first.array(a.array), other.array(b.array)
+    elif check.kind in ("fitted_values", "reproduces"):
+        # What every recorded update was fitted to, in order.
+        for fitted_a, fitted_b in zip(first.fitted, other.fitted):
+            for a, b in ((fitted_a.loss and fitted_a.loss.input, fitted_b.loss and fitted_b.loss.input),
+                         (fitted_a.output and fitted_a.output.value, fitted_b.output and fitted_b.output.value)):
+                values_a = a.array() if a is not None else None
+                values_b = b.array() if b is not None else None
+                if values_a is not None and values_b is not None:
+                    yield values_a, values_b
     elif check.kind == "tensor" or (check.kind == "optimizer_trace" and check.compare != "optimizer"):
         # Every recorded update of the two runs, in order: gradients and weights after each step.
         for step_a, step_b in zip(first.steps, other.steps):
@@ -309,3 +321,41 @@ def _check_where(position: int, item: Item, index: int, check: Check) -> str:
     subject = next((getattr(check, key) for key in ("expression", "module", "model") if hasattr(check, key)), None)
     label = f"{check.kind} `{subject}`" if subject else f"{check.kind} {check.name!r}"
     return f"{_item_where(position, item)}.checks[{index}] ({label})"
+
+
+# -- training rules ---------------------------------------------------------------------------
+
+
+def training_rule_findings(rubric: LoadedRubric) -> list[Finding]:
+    """A `training` rule's class or module names exist: a misspelt one would match nothing, so a `forbid` rule
+    would let every notebook pass. Names without a dot (`RNNCell`) match by class name and are not looked up."""
+    findings = []
+    for position, item, index, check in _checks(rubric):
+        if not isinstance(check, TrainingCheck):
+            continue
+        for field_name in ("forbid", "require"):
+            for rule in getattr(check, field_name):
+                for name in (part.strip() for part in rule.split("|")):
+                    if "." in name and not _importable(name):
+                        findings.append(Finding("warning", f"{_check_where(position, item, index, check)}.{field_name}",
+                                                f"{name!r} is no class or module the grader can import here: "
+                                                "misspelt, it matches nothing"))
+    return findings
+
+
+def _importable(name: str) -> bool:
+    """`name` is a module, or an attribute path inside one (`torch.nn.RNNCell`)."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        except Exception:  # a module that fails to import for its own reasons says nothing about the name
+            return True
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False

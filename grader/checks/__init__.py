@@ -6,8 +6,8 @@ score: it compares what the probe recorded with the reference's record.
 
 from collections.abc import Callable
 
-from grader.checks import (cam, dataloaders, image_folder, learner, manual, model_fit, module, multiple_choice,
-                           optimizer_trace, parameter_count, printed, tensor, true_false, value)
+from grader.checks import (cam, dataloaders, fitted, image_folder, learner, manual, model_fit, module, multiple_choice,
+                           optimizer_trace, parameter_count, printed, tensor, training, true_false, value)
 from grader.checks.context import ItemContext, Trace
 from grader.results import CheckResult
 
@@ -26,6 +26,9 @@ CHECKS: dict[str, Callable[..., CheckResult]] = {
     "model_fit": model_fit.check,
     "printed": printed.check,
     "multiple_choice": multiple_choice.check,
+    "training": training.check,
+    "fitted_values": fitted.check,
+    "reproduces": fitted.reproduces,
 }
 
 __all__ = ["CHECKS", "ItemContext", "Trace"]

@@ -5,6 +5,7 @@ same verdicts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import nbformat
@@ -27,10 +28,19 @@ class Trace:
     evidence: Evidence
     phases: list[Phase]
     run_cells: dict[int, int] = field(default_factory=dict)  # probe run -> 0-based cell index
+    regions: dict[str, list[int]] = field(default_factory=dict)  # item id -> its 0-based cells in that notebook
 
     @classmethod
     def of(cls, evidence: Evidence, run_cells: dict[int, int] | None = None) -> Trace:
         return cls(evidence=evidence, phases=phases(evidence), run_cells=run_cells or {})
+
+    def runs_of(self, cells: Iterable[int]) -> frozenset[int]:
+        """The probe runs of these cells (a cell run twice has two)."""
+        wanted = set(cells)
+        return frozenset(run for run, cell in self.run_cells.items() if cell in wanted)
+
+    def item_runs(self, item_id: str) -> frozenset[int]:
+        return self.runs_of(self.regions.get(item_id, ()))
 
     def cell_number(self, run: int) -> int | None:
         """1-based notebook cell of a probe run, for messages."""

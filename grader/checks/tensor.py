@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.checks.context import ItemContext
+from grader.captures import capture_id
+from grader.checks.captured import captured
+from grader.checks.context import ItemContext, Trace
 from grader.evidence import TensorData
+from grader.evidence.trace import trained_module
 from grader.results import CheckResult
-from grader.rubric import Tolerance
+from grader.rubric import Item, Tolerance
 from grader.rubric.models import TensorCheck
 
 
@@ -76,6 +79,20 @@ def result(spec_name: str, points: float, comparison: Comparison, public: bool) 
                        detail=comparison.detail)
 
 
+def reference_first_inputs(items: list[Item], reference: Trace) -> dict[str, tuple[str, np.ndarray]]:
+    """For each `tensor` check, by capture id: the reference's trained module's class and the input of its first
+    forward pass, for evaluating a student's network that never computed a prediction (grader.captures)."""
+    module = trained_module(reference.evidence, reference.phases[0] if reference.phases else None)
+    if module is None:
+        return {}
+    forward = next((event for event in reference.evidence.forwards if event.module == module.key), None)
+    inputs = forward.input.array() if forward is not None and forward.input is not None else None
+    if inputs is None:
+        return {}
+    return {capture_id(item, index): (module.class_, inputs) for item in items
+            for index, spec in enumerate(item.checks) if isinstance(spec, TensorCheck)}
+
+
 def check(spec: TensorCheck, ctx: ItemContext) -> CheckResult:
     public = ctx.item.is_public(spec)
     expected = ctx.first_prediction(ctx.reference, ctx.reference_module(), ctx.reference.phases[0])
@@ -85,7 +102,19 @@ def check(spec: TensorCheck, ctx: ItemContext) -> CheckResult:
     if module is None or ctx.student is None:
         return result(spec.name, spec.points, Comparison(False, "no network was found whose prediction could be checked", {}), public)
     forward = ctx.first_prediction(ctx.student, module, ctx.matched.get(1))
-    if forward is None:
-        return result(spec.name, spec.points, Comparison(False, f"{module.describe()} never computed a prediction", {}), public)
-    return result(spec.name, spec.points, compare(forward.output, expected.output, spec.tolerance or ctx.tolerance,
-                                                  "first prediction"), public)
+    tolerance = spec.tolerance or ctx.tolerance
+    if forward is not None:
+        return result(spec.name, spec.points, compare(forward.output, expected.output, tolerance, "first prediction"),
+                      public)
+    # No forward pass: the network as the item left it, evaluated by the probe on the reference's inputs.
+    evaluated = captured(ctx.student, capture_id(ctx.item, ctx.item.checks.index(spec)))
+    if evaluated is None or evaluated.array is None or expected.output.array() is None:
+        why = (f", and evaluating it on the question's inputs failed: {evaluated.event.error}"
+               if evaluated is not None and evaluated.event.error else "")
+        return result(spec.name, spec.points, Comparison(False, f"{module.describe()} never computed a prediction{why}",
+                                                         {}), public)
+    comparison = compare_arrays(evaluated.array, expected.output.array(), tolerance, "first prediction")
+    return result(spec.name, spec.points, Comparison(
+        comparison.ok, comparison.problem and f"{comparison.problem} (your network computed no prediction; it was "
+                                              "evaluated on the question's inputs)",
+        comparison.detail | {"evaluated_on_reference_inputs": True}), public)

@@ -48,6 +48,19 @@ class CellEvent(_Event):
     event: Literal["cell"]
 
 
+class ClassInfo(BaseModel):
+    """A class of a module's method resolution order: `module.qualname`, and where it was written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    defined_in: Literal["notebook", "submission", "library"]
+
+    @property
+    def own(self) -> bool:
+        """Written by the student: in the notebook or in a file of the submission."""
+        return self.defined_in != "library"
+
+
 class ModuleInfo(_Event):
     event: Literal["module"]
     key: str
@@ -57,6 +70,7 @@ class ModuleInfo(_Event):
     params: list[ParamShape]
     total_params: int
     children: list[str]
+    classes: list[ClassInfo] = Field(default_factory=list)  # the class, then its bases up to torch.nn.Module
 
     def describe(self) -> str:
         return f"{self.class_}({self.repr})"
@@ -76,6 +90,30 @@ class ForwardEvent(_Event):
     event: Literal["forward"]
     module: str
     output: TensorData
+    input: TensorData | None = None  # the first forward of each module only
+
+
+class LossInputs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    function: str  # torch.nn.functional's name for it: cross_entropy, mse_loss, ...
+    input: TensorData
+    target: TensorData | None
+
+
+class ModuleOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    module: str  # module key
+    value: TensorData
+
+
+class FittedEvent(_Event):
+    """What a cell's last optimizer update was fitted to: the last loss's inputs and the last network output
+    before it (grader.probe.fitting)."""
+
+    event: Literal["fitted"]
+    optimizer: str | None
+    loss: LossInputs | None
+    output: ModuleOutput | None
 
 
 class ParamStep(BaseModel):
@@ -194,7 +232,7 @@ class CaptureEvent(_Event):
 
     event: Literal["capture"]
     id: str
-    what: Literal["value", "parameter_count", "predictions"]
+    what: Literal["value", "parameter_count", "predictions", "module_output"]
     error: str | None = None
     type: str | None = None  # the Python type of the value: Tensor, ndarray, float, Size, str, ...
     shape: list[int] | None = None
@@ -257,6 +295,14 @@ class ClockEvent(_Event):
     seconds: float
 
 
+class InjectedEvent(_Event):
+    """Parameters the probe set to given values before a cell (a replay from a student's state)."""
+
+    event: Literal["injected"]
+    keys: list[str]
+    missing: list[str]  # asked for, but no such parameter (or another shape) existed then
+
+
 class ProbeErrorEvent(_Event):
     event: Literal["probe_error"]
     where: str
@@ -266,7 +312,8 @@ class ProbeErrorEvent(_Event):
 AnyEvent = Annotated[
     Union[ProbeEvent, CellEvent, ModuleInfo, ForwardEvent, StepEvent, ParamsEvent, OverflowEvent,
           DataLoadersEvent, LearnerEvent, FitEvent, ImshowEvent, CamInputEvent, DeviceFallbackEvent, ProbeErrorEvent,
-          CaptureEvent, SearchEvent, DownloadEvent, UrlEvent, CrawlImagesEvent, ClockEvent],
+          CaptureEvent, SearchEvent, DownloadEvent, UrlEvent, CrawlImagesEvent, ClockEvent, FittedEvent,
+          InjectedEvent],
     Field(discriminator="event"),
 ]
 ModuleInfo.model_rebuild()
@@ -280,6 +327,8 @@ class Evidence:
     modules: dict[str, ModuleInfo] = field(default_factory=dict)
     forwards: list[ForwardEvent] = field(default_factory=list)
     steps: list[StepEvent] = field(default_factory=list)
+    fitted: list[FittedEvent] = field(default_factory=list)
+    injected: list[InjectedEvent] = field(default_factory=list)
     snapshots: list[ParamsEvent] = field(default_factory=list)
     overflows: list[OverflowEvent] = field(default_factory=list)
     dataloaders: list[DataLoadersEvent] = field(default_factory=list)
@@ -301,7 +350,8 @@ class Evidence:
 
     def events(self) -> list[_Event]:
         """The recorded events in order (cell starts are kept only as a count)."""
-        found: list[_Event] = [*self.modules.values(), *self.forwards, *self.steps, *self.snapshots, *self.overflows,
+        found: list[_Event] = [*self.modules.values(), *self.forwards, *self.steps, *self.fitted, *self.injected, *self.snapshots,
+                               *self.overflows,
                                *self.dataloaders, *self.learners, *self.fits, *self.imshows, *self.cam_inputs,
                                *self.device_fallbacks, *self.probe_errors, *self.captures.values(),
                                *self.searches, *self.downloads, *self.urls,
@@ -337,7 +387,8 @@ class Evidence:
                 DataLoadersEvent: self.dataloaders, LearnerEvent: self.learners, FitEvent: self.fits,
                 ImshowEvent: self.imshows, CamInputEvent: self.cam_inputs, DeviceFallbackEvent: self.device_fallbacks,
                 ProbeErrorEvent: self.probe_errors, SearchEvent: self.searches, DownloadEvent: self.downloads,
-                UrlEvent: self.urls}
+                UrlEvent: self.urls, FittedEvent: self.fitted,
+                InjectedEvent: self.injected}
             lists[type(event)].append(event)
 
     def array_names(self) -> list[str]:

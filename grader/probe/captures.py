@@ -1,4 +1,5 @@
-"""Evaluate the rubric's expressions in the kernel after given cells (see grader.captures).
+"""Evaluate the rubric's expressions in the kernel after given cells, and put given parameter values in place
+before a cell (see grader.captures).
 
 The plan, read once when the probe loads (before any student cell), says
 which expressions to evaluate after which cell run. Each result is written as
@@ -6,6 +7,9 @@ one ``capture`` event: a numeric value as a .npy array with its shape, dtype
 and Python type; a string as text; a module's parameter count; or a model's
 outputs on the grader's inputs. An expression that raises is recorded with
 its error. The grader compares; nothing here judges.
+
+A replay of the reference from a student's state (follow-through credit) also sets parameters, known by their
+probe keys, to the student's values just before a given cell run, and records an ``injected`` event.
 """
 
 from __future__ import annotations
@@ -23,29 +27,52 @@ MAX_CAPTURE_ELEMENTS = 4_000_000  # a larger value is recorded by shape and dtyp
 MAX_TEXT_CHARS = 2000
 
 
-# Cell run -> what to evaluate after it; the model inputs by array name.
-CapturePlan = tuple[dict[int, list[dict[str, str]]], dict[str, np.ndarray]]
+# Cell run -> what to evaluate after it; the arrays the plan names, by name; cell run -> {parameter key: array name}
+# to put in place before it.
+CapturePlan = tuple[dict[int, list[dict[str, str]]], dict[str, np.ndarray], dict[int, dict[str, str]]]
 
 
 def load_plan(path: str) -> CapturePlan:
-    """The plan file and its input arrays (named by the plan, in the same folder)."""
+    """The plan file and its arrays (named by the plan, in the same folder)."""
     with open(path, encoding="utf-8") as stream:
         document = json.load(stream)
     plan = {int(run): specs for run, specs in document["after_run"].items()}
+    before = {int(run): values for run, values in document.get("before_run", {}).items()}
     folder = os.path.dirname(path)
-    inputs = {spec["inputs_array"]: np.load(os.path.join(folder, spec["inputs_array"]), allow_pickle=False)
-              for specs in plan.values() for spec in specs if "inputs_array" in spec}
-    return plan, inputs
+    names = {spec["inputs_array"] for specs in plan.values() for spec in specs if "inputs_array" in spec}
+    names |= {name for values in before.values() for name in values.values()}
+    arrays = {name: np.load(os.path.join(folder, name), allow_pickle=False) for name in names}
+    return plan, arrays, before
 
 
 class CaptureRunner:
     def __init__(self, recorder: Any, plan: CapturePlan) -> None:
         self.recorder = recorder
-        self.after_run, self.inputs = plan
+        self.after_run, self.inputs, self.before_run = plan
+
+    def on_cell_start(self, info: Any) -> None:
+        """Runs after the recorder counted the cell: the values asked for this run go in before its code."""
+        values = self.before_run.get(self.recorder.run)
+        if not values:
+            return
+        by_key = {key: ref() for ref, key in self.recorder.params.by_id.values()}
+        missing = []
+        with torch.no_grad():
+            for key, name in values.items():
+                param, value = by_key.get(key), torch.from_numpy(self.inputs[name].copy())
+                if param is None or tuple(param.shape) != tuple(value.shape):
+                    missing.append(key)
+                    continue
+                param.copy_(value.to(param.device, param.dtype))
+        self.recorder.emit({"event": "injected", "keys": sorted(set(values) - set(missing)), "missing": missing})
 
     def on_cell_end(self, result: Any) -> None:
-        with random_streams_kept():
-            self._capture_after(self.recorder.run)
+        self.recorder.evaluating = True  # what the grader evaluates is not what the notebook computed
+        try:
+            with random_streams_kept():
+                self._capture_after(self.recorder.run)
+        finally:
+            self.recorder.evaluating = False
 
     def _capture_after(self, run: int) -> None:
         for spec in self.after_run.get(run, []):
@@ -86,6 +113,24 @@ class CaptureRunner:
         if isinstance(outputs, (tuple, list)):  # nn.RNN and friends return (output, hidden)
             outputs = outputs[0]
         return self._encode(outputs)
+
+    def _module_output(self, spec: dict[str, str]) -> dict[str, Any]:
+        """The latest module of the class asked for, evaluated on the grader's inputs as it is now."""
+        found = None
+        for module_ref, key in self.recorder.modules.by_id.values():
+            module = module_ref()
+            if type(module).__name__ == spec["module_class"] and (found is None or int(key[1:]) > found[0]):
+                found = (int(key[1:]), module)
+        if found is None:
+            raise LookupError(f"no {spec['module_class']} exists")
+        module = found[1]
+        inputs = torch.from_numpy(self.inputs[spec["inputs_array"]].copy())
+        with torch.no_grad():
+            outputs = module(inputs.to(self._device_of(module), self._dtype_of(module)))
+        return self._encode(outputs[0] if isinstance(outputs, (tuple, list)) else outputs)
+
+    def _dtype_of(self, module: torch.nn.Module) -> torch.dtype:
+        return next((parameter.dtype for parameter in module.parameters()), torch.float32)
 
     def _device_of(self, model: Any) -> torch.device:
         """Where the model's parameters live; for a plain function, where the notebook's modules live."""

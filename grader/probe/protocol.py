@@ -10,7 +10,7 @@ CPU_FALLBACK_ENV = "GRADER_CPU_FALLBACK"  # "1": .cuda() runs on the CPU (grader
 SEED_ENV = "GRADER_SEED"  # random, numpy and torch (every device) are seeded with it before the first cell
 ASSETS_ENV = "GRADER_ASSETS"  # the asset cache as the kernel sees it: crawl images, cached downloads (offline.py)
 VIRTUAL_CLOCK_ENV = "GRADER_VIRTUAL_CLOCK"  # "1": time.sleep in the notebook advances a clock instead of waiting
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 
 # The asset cache's layout as the probe reads it (grader.catalog and grader.assets write it).
 MANIFEST_FILE = "manifest.json"  # {"assets": {name: {"status": "real" | "synthetic", ...}}}

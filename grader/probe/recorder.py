@@ -6,23 +6,25 @@ Events, one JSON object per line, each with ``seq`` (global order) and
 - ``probe``: the recorder started (format version, torch version).
 - ``cell``: a cell started running (``run`` counts pre_run_cell events, so the
   k-th event is the k-th code cell the grader sent).
-- ``module``: a torch module seen for the first time (class, parameter shapes).
-- ``forward``: a module's output, for modules whose output is small.
+- ``module``: a torch module seen for the first time (class, parameter shapes, its
+  class's bases and where each was written: the notebook, the submission's files, a library).
+- ``forward``: a module's output, for modules whose output is small; the first
+  forward of a module also has its input.
 - ``params``: at each cell's end, the value and gradient of small parameters
   that changed during the cell (gradients printed without an update count too).
 - ``step``: one ``optimizer.step()``: class, hyper-parameters, and for each
   parameter its value before, its gradient and its value after.
 - ``overflow``: a cap was reached; later events of that kind are counted only.
+- ``fitted``: what a cell's last update was fitted to (grader.probe.fitting).
 
 Tensors are written as plain lists when small and summarised otherwise.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
+import sys
 import weakref
 from typing import Any
 
@@ -31,6 +33,8 @@ import torch
 from torch.nn.modules.module import register_module_forward_hook
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
+from grader.probe.encode import FULL_TENSOR_LIMIT, encode_float, encode_tensor
+from grader.probe.fitting import FittingRecorder
 from grader.probe.protocol import FORMAT_VERSION, arrays_dir
 from grader.probe.captures import CapturePlan, CaptureRunner
 from grader.probe.vision import VisionRecorder
@@ -45,37 +49,8 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[_os_write(fd, data):]
 
 
-FULL_TENSOR_LIMIT = 4096  # elements; larger tensors are summarised
 FORWARDS_PER_MODULE = 200
 STEPS_PER_OPTIMIZER = 1000
-
-
-def encode_tensor(tensor: torch.Tensor) -> dict[str, Any]:
-    """A tensor as plain data: full values when small, a summary when large."""
-    tensor = tensor.detach()
-    encoded: dict[str, Any] = {"shape": list(tensor.shape), "dtype": str(tensor.dtype).removeprefix("torch.")}
-    if tensor.is_complex():
-        return encoded
-    values = tensor.to("cpu", torch.float64)
-    if tensor.numel() <= FULL_TENSOR_LIMIT:
-        encoded["data"] = [_encode_float(v) for v in values.flatten().tolist()]
-        return encoded
-    finite = values[torch.isfinite(values)]
-    encoded["summary"] = {
-        "norm": _encode_float(torch.linalg.vector_norm(values).item()),
-        "mean": _encode_float(values.mean().item()),
-        "min": _encode_float(finite.min().item()) if finite.numel() else None,
-        "max": _encode_float(finite.max().item()) if finite.numel() else None,
-        "sha256": hashlib.sha256(tensor.cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest(),
-    }
-    return encoded
-
-
-def _encode_float(value: float) -> float | str:
-    # Strict JSON has no NaN/Infinity; the grader decodes these strings back.
-    if math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
 
 class _Keys:
@@ -112,12 +87,15 @@ class Recorder:
         self.params = _Keys("p")
         self.optimizers = _Keys("o")
         self.forward_counts: dict[str, int] = {}
+        self.evaluating = False  # the rubric's captures are running (grader.probe.captures)
+        self.folder = os.path.realpath(os.getcwd())  # the submission's folder: classes from its files are the student's
         self.step_counts: dict[str, int] = {}
         self.pending_steps: dict[int, list[dict[str, Any]]] = {}
         self.param_states: dict[str, tuple] = {}  # version counters at the last snapshot
         self.arrays_dir = arrays_dir(path)
         self.array_count = 0
         self.vision = VisionRecorder(self)
+        self.fitting = FittingRecorder(self)
         self.captures = CaptureRunner(self, plan) if plan is not None else None
 
     def install(self) -> None:
@@ -129,7 +107,9 @@ class Recorder:
         register_optimizer_step_post_hook(self.after_step)
         os.makedirs(self.arrays_dir, mode=0o700, exist_ok=True)
         self.vision.install()
-        if self.captures is not None:  # last: after the cell's own records
+        self.fitting.install()
+        if self.captures is not None:  # after the recorder's own handlers: the run is counted, the cell recorded
+            self.shell.events.register("pre_run_cell", self.captures.on_cell_start)
             self.shell.events.register("post_run_cell", self.captures.on_cell_end)
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -158,6 +138,7 @@ class Recorder:
             if isinstance(value, torch.nn.Module) and self.modules.get(value) is None:
                 self.register_module(value)
         self.snapshot_params()
+        self.fitting.on_cell_end()
 
     def snapshot_params(self) -> None:
         changed = []
@@ -193,6 +174,7 @@ class Recorder:
             "key": key,
             "class": type(module).__name__,
             "module": type(module).__module__,
+            "classes": self.class_chain(type(module)),
             "repr": module.extra_repr(),
             "params": params,
             "total_params": sum(p.numel() for p in module.parameters()),
@@ -200,20 +182,43 @@ class Recorder:
         })
         return key
 
+    def class_chain(self, cls: type) -> list[dict[str, str]]:
+        """The module's class and its bases up to torch.nn.Module: each one's full name and where it was written
+        (the notebook, a file of the submission, or a library), so the grader can tell subclasses and own classes."""
+        chain = []
+        for klass in cls.__mro__:
+            if klass is torch.nn.Module or klass is object:
+                break
+            chain.append({"name": f"{klass.__module__}.{klass.__qualname__}", "defined_in": self.defined_in(klass)})
+        return chain
+
+    def defined_in(self, cls: type) -> str:
+        if cls.__module__ == "__main__":
+            return "notebook"
+        file = getattr(sys.modules.get(str(cls.__module__)), "__file__", None)
+        if isinstance(file, str) and os.path.realpath(file).startswith(self.folder + os.sep):
+            return "submission"
+        return "library"
+
     def param_key(self, param: torch.Tensor) -> str:
         return self.params.get(param) or self.params.add(param)
 
     def on_forward(self, module: torch.nn.Module, inputs: Any, output: Any) -> None:
-        if self.vision.analysing:  # the probe's own pass through the model records nothing
+        if self.vision.analysing or self.evaluating:  # the probe's own passes through a model record nothing
             return
         self.vision.on_forward(module, inputs)
+        self.fitting.on_forward(module, inputs, output)
         if not isinstance(output, torch.Tensor) or output.numel() > FULL_TENSOR_LIMIT:
             return
         key = self.register_module(module)
         count = self.forward_counts.get(key, 0) + 1
         self.forward_counts[key] = count
         if count <= FORWARDS_PER_MODULE:
-            self.emit({"event": "forward", "module": key, "output": encode_tensor(output)})
+            event = {"event": "forward", "module": key, "output": encode_tensor(output)}
+            first_input = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+            if count == 1 and first_input is not None and first_input.numel() <= FULL_TENSOR_LIMIT:
+                event["input"] = encode_tensor(first_input)  # what a network that never ran is evaluated on
+            self.emit(event)
         elif count == FORWARDS_PER_MODULE + 1:
             self.emit({"event": "overflow", "what": "forward", "module": key})
 
@@ -248,6 +253,7 @@ class Recorder:
             for record, param in zip(records, params):
                 record["after"] = encode_tensor(param)
                 record["state_step"] = _state_step(optimizer.state.get(param, {}))
+        self.fitting.after_step(self.optimizers.get(optimizer))
         self.emit({
             "event": "step",
             "optimizer": self.optimizers.get(optimizer),
@@ -274,7 +280,7 @@ def _hyperparameters(group: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, (bool, int, str)) or value is None:
             plain[name] = value
         elif isinstance(value, float):
-            plain[name] = _encode_float(value)
+            plain[name] = encode_float(value)
         elif isinstance(value, (tuple, list)) and all(isinstance(v, (int, float)) for v in value):
-            plain[name] = [_encode_float(float(v)) for v in value]
+            plain[name] = [encode_float(float(v)) for v in value]
     return plain

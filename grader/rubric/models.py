@@ -79,6 +79,10 @@ class OptimizerTraceCheck(_Check):
         default=False, description="the phase must have exactly as many updates as the reference's"
     )
     tolerance: Tolerance | None = None
+    follow_through: bool = Field(
+        default=False, description="when the check fails against the reference, compare with the reference's "
+                                   "procedure replayed from the student's own state at the item's start (their "
+                                   "earlier mistake carried through); passing that earns the points")
 
     @field_validator("step")
     @classmethod
@@ -86,6 +90,68 @@ class OptimizerTraceCheck(_Check):
         if isinstance(step, int) and step < 1:
             raise ValueError("step counts from 1 (or is 'last')")
         return step
+
+
+CLASS_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+OWNER_WORDS = ("own_class", "tensor")  # see grader.evidence.training
+
+
+class TrainingCheck(_Check):
+    """How the item's result was trained: whose parameters the optimizer updates in the item's cells changed.
+    Each rule names classes (`torch.nn.RNNCell`, with their subclasses), modules of classes (`torchvision.models`),
+    `own_class` (a class the student wrote) or `tensor` (a bare tensor); alternatives separated by '|'. A parameter
+    belongs to a class when the module holding it, or one around that module, is an instance of it."""
+
+    kind: Literal["training"]
+    points: float = Field(ge=0, description="0 for a rule that only gates the item")
+    forbid: list[str] = Field(default_factory=list, description="none of these may be trained")
+    require: list[str] = Field(default_factory=list, description="each entry: something trained belongs to it")
+    gate: bool = Field(default=False, description="when the rule fails, the whole item earns 0, not only this check")
+
+    @field_validator("forbid", "require")
+    @classmethod
+    def _rules(cls, rules: list[str]) -> list[str]:
+        for rule in rules:
+            for alternative in rule.split("|"):
+                name = alternative.strip()
+                if name not in OWNER_WORDS and not CLASS_PATH.match(name):
+                    raise ValueError(f"{name!r} is neither a class or module name (e.g. torch.nn.RNNCell) nor one of "
+                                     f"{', '.join(OWNER_WORDS)}")
+        return rules
+
+    @model_validator(mode="after")
+    def _a_rule(self) -> TrainingCheck:
+        if not self.forbid and not self.require:
+            raise ValueError("a training check needs `forbid` or `require`")
+        if self.points == 0 and not self.gate:
+            raise ValueError("a training check with 0 points must be a gate (`gate: true`), or it decides nothing")
+        return self
+
+
+class _FittedValues(_Check):
+    probabilities: bool = Field(
+        default=False, description="compare probabilities: the softmax of what a cross entropy received (sigmoid for "
+                                   "a binary one, exp for log-probabilities); false: the values as the loss received them")
+    tolerance: Tolerance | None = None
+
+
+class FittedValuesCheck(_FittedValues):
+    """The item's fitted values, found from evidence (what the loss received at the item's last optimizer update;
+    the network's last output when the loss was written by hand), compared with the reference's."""
+
+    kind: Literal["fitted_values"]
+    follow_through: bool = Field(
+        default=False, description="when the check fails against the reference, compare with the reference's "
+                                   "procedure replayed from the student's own state at the item's start (their "
+                                   "earlier mistake carried through); passing that earns the points")
+
+
+class ReproducesCheck(_FittedValues):
+    """The item's fitted values equal those of another item of the same student ("(3) gives the same fitted values
+    as your (2)"): the student's two items are compared with each other, not with the reference."""
+
+    kind: Literal["reproduces"]
+    item: str = Field(description="the id of the item whose fitted values this one must reproduce")
 
 
 class TrueFalseCheck(_Check):
@@ -215,6 +281,10 @@ class ValueCheck(_Check):
         default="value", description="value: element-wise within `tolerance`; shape: the shapes only; dtype: the "
                                      "element types only (float32 vs float64)")
     tolerance: Tolerance | None = None
+    follow_through: bool = Field(
+        default=False, description="when the check fails against the reference, compare with the reference's "
+                                   "procedure replayed from the student's own state at the item's start (their "
+                                   "earlier mistake carried through); passing that earns the points")
 
     @field_validator("expression")
     @classmethod
@@ -294,14 +364,16 @@ def _parses_as_expression(expression: str) -> str:
 Check = Annotated[
     Union[ModuleCheck, TensorCheck, OptimizerTraceCheck, TrueFalseCheck, ManualCheck,
           ImageFolderCheck, DataLoadersCheck, LearnerCheck, CamCheck, ValueCheck, ParameterCountCheck, ModelFitCheck,
-          PrintedCheck, MultipleChoiceCheck],
+          PrintedCheck, MultipleChoiceCheck, TrainingCheck, FittedValuesCheck, ReproducesCheck],
     Field(discriminator="kind"),
 ]
 
 EXECUTED_KINDS = frozenset({"module", "tensor", "optimizer_trace", "image_folder", "dataloaders", "learner", "cam",
-                            "value", "parameter_count", "model_fit", "printed"})
+                            "value", "parameter_count", "model_fit", "printed", "training", "fitted_values",
+                            "reproduces"})
 # Checks that compare with the reference solution's run: a self-check, which has no reference, cannot run them.
-REFERENCE_KINDS = frozenset({"module", "tensor", "optimizer_trace", "value", "parameter_count", "model_fit", "printed"})
+REFERENCE_KINDS = frozenset({"module", "tensor", "optimizer_trace", "value", "parameter_count", "model_fit", "printed",
+                             "fitted_values"})
 # Checks that evaluate expressions in the kernel after a cell (see grader.captures).
 CAPTURE_KINDS = frozenset({"value", "parameter_count", "model_fit"})
 CHECK_KINDS = tuple(get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Check)[0]))
@@ -557,6 +629,11 @@ class Rubric(StrictModel):
         if abs(total - self.total) > 1e-9:
             raise ValueError(f"items add up to {total:g} points but `total` says {self.total:g}")
         by_id = {item.id: item for item in self.items}
+        for item in self.items:
+            for check in item.checks:
+                if isinstance(check, ReproducesCheck) and (check.item == item.id or check.item not in by_id):
+                    raise ValueError(f"item {item.id}: check {check.name!r} reproduces item {check.item!r}, which is "
+                                     + ("itself" if check.item == item.id else "not in the rubric"))
         for group in self.choose_all:
             for item_id in group.items:
                 chosen = by_id.get(item_id)
