@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-ItemStatus = Literal["pass", "partial", "fail", "manual", "error", "not-reached"]
+ItemStatus = Literal["pass", "partial", "fail", "manual", "error", "not-reached", "void"]
 SubmissionStatus = Literal["graded", "error", "needs-review"]
 
 # Every flag a result can carry, and what raises it. A flag is its own TA wording: the badge on the TA's reports and

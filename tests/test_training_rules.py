@@ -124,8 +124,8 @@ def test_training_the_forbidden_class_zeroes_the_whole_item():
     result = item_result(item, context(item, recorded.evidence), None)
     assert (result.points, result.status) == (0.0, "fail")
     assert result.message == (
-        "✗ trained with your own class: training torch.nn.RNNCell is not allowed, and this item trained weight_ih "
-        "of torch.nn.RNNCell in your class MyRNN, weight_hh of torch.nn.RNNCell in your class MyRNN · "
+        "✗ trained with your own class: training torch.nn.RNNCell is not allowed, and this item trained weight_ih, "
+        "weight_hh of torch.nn.RNNCell in your class MyRNN · "
         "✗ fitted probabilities: 0 points: the item's rule 'trained with your own class' failed")
 
 

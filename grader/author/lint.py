@@ -83,6 +83,7 @@ def lint(rubric: LoadedRubric, run_reference: RunReference, runs: int = 2, gpu: 
     report.findings += template_leaks(rubric)
     report.findings += master_leaks(rubric)
     report.findings += training_rule_findings(rubric)
+    report.findings += void_findings(rubric)
     cpu_runs: list[ReferenceRun] = []
     for _ in range(runs):
         try:
@@ -324,6 +325,14 @@ def _check_where(position: int, item: Item, index: int, check: Check) -> str:
 
 
 # -- training rules ---------------------------------------------------------------------------
+
+
+def void_findings(rubric: LoadedRubric) -> list[Finding]:
+    """Void items are accepted, and said: graded for no one, with what becomes of their points."""
+    return [Finding("warning", _item_where(position, item),
+                    f"item {item.id} is void: graded for no one, its {item.check_points:g} point(s) "
+                    + ("given to everyone" if item.void_points == "given" else "removed from the total"))
+            for position, item in enumerate(rubric.spec.items) if item.void]
 
 
 def training_rule_findings(rubric: LoadedRubric) -> list[Finding]:

@@ -298,8 +298,9 @@ def _entry_id(entries: CommentedSeq, position: int, path: Path) -> str:
 
 
 def _points(entry: CommentedMap) -> float:
+    """What an item of the author's rubric counts for in the total (a void item's removed points do not)."""
     checks = entry.get("checks")
-    if not isinstance(checks, list):
+    if not isinstance(checks, list) or (entry.get("void") is True and entry.get("void_points") == "removed"):
         return 0
     return sum(check["points"] for check in checks
                if isinstance(check, dict) and isinstance(check.get("points"), (int, float)))

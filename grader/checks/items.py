@@ -80,6 +80,8 @@ def item_result(item: Item, ctx: ItemContext, blocked: tuple[str, str] | None,
                 follow_through: FollowThroughSource | None = None) -> ItemResult:
     """The item's points, status and message from its checks; `blocked`: why they cannot run, if they cannot."""
     evidence = "executed" if item.needs_execution else "stored"
+    if item.void:
+        return void_result(item)
     if blocked is not None:
         status, message = blocked
         return ItemResult(id=item.id, title=item.title, points=0.0, max_points=item.points, status=status,
@@ -101,6 +103,15 @@ def item_result(item: Item, ctx: ItemContext, blocked: tuple[str, str] | None,
         answer = ctx.text
     return ItemResult(id=item.id, title=item.title, points=points, max_points=item.points,
                       status=checks_status(checks), message=message, evidence=evidence, checks=checks, answer=answer)
+
+
+def void_result(item: Item) -> ItemResult:
+    """A void item, the same for everyone: its points given to all, or removed from the total."""
+    points = item.check_points
+    treated = ("given to everyone" if item.void_points == "given" else "removed from the exam's total")
+    return ItemResult(id=item.id, title=item.title, points=item.points, max_points=item.points, status="void",
+                      message=f"withdrawn by the instructor (void): its {points:g} point(s) are {treated}",
+                      evidence="stored")
 
 
 def followed_through(checks: list[CheckResult], item: Item, ctx: ItemContext,

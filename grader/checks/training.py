@@ -9,6 +9,7 @@ from grader.evidence.training import OWN_CLASS, TENSOR, TrainedParameter, belong
 from grader.results import CheckResult
 from grader.rubric.models import TrainingCheck
 
+MAX_LISTED = 6  # modules or tensors named in a message
 RULE_WORDS = {OWN_CLASS: "a class of your own (a torch.nn.Module subclass you wrote)", TENSOR: "plain tensors"}
 
 
@@ -39,6 +40,11 @@ def rule_words(rule: str) -> str:
 
 
 def listed(parameters: list[TrainedParameter]) -> str:
-    shown = [parameter.describe() for parameter in parameters[:6]]
-    more = len(parameters) - len(shown)
-    return ", ".join(shown) + (f" and {more} more" if more else "")
+    """What was trained, a module's parameters together: `weight, bias of torch.nn.Conv2d in …; a tensor …`."""
+    groups: dict[str, list[TrainedParameter]] = {}
+    for parameter in parameters:
+        groups.setdefault(parameter.holder.key if parameter.holder else parameter.key, []).append(parameter)
+    shown = [group[0].describe(", ".join(parameter.name for parameter in group) if group[0].holder else None)
+             for group in list(groups.values())[:MAX_LISTED]]
+    more = len(groups) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more else "")

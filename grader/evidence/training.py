@@ -36,10 +36,12 @@ class TrainedParameter:
     def classes(self) -> list[ClassInfo]:
         return [info for module in self.modules for info in _classes_of(module)]
 
-    def describe(self) -> str:
+    def describe(self, names: str | None = None) -> str:
+        """`weight_ih of torch.nn.RNNCell in your class MyRNN`; `names` in place of the parameter's own name."""
         if self.holder is None:
             return f"a tensor of shape {list(self.shape)}"
-        return f"{self.name} of {_name_of(self.holder)}" + (f" in {_name_of(self.around[-1])}" if self.around else "")
+        return (f"{names or self.name} of {_name_of(self.holder)}"
+                + (f" in {_name_of(self.around[-1])}" if self.around else ""))
 
 
 def trained_parameters(evidence: Evidence, steps: Iterable[StepEvent]) -> list[TrainedParameter]:

@@ -34,6 +34,7 @@ ITEM_STATUS_WORDS = {
     "manual": "to be graded",  # by a TA; never "0 points, failed" while no one has looked at it
     "error": "could not be checked",
     "not-reached": "not reached",
+    "void": "withdrawn by the instructor",
 }
 # Cells that stopped, as a student reads it. "not-run" cells are left out: the flag that stopped the
 # notebook (timeout, kernel-died) says why the cells after it did not run.

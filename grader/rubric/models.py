@@ -390,7 +390,22 @@ class Item(StrictModel):
     asks_to_print: bool = Field(
         default=False, description="the question asks to print values: the self-check says whether the item's "
                                    "cells print any (points come from what the code computed, not from prints)")
+    void: bool = Field(
+        default=False, description="withdrawn by the instructor (a typo in the question): graded for no one; its "
+                                   "cells stay its own, so the answers next to it are read as before")
+    void_points: Literal["removed", "given"] | None = Field(
+        default=None, description="a void item's points: removed (from the total, which then does not count "
+                                  "them) or given (to everyone)")
     checks: list[Check] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _void_says_how_its_points_count(self) -> Item:
+        if self.void and self.void_points is None:
+            raise ValueError("a void item says what becomes of its points: `void_points: removed` (the total no "
+                             "longer counts them) or `void_points: given` (everyone gets them)")
+        if not self.void and self.void_points is not None:
+            raise ValueError("`void_points` is for a void item: add `void: true`, or remove it")
+        return self
 
     @field_validator("id")
     @classmethod
@@ -410,6 +425,12 @@ class Item(StrictModel):
 
     @property
     def points(self) -> float:
+        """What the item counts for in the total: its checks' points, or 0 for a void item whose points are
+        removed."""
+        return 0.0 if self.void_points == "removed" else self.check_points
+
+    @property
+    def check_points(self) -> float:
         return sum(check.points for check in self.checks)
 
     @property
@@ -627,7 +648,10 @@ class Rubric(StrictModel):
             seen.add(item.id)
         total = sum(item.points for item in self.items)
         if abs(total - self.total) > 1e-9:
-            raise ValueError(f"items add up to {total:g} points but `total` says {self.total:g}")
+            removed = [f"{item.id}'s {item.check_points:g}" for item in self.items if item.void_points == "removed"]
+            raise ValueError(f"items add up to {total:g} points but `total` says {self.total:g}"
+                             + (f" (void items' removed points are not counted: {', '.join(removed)})"
+                                if removed else ""))
         by_id = {item.id: item for item in self.items}
         for item in self.items:
             for check in item.checks:

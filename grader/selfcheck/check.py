@@ -168,6 +168,10 @@ class SelfChecker:
     def _item_report(self, item: PublicItem, cells: list[int], nb, execution: Execution, student: Trace | None,
                      snippets: list[Snippet], answer: tuple[Answer, str | None] | None, printed_cells: set[int],
                      drawn: tuple[DrawnImage, ...], choice: ChoiceAnswer | None) -> ItemReport:
+        if item.void_points is not None:  # graded for no one: nothing to check
+            treated = "given to everyone" if item.void_points == "given" else "removed from the total"
+            return ItemReport(id=item.id, title=item.title, points=item.points,
+                              answer=f"withdrawn by the instructor (void): its points are {treated}")
         report = ItemReport(id=item.id, title=item.title, points=item.points, answer="")
         self._answer(report, item, cells, snippets, answer, choice)
         if item.needs_execution:

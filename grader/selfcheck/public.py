@@ -62,6 +62,8 @@ class PublicItem(StrictModel):
                                   "grading does")
     needs_execution: bool
     asks_to_print: bool = False
+    void_points: Literal["removed", "given"] | None = Field(
+        default=None, description="set for an item the instructor withdrew: what became of its points")
     checks: list[ReleasedCheck] = Field(min_length=1)
 
     def public_part(self) -> Item | None:
@@ -130,7 +132,7 @@ def public_view(rubric: Rubric, preload: list[str], template: nbformat.NotebookN
     items = [
         PublicItem(
             id=item.id, title=item.title, points=item.points, answer_kind=item.answer_kind, options=item.choice_options,
-            needs_execution=item.needs_execution, asks_to_print=item.asks_to_print,
+            needs_execution=item.needs_execution, asks_to_print=item.asks_to_print, void_points=item.void_points,
             checks=[PublicCheck(visibility="public", check=check) if item.is_public(check) else
                     HiddenCheck(visibility="hidden", kind=check.kind, name=check.name, points=check.points)
                     for check in item.checks],
