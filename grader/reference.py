@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -49,7 +50,10 @@ class ReferenceRun:
 
 
 def reference_run(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: Path, cached_ok: bool = True) -> ReferenceRun:
-    """cached_ok: False runs the solution again even when a cached run exists (and replaces it)."""
+    """cached_ok: False runs the solution again even when a cached run exists (and replaces it).
+
+    The key leaves --cpu-fallback out: a solution that runs without it makes no CUDA call on a CPU machine, and one
+    that needs it runs on the CPU with it, so either way the cached run is the CPU's, as every CPU grading's."""
     key = hashlib.sha256(
         f"{rubric.hash}|torch {torch_version(runner.python)}|probe {FORMAT_VERSION}|grader {__version__}"
         f"|{describe_assets(assets_root(cache_dir))}".encode()
@@ -99,7 +103,9 @@ def run_solution(rubric: LoadedRubric, runner: NotebookRunner, gpu: int | None =
     # A cell after a dead kernel has no error of its own: it did not run.
     failed = [f"cell {cell.cell}: {cell.error or cell.status}" for cell in execution.cells if cell.status != "ok"]
     if failed:
-        raise RubricError(f"{path}: the reference solution must run without errors, but " + "; ".join(failed))
+        hint = ("; this machine has no GPU: --cpu-fallback runs the solution's CUDA calls on the CPU"
+                if any(CUDA_ERROR.search(problem) for problem in failed) and not runner.cpu_fallback else "")
+        raise RubricError(f"{path}: the reference solution must run without errors, but " + "; ".join(failed) + hint)
     if execution.evidence is None:
         raise RubricError(f"{path}: no evidence from the reference solution: {execution.evidence_error}")
     return ReferenceRun(execution.evidence, execution.notebook)
@@ -114,6 +120,10 @@ def run_as_solution(rubric: LoadedRubric, runner: NotebookRunner, nb: nbformat.N
             shutil.copytree(rubric.solution_data, folder, dirs_exist_ok=True)
         shutil.copy2(rubric.solution_path, folder)
         return runner.run(nb, Path(folder), gpu, captures)
+
+
+# What torch raises for a CUDA call on a machine without a GPU (or without a CUDA build).
+CUDA_ERROR = re.compile(r"\bcuda\b|NVIDIA driver", re.IGNORECASE)
 
 
 def check_reference(rubric: LoadedRubric, reference: ReferenceRun) -> None:

@@ -133,6 +133,7 @@ class FollowThrough:
         if isinstance(execution, str):
             return execution
         runs = planned_runs(notebook)
+        assert execution.evidence is not None  # _replay returns an execution only with its evidence
         trace = dataclasses.replace(Trace.of(execution.evidence, runs), regions=self.layout.regions)
         start = trained_at_start(trace, item.id)
         expected = steps_in(self.reference.evidence, self.reference.item_runs(item.id))

@@ -408,3 +408,26 @@ def test_a_rubric_that_is_not_yaml_is_named_with_its_line(tmp_path):
 
 def test_rubric_ids_are_checked_as_the_schema_checks_them():
     assert RUBRIC_ID.pattern == Rubric.model_json_schema()["properties"]["id"]["pattern"]
+
+
+def test_rerun_keeps_a_void_item_void_and_counts_its_removed_points_out(tmp_path):
+    master = write_master(tmp_path, master_notebook())
+    out = tmp_path / "quiz1"
+    first = assign(master, out).rubric.read_text(encoding="utf-8")
+    voided = first.replace("total: 4", "total: 3").replace(
+        '    title: "`X` has shape (2, 3)."\n', '    title: "`X` has shape (2, 3)."\n    void: true  # a typo\n'
+                                            '    void_points: removed\n')
+    (out / "rubric.yaml").write_text(voided, encoding="utf-8")
+    nb = master_notebook()
+    nb.cells.append(new_markdown_cell("(3) Name a loss.\n\n### BEGIN SOLUTION\nMSE\n### END SOLUTION"))
+    report = assign(write_master(tmp_path, nb), out)
+    text = report.rubric.read_text(encoding="utf-8")
+    assert text.startswith(voided.split("\n  - id: \"2.1\"")[0])  # 1.2 is void as the author wrote it
+    assert (report.new, report.warnings) == (["2.3"], [
+        "the items' points add up to 4 but `total` says 3: make them agree in rubric.yaml"])
+    rubric = Rubric.model_validate(yaml.safe_load(text.replace("total: 3", "total: 4")))
+    assert [(item.id, item.void, item.points) for item in rubric.items] == [
+        ("1.1", False, 1), ("1.2", True, 0), ("2.1", False, 1), ("2.2", False, 1), ("2.3", False, 1)]
+    with pytest.raises(ValueError, match=r"items add up to 4 points but `total` says 5 \(void items' removed points "
+                                         r"are not counted: 1.2's 1\)"):
+        Rubric.model_validate(yaml.safe_load(text.replace("total: 3", "total: 5")))

@@ -160,3 +160,21 @@ def test_a_reference_whose_kernel_dies_names_the_cells_that_did_not_run(tmp_path
     report = lint(loaded, run_reference, runs=1)
     assert [(finding.where, finding.message.split(", but ")[-1]) for finding in report.errors] == [
         ("solution.ipynb", "cell 3: the kernel died while running this cell; cell 5: not-run")]
+
+
+@pytest.mark.parametrize(("to_gpu", "call"), [(".cuda()", "Tensor.cuda"), (".to('cuda:0')", ".to(cuda)")])
+def test_a_solution_written_for_a_gpu_lints_on_this_cpu_with_cpu_fallback(tmp_path, cache_dir, to_gpu, call):
+    folder = write_exam(tmp_path / "demo", solution=(DATA.replace("x = torch.arange(12.).reshape(6, 2)",
+                                                                  f"x = torch.arange(12.).reshape(6, 2){to_gpu}"),
+                                                     NET.replace("torch.nn.Linear(2, 2)", f"torch.nn.Linear(2, 2){to_gpu}")))
+    failed = run_cli("rubric", "lint", str(folder), "--runs", "1", "--no-sandbox", env_cache=cache_dir, check=False)
+    lines = " ".join(failed.stdout.split())
+    assert failed.returncode == 1
+    assert "this machine has no GPU: --cpu-fallback runs the solution's CUDA calls on the CPU" in lines
+    assert lines.endswith("2 items, 16 points; the reference did not run to its end; 1 error(s), 0 warning(s)")
+    done = run_cli("rubric", "lint", str(folder), "--runs", "1", "--no-sandbox", "--cpu-fallback",
+                   env_cache=cache_dir)
+    lines = " ".join(done.stdout.split())
+    assert (f"warning: solution.ipynb: its CUDA calls ({call}) ran on the CPU (--cpu-fallback): the "
+            "values are the CPU's, as grading's; the noise of a GPU is measured only with --gpu") in lines, lines
+    assert lines.endswith(" s; 0 error(s), 1 warning(s)")

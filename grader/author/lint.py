@@ -94,6 +94,10 @@ def lint(rubric: LoadedRubric, run_reference: RunReference, runs: int = 2, gpu: 
         cpu_runs.append(run)
         report.reference_seconds.append(seconds)
     first = cpu_runs[0]
+    if first.evidence.device_fallbacks:
+        report.findings.append(Finding("warning", rubric.spec.solution, (
+            f"its CUDA calls ({first.evidence.device_fallbacks[0].call}) ran on the CPU (--cpu-fallback): the "
+            "values are the CPU's, as grading's; the noise of a GPU is measured only with --gpu")))
     report.findings += evidence_findings(rubric, first)
     report.findings += hidden_values_in_template(rubric, first.evidence)
     for number, other in enumerate(cpu_runs[1:], start=2):

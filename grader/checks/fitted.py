@@ -5,6 +5,7 @@ with another item of the same student."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,8 +81,9 @@ def check(spec: FittedValuesCheck, ctx: ItemContext) -> CheckResult:
     got = _students(ctx, ctx.item_cells, spec)
     if isinstance(got, CheckResult):
         return got
-    comparison = compare_arrays(got.values, expected.values, spec.tolerance or ctx.tolerance, "fitted values")
-    detail = comparison.detail | {"got_from": got.source, "expected_from": expected.source}
+    values, source = got
+    comparison = compare_arrays(values, expected.values, spec.tolerance or ctx.tolerance, "fitted values")
+    detail = comparison.detail | {"got_from": source, "expected_from": expected.source}
     return result(spec.name, spec.points, Comparison(comparison.ok, comparison.problem, detail), public)
 
 
@@ -94,16 +96,17 @@ def reproduces(spec: ReproducesCheck, ctx: ItemContext) -> CheckResult:
     got = _students(ctx, ctx.item_cells, spec)
     if isinstance(got, CheckResult):
         return got
-    comparison = compare_arrays(got.values, other.values, spec.tolerance or ctx.tolerance,
+    comparison = compare_arrays(got[0], other[0], spec.tolerance or ctx.tolerance,
                                 f"fitted values (compared with your {spec.item})")
-    detail = comparison.detail | {"got_from": got.source, "expected_from": f"{other.source} in item {spec.item}"}
+    detail = comparison.detail | {"got_from": got[1], "expected_from": f"{other[1]} in item {spec.item}"}
     # Both sides are the student's own numbers: how many differ says enough, even where the check is public.
     return result(spec.name, spec.points, Comparison(comparison.ok, comparison.problem, detail), public=False)
 
 
-def _students(ctx: ItemContext, cells, spec: FittedValuesCheck | ReproducesCheck,
-              whose: str = "") -> Fitted | CheckResult:
-    """The student's fitted values in `cells`, or the failed check saying why there are none."""
+def _students(ctx: ItemContext, cells: Iterable[int], spec: FittedValuesCheck | ReproducesCheck,
+              whose: str = "") -> tuple[np.ndarray, str] | CheckResult:
+    """The student's fitted values in `cells` and where they came from, or the failed check saying why there are
+    none."""
     if ctx.student is None:
         return fail(spec, "nothing the notebook computed was recorded")
     found = fitted_values(ctx.student, ctx.student.runs_of(cells), spec.probabilities)
@@ -112,4 +115,4 @@ def _students(ctx: ItemContext, cells, spec: FittedValuesCheck | ReproducesCheck
                           "fitted values to compare")
     if found.values is None:
         return fail(spec, f"the fitted values{whose} are too large to compare")
-    return found
+    return found.values, found.source

@@ -90,11 +90,14 @@ def lint_command(
     gpu: Annotated[Optional[int], typer.Option(help="Run the reference once more on this GPU and compare it "
                                                     "with the CPU runs.")] = None,
     no_sandbox: NoSandboxOption = False,
+    cpu_fallback: Annotated[bool, typer.Option(
+        "--cpu-fallback", help="Without a GPU, run the solution's .cuda() and .to('cuda') on the CPU (the CPU runs "
+                               "only: a --gpu run uses the GPU).")] = False,
     cache_dir: CacheDirOption = None,
 ) -> None:
     """Check that every item has its cells, every check finds what it compares in the reference's run, the
     points add up, tolerances are wider than the reference's own noise, and hidden items do not leak."""
-    loaded, cache, runner = _reference_runner(rubric, cache_dir, no_sandbox, gpu)
+    loaded, cache, runner = _reference_runner(rubric, cache_dir, no_sandbox, gpu, cpu_fallback=cpu_fallback)
     done = {"cpu": 0}
 
     def run_reference(on_gpu: bool) -> tuple[ReferenceRun, float]:
@@ -165,7 +168,8 @@ def _print(report: LintReport, loaded: LoadedRubric) -> None:
             mark = "ok" if noise.within else "TOO TIGHT"
             report_console.print(escape(f"  {noise.runs}: {noise.max_abs_diff:.3g} (atol={noise.tolerance.atol:g}, "
                                         f"rtol={noise.tolerance.rtol:g}) {mark}  {noise.where}"))
-    seconds = ", ".join(f"{value:.1f}" for value in report.reference_seconds)
+    seconds = (f"reference runs took {', '.join(f'{value:.1f}' for value in report.reference_seconds)} s"
+               if report.reference_seconds else "the reference did not run to its end")
     errors, warnings = len(report.errors), len(report.findings) - len(report.errors)
     report_console.print(escape(f"{loaded.folder}: {len(loaded.spec.items)} items, {loaded.spec.total:g} points; "
-                                f"reference runs took {seconds} s; {errors} error(s), {warnings} warning(s)"))
+                                f"{seconds}; {errors} error(s), {warnings} warning(s)"))
