@@ -21,16 +21,12 @@ Problem 2's statement (2) is void (a typo): everyone gets its points. Every trai
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from exam_files import exam_notebook, marked, write_exam
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from grader.author.assign import BEGIN_MARKER as BEGIN
-from grader.author.assign import END_MARKER as END
-from grader.author.assign import assign
 from grader.notebook.answers import CODE_PLACEHOLDER, TEXT_PLACEHOLDER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,15 +141,8 @@ SETUP = {"1.1": SEED, "1.2": SEED}
 KEY_2 = {"2.1": True, "2.2": False, "2.3": False, "2.4": True, "2.5": False}
 
 
-def _notebook(cells: list) -> nbformat.NotebookNode:
-    nb = new_notebook(cells=cells)
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                   "language_info": {"name": "python"}}
-    return nb
 
 
-def _marked(body: str, setup: str | None = None) -> str:
-    return "\n".join(([setup] if setup else []) + [BEGIN, body, END])
 
 
 def master() -> nbformat.NotebookNode:
@@ -163,21 +152,13 @@ def master() -> nbformat.NotebookNode:
             cells.append(new_markdown_cell(PROBLEM_2))
         tags = {"tags": [f"question:{item}"]}
         if item in INLINE:
-            cells.append(new_markdown_cell(question + "\n\n" + _marked(SOLUTION[item]), metadata=tags))
+            cells.append(new_markdown_cell(question + "\n\n" + marked(SOLUTION[item]), metadata=tags))
         else:
             cells.append(new_markdown_cell(question, metadata=tags))
-            cells.append(new_code_cell(_marked(SOLUTION[item], SETUP.get(item))))
-    nb = _notebook(cells)
-    for index, cell in enumerate(nb.cells):
-        cell.id = f"c{index:02d}"
-    return nb
+            cells.append(new_code_cell(marked(SOLUTION[item], SETUP.get(item))))
+    return exam_notebook(cells)
 
 
-def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Run like a student would before submitting, errors and all (plain kernel, no grader)."""
-    nb = copy.deepcopy(nb)
-    NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=120, record_timing=False).execute()
-    return nb
 
 
 def fill(template_nb: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
@@ -288,18 +269,7 @@ def samples(template_nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNo
 
 
 def main() -> None:
-    RUBRIC.mkdir(parents=True, exist_ok=True)
-    nbformat.write(execute(master()), RUBRIC / "master.ipynb")
-    assign(RUBRIC / "master.ipynb", RUBRIC)  # the template and the solution; rubric.yaml is kept as written
-    template_nb = nbformat.read(RUBRIC / "template.ipynb", as_version=4)
-
-    SUBMISSIONS.mkdir(parents=True, exist_ok=True)
-    for old in SUBMISSIONS.iterdir():
-        if old.name != "README.md":
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-    for name, sample in samples(template_nb).items():
-        print("executing", name, flush=True)
-        nbformat.write(execute(sample), SUBMISSIONS / name)
+    write_exam(RUBRIC, SUBMISSIONS, master(), samples)
 
 
 if __name__ == "__main__":

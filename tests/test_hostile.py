@@ -134,9 +134,9 @@ EXPECTED = {
     "9900010": (FULL, [], [], []),
     "9900011": (FULL, ["timeout"],
                 [(25, "timeout", "still running after 8 s and did not stop when interrupted"), *NOT_RUN_AFTER_25], []),
-    # Hooks removed before Problem 2: its updates leave no evidence, and its printed numbers are flagged.
-    "9900012": (23.0, ["integrity"], [], [("2.1", 3.0, "partial"), ("2.2", 0.0, "fail"), ("2.3", 0.0, "fail"),
-                                          ("2.4", 0.0, "fail")]),
+    # Hooks removed before Problem 2: its updates leave no evidence, and its printed numbers are flagged. Its net,
+    # set right, is evaluated by the grader on the question's inputs: the first prediction needs no hook.
+    "9900012": (26.0, ["integrity"], [], [("2.2", 0.0, "fail"), ("2.3", 0.0, "fail"), ("2.4", 0.0, "fail")]),
     "9900014": (FULL, ["integrity"], [], []),
     "9900015": (FULL, [], [], []),
     "9900016": (FULL, [], [], []),
@@ -205,7 +205,7 @@ def test_what_was_stopped_is_explained(hostile):
     assert notes["9900006"] == [
         "cell 25: ran out of its disk space (64 MB per folder, files up to 16 MB): OSError: [Errno 27] File too large",
         "cell 26: ran out of its disk space (64 MB per folder, files up to 16 MB): OSError: [Errno 28] No space left on device"]
-    assert notes["9900014"] == ["1 line(s) of the evidence file (line 45) were not written by the grader's probe: code "
+    assert notes["9900014"] == ["1 line(s) of the evidence file (line 49) were not written by the grader's probe: code "
                                 "in the notebook wrote them. They were ignored; the rest of the evidence is graded"]
     report = (hostile["out"] / "students" / "9900005.html").read_text(encoding="utf-8")
     assert "memory-limit" in report and "1536 MB of memory" in report

@@ -47,7 +47,8 @@ EXPECTED = {
     "2022008": (NO_P1, (6, 6, 6, 6), ALL_TF[:7] + [0, 2, 2], "needs-review", []),  # mixed T/F forms, 3.8 wrong
     "2022009": (NO_P1, (6, 6, 0, 2), ALL_TF, "needs-review", []),  # NameError mid-notebook
     "2022010": (NO_P1, (0, 0, 0, 0), [0.0] * 10, "error", []),  # HTML renamed .ipynb
-    "2022011": (NO_P1, (3, 0, 0, 0), ALL_TF, "needs-review", ["integrity"]),  # hard-coded prints
+    # Hard-coded prints; its net, never called, is evaluated on the question's inputs: the right first prediction.
+    "2022011": (NO_P1, (6, 0, 0, 0), ALL_TF, "needs-review", ["integrity"]),
     "2022012": (NO_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),  # Colab copy in a folder, no tags
     "2022013": (NO_P1, (6, 2, 0, 2), ALL_TF, "needs-review", ["integrity"]),  # wrong lr, edited outputs
     # Problem 1 samples: folders with their images (scripts/build_problem1.py), Problems 2 and 3 as the solution.
