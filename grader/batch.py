@@ -86,6 +86,7 @@ def rubric_summary(rubric: LoadedRubric, assets: str = "") -> RubricSummary:
     return RubricSummary(
         id=spec.id, title=spec.title, hash=rubric.hash, total=spec.total, assets=assets, late=spec.late,
         items=[{"id": item.id, "title": item.title, "points": item.points, "visibility": item.visibility,
+                "void_points": item.void_points,
                 "kinds": [check.kind for check in item.checks], "question": questions.get(item.id, ""),
                 # Each check's own visibility (a check may override its item's): what students may see on submission.
                 "checks": [{"name": check.name, "points": check.points,

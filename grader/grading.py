@@ -19,7 +19,7 @@ from grader.assets.boxes import drawn_images
 from grader.captures import plan_captures
 from grader.checks.context import Trace
 from grader.checks.integrity import cut_cell_source, recorded_values, reference_values, unexplained_prints
-from grader.checks.items import ItemGrader
+from grader.checks.items import ItemGrader, void_result
 from grader.checks.tensor import reference_first_inputs
 from grader.evidence.model import Evidence
 from grader.evidence.offline import offline_notes, offline_run
@@ -195,12 +195,14 @@ class Grader:
 
     def _unreadable(self, submission: Submission, message: str, started: float) -> SubmissionResult:
         items = [
+            void_result(item) if item.void else
             ItemResult(id=item.id, title=item.title, points=0.0, max_points=item.points, status="error",
                        message=message, evidence="stored")
             for item in self.rubric.spec.items
         ]
         return SubmissionResult(
-            **self._identity(submission), status="error", items=items, total=0.0, max=self.rubric.spec.total,
+            **self._identity(submission), status="error", items=items, total=sum(item.points for item in items),
+            max=self.rubric.spec.total,
             flags=list(submission.flags), notes=list(submission.notes), error=message, confinement=self.confinement,
             seconds=monotonic() - started, graded_at=_now(),
         )

@@ -142,10 +142,10 @@ def _missing_phases(rubric: LoadedRubric, trace: Trace) -> list[str]:
     problems = [
         f"item {item.id}: optimizer phase {check.phase} does not exist in the reference "
         f"(it has {len(trace.phases)})"
-        for item in rubric.spec.items for check in item.checks
+        for item in rubric.spec.items if not item.void for check in item.checks
         if check.kind == "optimizer_trace" and check.phase > len(trace.phases)
     ]
-    if not trace.phases and any(check.kind in ("module", "tensor") for item in rubric.spec.items
+    if not trace.phases and any(check.kind in ("module", "tensor") for item in rubric.spec.items if not item.void
                                 for check in item.checks):
         problems.append("the reference makes no optimizer updates, so no module was trained")
     return problems

@@ -43,7 +43,7 @@ class Replayable:
     notebook: nbformat.NotebookNode  # the solution up to the item, other problems' cells emptied
     first_run: int  # the probe run of the item's first code cell
     parameters: list[tuple[str, tuple[int, ...]]]  # the replay's keys and shapes of what the item trains, in order
-    start: list[np.ndarray]  # their values at the item's start in the replay left alone (the reference's)
+    start: list[np.ndarray | None]  # their values at the item's start when nothing is put in (the reference's)
     skipped_phases: int  # reference phases of the emptied cells: the replay's phases are numbered after them
 
 
@@ -113,10 +113,12 @@ class FollowThrough:
             return ("the item's updates change parameters of shapes "
                     f"{[list(shape) for _, shape, _ in theirs]}, not those of the question's procedure")
         tolerance = self.rubric.spec.tolerance
-        if all(np.allclose(mine, start, rtol=tolerance.rtol, atol=tolerance.atol)
+        if all(start is not None and start.shape == mine.shape
+               and np.allclose(mine, start, rtol=tolerance.rtol, atol=tolerance.atol)
                for mine, start in zip(values, base.start)):
             return "the item started from the expected state, so its procedure was compared with the reference as it is"
-        execution = self._replay(item, base, dict(zip((key for key, _ in base.parameters), values)))
+        put_in = dict(zip((key for key, _ in base.parameters), values))
+        execution = self._replay(base.notebook, (base.first_run, put_in))
         if isinstance(execution, str):
             return execution
         return self._trace(execution, base)
@@ -129,7 +131,7 @@ class FollowThrough:
 
     def _replayable(self, item: Item) -> Replayable | str:
         notebook = replay_notebook(self.solution, self.layout, item)
-        execution = self._replay(item, None, {}, notebook)
+        execution = self._replay(notebook, None)
         if isinstance(execution, str):
             return execution
         runs = planned_runs(notebook)
@@ -147,14 +149,15 @@ class FollowThrough:
         skipped_phases = sum(1 for phase in self.reference.phases if phase.steps[0].run in skipped_runs)
         first_run = min(trace.item_runs(item.id))
         return Replayable(notebook, first_run, [(key, shape) for key, shape, _ in start],
-                          [value for _, _, value in start if value is not None], skipped_phases)
+                          [value for _, _, value in start], skipped_phases)
 
-    def _replay(self, item: Item, base: Replayable | None, values: dict[str, np.ndarray],
-                notebook: nbformat.NotebookNode | None = None) -> Execution | str:
-        notebook = notebook if notebook is not None else base.notebook  # type: ignore[union-attr]
+    def _replay(self, notebook: nbformat.NotebookNode,
+                put_in: tuple[int, dict[str, np.ndarray]] | None) -> Execution | str:
+        """A run of the replay notebook, with `put_in`'s parameter values set before its cell run; or why it
+        failed."""
         plan = plan_captures(self.rubric.spec.items, notebook, self.layout, reference_inputs=None)
-        if base is not None:
-            plan.set_before(base.first_run, values)
+        if put_in is not None:
+            plan.set_before(*put_in)
         try:
             execution = self.run(notebook, plan)
         except RunnerError as err:
@@ -164,7 +167,7 @@ class FollowThrough:
             return "the replay of the solution from this state failed: " + "; ".join(failed)
         if execution.evidence is None:
             return f"the replay recorded nothing: {execution.evidence_error}"
-        if base is not None and any(event.missing for event in execution.evidence.injected):
+        if put_in is not None and any(event.missing for event in execution.evidence.injected):
             return "the replay could not put the item's start state in place"
         return execution
 

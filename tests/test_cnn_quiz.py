@@ -38,8 +38,14 @@ def grade(submissions, rubric, out, cache_dir) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, cache_dir) -> dict[str, dict]:
-    return grade(SUBMISSIONS, RUBRIC, tmp_path_factory.mktemp("cnn-quiz"), cache_dir)
+def graded(tmp_path_factory, cache_dir):
+    out = tmp_path_factory.mktemp("cnn-quiz")
+    return out, grade(SUBMISSIONS, RUBRIC, out, cache_dir)
+
+
+@pytest.fixture(scope="module")
+def results(graded) -> dict[str, dict]:
+    return graded[1]
 
 
 def messages(result: dict) -> dict[str, str]:
@@ -124,6 +130,21 @@ def test_a_void_item_is_graded_for_no_one_and_keeps_its_answers_apart(results):
         read = read_answers(AnswerReader(template, ids), ids, [i for i in ids if i.startswith("2.")], [], {}, nb, layout)
         answer = read.true_false["2.1"][0]
         assert (answer.value, answer.status) == ((False, "answered") if "2.2" in ids else (None, "ambiguous")), ids
+
+
+def test_a_void_item_takes_no_score_and_is_one_visible_test_on_gradescope(graded, cache_dir):
+    out, _ = graded
+    refused = run_cli("set", "2024003", "2.2", "0", "--by", "TA Kim", "--reason", "wrong", "--out", str(out),
+                      env_cache=cache_dir, check=False)
+    assert refused.returncode != 0
+    assert "item 2.2 is void (withdrawn by the instructor): it is the same for everyone and takes no score" in \
+        " ".join((refused.stdout + refused.stderr).split())
+    run_cli("export", "--format", "gradescope", "--out", str(out), "--to", str(out / "gradescope"), env_cache=cache_dir)
+    document = json.loads(next((out / "gradescope").glob("*2024003*")).read_text(encoding="utf-8"))
+    assert [test for test in document["tests"] if test["number"] == "2.2"] == [{
+        "number": "2.2", "name": "2.2 (2) Conv2d(1,2,3) output shape", "score": 3.0, "max_score": 3.0,
+        "status": "passed", "output": "withdrawn by the instructor (void): its 3 point(s) are given to everyone",
+        "visibility": "visible"}]
 
 
 def test_the_rubric_lints_clean_and_says_the_item_is_void(cache_dir):

@@ -84,6 +84,17 @@ def test_checks_that_find_nothing_in_the_reference_are_named(tmp_path, runner):
     ]
 
 
+def test_a_void_item_with_checks_that_evaluate_is_accepted_with_a_warning(tmp_path, runner):
+    rubric = copy.deepcopy(RUBRIC)
+    rubric["items"][1] |= {"void": True, "void_points": "removed"}
+    rubric["items"][1]["checks"][0]["module"] = "no_such_network"  # not evaluated: the item is graded for no one
+    rubric["total"] = 6
+    loaded, run_reference = runs_of(write_exam(tmp_path / "demo", rubric), runner)
+    assert lint(loaded, run_reference, runs=1).findings == [
+        Finding("warning", "rubric.yaml: items[1] (id '1.2')",
+                "item 1.2 is void: graded for no one, its 10 point(s) removed from the total")]
+
+
 def test_missing_question_and_code_cells_are_named(tmp_path):
     folder = write_exam(tmp_path / "demo")
     template = exam(PLACEHOLDER, PLACEHOLDER)

@@ -313,7 +313,10 @@ def hidden_values_in_template(rubric: LoadedRubric, reference: Evidence) -> list
 
 
 def _checks(rubric: LoadedRubric) -> Iterator[tuple[int, Item, int, Check]]:
+    """Every check of the items that are graded (a void item's are not evaluated, so nothing is looked for)."""
     for position, item in enumerate(rubric.spec.items):
+        if item.void:
+            continue
         for index, check in enumerate(item.checks):
             yield position, item, index, check
 

@@ -167,6 +167,9 @@ def _tests(entry: dict, item: ItemResult | None, result: SubmissionResult) -> li
     submission); an informational one while a TA has yet to grade it. `item` is None when a submission that could
     not be graded has no result for it."""
     test = {"number": entry["id"], "name": f"{entry['id']} {entry['title']}"}
+    if entry.get("void_points"):  # the same for everyone: its points as the rubric says, or none of a removed one
+        return [_scored(test, float(entry["points"]), float(entry["points"]),
+                        item.message if item is not None else "withdrawn by the instructor (void)", "visible")]
     if _to_be_graded(entry, item):
         return [{**test, "output": TO_BE_GRADED.format(points=entry["points"]), "visibility": "visible"}]
     if item is not None and item.manual is not None:  # a TA's score covers the whole item: shown once published

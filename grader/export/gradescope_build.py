@@ -190,7 +190,8 @@ def autograder_points(spec: Rubric) -> float:
 
 
 def graded_by_ta(item) -> bool:
-    return any(check.kind == "manual" for check in item.checks)
+    """A TA's item: manual, and not void (a void item is the same for everyone, so the autograder reports it)."""
+    return not item.void and any(check.kind == "manual" for check in item.checks)
 
 
 def restricted_rubric(raw: dict, spec: Rubric, problems: set[int]) -> dict:

@@ -480,6 +480,9 @@ class Gradebook:
             item = next((item for item in current.items if item.id == item_id), None)
             if item is None:
                 raise GradebookError(f"no item {item_id!r}; items are {', '.join(i.id for i in current.items)}")
+            if item.status == "void":
+                raise GradebookError(f"item {item_id} is void (withdrawn by the instructor): it is the same for "
+                                     "everyone and takes no score; change the rubric to grade it again")
             if expected_revision is not None and self.revisions(student)[item_id] != expected_revision:
                 raise StaleEdit(self._stale_reason(student, item_id, expected_revision))
             if not 0 <= points <= item.max_points:

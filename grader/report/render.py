@@ -85,7 +85,7 @@ def item_stats(rubric: RubricSummary, results: list[SubmissionResult]) -> list[d
     stats = []
     for spec in rubric.items:
         found = [item for result in results for item in result.items if item.id == spec["id"]]
-        done = [item for item in found if item.status != "manual"]
+        done = [item for item in found if item.status not in ("manual", "void")]  # a void item has no spread
         stats.append({
             "id": spec["id"], "title": spec["title"], "max": spec["points"],
             "mean": sum(item.points for item in done) / len(done) if done else None,

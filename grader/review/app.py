@@ -472,7 +472,7 @@ def _points(text: str) -> float:
 
 
 def _manual_items(rubric) -> list[dict]:
-    return [item for item in rubric.items if "manual" in item.get("kinds", [])]
+    return [item for item in rubric.items if "manual" in item.get("kinds", []) and not item.get("void_points")]
 
 
 def _sort_link(params, column: str) -> str:
