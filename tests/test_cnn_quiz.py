@@ -147,6 +147,30 @@ def test_a_void_item_takes_no_score_and_is_one_visible_test_on_gradescope(graded
         "visibility": "visible"}]
 
 
+def test_the_students_self_check_says_what_grading_says_of_the_public_rules(graded, cache_dir):
+    from grader.gradebook import Gradebook
+    from grader.selfcheck.check import SelfChecker
+    from grader.selfcheck.public import load_public_rubric
+    from grader.run import NotebookRunner
+
+    out, _ = graded
+    loaded = load_public_rubric(RUBRIC)
+    runner = NotebookRunner(cell_timeout_s=60, notebook_timeout_s=300, cache_dir=cache_dir, sandbox=None)
+    with Gradebook(out / "gradebook.sqlite") as book:
+        for student, name in (("2024002", "배도현"), ("2024004", "조하준"), ("2024005", "홍서우")):
+            report = SelfChecker(loaded, runner).check(SUBMISSIONS / f"{name}({student}).ipynb")
+            graded_checks = {(item.id, check.name): (check.passed, check.message)
+                             for item in book.result(student).items for check in item.checks}
+            public = {(item.id, verdict.name): (verdict.passed, verdict.message) for item in report.items
+                      for verdict in item.checks if verdict.public}
+            assert sorted(public) == [("1.1", "trains your own class with a Conv2d, no pretrained model"),
+                                      ("1.2", "the same fitted values as your (1)"),
+                                      ("1.2", "trains no torch.nn layer (plain tensors or your own class)")]
+            assert public == {key: graded_checks[key] for key in public}, student
+        void = next(item for item in report.items if item.id == "2.2")
+        assert void.answer == "withdrawn by the instructor (void): its points are given to everyone"
+
+
 def test_the_rubric_lints_clean_and_says_the_item_is_void(cache_dir):
     done = run_cli("rubric", "lint", str(RUBRIC), "--no-sandbox", env_cache=cache_dir)
     output = " ".join(done.stdout.split())

@@ -10,6 +10,7 @@ whether it is right.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from time import monotonic
@@ -127,8 +128,10 @@ class SelfChecker:
                seconds: float) -> SelfCheckReport:
         """The report on a notebook `nb` (as submitted) whose run is `execution`."""
         spec = self.rubric.spec
-        student = Trace.of(execution.evidence, execution.run_cells) if execution.evidence is not None else None
         layout = locate(nb, spec.item_ids)
+        # With the notebook's regions: a `reproduces` check reads another item's cells.
+        student = (dataclasses.replace(Trace.of(execution.evidence, execution.run_cells), regions=layout.regions)
+                   if execution.evidence is not None else None)
         read = read_answers(self.answers, spec.item_ids, spec.true_false_items,
                             [group.items for group in spec.choose_all], spec.choice_options, nb, layout)
         snippets, answers, choices = read.snippets, read.true_false, read.choices
@@ -186,7 +189,7 @@ class SelfChecker:
             blocked = blocked_reason(item.needs_execution, cells, execution, student, None)
             ctx = item_context(public, NO_TOLERANCE, self._no_reference, student, nb, cells, execution,
                                snippets, answer, drawn, choice)
-        report.checks = [_verdict(released, ctx, blocked) for released in item.checks]
+        report.checks = _gated([_verdict(released, ctx, blocked) for released in item.checks], item)
         if report.answer == "unanswered" and item.answer_kind == "code":
             public_passed = public is not None and all(verdict.passed for verdict in report.checks if verdict.public)
             if public_passed:
@@ -265,6 +268,17 @@ class SelfChecker:
                     raise SelfCheckError(
                         f"{folder} holds more than {limit // 2**20} MB, the exam's disk limit; the check runs a copy "
                         "of the notebook's folder: put the notebook and its data in a folder of their own")
+
+
+def _gated(verdicts: list[Verdict], item: PublicItem) -> list[Verdict]:
+    """As grading does: a public rule that gates the item and fails leaves the item's other checks no points."""
+    closed = next((verdict.name for released, verdict in zip(item.checks, verdicts) if verdict.passed is False
+                   and isinstance(released, PublicCheck) and getattr(released.check, "gate", False)), None)
+    if closed is None:
+        return verdicts
+    why = f"0 points: the item's rule '{closed}' failed"
+    return [verdict if verdict.name == closed or not verdict.public else verdict.model_copy(update={
+        "passed": False, "message": f"{verdict.message}; {why}" if verdict.message else why}) for verdict in verdicts]
 
 
 def _verdict(released: PublicCheck | HiddenCheck, ctx: ItemContext | None, blocked: tuple[str, str] | None) -> Verdict:

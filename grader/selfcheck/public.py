@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError
 from grader.rubric import Item, LoadedRubric, RubricError, load_rubric
 from grader.rubric.load import RUBRIC_FILE, describe_errors, read_template, read_yaml
 from grader.rubric.models import (CHECK_KINDS, REFERENCE_KINDS, AnswerKind, Check, ChooseAllGroup, Execution,
-                                  Rubric, StrictModel, SubmissionFiles)
+                                  ReproducesCheck, Rubric, StrictModel, SubmissionFiles, Tolerance)
 from grader.run.warm import imports_of
 from grader.submission import SELF_CHECK_FOLDER
 
@@ -118,6 +118,14 @@ def template_cells_hash(template: nbformat.NotebookNode) -> str:
     return f"sha256:{hashlib.sha256(encoded).hexdigest()}"
 
 
+def _with_tolerance(check: Check, default: Tolerance) -> Check:
+    """A public check that compares numbers of the student's own (`reproduces`) with the rubric's default tolerance
+    written in, since the bundle has no default: a tolerance for comparing a notebook with itself gives no key away."""
+    if isinstance(check, ReproducesCheck) and check.tolerance is None:
+        return check.model_copy(update={"tolerance": default})
+    return check
+
+
 def public_view(rubric: Rubric, preload: list[str], template: nbformat.NotebookNode) -> PublicRubric:
     """The rubric without anything that would give an answer away. preload: the modules warm kernels import
     (the bundle has no solution to read them from); template: the rubric's, whose cells' hash is recorded."""
@@ -133,7 +141,8 @@ def public_view(rubric: Rubric, preload: list[str], template: nbformat.NotebookN
         PublicItem(
             id=item.id, title=item.title, points=item.points, answer_kind=item.answer_kind, options=item.choice_options,
             needs_execution=item.needs_execution, asks_to_print=item.asks_to_print, void_points=item.void_points,
-            checks=[PublicCheck(visibility="public", check=check) if item.is_public(check) else
+            checks=[PublicCheck(visibility="public", check=_with_tolerance(check, rubric.tolerance))
+                    if item.is_public(check) else
                     HiddenCheck(visibility="hidden", kind=check.kind, name=check.name, points=check.points)
                     for check in item.checks],
         )
