@@ -53,7 +53,9 @@ class CaptureSpec:
     expression: str  # "" for module_output, which finds its module by class
     inputs_array: str | None = None
     inputs_expression: str | None = None
-    module_class: str | None = None  # module_output: the class name of the module to evaluate (the latest built)
+    # module_output: the class name of the module to evaluate (the latest built); None: the latest network of a class
+    # the notebook wrote that no other module holds
+    module_class: str | None = None
 
     def plain(self) -> dict[str, str]:
         return {key: value for key, value in vars(self).items() if value is not None}
@@ -92,7 +94,7 @@ class CapturePlan:
 
 def plan_captures(items: list[Item], nb: nbformat.NotebookNode, layout: Layout,
                   reference_inputs: dict[str, np.ndarray] | None,
-                  first_inputs: dict[str, tuple[str, np.ndarray]] | None = None) -> CapturePlan:
+                  first_inputs: dict[str, tuple[str | None, np.ndarray]] | None = None) -> CapturePlan:
     """The captures of `items` for a run of `nb` top to bottom.
 
     reference_inputs: for a student's run, the reference's captured model inputs by capture id (a

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from grader.grading import Grader
@@ -71,3 +72,22 @@ def test_a_missing_variable_and_an_unanswered_item_say_what_is_missing(grader, t
                 ("low loss", 0.0,
                  "no code cell answers this item, so `net` on the grader's data could not be evaluated")],
     }
+
+
+def test_the_latest_network_of_the_notebooks_own_class_is_evaluated_whatever_its_name(tmp_path):
+    from grader.captures import CapturePlan, CaptureSpec
+
+    nb = exam("import torch\nclass Inner(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+              "        self.w = torch.nn.Parameter(torch.tensor([2.0]))\n    def forward(self, x):\n"
+              "        return self.w * x\nclass Outer(torch.nn.Module):\n    def __init__(self):\n"
+              "        super().__init__()\n        self.inner = Inner()\n    def forward(self, x):\n"
+              "        return self.inner(x) + 1\nmine = Outer()\nlayer = torch.nn.Linear(1, 1)")
+    plan = CapturePlan()
+    plan.inputs["inputs-1.npy"] = np.array([1.0, 3.0])
+    plan.add(1, CaptureSpec("1.1/0", "module_output", "", inputs_array="inputs-1.npy"))
+    runner = NotebookRunner(cell_timeout_s=30, notebook_timeout_s=60, cache_dir=tmp_path / "cache", sandbox=None)
+    evidence = runner.run(nb, tmp_path, None, plan).evidence
+    capture = evidence.captures["1.1/0"]
+    # Outer holds Inner, so Outer is the network; the library's Linear is not a class of the notebook's own.
+    assert (capture.error, evidence.array(capture.array).tolist()) == (None, [3.0, 7.0])
+    assert not any(forward.run == 1 for forward in evidence.forwards)  # the grader's evaluation records nothing

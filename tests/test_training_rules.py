@@ -205,3 +205,18 @@ def test_rules_are_validated_when_the_rubric_is_read():
     with pytest.raises(ValidationError, match="reproduces item '1.9', which is not in the rubric"):
         Rubric.model_validate({"id": "r", "title": "t", "total": 1, "tolerance": {"rtol": 0, "atol": 0}, "items": [
             {"id": "1.1", "title": "t", "checks": [{"kind": "reproduces", "name": "n", "item": "1.9", "points": 1}]}]})
+
+
+def test_a_network_of_the_students_own_class_is_found_and_compared_whatever_its_name():
+    item = Item.model_validate({"id": "1.1", "title": "t", "checks": [
+        {"kind": "module", "name": "the network asked for", "points": 3}]})
+    # The reference's Net holds its weight itself and trains it; the students' classes were built, never trained.
+    reference = Recorded().module("m1", [("__main__.Net", NOTEBOOK)], {"W": [1, 2]}).step({"m1.W": [1, 2]}, run=1)
+    same = Recorded().module("m1", [("__main__.MyModel", NOTEBOOK)], {"weights": [1, 2]})
+    other = Recorded().module("m1", [("__main__.Wider", NOTEBOOK)], {"W": [1, 3]})
+    library = Recorded().module("m1", LINEAR, {"weight": [1, 2]})
+    results = [CHECKS["module"](item.checks[0], context(item, student.evidence, reference.evidence))
+               for student in (same, other, library)]
+    assert [(result.passed, result.message) for result in results] == [
+        (True, ""), (False, "your network Wider has parameters of shapes [[1, 3]], which are not those asked for"),
+        (False, "no network was found for this part")]

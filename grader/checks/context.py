@@ -14,6 +14,7 @@ from grader.assets.boxes import DrawnImage
 from grader.evidence import Evidence, ModuleInfo
 from grader.evidence.model import ForwardEvent
 from grader.evidence.trace import Phase, last_output_before, match_phases, phases, trained_module
+from grader.evidence.training import is_own
 from grader.execution import Execution
 from grader.notebook.answers import Snippet
 from grader.notebook.printed import MAX_OUTPUT_CHARS, PrintedArray, output_text, parse_printed
@@ -76,17 +77,20 @@ class ItemContext:
                    matched=matched, item_cells=item_cells, **answers)
 
     def student_module(self) -> ModuleInfo | None:
-        """The module the student trained in the first phase; failing that, the
-        last module of the reference's class built in this item's cells."""
+        """The module the student trained in the first phase; failing that, the last module built in this item's
+        cells of the reference's class, or, where the reference's network is a class of its own, the last network
+        of a class the student wrote (whatever its name) that no other module holds."""
         if self.student is None:
             return None
         module = trained_module(self.student.evidence, self.matched.get(1))
         if module is not None:
             return module
-        wanted = self.reference_module().class_
+        wanted = self.reference_module()
+        modules = self.student.evidence.modules.values()
+        held = {child for module in modules for child in module.children}
         built_here = [
-            module for module in self.student.evidence.modules.values()
-            if self.student.run_cells.get(module.run) in self.item_cells and module.class_ == wanted
+            module for module in modules if self.student.run_cells.get(module.run) in self.item_cells and (
+                module.key not in held and is_own(module) if is_own(wanted) else module.class_ == wanted.class_)
         ]
         return built_here[-1] if built_here else None
 

@@ -11,6 +11,7 @@ from grader.checks.captured import captured
 from grader.checks.context import ItemContext, Trace
 from grader.evidence import TensorData
 from grader.evidence.trace import trained_module
+from grader.evidence.training import is_own
 from grader.results import CheckResult
 from grader.rubric import Item, Tolerance
 from grader.rubric.models import TensorCheck
@@ -79,9 +80,10 @@ def result(spec_name: str, points: float, comparison: Comparison, public: bool) 
                        detail=comparison.detail)
 
 
-def reference_first_inputs(items: list[Item], reference: Trace) -> dict[str, tuple[str, np.ndarray]]:
-    """For each `tensor` check, by capture id: the reference's trained module's class and the input of its first
-    forward pass, for evaluating a student's network that never computed a prediction (grader.captures)."""
+def reference_first_inputs(items: list[Item], reference: Trace) -> dict[str, tuple[str | None, np.ndarray]]:
+    """For each `tensor` check, by capture id: the reference's trained module's class (None for a class of the
+    solution's own: the student's may have any name) and the input of its first forward pass, for evaluating a
+    student's network that never computed a prediction (grader.captures)."""
     module = trained_module(reference.evidence, reference.phases[0] if reference.phases else None)
     if module is None:
         return {}
@@ -89,7 +91,8 @@ def reference_first_inputs(items: list[Item], reference: Trace) -> dict[str, tup
     inputs = forward.input.array() if forward is not None and forward.input is not None else None
     if inputs is None:
         return {}
-    return {capture_id(item, index): (module.class_, inputs) for item in items
+    module_class = None if is_own(module) else module.class_
+    return {capture_id(item, index): (module_class, inputs) for item in items
             for index, spec in enumerate(item.checks) if isinstance(spec, TensorCheck)}
 
 

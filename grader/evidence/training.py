@@ -88,6 +88,25 @@ def class_matches(full_name: str, rule: str) -> bool:
     return qualname == rule_class and (not rule_module or module == rule_module or module.startswith(rule_module + "."))
 
 
+def parameter_shapes_within(evidence: Evidence, module: ModuleInfo) -> list[list[int]]:
+    """The shapes of every parameter of the module and the modules inside it, sorted (the order layers are held
+    in, and their names, differ between equal networks)."""
+    shapes, stack, seen = [], [module], set()
+    while stack:
+        current = stack.pop()
+        if current.key in seen:
+            continue
+        seen.add(current.key)
+        shapes += [list(param.shape) for param in current.params]
+        stack += [evidence.modules[child] for child in current.children if child in evidence.modules]
+    return sorted(shapes)
+
+
+def is_own(module: ModuleInfo) -> bool:
+    """The module's class was written by the student (in the notebook or a file of the submission)."""
+    return _classes_of(module)[0].own
+
+
 def _classes_of(module: ModuleInfo) -> list[ClassInfo]:
     # Evidence from before the probe recorded bases: the class alone, by its module.
     return module.classes or [ClassInfo(name=f"{module.module}.{module.class_}",
