@@ -161,7 +161,7 @@ def test_gradescope_results_follow_the_spec(out, cache_dir):
 def test_feedback_pages_of_every_sample_give_nothing_away(out, cache_dir):
     done = run_cli("feedback", "--out", str(out), env_cache=cache_dir)
     pages = sorted((out / "feedback").glob("*.html"))
-    assert done.stderr.strip() == f"wrote {len(pages)} feedback page(s) in {out / 'feedback'}" and len(pages) == 23
+    assert done.stderr.strip() == f"wrote {len(pages)} feedback page(s) in {out / 'feedback'}" and len(pages) == 25
     guidance = "The last gradient is close to 0"
     for page in pages:
         text = page.read_text(encoding="utf-8")

@@ -65,6 +65,11 @@ EXPECTED = {
     "2022021": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", ["crawl-substituted"]),  # the course's crawl cell
     "2022022": (FULL_P1, (6, 6, 6, 6), ALL_TF, "needs-review", ["crawl-substituted"]),  # fastbook's
     "2022023": ((7, 10, 15, 15), (6, 6, 6, 6), ALL_TF, "needs-review", ["crawl-substituted"]),  # icrawler, iu/hynn
+    # Copies (scripts/build_copies.py; tests/test_similarity.py ranks them): 이서연's renamed, re-commented, (2)
+    # and (3) merged into one cell, run again: graded as 이서연 is, the merged cell still read as both items.
+    "2022024": (NO_P1, (6, 6, 6, 6), ALL_TF, "needs-review", []),
+    # 한예린's with her stored outputs and no images: Problem 1 from those outputs, as 문서아's.
+    "2022025": ((0, 0, 3.5, 2.5), (6, 6, 6, 6), ALL_TF, "needs-review", []),
 }
 
 

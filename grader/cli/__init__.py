@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from grader.cli import assets, author, grade, outputs, review, selfcheck, slurm_task
+from grader.cli import assets, author, grade, outputs, review, selfcheck, similarity, slurm_task
 from grader.cli.gradescope import gradescope_app
 
 app = typer.Typer(help="Grade deep-learning exams written as Jupyter notebooks.", no_args_is_help=True,
@@ -24,6 +24,8 @@ app.command("release")(selfcheck.release)
 app.command("check")(selfcheck.check)
 app.command("assign")(author.assign_command)
 app.command("review")(review.review)
+app.add_typer(similarity.similarity_app, name="similarity",
+              help="Which submissions look copied: a ranked table, side-by-side pages, a CSV (staff only).")
 app.command("slurm-task", hidden=True)(slurm_task.slurm_task)
 app.add_typer(gradescope_app, name="gradescope", help="Grade inside Gradescope: build the autograder zip, turn a "
                                                       "graded submission into Gradescope's results.json.")

@@ -1,5 +1,7 @@
-"""The gradebook: SQLite storage of results, manual scores, overrides and regrades."""
+"""The gradebook: SQLite storage of results, manual scores, overrides, regrades and decisions about similar pairs."""
 
-from grader.gradebook.store import Gradebook, GradebookError, GradingSources, Regrade, RubricSummary, StaleEdit
+from grader.gradebook.store import (PAIR_DECISIONS, Gradebook, GradebookError, GradingSources, PairReview, Regrade,
+                                    RubricSummary, StaleEdit)
 
-__all__ = ["Gradebook", "GradebookError", "GradingSources", "Regrade", "RubricSummary", "StaleEdit"]
+__all__ = ["PAIR_DECISIONS", "Gradebook", "GradebookError", "GradingSources", "PairReview", "Regrade",
+           "RubricSummary", "StaleEdit"]

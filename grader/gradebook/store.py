@@ -75,7 +75,13 @@ CREATE TABLE IF NOT EXISTS regrades (
     proposed TEXT, rubric TEXT, error TEXT,
     decided_by TEXT, decided_at TEXT, reason TEXT, before_total REAL, after_total REAL
 );
+CREATE TABLE IF NOT EXISTS pair_reviews (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    first TEXT NOT NULL, second TEXT NOT NULL,
+    decision TEXT NOT NULL, note TEXT NOT NULL, by TEXT NOT NULL, at TEXT NOT NULL, score REAL
+);
 """
+# pair_reviews: a TA looked at two submissions the similarity ranking put side by side; first < second, their keys.
 # regrades.base: the revision of the submission's automatic result the regrade would replace.
 # regrades.state: running -> ready | failed -> accepted | discarded.
 
@@ -173,6 +179,27 @@ class Regrade(BaseModel):
     reason: str | None = None
     before_total: float | None = None
     after_total: float | None = None
+
+
+PairDecision = Literal["no-concern", "undecided", "refer"]
+PAIR_DECISIONS: dict[str, str] = {
+    "no-concern": "looked at, no concern",
+    "undecided": "looked at, undecided",
+    "refer": "refer to the instructor",
+}
+
+
+class PairReview(BaseModel):
+    """What a TA decided about a pair of similar submissions. It changes no score: a copy is the instructor's
+    call, taken outside the grader."""
+
+    first: str
+    second: str
+    decision: PairDecision
+    note: str  # staff only
+    by: str
+    at: str
+    score: float | None = None  # the pair's similarity score when it was looked at
 
 
 class Gradebook:
@@ -438,6 +465,41 @@ class Gradebook:
                 " WHERE student = ? AND state = 'accepted' ORDER BY id", (student,))
         ]
         return sorted(entries, key=lambda entry: entry["at"])  # ISO times in UTC sort as text
+
+    # -- similar pairs: what a TA decided, never a score ------------------------------
+
+    def review_pair(self, first: str, second: str, decision: str, note: str, by: str,
+                    score: float | None = None) -> PairReview:
+        """Record that `by` looked at a pair and what they decided; the history keeps every decision."""
+        if not by.strip():
+            raise GradebookError("say who looked at the pair", field="by")
+        if decision not in PAIR_DECISIONS:
+            raise GradebookError(f"unknown decision {decision!r}; one of: {', '.join(PAIR_DECISIONS)}")
+        first, second = sorted((first, second))
+        if first == second:
+            raise GradebookError(f"a pair is two submissions; {first} was given twice")
+        with self._write_lock():
+            known = {row[0] for row in self.db.execute(
+                "SELECT student FROM submissions WHERE student IN (?, ?)", (first, second))}
+            unknown = [key for key in (first, second) if key not in known]
+            if unknown:
+                raise GradebookError(f"no submission {', '.join(unknown)} in this gradebook")
+            review = PairReview(first=first, second=second, decision=decision, note=note.strip(), by=by.strip(),
+                                at=datetime.now(timezone.utc).isoformat(timespec="seconds"), score=score)
+            self.db.execute("INSERT INTO pair_reviews (first, second, decision, note, by, at, score)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?)", (review.first, review.second, review.decision,
+                                                              review.note, review.by, review.at, review.score))
+        return review
+
+    def pair_reviews(self) -> list[PairReview]:
+        """Every decision about a pair, oldest first."""
+        return [PairReview(first=first, second=second, decision=decision, note=note, by=by, at=at, score=score)
+                for first, second, decision, note, by, at, score in self.db.execute(
+                    "SELECT first, second, decision, note, by, at, score FROM pair_reviews ORDER BY id")]
+
+    def latest_pair_reviews(self) -> dict[tuple[str, str], PairReview]:
+        """(first, second) -> the latest decision about that pair."""
+        return {(review.first, review.second): review for review in self.pair_reviews()}
 
     # -- revisions: what an edit was made against ----------------------------------------
 
