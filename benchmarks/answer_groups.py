@@ -20,8 +20,9 @@ every answer, though a group shows each text once for all who wrote it.
   (2 each).
 
 The threshold sweep (the class of 90) shows what DISTANCE_THRESHOLD was chosen from: the actions, the answers taken
-out, and the pairwise precision of the groups (of the pairs of answers put in one group, the share that make the
-same argument).
+out, the answers unlike their group (those taken out, and one of each pair of two arguments, which is graded answer
+by answer), and the pairwise precision of the groups (of the pairs of answers put in one group, the share that make
+the same argument).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Count:
     groups: int  # of two or more, graded at once
     in_groups: int  # answers scored by a group's one action
     taken_out: int
+    unlike: int  # answers in a group of two or more that argue otherwise than most of it (or, in a pair, than the other)
     actions_without: int
     actions_with: int
     precision: float  # of the pairs of answers in one group, the share of one argument
@@ -83,10 +85,11 @@ def count(answers: Mapping[str, str], arguments: Mapping[str, str], threshold: f
     written = {student: answer for student, answer in answers.items() if normalise(answer)}
     empty = len(answers) - len(written)
     groups = [group for group in group_answers(written, threshold=threshold) if group.size >= 2]
-    graded_at_once = taken_out = 0
+    graded_at_once = taken_out = unlike = 0
     acted_on_groups = 0
     for group in groups:
         argument, most = Counter(arguments[student] for student in group.members).most_common(1)[0]
+        unlike += group.size - most
         if most < 2:
             continue
         graded_at_once += most
@@ -96,18 +99,19 @@ def count(answers: Mapping[str, str], arguments: Mapping[str, str], threshold: f
     empty_actions = 2 if empty else 0
     pairs = [(a, b) for group in groups for a, b in itertools.combinations(group.members, 2)]
     return Count(
-        answers=len(answers), groups=acted_on_groups, in_groups=graded_at_once, taken_out=taken_out,
+        answers=len(answers), groups=acted_on_groups, in_groups=graded_at_once, taken_out=taken_out, unlike=unlike,
         actions_without=2 * len(written) + empty_actions,
         actions_with=1 + taken_out + 2 * acted_on_groups + empty_actions + 1 + 2 * one_by_one,
         precision=sum(arguments[a] == arguments[b] for a, b in pairs) / len(pairs) if pairs else 1.0)
 
 
 def table(rows: list[tuple[str, Count]]) -> str:
-    lines = ["| answers | n | groups graded at once | answers in them | taken out | actions without groups "
-             "| with groups | per graded answer without | with | pair precision |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| answers | n | groups graded at once | answers in them | taken out | unlike their group "
+             "| actions without groups | with groups | per graded answer without | with | pair precision |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, c in rows:
-        lines.append(f"| {name} | {c.answers} | {c.groups} | {c.in_groups} | {c.taken_out} | {c.actions_without} | "
+        lines.append(f"| {name} | {c.answers} | {c.groups} | {c.in_groups} | {c.taken_out} | {c.unlike} | "
+                     f"{c.actions_without} | "
                      f"{c.actions_with} | {c.actions_without / c.answers:.2f} | {c.actions_with / c.answers:.2f} | "
                      f"{c.precision:.3f} |")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from grader.gradebook import Gradebook
+from grader.gradebook import Gradebook, StaleEdit
 from grader.review.app import ReviewConfig, create_app
 from grader.review.groups import AnswerGroup, group_answers, group_id, normalise, same_texts
 from tests import review_book
@@ -312,3 +312,33 @@ def test_an_older_gradebook_opens_and_gains_answer_groups(book_path):
         assert book.set_group_score("2.5", "g", {"2022002": book.revisions("2022002")["2.5"]}, 1.0, "", "Kim",
                                     take_outs_revision=book.take_outs_revision("2.5")) == ["2022002"]
         assert [(e["points"], e["group"], e["group_size"]) for e in book.history("2022002")] == [(1.0, "g", 1)]
+
+
+def test_a_take_out_while_a_group_is_being_scored_refuses_it(book_path):
+    with Gradebook(book_path) as book:
+        worked_out = book.take_outs_revision("2.5")
+        members = {student: book.revisions(student)["2.5"] for student in ("2022001", "2022002", "2022004")}
+        book.set_alone("2022002", "2.5", True, "Lee")
+        with pytest.raises(StaleEdit) as refused:
+            book.set_group_score("2.5", GROUP, members, 5.0, "", "Kim", take_outs_revision=worked_out)
+        assert re.fullmatch(r"Lee took 2022002 out of its answer group for item 2.5 at \S+, while you were scoring, so "
+                            r"the groups may have changed; no answer was scored. Reload to see the groups as they are, "
+                            r"then score again", str(refused.value))
+    assert history(book_path)["2022001"] == []
+
+
+def test_a_take_out_moves_with_its_submission_to_a_new_key(book_path):
+    with Gradebook(book_path) as book:
+        book.set_alone("2022003", "2.5", True, "Kim")
+        assert book.follow({"2022099": {"file": "2022003.ipynb"}}) == {"2022003": "2022099"}
+        assert list(book.alone("2.5")) == ["2022099"]
+
+
+def test_empty_answers_are_left_to_the_queues_own_button(book_path):
+    with Gradebook(book_path) as book:
+        book.store(review_book.submission("2022003", answer=""))
+    page = client(book_path).get("/queue/2.5/groups").text
+    assert shown_groups(page) == [(GROUP, ["2022001", "2022002", "2022004"])] and shown_alone(page) == []
+    intro = re.sub(r"\s+", " ", re.sub(r"<.*?>", "", page.split('<p class="muted">')[1].split("</p>")[0]))
+    assert intro.endswith("Back to the queue, one answer at a time: 1 waiting answer is empty, and the queue scores "
+                          "it 0 at once.")

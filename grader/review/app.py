@@ -453,7 +453,8 @@ class _Review:
             waiting_in={group.id: sum(shown.items[student].status == "manual" for student in group.members)
                         for group in together},
             pending=sum(waiting(result, item_id) for result in shown.results.values()),
-            rejected=rejected, vanished=rejected is not None and shown.group(rejected.item) is None, done=done,
+            rejected=rejected, vanished=rejected is not None and all(group.id != rejected.item for group in together),
+            done=done,
             member_field=MEMBER_FIELD)
 
     def score_group(self, request: Request, form: dict[str, str]) -> Response:

@@ -17,12 +17,8 @@ import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import cosine_distances
-
-# Measured on benchmarks/answers_2.5.yaml (docs/review.md#answer-groups): at 0.60-0.70 about one grouped answer in
-# twelve argues otherwise than its group and is taken out by hand; from 0.75 on, groups of different arguments merge.
+# Measured by benchmarks/answer_groups.py (docs/review.md#answer-groups): from 0.55 to 0.7 one grouped answer (of 33 to
+# 45) is taken out by hand; from 0.75 on, groups of different arguments merge. 0.65 keeps a step below that edge.
 DISTANCE_THRESHOLD = 0.65
 NGRAMS = (2, 4)
 # Markdown's emphasis, code, heading, quote, table and LaTeX markers: how an answer is typeset, not what it says.
@@ -62,6 +58,11 @@ def group_answers(answers: Mapping[str, str], alone: Collection[str] = (),
     """Every student of `answers` (student -> answer) in exactly one group: largest first, ties by first member.
     Answers with no text once normalised make one group of their own. `alone`: students a TA took out of their
     group, each in a group of one; taken out after clustering, so the other groups stay as they were."""
+    # Imported here: scikit-learn takes over a second to import, which every `grader` command would pay otherwise.
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_distances
+
     texts = {student: normalise(answer) for student, answer in answers.items()}
     written = sorted(student for student, text in texts.items() if text)
     memberships: list[list[str]] = [[student for student in sorted(texts) if not texts[student]]]
