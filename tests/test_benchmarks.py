@@ -70,6 +70,17 @@ def test_selfcheck(cache_dir):
     ]
 
 
+def test_answer_groups():
+    done = bench(str(BENCHMARKS / "answer_groups.py"), "--thresholds", "0.65")
+    lines = done.stdout.splitlines()
+    header = ("| answers | n | groups graded at once | answers in them | taken out | unlike their group | actions without "
+              "groups | with groups | per graded answer without | with | pair precision |")
+    assert lines[:6] == ["Item 2.5, DISTANCE_THRESHOLD = 0.65", "", header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+                         "| samples (submissions/dl2022-midterm) | 22 | 1 | 19 | 0 | 0 | 44 | 10 | 2.00 | 0.45 | 1.000 |",
+                         "| a class of 90 (answers_2.5.yaml) | 90 | 12 | 43 | 1 | 4 | 176 | 117 | 1.96 | 1.30 | 0.866 |"]
+    assert lines[-1] == "| threshold 0.65 | 90 | 12 | 43 | 1 | 4 | 176 | 117 | 1.96 | 1.30 | 0.866 |"
+
+
 def heredocs(script: str) -> list[str]:
     """The bodies of the script's quoted here-documents (`<<'EOF'` … `EOF`): Python, in gpu_check.sh."""
     return re.findall(r"<<'EOF'[^\n]*\n(.*?)^EOF$", script, re.S | re.M)

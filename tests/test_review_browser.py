@@ -270,3 +270,72 @@ def test_empty_answers_get_0_from_the_queue_and_enter_on_that_button_is_its_own(
                 for student in review_book.STUDENTS} == {
             "2022001": [], "2022002": [(0.0, TA, "no answer was written")],
             "2022003": [(0.0, TA, "no answer was written")], "2022004": [(4.0, "Lee", "")]}
+
+
+# Three alike answers (2022004's scored 4 by Lee already) and one of another argument.
+GROUPED = {
+    "2022001": "최종업데이트에서 계산된 미분계수가 거의 0이므로 잘 수렴했다고 판단된다.",
+    "2022002": "최종 업데이트에서 계산된 미분계수가 거의 0이므로 잘 수렴했다고 판단되어진다.",
+    "2022003": "참값을 모르기 때문에 잘 되었는지 알 수 없다.",
+    "2022004": "**최종업데이트에서** 계산된 미분겨수가 거의 0이므로 잘 수렴햇다고 판단된다",
+}
+
+
+def members(section) -> list[str]:
+    return [entry.get_attribute("data-student") for entry in section.find_elements(By.CSS_SELECTOR, "li[data-student]")]
+
+
+def test_grade_a_group_of_alike_answers_after_taking_one_out(server, browser):
+    url, token, book_path = server
+    with Gradebook(book_path) as book:
+        for student, answer in GROUPED.items():
+            book.store(review_book.submission(student, answer=answer))
+    browser.get(f"{url}/queue/2.5?token={token}")
+    browser.find_element(By.ID, "groups-link").click()
+    (group,) = browser.find_elements(By.CSS_SELECTOR, "section.group")
+    assert members(group) == ["2022001", "2022002", "2022004"]
+    assert members(browser.find_element(By.ID, "alone")) == ["2022003"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "review-groups.png"))
+
+    # 2022002 is taken out: it stands alone, and the group is the other two
+    group.find_element(By.CSS_SELECTOR, 'li[data-student="2022002"] form.take-out button').click()
+    until_gone(browser, group)
+    (group,) = browser.find_elements(By.CSS_SELECTOR, "section.group")
+    assert members(group) == ["2022001", "2022004"]
+    assert members(browser.find_element(By.ID, "alone")) == ["2022002", "2022003"]
+
+    # one form for the group; Lee's score is replaced only because the box says so
+    form = group.find_element(By.CSS_SELECTOR, "form.group-score")
+    form.find_element(By.NAME, "points").send_keys("5")
+    form.find_element(By.NAME, "comment").send_keys("미분계수 근거가 맞음")
+    form.find_element(By.NAME, "replace").click()
+    form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    until_gone(browser, form)
+    group_id = browser.find_element(By.CSS_SELECTOR, "section.group").get_attribute("data-group")
+    assert browser.find_element(By.ID, "group-scored").text == f"Group {group_id}: 2 answers scored."
+    assert [entry.text for entry in browser.find_elements(By.CSS_SELECTOR, "section.group strong.given")] == [
+        "5 / 6", "5 / 6"]
+
+    # the one taken out, graded by itself from the queue
+    browser.find_element(By.CSS_SELECTOR, '#alone li[data-student="2022002"] a').click()
+    assert current_student(browser) == "2022002"
+    answer = browser.find_element(By.ID, "answer")
+    press(browser, "3", "\ue007")
+    until_gone(browser, answer)
+    with Gradebook(book_path) as book:
+        given = {student: (item.points, item.status, item.manual.by if item.manual else None)
+                 for student in review_book.STUDENTS for item in book.result(student).items if item.id == "2.5"}
+        entries = {student: [(e["by"], e["points"], e["group"], e["group_size"]) for e in book.history(student)]
+                   for student in review_book.STUDENTS}
+    assert given == {"2022001": (5.0, "partial", TA), "2022002": (3.0, "partial", TA),
+                     "2022003": (0.0, "manual", None), "2022004": (5.0, "partial", TA)}
+    assert entries == {"2022001": [(TA, 5.0, group_id, 2)], "2022002": [(TA, 3.0, None, None)], "2022003": [],
+                       "2022004": [("Lee", 4.0, None, None), (TA, 5.0, group_id, 2)]}
+
+    browser.get(f"{url}/students/2022004")
+    history = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+               for row in browser.find_elements(By.CSS_SELECTOR, "table.history tr")[1:]]
+    assert [row[1:] for row in history] == [
+        ["Lee", "2.5", "manual", "?", "4", "", ""],
+        [TA, "2.5", f"manual, group score (group {group_id}, 2 answers)", "4", "5", "미분계수 근거가 맞음", ""]]

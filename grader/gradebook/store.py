@@ -65,7 +65,12 @@ CREATE TABLE IF NOT EXISTS manual_scores (
     student TEXT NOT NULL, item TEXT NOT NULL,
     points REAL NOT NULL, comment TEXT NOT NULL, by TEXT NOT NULL, at TEXT NOT NULL,
     kind TEXT NOT NULL, automatic_points REAL, notebook_hash TEXT NOT NULL,
-    previous_points REAL, reason TEXT NOT NULL DEFAULT ''
+    previous_points REAL, reason TEXT NOT NULL DEFAULT '',
+    group_id TEXT, group_size INTEGER
+);
+CREATE TABLE IF NOT EXISTS group_take_outs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item TEXT NOT NULL, student TEXT NOT NULL, alone INTEGER NOT NULL, by TEXT NOT NULL, at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS regrades (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -84,6 +89,9 @@ CREATE TABLE IF NOT EXISTS pair_reviews (
 # pair_reviews: a TA looked at two submissions the similarity ranking put side by side; first < second, their keys.
 # regrades.base: the revision of the submission's automatic result the regrade would replace.
 # regrades.state: running -> ready | failed -> accepted | discarded.
+# manual_scores.group_id, group_size: the answer group (grader.review.groups) a score was given to at once, or NULL.
+# group_take_outs: a TA's choice that a student's answer to an item stands alone, out of its answer group (alone=1),
+# or is back in it (alone=0); the latest row of an item and student holds.
 
 # Columns of `submissions` that older gradebooks lack, added when one is opened: name -> definition.
 _LATER_COLUMNS = {
@@ -106,6 +114,7 @@ _TELL_THE_LMS = ("UPDATE submissions SET lms = CASE WHEN name_in_file IS NULL TH
 _LATER_MANUAL_COLUMNS = {
     "previous_points": "REAL",  # before the review page showed before/after
     "reason": "TEXT NOT NULL DEFAULT ''",  # before the comment (the student's) and the reason (staff's) were apart
+    "group_id": "TEXT", "group_size": "INTEGER",  # before answer groups
 }
 # Run once, when `manual_scores` gains `reason`. An override's one text was typed as its "reason (required)", so it
 # becomes the reason, which students never see; a manual score's was a "comment" and stays the student's comment.
@@ -356,7 +365,8 @@ class Gradebook:
         with self._write_lock():
             for old in moves:
                 self.db.execute("DELETE FROM submissions WHERE student = ?", (old,))  # items go with it
-            for table in ("manual_scores", "regrades"):  # through a key no student has: a move may take another's
+            # through a key no student has: a move may take another's
+            for table in ("manual_scores", "regrades", "group_take_outs"):
                 for old in moves:
                     self.db.execute(f"UPDATE {table} SET student = ? WHERE student = ?", (_MOVING + old, old))
                 for old, new in moves.items():
@@ -449,17 +459,19 @@ class Gradebook:
     def history(self, student: str) -> list[dict]:
         """Every manual score, override and accepted regrade of a student, oldest first. `previous` is the
         points (an item's, or the total for a regrade) before the change, where they were recorded. `comment` is
-        what the student was told, `reason` what only staff see (a regrade's reason is staff only)."""
+        what the student was told, `reason` what only staff see (a regrade's reason is staff only). `group` and
+        `group_size`: the answer group a score was given to at once, else None."""
         entries = [
             {"item": item, "points": points, "comment": comment, "reason": reason, "by": by, "at": at, "kind": kind,
-             "automatic_points": automatic_points, "previous": previous}
-            for item, points, comment, reason, by, at, kind, automatic_points, previous in self.db.execute(
-                "SELECT item, points, comment, reason, by, at, kind, automatic_points, previous_points"
-                " FROM manual_scores WHERE student = ? ORDER BY id", (student,))
+             "automatic_points": automatic_points, "previous": previous, "group": group, "group_size": group_size}
+            for item, points, comment, reason, by, at, kind, automatic_points, previous, group, group_size
+            in self.db.execute(
+                "SELECT item, points, comment, reason, by, at, kind, automatic_points, previous_points, group_id,"
+                " group_size FROM manual_scores WHERE student = ? ORDER BY id", (student,))
         ]
         entries += [
             {"item": "all", "points": after, "comment": "", "reason": reason or "", "by": by, "at": at,
-             "kind": "regrade", "automatic_points": None, "previous": before}
+             "kind": "regrade", "automatic_points": None, "previous": before, "group": None, "group_size": None}
             for by, at, reason, before, after in self.db.execute(
                 "SELECT decided_by, decided_at, reason, before_total, after_total FROM regrades"
                 " WHERE student = ? AND state = 'accepted' ORDER BY id", (student,))
@@ -539,35 +551,104 @@ class Gradebook:
             raise GradebookError("a score needs the name of who gives it", field="by")
         with self._write_lock():
             current = self.result(student)
-            item = next((item for item in current.items if item.id == item_id), None)
-            if item is None:
-                raise GradebookError(f"no item {item_id!r}; items are {', '.join(i.id for i in current.items)}")
-            if item.status == "void":
-                raise GradebookError(f"item {item_id} is void (withdrawn by the instructor): it is the same for "
-                                     "everyone and takes no score; change the rubric to grade it again")
+            item = self._scorable_item(current, item_id)
             if expected_revision is not None and self.revisions(student)[item_id] != expected_revision:
                 raise StaleEdit(self._stale_reason(student, item_id, expected_revision))
-            if not 0 <= points <= item.max_points:
-                raise GradebookError(f"item {item_id} is worth 0 to {item.max_points:g} points, not {points:g}")
-            kind = score_kind(item)
-            if kind == "override" and not reason.strip():
-                raise GradebookError(f"item {item_id} was graded automatically ({item.points:g}/{item.max_points:g}); "
-                                     "overriding it needs a reason", field="reason")
-            automatic = None if kind == "manual" else self._automatic_points(student, item_id)
-            previous = None if item.status == "manual" else item.points
-            at = _now()
-            self.db.execute(
-                "INSERT INTO manual_scores (student, item, points, comment, reason, by, at, kind, automatic_points,"
-                " notebook_hash, previous_points) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (student, item_id, points, comment.strip(), reason.strip(), by.strip(), at, kind, automatic,
-                 current.notebook_hash, previous),
-            )
+            return self._insert_score(current, item, points, comment, by, reason)
+
+    def _scorable_item(self, current: SubmissionResult, item_id: str) -> ItemResult:
+        item = next((item for item in current.items if item.id == item_id), None)
+        if item is None:
+            raise GradebookError(f"no item {item_id!r}; items are {', '.join(i.id for i in current.items)}")
+        if item.status == "void":
+            raise GradebookError(f"item {item_id} is void (withdrawn by the instructor): it is the same for "
+                                 "everyone and takes no score; change the rubric to grade it again")
+        return item
+
+    def _insert_score(self, current: SubmissionResult, item: ItemResult, points: float, comment: str, by: str,
+                      reason: str, group: tuple[str, int] | None = None) -> ManualScore:
+        """Under the write lock. group: (id, size) of the answer group the score is given to at once."""
+        if not 0 <= points <= item.max_points:
+            raise GradebookError(f"item {item.id} is worth 0 to {item.max_points:g} points, not {points:g}")
+        kind = score_kind(item)
+        if kind == "override" and not reason.strip():
+            raise GradebookError(f"item {item.id} was graded automatically ({item.points:g}/{item.max_points:g}); "
+                                 "overriding it needs a reason", field="reason")
+        automatic = None if kind == "manual" else self._automatic_points(current.student, item.id)
+        previous = None if item.status == "manual" else item.points
+        at = _now()
+        group_id, group_size = group if group is not None else (None, None)
+        self.db.execute(
+            "INSERT INTO manual_scores (student, item, points, comment, reason, by, at, kind, automatic_points,"
+            " notebook_hash, previous_points, group_id, group_size) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (current.student, item.id, points, comment.strip(), reason.strip(), by.strip(), at, kind, automatic,
+             current.notebook_hash, previous, group_id, group_size),
+        )
         return ManualScore(points=points, comment=comment.strip(), reason=reason.strip(), by=by.strip(), at=at,
                            kind=kind, automatic_points=automatic)
 
     def _automatic_points(self, student: str, item_id: str) -> float:
         row = self.db.execute("SELECT points FROM item_results WHERE student = ? AND item = ?", (student, item_id)).fetchone()
         return float(row[0])
+
+    # -- answer groups: alike answers scored at once (grader.review.groups) -------------------------------
+
+    def alone(self, item_id: str) -> dict[str, tuple[str, str]]:
+        """The students a TA took out of their answer group for `item_id` -> (who, when)."""
+        rows = self.db.execute(
+            "SELECT student, alone, by, at FROM group_take_outs WHERE id IN"
+            " (SELECT MAX(id) FROM group_take_outs WHERE item = ? GROUP BY student)", (item_id,))
+        return {student: (by, at) for student, alone, by, at in rows if alone}
+
+    def take_outs_revision(self, item_id: str) -> str:
+        """A token that changes whenever a student is taken out of an answer group of `item_id` or put back."""
+        return str(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM group_take_outs WHERE item = ?",
+                                   (item_id,)).fetchone()[0])
+
+    def set_alone(self, student: str, item_id: str, alone: bool, by: str) -> None:
+        """Take the student's answer to `item_id` out of its answer group (alone), to be graded by itself, or put
+        it back (not alone). Doing what is done already changes nothing."""
+        if not by.strip():
+            raise GradebookError("say who takes the answer out of its group", field="by")
+        with self._write_lock():
+            self._scorable_item(self.result(student), item_id)
+            if (student in self.alone(item_id)) != alone:
+                self.db.execute("INSERT INTO group_take_outs (item, student, alone, by, at) VALUES (?,?,?,?,?)",
+                                (item_id, student, int(alone), by.strip(), _now()))
+
+    def set_group_score(self, item_id: str, group: str, members: Mapping[str, str], points: float, comment: str,
+                        by: str, *, take_outs_revision: str, reason: str = "", replace: bool = False) -> list[str]:
+        """One score for each member of the answer group `group` (its id), each a manual score of its own that
+        records the group and its size (len(members)). members: student -> the revision of their item the form was
+        made against; take_outs_revision: the item's, when the group was worked out. All or nothing: refused as a
+        `StaleEdit` if a student was taken out of a group or put back since, or if any member's item changed. A
+        member scored already (not waiting for a TA) keeps the score unless `replace`. Returns who was scored."""
+        if not by.strip():
+            raise GradebookError("a score needs the name of who gives it", field="by")
+        with self._write_lock():
+            if self.take_outs_revision(item_id) != take_outs_revision:
+                raise StaleEdit(self._take_out_reason(item_id, take_outs_revision))
+            currents = {student: self.result(student) for student in sorted(members)}
+            for student, current in currents.items():
+                self._scorable_item(current, item_id)
+                if self.revisions(student)[item_id] != members[student]:
+                    raise StaleEdit(f"{self._stale_reason(student, item_id, members[student])}. None of the "
+                                    f"group's {len(members)} answers was scored")
+            scored = []
+            for student, current in currents.items():
+                item = self._scorable_item(current, item_id)
+                if item.status == "manual" or replace:
+                    self._insert_score(current, item, points, comment, by, reason, (group, len(members)))
+                    scored.append(student)
+        return scored
+
+    def _take_out_reason(self, item_id: str, expected: str) -> str:
+        student, alone, by, at = self.db.execute(
+            "SELECT student, alone, by, at FROM group_take_outs WHERE item = ? AND id > ? ORDER BY id DESC LIMIT 1",
+            (item_id, int(expected))).fetchone()
+        done = "took {} out of its answer group" if alone else "put {} back in its answer group"
+        return (f"{by} {done.format(student)} for item {item_id} at {at}, while you were scoring, so the groups may "
+                "have changed; no answer was scored. Reload to see the groups as they are, then score again")
 
     # -- regrades requested from the review page ---------------------------------------
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import nbformat
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
@@ -44,7 +44,8 @@ from grader.gradebook import Gradebook, GradebookError, StaleEdit
 from grader.paths import EXECUTED_DIR
 from grader.report.plots import score_histogram
 from grader.report.render import count_by, format_values, item_stats, problem_groups
-from grader.results import SubmissionResult
+from grader.results import ItemResult, SubmissionResult
+from grader.review.groups import AnswerGroup, group_answers, same_texts
 from grader.review.regrade import RegradeError, Regrader
 from grader.review.tables import (filter_results, item_changes, next_waiting, point_steps, queue_order,
                                   sort_results, unanswered, waiting)
@@ -52,6 +53,10 @@ from grader.review.tables import (filter_results, item_changes, next_waiting, po
 COOKIE = "grader_review"
 NO_ANSWER = "no answer was written"  # the comment of a 0 given to an empty answer from the queue
 EMPTY_FIELD = "empty:"  # the queue's form for empty answers: one field per student listed, holding its revision
+MEMBER_FIELD = "member:"  # an answer group's form: one field per member, holding the revision it was shown with
+GROUP_CHANGED = ("this group of answers has changed since the page was shown (a student was taken out of it or put "
+                 "back, or an answer was graded again), so no answer was scored. The groups are shown as they are "
+                 "now; score the group again")
 STOPPED = "stopped: the review server that ran it was shut down; run it again"
 # The score forms' two texts, labelled where they are typed: one goes to the student, the other stays with staff.
 COMMENT_LABEL = "comment to the student (shown on their feedback)"
@@ -83,6 +88,11 @@ def create_app(config: ReviewConfig) -> Starlette:
         Route("/queue", review.queue_index),
         Route("/queue/{item}", review.queue),
         Route("/queue/{item}/empty", review.posted(review.score_empty), methods=["POST"]),
+        Route("/queue/{item}/groups", review.groups),
+        Route("/queue/{item}/groups/{group}/score",
+              review.posted(review.score_group, rejected=review.score_group_rejected), methods=["POST"]),
+        Route("/queue/{item}/groups/take-out", review.posted(review.take_out), methods=["POST"]),
+        Route("/queue/{item}/groups/put-back", review.posted(review.put_back), methods=["POST"]),
         Route("/students/{student}", review.student),
         Route("/students/{student}/items/{item}/score", review.posted(review.score, rejected=review.score_rejected),
               methods=["POST"]),
@@ -419,6 +429,74 @@ class _Review:
             write_outputs(self.config.out, book)
         return RedirectResponse("/?published=1", 303)
 
+    # -- answer groups: alike answers to a manual item, scored at once ------------------
+
+    def groups(self, request: Request) -> Response:
+        params = request.query_params
+        done = _GroupScored(params.get("group", ""), int(params["scored"]), int(params["kept"])) \
+            if params.get("scored", "").isdigit() and params.get("kept", "").isdigit() else None
+        return self._groups_page(request.path_params["item"], done=done)
+
+    def _groups_page(self, item_id: str, rejected: _Rejected | None = None, status_code: int = 200,
+                     done: _GroupScored | None = None) -> Response:
+        """The item's answers in groups, largest first, each with one form that scores the whole group, then the
+        answers that stand alone. rejected: a group score refused just now; done: a group score saved just now."""
+        with self.snapshot() as book:
+            rubric = book.rubric()
+            spec = _spec_or_404(rubric, item_id)
+            shown = _item_groups(book, item_id)
+        together = [group for group in shown.groups if group.size >= 2]
+        return self.page(
+            "groups.html.j2", status_code, rubric=rubric, spec=spec, shown=shown, together=together,
+            alone=[group.members[0] for group in shown.groups if group.size == 1],
+            texts={group.id: same_texts(group.members, shown.answers) for group in together},
+            waiting_in={group.id: sum(shown.items[student].status == "manual" for student in group.members)
+                        for group in together},
+            pending=sum(waiting(result, item_id) for result in shown.results.values()),
+            rejected=rejected, vanished=rejected is not None and all(group.id != rejected.item for group in together),
+            done=done,
+            member_field=MEMBER_FIELD)
+
+    def score_group(self, request: Request, form: dict[str, str]) -> Response:
+        """The form's points and comment for every member of the group, each a manual score of its own that says
+        which group it came from. Refused, and nobody scored, if the group is not the one the form was made for."""
+        item_id, group_id = request.path_params["item"], request.path_params["group"]
+        posted = {key.removeprefix(MEMBER_FIELD): value for key, value in form.items() if key.startswith(MEMBER_FIELD)}
+        with self.book() as book:
+            with book.snapshot():
+                _spec_or_404(book.rubric(), item_id)
+                shown = _item_groups(book, item_id)
+            points = _points(form.get("points", ""))
+            group = shown.group(group_id)
+            if group is None or set(group.members) != posted.keys():
+                raise StaleEdit(GROUP_CHANGED)
+            scored = book.set_group_score(item_id, group.id, posted, points, form.get("comment", ""), self.config.ta,
+                                          take_outs_revision=shown.take_outs, reason=form.get("reason", ""),
+                                          replace=form.get("replace") == "yes")
+        query = urlencode({"group": group.id, "scored": len(scored), "kept": group.size - len(scored)})
+        return RedirectResponse(f"/queue/{item_id}/groups?{query}#group-{group.id}", 303)
+
+    def score_group_rejected(self, request: Request, form: dict[str, str], err: GradebookError) -> Response:
+        """The groups as they are now, the refusal at the group's form with what was typed in it (or above the
+        groups, what was typed with it, when that group is there no more)."""
+        rejected = _Rejected(item=request.path_params["group"], message=_refusal(err),
+                             stale=isinstance(err, StaleEdit), typed=form)
+        return self._groups_page(request.path_params["item"], rejected, _status(err))
+
+    def take_out(self, request: Request, form: dict[str, str]) -> Response:
+        return self._set_alone(request, form, alone=True)
+
+    def put_back(self, request: Request, form: dict[str, str]) -> Response:
+        return self._set_alone(request, form, alone=False)
+
+    def _set_alone(self, request: Request, form: dict[str, str], alone: bool) -> Response:
+        item_id, student = request.path_params["item"], form.get("student", "")
+        with self.book() as book:
+            _spec_or_404(book.rubric(), item_id)
+            self._student_or_404(book, student)
+            book.set_alone(student, item_id, alone, self.config.ta)
+        return RedirectResponse(f"/queue/{item_id}/groups#student-{quote(student)}", 303)
+
 
 class _Refused(GradebookError):
     """A request the page cannot honour (unknown student, malformed input): shown with its status code."""
@@ -426,6 +504,46 @@ class _Refused(GradebookError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass(frozen=True)
+class _ItemGroups:
+    """An item's answer groups as of one moment, with what their page and forms need. results, items, revisions:
+    each student who has the item; answers: those with text (the empty ones have the queue's own form)."""
+
+    results: dict[str, SubmissionResult]
+    items: dict[str, ItemResult]
+    revisions: dict[str, str]
+    answers: dict[str, str]
+    groups: list[AnswerGroup]
+    alone: dict[str, tuple[str, str]]  # taken out of their group by a TA -> (who, when)
+    take_outs: str  # Gradebook.take_outs_revision, as the groups were worked out
+    empty: int  # waiting answers with no text
+
+    def group(self, group_id: str) -> AnswerGroup | None:
+        return next((group for group in self.groups if group.id == group_id), None)
+
+
+def _item_groups(book: Gradebook, item_id: str) -> _ItemGroups:
+    """Read within one snapshot, so that the groups, the revisions and the take-outs are of one moment."""
+    results = {result.student: result for result in queue_order(book.results(), item_id)}
+    items = {student: next(item for item in result.items if item.id == item_id) for student, result in results.items()}
+    answers = {student: item.answer for student, item in items.items() if item.answer and item.answer.strip()}
+    alone = book.alone(item_id)
+    return _ItemGroups(results=results, items=items,
+                       revisions={student: book.revisions(student)[item_id] for student in results},
+                       answers=answers, groups=group_answers(answers, alone=alone.keys()), alone=alone,
+                       take_outs=book.take_outs_revision(item_id),
+                       empty=sum(unanswered(result, item_id) for result in results.values()))
+
+
+@dataclass(frozen=True)
+class _GroupScored:
+    """What a group's form did just now: its group, the members it scored, and those that kept their score."""
+
+    group: str
+    scored: int
+    kept: int
 
 
 def _spec_or_404(rubric, item_id: str) -> dict:
