@@ -75,6 +75,13 @@ def main() -> None:
     print(f"honest pairs' scores: max {honest_scores[0]:.2f}, 99.9th percentile "
           f"{honest_scores[int(len(honest_scores) * 0.001)]:.2f}, 99th {honest_scores[int(len(honest_scores) * 0.01)]:.2f}; "
           f"the lowest-ranked copy is at rank {worst}")
+    print("| flag at | recall | precision | honest pairs flagged |")
+    print("|---|---|---|---|")
+    for threshold in (0.4, 0.5, 0.6, 0.7, 0.8, 1.0):
+        above = {key for key, pair in pairs.items() if pair.score >= threshold}
+        hits = len(above & set(positives))
+        print(f"| {threshold:.1f}{' (used)' if threshold == FLAG_AT else ''} | {hits}/{len(positives)} | "
+              f"{hits}/{len(above)} | {len(above) - hits} ({(len(above) - hits) / honest_pairs:.4%}) |")
     kinds: dict[str, Counter] = {"honest": Counter(), "copies": Counter()}
     for key, pair in pairs.items():
         for evidence in pair.evidence:

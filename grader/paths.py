@@ -16,6 +16,7 @@ GRADEBOOK_FILE = "gradebook.sqlite"
 RESULTS_FILE = "results.json"
 EXECUTED_DIR = "executed"
 SLURM_RUN_DIR = "slurm"
+SIMILARITY_DIR = "similarity"  # `grader similarity`'s table, pair pages and CSV: staff only
 WARM_KERNELS_LOG = "warm-kernels.log"  # in the cache: what the warm kernels' fork server printed
 
 

@@ -76,9 +76,20 @@ def test_answer_groups():
     header = ("| answers | n | groups graded at once | answers in them | taken out | unlike their group | actions without "
               "groups | with groups | per graded answer without | with | pair precision |")
     assert lines[:6] == ["Item 2.5, DISTANCE_THRESHOLD = 0.65", "", header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-                         "| samples (submissions/dl2022-midterm) | 22 | 1 | 19 | 0 | 0 | 44 | 10 | 2.00 | 0.45 | 1.000 |",
+                         "| samples (submissions/dl2022-midterm) | 24 | 2 | 22 | 0 | 0 | 48 | 10 | 2.00 | 0.42 | 1.000 |",
                          "| a class of 90 (answers_2.5.yaml) | 90 | 12 | 43 | 1 | 4 | 176 | 117 | 1.96 | 1.30 | 0.866 |"]
     assert lines[-1] == "| threshold 0.65 | 90 | 12 | 43 | 1 | 4 | 176 | 117 | 1.96 | 1.30 | 0.866 |"
+
+
+def test_similarity():
+    done = bench(str(BENCHMARKS / "similarity.py"), "--honest", "40", "--copies", "6", "--seed", "3")
+    lines = [re.sub(r"\d+\.\d s", "# s", line) for line in done.stdout.splitlines()]
+    assert lines[:3] == [
+        "corpus: 40 honest submissions, 6 disguised copies (seed 3); built in # s",
+        "grader similarity: 46 submissions, 1035 pairs, # s wall (in-process compare # s)",
+        "flag at score >= 0.6: recall 6/6, precision 6/6, honest pairs flagged 0 of 1029 (0.0000%)"]
+    assert "| renamed, re-commented, run again | 1 | 1 | 0.99 | 0.99 |" in lines
+    assert "| 0.6 (used) | 6/6 | 6/6 | 0 (0.0000%) |" in lines
 
 
 def heredocs(script: str) -> list[str]:

@@ -345,7 +345,7 @@ def test_public_checks_and_answers_agree_with_grading_on_every_sample(self_check
                 read = re.search(r"→ (True|False)", item.answer)
                 assert (read.group(1) if read else None) == graded_item.answer, (student, item.id)
                 compared += 1
-    assert compared == 18 * (7 + 10)  # 7 public checks and 10 true/false answers, 18 readable samples
+    assert compared == 20 * (7 + 10)  # 7 public checks and 10 true/false answers, 20 readable samples
 
 
 def test_console_and_html_show_no_reference_value(self_checked):

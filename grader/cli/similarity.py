@@ -14,7 +14,8 @@ from grader.cli.common import GradebookOption, RunOutOption, fail, open_gradeboo
 from grader.gradebook import PAIR_DECISIONS, GradebookError
 from grader.rubric import RubricError, load_rubric
 from grader.similarity.pages import CSV_FILE, write_pages
-from grader.similarity.report import SIMILARITY_DIR, compare_class, read_report, write_report
+from grader.paths import SIMILARITY_DIR
+from grader.similarity.report import compare_class, read_report, write_report
 
 console = Console(stderr=True, soft_wrap=True, emoji=False)
 
@@ -85,6 +86,7 @@ def decide(
     gradebook: GradebookOption = None,
 ) -> None:
     """Record that a TA looked at a pair and what they decided (no score changes)."""
+    assert out is not None  # its option's callback refuses none
     with open_gradebook(out, gradebook, must_exist=True) as book:
         report = read_report(out)
         pair = report.pair(first, second) if report else None

@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from grader.gradebook import RubricSummary
 from grader.lms.roster import RosterMatch
 from grader.lms.rows import needs_attention
+from grader.paths import SIMILARITY_DIR
 from grader.report.plots import score_histogram
 from grader.results import SubmissionResult
 
@@ -70,6 +71,7 @@ def write_reports(out: Path, rubric: RubricSummary, results: list[SubmissionResu
         statuses=count_by(result.status for result in results),
         attention=[(result, why) for result in results if (why := needs_attention(result))],
         roster=roster[1] if roster else None, roster_file=roster[0] if roster else None,
+        similarity=(out / SIMILARITY_DIR / "index.html").is_file(),
     ))
 
 

@@ -40,13 +40,16 @@ from starlette.staticfiles import StaticFiles
 
 from grader.batch import write_outputs
 from grader.export.csv_export import write_csv
-from grader.gradebook import Gradebook, GradebookError, StaleEdit
+from grader.gradebook import PAIR_DECISIONS, Gradebook, GradebookError, StaleEdit
 from grader.paths import EXECUTED_DIR
 from grader.report.plots import score_histogram
 from grader.report.render import count_by, format_values, item_stats, problem_groups
 from grader.results import ItemResult, SubmissionResult
 from grader.review.groups import AnswerGroup, group_answers, same_texts
 from grader.review.regrade import RegradeError, Regrader
+from grader.similarity.pages import side_by_side, write_pages
+from grader.similarity.pairs import Pair
+from grader.similarity.report import SimilarityReport, read_report
 from grader.review.tables import (filter_results, item_changes, next_waiting, point_steps, queue_order,
                                   sort_results, unanswered, waiting)
 
@@ -99,6 +102,9 @@ def create_app(config: ReviewConfig) -> Starlette:
         Route("/students/{student}/regrade", review.posted(review.start_regrade), methods=["POST"]),
         Route("/regrades/{regrade:int}/accept", review.posted(review.accept_regrade), methods=["POST"]),
         Route("/regrades/{regrade:int}/discard", review.posted(review.discard_regrade), methods=["POST"]),
+        Route("/similarity", review.similarity),
+        Route("/similarity/{first}/{second}", review.similar_pair),
+        Route("/similarity/{first}/{second}/decide", review.posted(review.decide_pair), methods=["POST"]),
         Route("/export/grades.csv", review.export_csv),
         Route("/publish", review.posted(review.publish), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -150,12 +156,14 @@ def markdown_renderer() -> MarkdownIt:
 
 def environment() -> Environment:
     env = Environment(loader=ChoiceLoader([PackageLoader("grader.review", "templates"),
-                                           PackageLoader("grader.report", "templates")]),
+                                           PackageLoader("grader.report", "templates"),
+                                           PackageLoader("grader.similarity", "templates")]),
                       autoescape=select_autoescape(["j2", "html"]), trim_blocks=True, lstrip_blocks=True)
     renderer = markdown_renderer()
     env.globals["css"] = (Path(__file__).parent.parent / "report" / "templates" / "report.css").read_text(encoding="utf-8")
     env.filters["values"] = format_values
     env.filters["points"] = lambda value: f"{value:g}" if value is not None else "–"
+    env.globals["decisions"] = PAIR_DECISIONS
     # Safe to mark: with html off, markdown-it escapes every piece of the source it outputs.
     env.filters["markdown"] = lambda text: Markup(renderer.render(text or ""))
     return env
@@ -414,6 +422,37 @@ class _Review:
             regrade = book.discard_regrade(request.path_params["regrade"], self.config.ta)
         (self.config.out / EXECUTED_DIR / f".regrade-{regrade.id}.ipynb").unlink(missing_ok=True)
         return RedirectResponse(f"/students/{regrade.student}", 303)
+
+    # -- similar submissions: a TA's decision about a pair, never a score -----------------------
+
+    def similarity(self, request: Request) -> Response:
+        report = read_report(self.config.out)
+        with self.snapshot() as book:
+            reviews = book.latest_pair_reviews()
+        return self.page("similarity.html.j2", report=report, reviews=reviews, out=self.config.out)
+
+    def _pair_or_404(self, request: Request) -> tuple[SimilarityReport, Pair]:
+        first, second = sorted((request.path_params["first"], request.path_params["second"]))
+        report = read_report(self.config.out)
+        pair = report.pair(first, second) if report else None
+        if report is None or pair is None:
+            raise _Refused(404, f"{first} and {second} are not a pair of the last `grader similarity` run")
+        return report, pair
+
+    def similar_pair(self, request: Request) -> Response:
+        report, pair = self._pair_or_404(request)
+        with self.snapshot() as book:
+            history = [review for review in book.pair_reviews() if (review.first, review.second) == (pair.a, pair.b)]
+        return self.page("similarity_pair.html.j2", report=report, pair=pair, sides=side_by_side(report, pair),
+                         review=history[-1] if history else None, history=history)
+
+    def decide_pair(self, request: Request, form: dict[str, str]) -> Response:
+        report, pair = self._pair_or_404(request)
+        with self.book() as book:
+            book.review_pair(pair.a, pair.b, form.get("decision", ""), form.get("note", ""), self.config.ta,
+                             pair.score)
+            write_pages(self.config.out, report, book.latest_pair_reviews())  # the static table says it too
+        return RedirectResponse(f"/similarity/{quote(pair.a)}/{quote(pair.b)}", status_code=303)
 
     def export_csv(self, request: Request) -> Response:
         with self.snapshot() as book, tempfile.TemporaryDirectory() as folder:

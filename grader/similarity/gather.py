@@ -33,7 +33,8 @@ def gather(out: Path, gradebook: Gradebook, rubric: LoadedRubric, submissions: P
     its code and re-run alone, and the notes say so."""
     notes: list[str] = []
     results = {result.student: result for result in gradebook.results()}
-    submitted, where = _submitted(gradebook, rubric, submissions, set(results), notes)
+    unreadable: dict[str, str] = {}
+    submitted, where = _submitted(gradebook, rubric, submissions, set(results), notes, unreadable)
     item_ids = [item.id for item in rubric.spec.items]
     works = []
     for student, result in sorted(results.items()):
@@ -42,7 +43,10 @@ def gather(out: Path, gradebook: Gradebook, rubric: LoadedRubric, submissions: P
         if stored is None and executed is None:
             notes.append(f"{_label(result)}: no notebook to compare ({result.error or 'it did not run'})")
             continue
-        if stored is None and where is not None:
+        if stored is None and student in unreadable:
+            notes.append(f"{_label(result)}: its submitted notebook could not be read again ({unreadable[student]}); "
+                         "compared by its code and its re-run alone")
+        elif stored is None and where is not None:
             notes.append(f"{_label(result)}: its submitted notebook is not in {where} any more; compared by its code "
                          "and its re-run alone")
         works.append(_work(result, stored, executed, item_ids))
@@ -54,8 +58,9 @@ def gather(out: Path, gradebook: Gradebook, rubric: LoadedRubric, submissions: P
 
 
 def _submitted(gradebook: Gradebook, rubric: LoadedRubric, folder: Path | None, students: set[str],
-               notes: list[str]) -> tuple[dict[str, nbformat.NotebookNode], Path | None]:
-    """The submitted notebooks by student key, and where they were looked for."""
+               notes: list[str], unreadable: dict[str, str]) -> tuple[dict[str, nbformat.NotebookNode], Path | None]:
+    """The submitted notebooks by student key, and where they were looked for; `unreadable` gets why a
+    submission's notebook could not be read again."""
     sources = gradebook.sources()
     if folder is None:
         if sources is None:
@@ -77,23 +82,20 @@ def _submitted(gradebook: Gradebook, rubric: LoadedRubric, folder: Path | None, 
         with discovered(folder, rubric.spec.submission.notebook, roster) as listed:
             for submission in listed:
                 if submission.key in students:
-                    notebook = _submitted_notebook(submission, notes)
-                    if notebook is not None:
-                        found[submission.key] = notebook
+                    try:
+                        found[submission.key] = _submitted_notebook(submission)
+                    except (NotebookError, ZipRefused, OSError, ValueError) as err:
+                        unreadable[submission.key] = str(err)
     except (OSError, ZipRefused) as err:
         notes.append(f"{folder} could not be read again ({err}); stored outputs were not compared")
     return found, folder
 
 
-def _submitted_notebook(submission: Submission, notes: list[str]) -> nbformat.NotebookNode | None:
-    if submission.error is not None or submission.notebook is None:
-        return None
-    try:
-        with submission.files() as files:
-            return read_notebook(submission.notebook_at(files)).notebook
-    except (NotebookError, ZipRefused, OSError) as err:
-        notes.append(f"{submission.key}: the submitted notebook could not be read again: {err}")
-        return None
+def _submitted_notebook(submission: Submission) -> nbformat.NotebookNode:
+    if submission.error is not None:
+        raise ValueError(submission.error)
+    with submission.files() as files:
+        return read_notebook(submission.notebook_at(files)).notebook  # ValueError when it holds no notebook
 
 
 def _read(path: Path) -> nbformat.NotebookNode | None:
@@ -117,7 +119,7 @@ def _work(result: SubmissionResult, stored: nbformat.NotebookNode | None,
         for text, own in outputs.errors.items():
             errors[text] = errors.get(text, False) or own
     return Work(result.student, _label(result), cells, stored_outputs, executed_outputs, errors,
-                _wrong_answers(result, layout.regions, executed_outputs))
+                _wrong_answers(result, layout.regions, executed_outputs), result.name)
 
 
 def _wrong_answers(result: SubmissionResult, regions: dict[str, list[int]],

@@ -26,6 +26,7 @@ MIN_SIGNIFICANT_DIGITS = 4  # 0.5, 2.5 or 0.375 are common to honest answers; 0.
 IMAGE_SIDE = 32  # pictures compared as 32x32 grey levels: a re-render by another matplotlib looks the same
 SAME_PICTURE = 3.0  # mean grey-level difference (of 255) below which two pictures are the same
 MAX_NUMBERS_PER_CELL = 2_000
+MAX_PICTURE_PIXELS = 25_000_000
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+\.\d+(?:[eE][-+]?\d+)?(?![\w.])")
 _TAG = re.compile(r"<[^>]*>")
@@ -77,7 +78,7 @@ class CellOutputs:
                 text = error_text(str(output.get("ename", "")), str(output.get("evalue", "")))
                 errors[text] = errors.get(text, False) or not _raised_in_a_library(output.get("traceback"))
                 continue
-            data = output.get("data") if isinstance(output.get("data"), dict) else {}
+            data: dict = output["data"] if isinstance(output.get("data"), dict) else {}
             picture = _picture(data)
             if picture is not None:
                 pictures.append(picture)
@@ -106,7 +107,7 @@ def _raised_in_a_library(traceback: object) -> bool:
 
 def distinctive_numbers(text: str) -> set[str]:
     """The numbers in a text with at least MIN_SIGNIFICANT_DIGITS significant digits, as printed less the
-    trailing zeros of the fraction (`-4.9000` is `-4.9`, two digits: an answer anyone may print)."""
+    trailing zeros of the fraction (`1.2500` is `1.25`, three digits: an answer anyone may print)."""
     found = set()
     for match in _NUMBER.finditer(text):
         number = match.group().lower()
@@ -119,10 +120,10 @@ def distinctive_numbers(text: str) -> set[str]:
 
 
 def near_keys(number: str) -> set[str]:
-    """Keys under which a number and one within about 1e-3 of it meet: a re-run on another machine (GPU, BLAS)
+    """Keys under which a number and one within about 1e-4 of it meet: a re-run on another machine (GPU, BLAS)
     prints the same seeded value with different last digits."""
     value = float(number)
-    return {f"{candidate:.3g}" for candidate in (value, value * (1 + 5e-4), value * (1 - 5e-4))}
+    return {f"{candidate:.4g}" for candidate in (value, value * (1 + 5e-5), value * (1 - 5e-5))}
 
 
 def error_text(name: str, value: str) -> str:
@@ -140,7 +141,10 @@ def _picture(data: dict) -> Picture | None:
     try:
         raw = base64.b64decode(encoded, validate=False)
         with Image.open(io.BytesIO(raw)) as image:
-            grey = image.convert("L").resize((IMAGE_SIDE, IMAGE_SIDE)).tobytes()
+            # A few bytes of PNG can claim a huge canvas: such a picture is compared by its bytes alone.
+            width, height = image.size
+            grey = image.convert("L").resize((IMAGE_SIDE, IMAGE_SIDE)).tobytes() \
+                if width * height <= MAX_PICTURE_PIXELS else b""
     except (binascii.Error, OSError, ValueError, Image.DecompressionBombError):
         grey = b""
     return Picture(digest, grey)

@@ -14,7 +14,8 @@ from grader.gradebook import PAIR_DECISIONS, PairReview
 from grader.report.render import environment as report_environment
 from grader.report.render import write_html
 from grader.similarity.pairs import Pair
-from grader.similarity.report import SIMILARITY_DIR, SimilarityReport
+from grader.paths import SIMILARITY_DIR
+from grader.similarity.report import SimilarityReport
 
 PAIRS_DIR = "pairs"
 CSV_FILE = "pairs.csv"
@@ -113,7 +114,7 @@ def pairs_csv(report: SimilarityReport, reviews: dict[tuple[str, str], PairRevie
                      "items", "evidence", "decision", "decided_by"])
     for rank, pair in enumerate(report.ranking.pairs, start=1):
         review = reviews.get((pair.a, pair.b))
-        writer.writerow([rank, pair.a, _label(report, pair.a), pair.b, _label(report, pair.b), f"{pair.score:g}",
+        writer.writerow([rank, pair.a, _name(report, pair.a), pair.b, _name(report, pair.b), f"{pair.score:g}",
                          "yes" if pair.flagged else "no", f"{pair.code:g}",
                          " ".join(f"{item}={value:g}" for item, value in pair.items.items()),
                          " ".join(f"{e.kind}={e.weight:g}" for e in pair.evidence),
@@ -121,6 +122,6 @@ def pairs_csv(report: SimilarityReport, reviews: dict[tuple[str, str], PairRevie
     return buffer.getvalue()
 
 
-def _label(report: SimilarityReport, student: str) -> str:
+def _name(report: SimilarityReport, student: str) -> str:
     code = report.students.get(student)
-    return code.label if code else student
+    return code.name or "" if code else ""

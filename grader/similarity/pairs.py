@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Literal
@@ -65,6 +66,7 @@ class Work:
     executed: dict[int, CellOutputs] = field(default_factory=dict)  # cell index -> what the re-run showed
     errors: dict[str, bool] = field(default_factory=dict)  # the errors of both runs -> raised by the student's code
     wrong: dict[str, str] = field(default_factory=dict)  # item -> the wrong answer, as the grader described it
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class Pair(BaseModel):
 class Ranking(BaseModel):
     students: int
     flag_at: float = FLAG_AT
-    weights: dict[str, float] = dict(WEIGHTS)
+    weights: dict[str, float] = {kind: weight for kind, weight in WEIGHTS.items()}
     common_cap: int
     pairs: list[Pair]  # every pair sharing anything, highest score first
 
@@ -131,11 +133,14 @@ def rank(works: list[Work], template: Template = Template()) -> Ranking:
     for index, source in enumerate(template.sources):
         tokens = cell_tokens(source, index)
         template_runs |= {value for level in range(len(LEVELS)) for value in run_hashes(tokens, level)}
-    # A stored number or picture some re-execution (any student's) produced again is explained: seeded work that
-    # honest students share. The template's and solution's outputs are what everyone was shown.
-    explained = {key for number in template.outputs.numbers for key in near_keys(number)}
-    explained |= {key for work in works for outputs in work.executed.values() for number in outputs.numbers
-                 for key in near_keys(number)}
+    # A stored number some re-execution (any student's) printed again in the same item, or a picture one drew, is
+    # explained: seeded work that honest students share. The template's and solution's outputs are everyone's.
+    explained: set[tuple[str | None, str]] = {(None, key) for number in template.outputs.numbers
+                                              for key in near_keys(number)}
+    for work in works:
+        items = {cell.index: cell.item for cell in work.cells}
+        explained |= {(items.get(index), key) for index, outputs in work.executed.items()
+                      for number in outputs.numbers for key in near_keys(number)}
     drawn = DrawnPictures([picture for work in works for outputs in work.executed.values()
                            for picture in outputs.pictures] + list(template.outputs.pictures))
     reads = [_read(work, template_runs, explained, drawn) for work in works]
@@ -143,10 +148,10 @@ def rank(works: list[Work], template: Template = Template()) -> Ranking:
 
     features: dict[tuple[str, object], list[int]] = defaultdict(list)  # (kind, feature) -> indices of works
     for at, read in enumerate(reads):
-        for value in read.hashes:
-            features[("code", value)].append(at)
-        for kind, values in (("outputs", read.numbers), ("pictures", read.pictures),
-                             ("errors", read.work.errors), ("wrong-answers", read.work.wrong.items())):
+        listed: list[tuple[str, Iterable[object]]] = [
+            ("code", read.hashes), ("outputs", read.numbers), ("pictures", read.pictures),
+            ("errors", read.work.errors), ("wrong-answers", read.work.wrong.items())]
+        for kind, values in listed:
             for value in values:
                 features[(kind, value)].append(at)
     common = {feature for feature, holders in features.items() if len(holders) > cap}
@@ -166,7 +171,8 @@ def rank(works: list[Work], template: Template = Template()) -> Ranking:
     return Ranking(students=len(works), common_cap=cap, pairs=pairs)
 
 
-def _read(work: Work, template_runs: set[int], explained: set[str], drawn: DrawnPictures) -> _Read:
+def _read(work: Work, template_runs: set[int], explained: set[tuple[str | None, str]],
+          drawn: DrawnPictures) -> _Read:
     read = _Read(work, [], {cell.index: cell.item for cell in work.cells})
     for cell in work.cells:  # cell by cell: a run across two cells joins two answers, as honest students do too
         tokens = cell_tokens(cell.source, cell.index)
@@ -176,8 +182,10 @@ def _read(work: Work, template_runs: set[int], explained: set[str], drawn: Drawn
         read.cells[cell.index] = tuple({found.hash for found in level} for level in levels)
     read.hashes = {found.hash for found in read.prints}
     for index, stored in work.stored.items():
+        item = read.item_of_cell.get(index)
         for number in stored.numbers:
-            if not near_keys(number) & explained:
+            keys = near_keys(number)
+            if not any((item, key) in explained or (None, key) in explained for key in keys):
                 read.numbers.setdefault(number, set()).add(index)
         for picture in stored.pictures:
             if not drawn.again(picture):
@@ -186,6 +194,8 @@ def _read(work: Work, template_runs: set[int], explained: set[str], drawn: Drawn
 
 
 def _pair(a: _Read, b: _Read, code: _Code, found: list[tuple[str, object, int]]) -> Pair:
+    if b.work.student < a.work.student:
+        a, b = b, a
     cells_a, matched_a = _matching_cells(a, b, code)
     cells_b, matched_b = _matching_cells(b, a, code)
     similarity = min(1.0, (cells_a + cells_b) / 2 / CELLS_IN_FULL)  # the mean: a merged cell counts once
@@ -294,7 +304,7 @@ def _rare_evidence(kind: EvidenceKind, found: list[tuple[object, int]], work: Wo
         described = [f"{value} ({holders} students)" for value, holders in sorted(found, key=str)]
         summary = f"the same error{'s' if len(found) > 1 else ''}: " + "; ".join(described)
     else:
-        described = [f"{item}: {answer} ({holders} students)" for (item, answer), holders in  # type: ignore[misc]
-                     sorted(found, key=str)]
+        described = [f"{value[0]}: {value[1]} ({holders} students)" for value, holders in sorted(found, key=str)
+                     if isinstance(value, tuple)]
         summary = "the same wrong answer" + ("s" if len(found) > 1 else "") + ": " + "; ".join(described)
     return [Evidence(kind=kind, weight=round(weight, 3), summary=summary)]

@@ -11,11 +11,11 @@ from time import monotonic
 from pydantic import BaseModel
 
 from grader.gradebook import Gradebook
+from grader.paths import SIMILARITY_DIR
 from grader.rubric import LoadedRubric
 from grader.similarity.gather import gather
 from grader.similarity.pairs import Pair, Ranking, rank
 
-SIMILARITY_DIR = "similarity"
 REPORT_FILE = "similarity.json"
 
 
@@ -26,7 +26,8 @@ class CellCode(BaseModel):
 
 
 class StudentCode(BaseModel):
-    label: str
+    label: str  # name (key)
+    name: str | None = None
     cells: list[CellCode]
 
 
@@ -52,7 +53,7 @@ def compare_class(out: Path, gradebook: Gradebook, rubric: LoadedRubric,
     started = monotonic()
     gathered = gather(out, gradebook, rubric, submissions)
     ranking = rank(gathered.works, gathered.template)
-    students = {work.student: StudentCode(label=work.label, cells=[
+    students = {work.student: StudentCode(label=work.label, name=work.name, cells=[
         CellCode(index=cell.index, item=cell.item, source=cell.source) for cell in work.cells])
         for work in gathered.works}
     return SimilarityReport(rubric=rubric.id, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
