@@ -381,7 +381,7 @@ def copied(rng: random.Random, original: Student, key: str, disguise: str, own: 
     code_items = [item for item in student.answers if item[0] in "12" and item != "2.5"]
     everything = "\n".join(student.answers[item] for item in code_items)
     mapping = {name: f"{name}_{rng.choice(['v', 'my', 'new', 'x'])}{rng.randrange(9)}"
-               for name in assigned_names(everything) if len(name) > 1}
+               for name in sorted(assigned_names(everything)) if len(name) > 1}
     if disguise == "own code, Problem 1 outputs copied":
         student = copy.deepcopy(own)
         student.outputs["1.3"] = copy.deepcopy(original.outputs["1.3"])

@@ -70,7 +70,11 @@ def similarity(
         names = f"{report.students[pair.a].label} · {report.students[pair.b].label}"
         table.add_row(str(rank), escape(names), f"{pair.score:.2f}" + (" flagged" if pair.flagged else ""),
                       f"{pair.code:.0%}", escape(", ".join(f"{e.kind} {e.weight:+.2f}" for e in pair.evidence)))
-    console.print(table)
+    if report.ranking.pairs:
+        console.print(table)
+    else:
+        console.print("no two submissions share anything beyond the template, the solution and what many write",
+                      highlight=False)
     console.print(f"{report.ranking.students} submissions compared in {report.seconds} s · {pages[0]} · "
                   f"{out / SIMILARITY_DIR / CSV_FILE}", highlight=False)
 
