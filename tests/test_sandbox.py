@@ -57,7 +57,8 @@ def test_missing_tools_non_root_and_absent_gpus_are_refused(tmp_path, monkeypatc
 
 
 def test_each_sandbox_gets_its_own_uid_and_capped_cgroup_which_goes_away(tmp_path, sandbox_host):
-    host = SandboxHost(sandbox_host.python, LIMITS, sandbox_host.cgroups, sandbox_host.cache_dir, sandbox_host.bwrap)
+    host = SandboxHost(sandbox_host.python, LIMITS, sandbox_host.cgroups, sandbox_host.cache_dir, sandbox_host.bwrap,
+                       sandbox_host.seccomp)
     roots = [tmp_path / "a", tmp_path / "b"]
     for root in roots:
         (root / "submission").mkdir(parents=True)

@@ -13,6 +13,7 @@ server, `grader.run.warm`); warm ones are launched by `WarmProvisioner`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import math
 import os
@@ -152,7 +153,8 @@ class WarmProvisioner(LocalProvisioner):
             # Always a cgroup in a sandbox's namespaces; with uid confinement, none on a host without usable cgroups.
             cgroup_procs = [str(path) for path in box.cgroup.procs_files] if box is not None and box.cgroup else []
             if box is not None and not box.namespaces:  # uid confinement: the fork becomes the kernel's uid
-                request["confine"] = {"host_uid": box.uid, "rlimits": box.rlimits, "cgroup_procs": cgroup_procs}
+                request["confine"] = {"host_uid": box.uid, "rlimits": box.rlimits, "cgroup_procs": cgroup_procs,
+                                      "seccomp": base64.b64encode(box.seccomp).decode()}
             elif box is not None:
                 self.holder = holder = subprocess.Popen(box.wrap(HOLDER), env=env, cwd=kwargs["cwd"],
                                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
@@ -167,6 +169,7 @@ class WarmProvisioner(LocalProvisioner):
                     "holder_pid": holder_pid, "host_uid": box.uid,
                     "cgroup_procs": cgroup_procs,
                     "rlimits": box.rlimits,
+                    "seccomp": base64.b64encode(box.seccomp).decode(),
                 }
             spawned = asyncio.get_running_loop().run_in_executor(None, warm.spawn, request,
                                                                  (null_in.fileno(), null_out.fileno(), err_fd))

@@ -38,6 +38,7 @@ from grader.assets.cache import kernel_env as asset_env
 from grader.probe.protocol import EVIDENCE_ENV
 from grader.run.cgroups import Cgroups, CgroupError, KernelCgroup
 from grader.run.processes import alive
+from grader.run.seccomp import SeccompUnavailable, kernel_filter
 from grader.run.workspace import EVERY_KERNEL_ENV
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 
@@ -56,6 +57,12 @@ ASSETS = "/sandbox/assets"  # model weights and datasets, read-only (`grader ass
 # The few files under /etc that Python, fonts and the dynamic linker read.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "localtime", "mime.types",
              "nsswitch.conf", "os-release", "debian_version")
+SECCOMP_FILE = "seccomp.bpf"  # in each kernel's workspace: the filter bubblewrap loads
+FILTER_FD = 9
+# The first process of every confined kernel (root): joins the kernel's cgroups (the paths up to `--`), then runs
+# the rest with the seccomp program ($1) open on FILTER_FD, for `bwrap --seccomp` or `grader.probe.syscall_filter`.
+JOIN_CGROUPS_WITH_FILTER = ('filter=$1; shift; while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; '
+                            f'shift; exec "$@" {FILTER_FD}<"$filter"')
 
 ENABLE_USERNS_HELP = (
     "enable unprivileged user namespaces and try again: `sysctl -w user.max_user_namespaces=15000` "
@@ -68,6 +75,13 @@ ENABLE_USERNS_HELP = (
 
 class SandboxUnavailable(Exception):
     """This host cannot run sandboxed kernels; the message says why and how to fix it."""
+
+
+def seccomp_filter() -> bytes:
+    try:
+        return kernel_filter()
+    except SeccompUnavailable as err:
+        raise SandboxUnavailable(str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,7 @@ class KernelSandbox:
     runtime: Path  # bound at the same path inside: connection file, sockets, evidence
     rlimits: dict[str, int]  # resource.RLIMIT_* name -> soft and hard limit
     command_prefix: list[str] = field(repr=False)
+    seccomp: bytes = field(repr=False)  # the filter as BPF: a warm kernel's fork loads it (`grader.run.seccomp`)
     namespaces: bool = True  # False: the kernel runs in the host's namespaces, only its uid is its own
 
     def wrap(self, kernel_argv: list[str]) -> list[str]:
@@ -155,12 +170,14 @@ class SandboxHost:
 
     confinement = "sandbox"
 
-    def __init__(self, python: KernelPython, limits: Limits, cgroups: Cgroups, cache_dir: Path, bwrap: str) -> None:
+    def __init__(self, python: KernelPython, limits: Limits, cgroups: Cgroups, cache_dir: Path, bwrap: str,
+                 seccomp: bytes) -> None:
         self.python = python
         self.limits = limits
         self.cgroups = cgroups
         self.cache_dir = cache_dir
         self.bwrap = bwrap
+        self.seccomp = seccomp
         self._uid_lock = threading.Lock()
         self.assets = reachable_assets(assets_root(cache_dir))
 
@@ -191,7 +208,8 @@ class SandboxHost:
             raise SandboxUnavailable(f"{err}. Run the grader as root on a host with cgroup v2 (or v1 with the "
                                      "memory and pids controllers mounted).") from None
         warm_font_cache(python, cache_dir)
-        host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, shutil.which(bwrap) or bwrap)
+        host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, shutil.which(bwrap) or bwrap,
+                   seccomp_filter())
         host._try_once()
         return host
 
@@ -213,13 +231,14 @@ class SandboxHost:
             shutil.copytree(self.cache_dir / "matplotlib", fonts, dirs_exist_ok=True)  # the cache's own folder may be private
             give_to(submission, uid)  # its own copy: only that uid (and root) may read it, even on the host
             readable_by_all(fonts)
+            (root / SECCOMP_FILE).write_bytes(self.seccomp)  # opened by the sandbox's first shell, still root
             rlimits = {
                 "RLIMIT_FSIZE": self.limits.file_size_mb * 1024 * 1024,
                 "RLIMIT_CORE": 0,
                 # Only backs up the pids cgroup (which reports hits), hence the headroom.
                 "RLIMIT_NPROC": 2 * self.limits.processes,
             }
-            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime, rlimits=rlimits,
+            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime, rlimits=rlimits, seccomp=self.seccomp,
                                 command_prefix=self._command_prefix(uid, cgroup, runtime, etc, submission, rlimits, gpu))
         finally:
             cgroup.remove()
@@ -281,15 +300,16 @@ class SandboxHost:
 
     def _command_prefix(self, uid: int, cgroup: KernelCgroup, runtime: Path, etc: Path, submission: Path,
                         rlimits: dict[str, int], gpu: int | None) -> list[str]:
-        join_cgroups = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
         tmpfs_bytes = str(self.limits.tmp_mb * 1024 * 1024)
         python = self.python
-        argv = ["/bin/sh", "-c", join_cgroups, "sh", *map(str, cgroup.procs_files), "--",
+        argv = ["/bin/sh", "-c", JOIN_CGROUPS_WITH_FILTER, "sh", str(runtime.parent / SECCOMP_FILE),
+                *map(str, cgroup.procs_files), "--",
                 "prlimit", f"--fsize={rlimits['RLIMIT_FSIZE']}", f"--core={rlimits['RLIMIT_CORE']}",
                 f"--nproc={rlimits['RLIMIT_NPROC']}", "--",
                 "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--",
                 # --disable-userns: no nested user namespaces, so no namespace-root powers for student code.
                 self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+                "--seccomp", str(FILTER_FD),
                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "grader",
                 "--ro-bind", "/usr", "/usr"]
         for name in ("bin", "sbin", "lib", "lib32", "lib64"):
