@@ -208,7 +208,7 @@ def recorded(tmp_path, *arrays):
     return path
 
 
-def test_arrays_round_trip_through_the_evidence_file_and_the_reference_cache(tmp_path):
+def test_arrays_round_trip_through_the_evidence_file(tmp_path):
     picture = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     weights = np.array([[0.5, -1.5]], dtype=np.float32)[:, ::-1]  # a view: its values are written
     path = recorded(tmp_path, picture, weights)
@@ -218,12 +218,19 @@ def test_arrays_round_trip_through_the_evidence_file_and_the_reference_cache(tmp
     assert [(capture.array, capture.seq) for capture in evidence.captures.values()] == [("a1", 3), ("a2", 5)]
     assert (evidence.arrays["a1"].dtype, evidence.arrays["a1"].tolist()) == (np.uint8, picture.tolist())
     assert (evidence.arrays["a2"].dtype, evidence.arrays["a2"].tolist()) == (np.float32, [[-1.5, 0.5]])
-    cache = tmp_path / "reference.jsonl"  # what grader.reference writes: the same lines, one reader
-    cache.write_bytes(evidence.to_jsonl().encode() + b"".join(evidence.array_lines()))
-    cached = read_evidence(cache, from_probe=False)
-    assert cached.captures == evidence.captures
-    assert {name: array.tolist() for name, array in cached.arrays.items()} == {"a1": picture.tolist(),
-                                                                               "a2": [[-1.5, 0.5]]}
+
+
+def test_the_reference_cache_is_one_evidence_file_read_by_the_same_reader(tmp_path):
+    from grader.reference import ReferenceRun, load_reference, save_reference
+
+    evidence = read_evidence(recorded(tmp_path, np.eye(2), np.arange(3)))
+    cache = tmp_path / "cache"
+    save_reference(ReferenceRun(evidence, nbformat.v4.new_notebook()), cache / "reference.jsonl")
+    assert sorted(os.listdir(cache)) == ["reference.ipynb", "reference.jsonl"]
+    loaded = load_reference(cache / "reference.jsonl").evidence
+    assert loaded.captures == evidence.captures
+    assert {name: array.tolist() for name, array in loaded.arrays.items()} == {"a1": np.eye(2).tolist(),
+                                                                               "a2": [0, 1, 2]}
 
 
 def test_a_forged_array_line_out_of_the_probes_sequence_is_ignored_and_counted(tmp_path):
