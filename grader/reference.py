@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-import numpy as np
 
 from grader import __version__
 from grader.assets.boxes import drawn_images
@@ -70,24 +69,20 @@ def reference_run(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: Path,
 
 
 def save_reference(run: ReferenceRun, evidence_file: Path) -> None:
-    """`evidence_file` (JSON lines), its arrays (.npy, no pickle) in `<name>.arrays/` and the executed solution in
-    `<name>.ipynb`: plain data that another process or machine reads back with `load_reference`."""
-    arrays = evidence_file.with_suffix(".arrays")
+    """`evidence_file` (JSON lines: the events, then the arrays in the probe's own array lines) and the executed
+    solution in `<name>.ipynb`: plain data that another process or machine reads back with `load_reference`."""
     evidence_file.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(run.notebook, evidence_file.with_suffix(".ipynb"))
-    shutil.rmtree(arrays, ignore_errors=True)
-    arrays.mkdir()
-    for name, array in run.evidence.arrays.items():
-        np.save(arrays / name, array, allow_pickle=False)
     partial = evidence_file.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(run.evidence.to_jsonl(), encoding="utf-8")
-    partial.replace(evidence_file)  # last: the entry counts only once its arrays and notebook are in place
+    with partial.open("wb") as stream:
+        stream.write(run.evidence.to_jsonl().encode())
+        stream.writelines(run.evidence.array_lines())
+    partial.replace(evidence_file)  # last: the entry counts only once its notebook is in place
 
 
 def load_reference(evidence_file: Path) -> ReferenceRun:
     """What `save_reference` wrote. Raises EvidenceError, OSError or ValueError for a missing or damaged one."""
-    return ReferenceRun(read_evidence(evidence_file, from_probe=False, arrays=evidence_file.with_suffix(".arrays")),
-                        nbformat.read(evidence_file.with_suffix(".ipynb"), 4))
+    return ReferenceRun(read_evidence(evidence_file, from_probe=False), nbformat.read(evidence_file.with_suffix(".ipynb"), 4))
 
 
 def run_solution(rubric: LoadedRubric, runner: NotebookRunner, gpu: int | None = None) -> ReferenceRun:

@@ -115,8 +115,8 @@ class GradingKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         if self.sandbox is not None:
-            # The connection file is written by the grader; the kernel's uid must read it.
-            self.sandbox.hand_over(Path(self.connection_file))
+            # The connection file is written by the grader; the kernel's uid must read it, never write it.
+            self.sandbox.lend(Path(self.connection_file))
         await super()._async_launch_kernel(kernel_cmd, **kw)
 
 

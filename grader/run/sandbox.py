@@ -139,12 +139,20 @@ class KernelSandbox:
         return [*self.command_prefix, *kernel_argv]
 
     def hand_over(self, path: Path) -> None:
-        """Let the sandbox uid (and only it) use a file or folder the grader created in the runtime folder."""
+        """Let the sandbox uid (and only it) write a file the grader created in the runtime folder: the evidence
+        file, the one host file a kernel writes (capped by RLIMIT_FSIZE)."""
         os.chown(path, self.uid, self.uid)
-        path.chmod(0o700 if path.is_dir() else 0o600)
+        path.chmod(0o600)
+
+    def lend(self, path: Path) -> None:
+        """Let the sandbox uid (and only it) read a file or folder the grader wrote in the runtime folder, and
+        neither write it nor create files in it: root keeps it, the uid's own group may read it."""
+        os.chown(path, 0, self.uid)
+        path.chmod(0o750 if path.is_dir() else 0o640)
 
     def lock_runtime(self) -> None:
-        """After start: the kernel keeps its sockets and evidence file but can create nothing more here."""
+        """After start: the kernel keeps its sockets and evidence file but can create nothing more here (all it
+        was lent, the connection file and the capture plan, it may only read)."""
         os.chown(self.runtime, 0, 0)
         self.runtime.chmod(0o711)
 

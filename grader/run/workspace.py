@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
-from grader.probe.protocol import EVIDENCE_ENV, arrays_dir
+from grader.probe.protocol import EVIDENCE_ENV
 from grader.run.processes import alive
 
 
@@ -25,10 +25,6 @@ class Workspace:
     @property
     def evidence(self) -> Path:
         return self.runtime / "evidence.jsonl"
-
-    @property
-    def evidence_arrays(self) -> Path:
-        return Path(arrays_dir(str(self.evidence)))
 
     @property
     def kernel_log(self) -> Path:
