@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.owners import own_tag
 from grader.run.cgroups import Cgroups, KernelCgroup
 from grader.run.sandbox import ENABLE_USERNS_HELP, Limits, SandboxHost, SandboxUnavailable, _gpu_binds
 from tests.conftest import RUBRIC, run_cli
@@ -78,7 +79,7 @@ def test_each_sandbox_gets_its_own_uid_and_capped_cgroup_which_goes_away(tmp_pat
         assert "--unshare-all" in argv and "--die-with-parent" in argv and f"--reuid={first.uid}" in argv
         assert not any("nvidia" in arg for arg in argv)  # no GPU given, none bound
         assert not any(str(RUBRIC) in arg or "submissions" in arg for arg in argv)
-        names = {f"{os.getpid()}-{first.uid}", f"{os.getpid()}-{second.uid}"}
+        names = {f"{own_tag()}-{first.uid}", f"{own_tag()}-{second.uid}"}
         assert names <= Cgroups.detect().names_in_use()
     assert not names & Cgroups.detect().names_in_use()
 

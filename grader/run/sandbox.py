@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
+from grader.owners import left_by_dead_grader, own_tag
 from grader.probe.protocol import EVIDENCE_ENV
 from grader.run.cgroups import Cgroups, CgroupError, KernelCgroup
-from grader.run.processes import alive
 from grader.run.seccomp import SeccompUnavailable, kernel_filter
 from grader.run.workspace import EVERY_KERNEL_ENV
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
@@ -302,7 +302,7 @@ class SandboxHost:
             if uid is None:
                 raise SandboxUnavailable(f"all {UIDS} sandbox uids are in use")
             try:
-                return uid, self.cgroups.create(f"{os.getpid()}-{uid}", memory, self.limits.processes)
+                return uid, self.cgroups.create(f"{own_tag()}-{uid}", memory, self.limits.processes)
             except CgroupError as err:
                 raise SandboxUnavailable(str(err)) from None
 
@@ -390,7 +390,7 @@ def reachable_assets(assets: Path) -> Path | None:
     folder, once per run, removed at exit or by the next run's sweep when the grader was killed."""
     if not assets.is_dir():
         return None
-    mirror = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{os.getpid()}-assets-"))
+    mirror = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{own_tag()}-assets-"))
     atexit.register(shutil.rmtree, mirror, True)
     mirror.chmod(0o755)
     for folder, subfolders, files in os.walk(assets):
@@ -434,7 +434,7 @@ def allocation_lock() -> Iterator[None]:
 
 
 def uid_markers() -> Path:
-    """Where uid confinement records the uids it holds (`<grader pid>-<uid>`): it may have no cgroup to name them."""
+    """Where uid confinement records the uids it holds (`<owner tag>-<uid>`): it may have no cgroup to name them."""
     return _lock_folder() / "grader-uids"
 
 
@@ -443,8 +443,8 @@ def marked_uids() -> set[int]:
     folder = uid_markers()
     held = set()
     for marker in folder.glob("*-*") if folder.is_dir() else ():
-        owner, _, uid = marker.name.partition("-")
-        if owner.isdigit() and uid.isdigit() and alive(int(owner)):
+        uid = marker.name.rpartition("-")[2]
+        if uid.isdigit() and not left_by_dead_grader(marker.name):
             held.add(int(uid))
         else:
             marker.unlink(missing_ok=True)
@@ -464,10 +464,14 @@ def readable_by_all(folder: Path) -> None:
 
 
 def warm_font_cache(python: str, cache_dir: Path) -> None:
-    """Matplotlib builds its font list once here, so sandboxed kernels only copy it."""
+    """Matplotlib builds its font list once here, so sandboxed kernels only copy it. It is built in a folder of this
+    grader's own and moved in whole: another grader starting at the same time copies the whole list or none."""
     folder = cache_dir / "matplotlib"
     if any(folder.glob("fontlist-*.json")):
         return
     folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run([python, "-c", "import matplotlib.font_manager"], env={**os.environ, "MPLCONFIGDIR": str(folder)},
-                   capture_output=True, timeout=300)
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".matplotlib-") as building:
+        subprocess.run([python, "-c", "import matplotlib.font_manager"], env={**os.environ, "MPLCONFIGDIR": building},
+                       capture_output=True, timeout=300)
+        for built in Path(building).glob("fontlist-*.json"):
+            os.replace(built, folder / built.name)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
+from grader.owners import own_tag
 from grader.run.cgroups import CgroupError, Cgroups, KernelCgroup
 from grader.run.sandbox import (FILTER_FD, FIRST_UID, JOIN_CGROUPS_WITH_FILTER, SECCOMP_FILE, UIDS, KernelPython,
                                 KernelSandbox, Limits, SandboxUnavailable, allocation_lock, failure_reason, give_to,
@@ -146,7 +147,7 @@ class UidHost:
                 cgroup.remove()
             _end_processes_of(uid)
             _remove_files_of(uid)
-            (uid_markers() / f"{os.getpid()}-{uid}").unlink(missing_ok=True)
+            (uid_markers() / f"{own_tag()}-{uid}").unlink(missing_ok=True)
 
     def kernel_env(self, runtime: Path, evidence_env: str, gpu: int | None = None,
                    gpu_memory_fraction: float | None = None) -> dict[str, str]:
@@ -194,13 +195,13 @@ class UidHost:
                 raise SandboxUnavailable(f"all {UIDS} kernel uids are in use")
             markers = uid_markers()
             markers.mkdir(mode=0o700, exist_ok=True)
-            (markers / f"{os.getpid()}-{uid}").touch()
+            (markers / f"{own_tag()}-{uid}").touch()
             if self.cgroups is None:
                 return uid, None
             try:
-                return uid, self.cgroups.create(f"{os.getpid()}-{uid}", memory, self.limits.processes)
+                return uid, self.cgroups.create(f"{own_tag()}-{uid}", memory, self.limits.processes)
             except CgroupError as err:
-                (markers / f"{os.getpid()}-{uid}").unlink(missing_ok=True)
+                (markers / f"{own_tag()}-{uid}").unlink(missing_ok=True)
                 raise SandboxUnavailable(str(err)) from None
 
     def _try_once(self) -> None:
@@ -227,7 +228,7 @@ def _command_prefix(uid: int, cgroup: KernelCgroup | None, rlimits: dict[str, in
 def _shared_folder(cache_dir: Path) -> Path:
     """A world-readable folder of root's for this run: the warm server's home and the font cache, which kernels read
     but cannot change. Removed at exit, or by the next run's sweep when the grader was killed."""
-    folder = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{os.getpid()}-uid-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{own_tag()}-uid-"))
     atexit.register(shutil.rmtree, folder, True)
     folder.chmod(0o755)
     (folder / "home").mkdir(mode=0o755)
