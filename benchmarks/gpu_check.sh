@@ -290,7 +290,9 @@ cells = [
     "print('uid', os.getuid(), 'hostname', socket.gethostname(), 'uid_map', ' '.join(open('/proc/self/uid_map').read().split()))\n"
     f"print('sees the rubrics:', os.path.exists({src!r} + '/rubrics'), '; /root readable:', os.access('/root', os.R_OK))\n"
     "print('cuda available', torch.cuda.is_available(), 'devices', torch.cuda.device_count(), "
-    "'CUDA_VISIBLE_DEVICES', os.environ.get('CUDA_VISIBLE_DEVICES'))",
+    "'CUDA_VISIBLE_DEVICES', os.environ.get('CUDA_VISIBLE_DEVICES'))\n"
+    # 2: the grader's seccomp filter is on (grader/run/seccomp.py); CUDA must work under it
+    "print('seccomp mode', [line.split()[1] for line in open('/proc/self/status') if line.startswith('Seccomp:')][0])",
     f"x = torch.randn(4096, 4096, device={device!r})\n"
     "y = x @ x\n"
     "print('matmul sum', (x @ x).sum().item())\n"
@@ -350,6 +352,7 @@ selftest() {  # selftest MODE: sets SELFTEST (ok | failed), prints the notebook'
     SELFTEST=ok
     note "     $(grep -oE 'uid [0-9]+ hostname [a-z]+ uid_map [0-9 ]+' "$OUT/selftest-$mode.json" | head -1)"
     note "     $(grep -oE 'cuda available [A-Za-z]+ devices [0-9]+' "$OUT/selftest-$mode.json" | head -1); $(grep -oE 'sees the rubrics: [A-Za-z]+' "$OUT/selftest-$mode.json" | head -1)"
+    note "     $(grep -oE 'seccomp mode [0-9]' "$OUT/selftest-$mode.json" | head -1) (2: the kernels' filter is on)"
     note "     $(grep -oE 'fp32 4096[^"]*' "$OUT/selftest-$mode.json" | head -1)"
     note "     $(grep -oE 'PYTORCH_CUDA_ALLOC_CONF[^"]*' "$OUT/selftest-$mode.json" | head -1)"
   else

@@ -205,7 +205,7 @@ def test_what_was_stopped_is_explained(hostile):
     assert notes["9900006"] == [
         "cell 25: ran out of its disk space (64 MB per folder, files up to 16 MB): OSError: [Errno 27] File too large",
         "cell 26: ran out of its disk space (64 MB per folder, files up to 16 MB): OSError: [Errno 28] No space left on device"]
-    assert notes["9900014"] == ["1 line(s) of the evidence file (line 49) were not written by the grader's probe: code "
+    assert notes["9900014"] == ["1 line(s) of the evidence file (line 50) were not written by the grader's probe: code "
                                 "in the notebook wrote them. They were ignored; the rest of the evidence is graded"]
     report = (hostile["out"] / "students" / "9900005.html").read_text(encoding="utf-8")
     assert "memory-limit" in report and "1536 MB of memory" in report
@@ -223,7 +223,7 @@ def test_signals_exits_and_floods_do_not_reach_the_grader(hostile):
 
 def test_no_nested_namespaces_no_namespace_root(hostile):
     assert outputs(hostile, "9900018", "attempt") == [
-        "user REFUSED No space left on device\nmount REFUSED Operation not permitted\n"
+        "user REFUSED Operation not permitted\nmount REFUSED Operation not permitted\n"
         "network REFUSED Operation not permitted\n"]
 
 
