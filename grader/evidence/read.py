@@ -47,6 +47,8 @@ def read_evidence(path: Path, max_bytes: int = MAX_EVIDENCE_BYTES, from_probe: b
             event = _EVENT.validate_python(json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant))
         except (UnicodeDecodeError, ValueError, ValidationError) as err:
             raise EvidenceError(f"evidence line {number} is malformed: {str(err).splitlines()[0]}") from None
+        except RecursionError:
+            raise EvidenceError(f"evidence line {number} is malformed: its JSON is nested too deeply") from None
         if number == 1 and event.event != "probe":
             raise EvidenceError("the evidence file does not start with the probe's header")
         if from_probe and event.seq != expected:
