@@ -4,17 +4,19 @@ probe format; and its self-test, `check_reference`: the reference earns full mar
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
-import os
 import re
 import shutil
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-import numpy as np
 
 from grader import __version__
 from grader.assets.boxes import drawn_images
@@ -58,36 +60,49 @@ def reference_run(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: Path,
         f"{rubric.hash}|torch {torch_version(runner.python)}|probe {FORMAT_VERSION}|grader {__version__}"
         f"|{describe_assets(assets_root(cache_dir))}".encode()
     ).hexdigest()[:24]
-    cached = cache_dir / "references" / f"{rubric.id}-{key}.jsonl"
-    if cached_ok:
-        try:
-            return load_reference(cached)
-        except (EvidenceError, OSError, ValueError):
-            cached.unlink(missing_ok=True)  # a damaged cache entry is recomputed, not trusted
-    run = run_solution(rubric, runner)
-    save_reference(run, cached)
-    return run
+    name = f"{rubric.id}-{key}"
+    cached = cache_dir / "references" / f"{name}.jsonl"
+    # Two graders of one rubric at once: the first runs the solution, the second waits for it and reads its entry.
+    with _entry_lock(cache_dir / LOCKS / f"{name}.lock"):
+        if cached_ok:
+            try:
+                return load_reference(cached)
+            except (EvidenceError, OSError, ValueError):
+                cached.unlink(missing_ok=True)  # a damaged cache entry is recomputed, not trusted
+        run = run_solution(rubric, runner)
+        save_reference(run, cached)
+        return run
+
+
+LOCKS = "reference-locks"  # in the cache, beside the references: one lock file per entry
+
+
+@contextmanager
+def _entry_lock(path: Path) -> Iterator[None]:
+    """Held while one cache entry is read or written; an flock, so a grader killed while holding it lets it go."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def save_reference(run: ReferenceRun, evidence_file: Path) -> None:
-    """`evidence_file` (JSON lines), its arrays (.npy, no pickle) in `<name>.arrays/` and the executed solution in
-    `<name>.ipynb`: plain data that another process or machine reads back with `load_reference`."""
-    arrays = evidence_file.with_suffix(".arrays")
+    """`evidence_file` (JSON lines: the events, then the arrays in the probe's own array lines) and the executed
+    solution in `<name>.ipynb`: plain data that another process or machine reads back with `load_reference`."""
     evidence_file.parent.mkdir(parents=True, exist_ok=True)
+    # An entry counts only while its evidence file exists: gone first, so one cut short midway is never read.
+    evidence_file.unlink(missing_ok=True)
     nbformat.write(run.notebook, evidence_file.with_suffix(".ipynb"))
-    shutil.rmtree(arrays, ignore_errors=True)
-    arrays.mkdir()
-    for name, array in run.evidence.arrays.items():
-        np.save(arrays / name, array, allow_pickle=False)
-    partial = evidence_file.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(run.evidence.to_jsonl(), encoding="utf-8")
-    partial.replace(evidence_file)  # last: the entry counts only once its arrays and notebook are in place
+    partial = evidence_file.with_suffix(f".{uuid.uuid4().hex}.tmp")  # no other writer's, wherever it runs
+    with partial.open("wb") as stream:
+        stream.write(run.evidence.to_jsonl().encode())
+        stream.writelines(run.evidence.array_lines())
+    partial.replace(evidence_file)  # last: the entry counts only once its notebook is in place
 
 
 def load_reference(evidence_file: Path) -> ReferenceRun:
     """What `save_reference` wrote. Raises EvidenceError, OSError or ValueError for a missing or damaged one."""
-    return ReferenceRun(read_evidence(evidence_file, from_probe=False, arrays=evidence_file.with_suffix(".arrays")),
-                        nbformat.read(evidence_file.with_suffix(".ipynb"), 4))
+    return ReferenceRun(read_evidence(evidence_file, from_probe=False), nbformat.read(evidence_file.with_suffix(".ipynb"), 4))
 
 
 def run_solution(rubric: LoadedRubric, runner: NotebookRunner, gpu: int | None = None) -> ReferenceRun:

@@ -106,7 +106,8 @@ def start_warm_kernels(preload: list[str], host: Host, cache: Path) -> WarmKerne
     cache.mkdir(parents=True, exist_ok=True)
     env = host.base_env() if host else unsandboxed_base_env(Path(sys.executable).parent, cache)
     return WarmKernels.start(sys.executable, preload, env, log=cache / WARM_KERNELS_LOG,
-                             wrapper=host.server_wrapper() if host else [])
+                             wrapper=host.server_wrapper() if host else [],
+                             kernels=host.confinement if host else "none")
 
 
 def notebook_runner(execution: Execution, options: KernelOptions, cache: Path, host: Host,

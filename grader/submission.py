@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
 import re
 import shutil
 import tempfile
@@ -47,6 +46,7 @@ from pathlib import Path, PurePath
 from typing import TypeVar, cast
 
 from grader.lms.roster import Roster, SubmitterKeys, find_each
+from grader.owners import own_tag
 from grader.results import Flag
 from grader.unzip import ZipLimits, ZipRefused, list_zip, unzip
 
@@ -607,8 +607,8 @@ def _files_under(source: Path) -> list[Path]:
 @contextmanager
 def _private_folder() -> Iterator[Path]:
     """A temporary folder, never next to the students' files, removed afterwards."""
-    # The grader's pid in the name lets a later run remove what a killed one left behind.
-    with tempfile.TemporaryDirectory(prefix=f"{UNZIP_PREFIX}{os.getpid()}-", ignore_cleanup_errors=True) as folder:
+    # The grader's owner tag in the name lets a later run remove what a killed one left behind.
+    with tempfile.TemporaryDirectory(prefix=f"{UNZIP_PREFIX}{own_tag()}-", ignore_cleanup_errors=True) as folder:
         yield Path(folder)
 
 

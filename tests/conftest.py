@@ -169,7 +169,7 @@ def warm_kernels(sandbox_host, cache_dir):
     from grader.run.warm import WarmKernels
 
     with WarmKernels.start(sys.executable, ["torch"], sandbox_host.base_env(), cache_dir / "warm.log",
-                           sandbox_host.server_wrapper()) as warm:
+                           sandbox_host.server_wrapper(), kernels="sandbox") as warm:
         yield warm
 
 
@@ -189,7 +189,7 @@ def uid_warm_kernels(uid_host, cache_dir):
     from grader.run.warm import WarmKernels
 
     with WarmKernels.start(sys.executable, ["torch"], uid_host.base_env(), cache_dir / "warm.log",
-                           uid_host.server_wrapper()) as warm:
+                           uid_host.server_wrapper(), kernels="uid") as warm:
         yield warm
 
 

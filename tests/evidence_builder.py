@@ -66,7 +66,7 @@ class Builder:
                                    error=None, seq=self._next(), run=runs["1.3"]))
         names = {}
         for name, array in {"image": arrays.pop("image"), "heatmap": arrays.pop("heatmap"), **arrays}.items():
-            names[name] = f"a{len(self.evidence.arrays) + 1}.npy"
+            names[name] = f"a{len(self.evidence.arrays) + 1}"
             self.evidence.arrays[names[name]] = array
         for name, shape, alpha, extent in (("image", [160, 160, 3], None, [-0.5, 159.5, 159.5, -0.5]),
                                            ("heatmap", [5, 5], 0.7, [0, 159, 159, 0])):

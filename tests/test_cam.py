@@ -70,22 +70,22 @@ IMAGE_EXTENT = [-0.5, SIZE - 0.5, SIZE - 0.5, -0.5]
 def evidence_of(scene: dict, heatmap: np.ndarray | None, alpha: float | None = 0.7,
                 extent: list[float] | None = None, origin: str = "upper", with_image: bool = True) -> Evidence:
     evidence = Evidence()
-    evidence.arrays = {"a1.npy": scene["picture"]}
+    evidence.arrays = {"a1": scene["picture"]}
     seq = 1
     if with_image:
-        evidence.imshows.append(ImshowEvent(seq=seq, run=1, event="imshow", axes="x1", array="a1.npy",
+        evidence.imshows.append(ImshowEvent(seq=seq, run=1, event="imshow", axes="x1", array="a1",
                                             shape=list(scene["picture"].shape), subsampled=1, alpha=None,
                                             cmap="viridis", extent=IMAGE_EXTENT))
     if heatmap is not None:
         seq += 1
-        evidence.arrays["a2.npy"] = heatmap.astype(np.float32)
+        evidence.arrays["a2"] = heatmap.astype(np.float32)
         evidence.imshows.append(ImshowEvent(
-            seq=seq, run=1, event="imshow", axes="x1", array="a2.npy", shape=list(heatmap.shape), subsampled=1,
+            seq=seq, run=1, event="imshow", axes="x1", array="a2", shape=list(heatmap.shape), subsampled=1,
             alpha=alpha, cmap="magma", origin=origin,
             extent=extent or [-0.5, heatmap.shape[1] - 0.5, heatmap.shape[0] - 0.5, -0.5]))
     names = {}
     for offset, (name, array) in enumerate(scene["arrays"].items()):
-        names[name] = f"a{10 + offset}.npy"
+        names[name] = f"a{10 + offset}"
         evidence.arrays[names[name]] = array
     evidence.cam_inputs.append(CamInputEvent(seq=seq + 1, run=1, event="cam_input", model="m1", fed_in_run=1,
                                              arrays=names))
@@ -201,17 +201,17 @@ def test_an_image_drawn_translucent_over_the_heatmap_is_an_overlay_too(scene):
 def test_an_overlay_over_another_image_than_the_one_fed_fails(scene):
     spec = rubric_cam_checks()["agreement"]
     evidence = evidence_of(scene, scene["cam"][1])
-    evidence.arrays["a1.npy"] = np.ascontiguousarray(scene["picture"][::-1, ::-1])
+    evidence.arrays["a1"] = np.ascontiguousarray(scene["picture"][::-1, ::-1])
     result = run_check(spec, evidence)
     assert result.passed is False
     assert result.message == "the image under the heatmap is not an image that was fed to the trained model"
 
 
 def test_heatmap_resampling_follows_extents():
-    image = ImshowEvent(seq=1, run=1, event="imshow", axes="x", array="a1.npy", shape=[100, 100, 3], subsampled=1,
+    image = ImshowEvent(seq=1, run=1, event="imshow", axes="x", array="a1", shape=[100, 100, 3], subsampled=1,
                         alpha=None, cmap=None, extent=[-0.5, 99.5, 99.5, -0.5])
     heat = np.arange(4.0).reshape(2, 2)
-    full = ImshowEvent(seq=2, run=1, event="imshow", axes="x", array="a2.npy", shape=[2, 2], subsampled=1,
+    full = ImshowEvent(seq=2, run=1, event="imshow", axes="x", array="a2", shape=[2, 2], subsampled=1,
                        alpha=0.5, cmap=None, extent=[-0.5, 99.5, 99.5, -0.5])
     grid, coverage = heatmap_on_grid(heat, full, image, (2, 2))
     assert grid.tolist() == [[0.0, 1.0], [2.0, 3.0]] and coverage == 1.0

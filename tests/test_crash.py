@@ -3,6 +3,7 @@ sandbox left behind, and a rerun grades every submission exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -12,14 +13,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from grader.owners import start_time
+from grader.probe.protocol import EVIDENCE_ENV
 from grader.run.cgroups import Cgroups
+from grader.run.kernel import GradingKernelManager, Lifeline
 from grader.run.sandbox import FIRST_UID, UIDS
 from tests.conftest import ROOT, RUBRIC, run_cli
 
@@ -92,6 +96,36 @@ def pids(processes: list[str]) -> set[str]:
     return {line.split()[0] for line in processes}
 
 
+def descendants(ancestor: int) -> set[tuple[int, int]]:
+    """(pid, start time) of every live process descended from `ancestor`: a grader's fork server, its sandboxes'
+    bubblewraps and what runs in them. The start time tells a process from a later one given its pid."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append((int(stat.parent.name), int(fields[19])))
+    found, todo = set(), [ancestor]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child[0])
+    return found
+
+
+def still_running(processes: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    return {(pid, start) for pid, start in processes if start_time(pid) == start and not zombie(pid)}
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
 @contextmanager
 def another_graders_kernel(sandbox_host) -> Iterator[set[str]]:
     """A sandboxed kernel (`sleep`) that this test process starts as any grader starts one, so outside the grader a
@@ -145,6 +179,87 @@ def test_sigkill_mid_batch_then_rerun_grades_each_submission_exactly_once(tmp_pa
     assert not list(Path("/tmp").glob(f"grader-run-{grader.pid}-*"))  # the killed run's workspace is swept
     assert not [name for name in Cgroups.detect().names_in_use() if name.startswith(f"{grader.pid}-")]
     assert not list(out.rglob("*.tmp"))
+
+
+def test_whatever_a_sigkilled_grader_started_ends_with_it_every_time(tmp_path, cache_dir):
+    """Killed while its first kernel (the reference solution's) runs, at a later moment each time, warm and cold: its
+    sandboxes end through their lifelines, its fork server at EOF on its socket (once "sandbox process left after
+    SIGKILL", now and then)."""
+    batch = batch_of(tmp_path / "batch", 2)
+    for attempt, kernels in enumerate(["warm", "cold", "warm", "cold", "warm"]):
+        grader = start_grading(batch, tmp_path / f"out{attempt}", cache_dir, *(["--cold"] if kernels == "cold" else []))
+        wait_for(lambda: sandboxed_processes(grader.pid))
+        time.sleep(0.2 * attempt)
+        started = descendants(grader.pid)
+        assert any("grader.probe.forkserver" in cmdline(pid) for pid, _ in started) == (kernels == "warm")
+        grader.kill()
+        grader.wait()
+        wait_for(lambda: not sandboxed_processes(grader.pid) and not still_running(started), timeout=10)
+
+
+@asynccontextmanager
+async def started_kernel(sandbox_host, warm) -> AsyncIterator[GradingKernelManager]:
+    """A kernel in a sandbox of its own, warm (forked from `warm`) or, with None, cold; shut down on exit."""
+    root = Path(tempfile.mkdtemp(prefix="grader-test-"))
+    (root / "submission").mkdir()
+    try:
+        with sandbox_host.sandbox(root, root / "submission") as box:
+            km = GradingKernelManager(kernel_name="python3", python=sys.executable, sandbox=box, warm=warm,
+                                      transport="ipc", ip=str(box.runtime / "kernel"),
+                                      connection_file=str(box.runtime / "kernel.json"))
+            evidence = box.runtime / "evidence.jsonl"
+            evidence.touch()
+            box.hand_over(evidence)
+            await km.start_kernel(env=sandbox_host.kernel_env(box.runtime, EVIDENCE_ENV), cwd=str(box.runtime),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                yield km
+            finally:
+                await km.shutdown_kernel(now=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def lifeline_of(km: GradingKernelManager) -> Lifeline:
+    lifeline = km.lifeline if km.warm is None else km.provisioner.lifeline  # a cold kernel's, a warm one's holder's
+    assert lifeline is not None
+    return lifeline
+
+
+async def running(km: GradingKernelManager) -> bool:
+    return await km.provisioner.poll() is None
+
+
+async def ended_within(km: GradingKernelManager, seconds: float) -> bool:
+    """Whether the kernel and every process of its sandbox are gone within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while await running(km) or km.sandbox.cgroup.pids():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("kernels", ["warm", "cold"])
+def test_a_sandbox_ends_when_its_lifeline_is_cut_and_only_that_sandbox(sandbox_host, warm_kernels, kernels):
+    """What the grader's death does to a lifeline, with the grader alive: EOF comes, so no other process (the other
+    sandbox, its kernel, the fork server) holds its write end, and --die-with-parent plays no part."""
+    warm = warm_kernels if kernels == "warm" else None
+
+    async def cut_one() -> tuple[bool, bool, bool]:
+        async with started_kernel(sandbox_host, warm) as cut, started_kernel(sandbox_host, warm) as kept:
+            both_ran = await running(cut) and await running(kept)
+            lifeline_of(cut).cut()
+            return both_ran, await ended_within(cut, 10), await running(kept)
+
+    assert asyncio.run(cut_one()) == (True, True, True)
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, cache_dir, graded):

@@ -663,7 +663,7 @@ def test_in_a_container_without_namespaces_the_kernel_runs_as_its_own_uid_and_ca
         gradescope_image, tmp_path):
     root = gradescope_image
     references = sorted(str(path) for path in (root / "cache" / "references").iterdir())
-    assert len(references) == 3  # the evidence, its arrays and the executed solution
+    assert len(references) == 2  # the evidence (its arrays are lines of it) and the executed solution
     # Before run_autograder closes them, the answer files are as readable as anything unpacked by root.
     assert open_to_others(root / "source" / "rubric" / "rubric.yaml")
     honest = nbformat.read(SUBMISSIONS / "김민준(2022001).ipynb", as_version=4)  # the instructor's own answers

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import base64
+import io
 import json
+import os
+import pickle
 import tracemalloc
 
 import nbformat
+import numpy as np
 import pytest
 
 from grader.evidence import EvidenceError, read_evidence
+from grader.evidence.read import MAX_ARRAY_BYTES, MAX_EVIDENCE_BYTES
+from grader.probe.protocol import FORMAT_VERSION, array_line
 from grader.notebook.read import NotebookError, read_notebook
 
 
@@ -185,3 +192,126 @@ def test_lines_out_of_the_probes_sequence_are_ignored_and_counted(tmp_path):
     evidence = read_evidence(path)
     assert (evidence.foreign_lines, [step.seq for step in evidence.steps]) == ([2, 4], [2])
     assert len(read_evidence(path, from_probe=False).steps) == 3  # the grader's own cache is not numbered
+
+
+def recorded(tmp_path, *arrays):
+    """An evidence file as the probe writes it: its header, then each array with the capture event naming it."""
+    from grader.probe.recorder import Recorder
+
+    path = tmp_path / "e.jsonl"
+    recorder = Recorder(shell=None, path=str(path))
+    recorder.emit({"event": "probe", "version": FORMAT_VERSION, "torch": "test"})
+    recorder.run = 1
+    for number, array in enumerate(arrays, start=1):
+        recorder.emit({"event": "capture", "id": f"c{number}", "what": "value", "array": recorder.save_array(array)})
+    os.close(recorder.fd)
+    return path
+
+
+def test_arrays_round_trip_through_the_evidence_file(tmp_path):
+    picture = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    weights = np.array([[0.5, -1.5]], dtype=np.float32)[:, ::-1]  # a view: its values are written
+    path = recorded(tmp_path, picture, weights)
+    assert os.listdir(tmp_path) == ["e.jsonl"]  # one file: the arrays are lines of it
+    assert [json.loads(line)["seq"] for line in path.read_bytes().splitlines()] == [1, 2, 3, 4, 5]
+    evidence = read_evidence(path)
+    assert [(capture.array, capture.seq) for capture in evidence.captures.values()] == [("a1", 3), ("a2", 5)]
+    assert (evidence.arrays["a1"].dtype, evidence.arrays["a1"].tolist()) == (np.uint8, picture.tolist())
+    assert (evidence.arrays["a2"].dtype, evidence.arrays["a2"].tolist()) == (np.float32, [[-1.5, 0.5]])
+
+
+def test_the_reference_cache_is_one_evidence_file_read_by_the_same_reader(tmp_path):
+    from grader.reference import ReferenceRun, load_reference, save_reference
+
+    evidence = read_evidence(recorded(tmp_path, np.eye(2), np.arange(3)))
+    cache = tmp_path / "cache"
+    save_reference(ReferenceRun(evidence, nbformat.v4.new_notebook()), cache / "reference.jsonl")
+    assert sorted(os.listdir(cache)) == ["reference.ipynb", "reference.jsonl"]
+    loaded = load_reference(cache / "reference.jsonl").evidence
+    assert loaded.captures == evidence.captures
+    assert {name: array.tolist() for name, array in loaded.arrays.items()} == {"a1": np.eye(2).tolist(),
+                                                                               "a2": [0, 1, 2]}
+
+
+def test_a_forged_array_line_out_of_the_probes_sequence_is_ignored_and_counted(tmp_path):
+    header, real, capture = recorded(tmp_path, np.zeros(3)).read_bytes().splitlines(keepends=True)
+    forged = array_line("a1", 99, 1, np.ones(3))  # the probe's own name, out of its numbers
+    replayed = array_line("a1", 2, 1, np.ones(3))  # the probe's name and number, again after them
+    named = b'{"event":"capture","id":"c9","what":"value","array":"a9","seq":8,"run":1}\n'
+    path = tmp_path / "forged.jsonl"
+    path.write_bytes(header + forged + real + capture + replayed + array_line("a9", 7, 1, np.ones(3)) + named)
+    evidence = read_evidence(path)
+    assert evidence.foreign_lines == [2, 5, 6, 7]
+    assert (list(evidence.captures), evidence.arrays["a1"].tolist()) == (["c1"], [0.0, 0.0, 0.0])
+
+
+def array_of(npy_base64: bytes, seq: int = 2) -> bytes:
+    """An array line as the probe lays it out, holding whatever base64 it is given."""
+    return b'{"event":"array","name":"a1","seq":%d,"run":1,"npy":"%s"}\n' % (seq, npy_base64)
+
+
+def npy_of(array: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+ZEROS = base64.b64encode(npy_of(np.zeros(4)))
+
+
+def naming_a1(seq: int) -> bytes:
+    return b'{"event":"capture","id":"c1","what":"value","array":"a1","seq":%d,"run":1}\n' % seq
+
+
+@pytest.mark.parametrize("line, message", [
+    (array_of(base64.b64encode(npy_of(np.array([{"x": 1}], dtype=object), allow_pickle=True))),
+     "the probe's array a1 is malformed: Object arrays cannot be loaded when allow_pickle=False"),
+    (array_of(base64.b64encode(pickle.dumps([1.0, 2.0]))),
+     r"the probe's array a1 is malformed: This file contains pickled \(object\) data"),
+    (array_of(base64.b64encode(npy_of(np.array(["text"])))), "the probe's array a1 holds <U4, not numbers"),
+    (array_of(base64.b64encode(npy_of(np.zeros(2, dtype=[("a", "f4")])))), "the probe's array a1 holds .*, not numbers"),
+    (array_of(base64.b64encode(npy_of(np.zeros(2, dtype=np.complex64)))), "the probe's array a1 holds complex64"),
+    (array_of(ZEROS[:-2] + b"  "),
+     r"the probe's array a1 is not valid base64 \(Only base64 data is allowed\)"),
+    (array_of(ZEROS + b"QQ=="),
+     r"the probe's array a1 is not valid base64 \(Excess data after padding\)"),
+    (array_of(base64.b64encode(npy_of(np.zeros(4))[:-3])), "the probe's array a1 is malformed: EOF: reading array data"),
+    (array_of(base64.b64encode(npy_of(np.zeros(4))[:20])), "the probe's array a1 is malformed"),
+    (array_of(ZEROS) + array_of(ZEROS, seq=3),
+     "the evidence file holds the probe's array a1 twice"),
+    (b'{"event":"array","name":"a1","npy":"AAAA","seq":2,"run":1}\n',
+     "evidence line 2 is malformed: an array line without its npy field last"),
+    (b'{"seq":2,"run":1,"event":"array","name":"a1","npy":"AAAA"}\n', "evidence line 2 is malformed"),
+    (array_of(b"AAAA").replace(b'"a1"', b'"a1.npy"'), "evidence line 2 is malformed: 1 validation error"),
+    (b"", "an event names the probe's array a1, but the evidence file holds no such array in the probe's sequence"),
+])
+def test_a_damaged_array_line_gets_its_evidence_error(tmp_path, line, message):
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(HEADER.encode() + line + naming_a1(2 + line.count(b"\n")))
+    with pytest.raises(EvidenceError, match=message):
+        read_evidence(path)
+
+
+def test_arrays_over_their_cap_in_all_are_refused(tmp_path):
+    path = recorded(tmp_path, np.zeros(100), np.zeros(100))  # 928 bytes each, with np.save's header
+    assert len(read_evidence(path, max_array_bytes=1856).arrays) == 2
+    with pytest.raises(EvidenceError, match="the probe's arrays are over the 1855-byte limit in all"):
+        read_evidence(path, max_array_bytes=1855)
+
+
+def test_the_evidence_cap_has_room_for_the_events_and_every_array_in_base64():
+    assert MAX_EVIDENCE_BYTES == 64 * 2**20 + len(base64.b64encode(bytes(MAX_ARRAY_BYTES)))
+
+
+def test_reading_a_large_array_holds_no_copy_of_the_whole_file(tmp_path):
+    picture = np.random.default_rng(0).random(2**22)  # 32 MiB; its line is 43 MiB in base64
+    path = recorded(tmp_path, picture, picture)
+    tracemalloc.start()
+    try:
+        evidence = read_evidence(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(evidence.arrays["a2"], picture)
+    # The first array, and the second's 43 MiB line as it is read (readline joins its chunks): never the 87 MiB file.
+    assert peak < 4 * picture.nbytes, peak / picture.nbytes

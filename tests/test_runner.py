@@ -122,6 +122,46 @@ def test_displayed_arrays_cross_the_sandbox_and_cpu_fallback_runs_cuda_calls_on_
     assert evidence.array(heatmap.array).tolist() == np.eye(4).tolist()
 
 
+# Every path of the runtime folder the kernel knows: only the evidence file may be written, nothing created.
+WRITES_IN_THE_RUNTIME = """import os
+fds = [os.path.realpath(f'/proc/self/fd/{fd}') for fd in os.listdir('/proc/self/fd')]
+evidence = next(path for path in fds if path.endswith('evidence.jsonl'))  # the probe's descriptor gives it away
+runtime = os.path.dirname(evidence)
+captures, plan = os.path.join(runtime, 'captures'), os.path.join(runtime, 'captures', 'captures.json')
+for path, mode in [(evidence, 'ab'), (os.path.join(runtime, 'planted.bin'), 'xb'), (os.path.join(runtime, 'kernel.json'), 'ab'),
+                   (os.path.join(captures, 'planted.bin'), 'xb'), (plan, 'ab'), (os.path.join(captures, 'inputs-1.npy'), 'ab')]:
+    try:
+        open(path, mode).close()
+        print(os.path.relpath(path, runtime), 'WRITABLE')
+    except OSError as err:
+        print(os.path.relpath(path, runtime), type(err).__name__)
+for path in (runtime, captures, plan):
+    try:
+        os.chmod(path, 0o777)
+        print(os.path.relpath(path, runtime), 'CHMOD')
+    except OSError as err:
+        print(os.path.relpath(path, runtime), type(err).__name__)"""
+
+
+@pytest.mark.parametrize("kernels", ["sandboxed-cold", "sandboxed-warm", "uid-cold", "uid-warm"], indirect=True)
+def test_a_confined_kernel_writes_no_host_file_but_its_evidence_file(tmp_path, kernels):
+    from grader.captures import CapturePlan, CaptureSpec
+
+    nb, path = notebook(tmp_path, WRITES_IN_THE_RUNTIME)
+    plan = CapturePlan()
+    plan.inputs["inputs-1.npy"] = np.zeros(2)
+    plan.add(1, CaptureSpec("1.1/0", "value", "1 + 1"))
+    sandbox, warm = kernels
+    execution = runner(tmp_path, sandbox, warm=warm).run(nb, path, None, plan)
+    assert statuses(execution) == [(2, "ok", None)]
+    assert execution.notebook.cells[1].outputs[0]["text"].splitlines() == [
+        "evidence.jsonl WRITABLE", "planted.bin PermissionError", "kernel.json PermissionError",
+        "captures/planted.bin PermissionError", "captures/captures.json PermissionError",
+        "captures/inputs-1.npy PermissionError", ". PermissionError", "captures PermissionError",
+        "captures/captures.json PermissionError"]
+    assert execution.evidence.foreign_lines == []
+
+
 @pytest.mark.parametrize("threads", [None, 1])
 def test_torch_threads_are_capped_when_kernels_share_the_cores_and_wait_asleep(tmp_path, sandbox_host, warm_kernels,
                                                                                threads):

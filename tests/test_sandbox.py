@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.owners import own_tag
 from grader.run.cgroups import Cgroups, KernelCgroup
 from grader.run.sandbox import ENABLE_USERNS_HELP, Limits, SandboxHost, SandboxUnavailable, _gpu_binds
 from tests.conftest import RUBRIC, run_cli
@@ -57,7 +58,8 @@ def test_missing_tools_non_root_and_absent_gpus_are_refused(tmp_path, monkeypatc
 
 
 def test_each_sandbox_gets_its_own_uid_and_capped_cgroup_which_goes_away(tmp_path, sandbox_host):
-    host = SandboxHost(sandbox_host.python, LIMITS, sandbox_host.cgroups, sandbox_host.cache_dir, sandbox_host.bwrap)
+    host = SandboxHost(sandbox_host.python, LIMITS, sandbox_host.cgroups, sandbox_host.cache_dir, sandbox_host.bwrap,
+                       sandbox_host.seccomp)
     roots = [tmp_path / "a", tmp_path / "b"]
     for root in roots:
         (root / "submission").mkdir(parents=True)
@@ -77,7 +79,7 @@ def test_each_sandbox_gets_its_own_uid_and_capped_cgroup_which_goes_away(tmp_pat
         assert "--unshare-all" in argv and "--die-with-parent" in argv and f"--reuid={first.uid}" in argv
         assert not any("nvidia" in arg for arg in argv)  # no GPU given, none bound
         assert not any(str(RUBRIC) in arg or "submissions" in arg for arg in argv)
-        names = {f"{os.getpid()}-{first.uid}", f"{os.getpid()}-{second.uid}"}
+        names = {f"{own_tag()}-{first.uid}", f"{own_tag()}-{second.uid}"}
         assert names <= Cgroups.detect().names_in_use()
     assert not names & Cgroups.detect().names_in_use()
 

@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -86,7 +87,7 @@ def test_each_kernel_gets_its_own_uid_and_nothing_of_it_outlives_its_run(uid_hos
         assert argv[argv.index("prlimit"):] == [
             "prlimit", f"--fsize={64 * 1024 * 1024}", "--core=0", f"--nproc={2 * 128}", "--",
             "setpriv", f"--reuid={first.uid}", f"--regid={first.uid}", "--clear-groups", "--no-new-privs", "--",
-            "python"]
+            sys.executable, "-m", "grader.probe.syscall_filter", "--fd", "9", "--", "python"]
         assert "bwrap" not in " ".join(argv)
         # What a kernel leaves behind: a process that detached itself, a file in the host's /tmp.
         sleeper = subprocess.Popen(["setpriv", f"--reuid={first.uid}", f"--regid={first.uid}", "--clear-groups",

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import sys
+import socket
 import threading
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nbformat.v4 import new_code_cell, new_notebook
 from typer.testing import CliRunner
 
 from grader.batch import Workers, auto_jobs, grade_submissions
 from grader.cli import app
+from grader.probe.forkserver import RequestError, parse_request
 from grader.run import NotebookRunner
 from grader.run.sandbox import KernelPython, SandboxHost
 from grader.run.warm import WarmKernels, WarmStartError, imports_of
@@ -110,7 +115,7 @@ def _server_pid(warm: WarmKernels) -> int:
 @pytest.mark.notebooks
 def test_the_server_refuses_to_fork_into_the_host_and_reports_modules_it_could_not_import(tmp_path, sandbox_host):
     with WarmKernels.start(sys.executable, ["no_such_module", "matplotlib.pyplot"], sandbox_host.base_env(),
-                           tmp_path / "warm.log", sandbox_host.server_wrapper()) as warm:
+                           tmp_path / "warm.log", sandbox_host.server_wrapper(), kernels="sandbox") as warm:
         assert warm.failed == {"no_such_module": "ModuleNotFoundError: No module named 'no_such_module'"}
         assert warm.cuda_initialised is False
         # pyplot imported before the kernel existed still draws inline, in every cell.
@@ -125,7 +130,8 @@ def test_the_server_refuses_to_fork_into_the_host_and_reports_modules_it_could_n
             [("display_data", ["image/png", "text/plain"])]]
         assert printed(plots) == ["module://matplotlib_inline.backend_inline\n"]
         request = {"env": {}, "cwd": "/", "argv": [],
-                   "sandbox": {"holder_pid": os.getpid(), "host_uid": 200_999, "cgroup_procs": [], "rlimits": {}}}
+                   "sandbox": {"holder_pid": os.getpid(), "host_uid": 200_999, "cgroup_procs": [], "rlimits": {},
+                               "seccomp": "AAAA"}}
         with open(os.devnull, "rb") as null:
             with pytest.raises(WarmStartError, match=rf"^RuntimeError: process {os.getpid()} is not in a sandbox "
                                                      r"\(it shares the host's user namespace\)"):
@@ -143,7 +149,8 @@ def test_a_server_that_cannot_start_says_why(tmp_path):
 def test_the_server_sees_a_private_tmp_with_the_kernels_python_bound_back_when_it_lives_there(sandbox_host):
     moved = KernelPython(executable="/tmp/ci/.venv/bin/python", prefix=Path("/tmp/ci/.venv"),
                          base_prefix=Path("/usr"), grader_package=Path("/tmp/ci/grader"))
-    host = SandboxHost(moved, sandbox_host.limits, sandbox_host.cgroups, Path("/var/cache/grader"), "/usr/bin/bwrap")
+    host = SandboxHost(moved, sandbox_host.limits, sandbox_host.cgroups, Path("/var/cache/grader"), "/usr/bin/bwrap",
+                      sandbox_host.seccomp)
     argv = host.server_wrapper()
     assert argv[:9] == ["/usr/bin/bwrap", "--dev-bind", "/", "/", "--tmpfs", "/tmp",
                         "--ro-bind", "/tmp/ci/.venv", "/tmp/ci/.venv"]
@@ -266,3 +273,100 @@ def test_jobs_and_gpus_are_checked_before_anything_runs(tmp_path, cache_dir):
                                         str(tmp_path / "out"), "--cache-dir", str(cache_dir), *args])
         assert done.exit_code == 2 and f"error: {message}" in " ".join(done.stderr.split()), (args, done.output)
     assert not (tmp_path / "out").exists()
+
+
+VALID_SANDBOX_REQUEST = {
+    "env": {"PATH": "/usr/bin"}, "cwd": "/sandbox/work", "argv": ["-f", "/tmp/k.json"],
+    "sandbox": {"holder_pid": 4242, "host_uid": 200_001, "cgroup_procs": ["/sys/fs/cgroup/grader/1-200001/cgroup.procs"],
+                "rlimits": {"RLIMIT_FSIZE": 1 << 20}, "seccomp": "AAAAAAAAAAA="}}
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=3), max_leaves=8)
+
+
+def _mutations(request: dict) -> st.SearchStrategy[dict]:
+    """The grader's request with one field (at any depth) replaced by any JSON value, or dropped."""
+    paths = [(key,) for key in request] + [("sandbox", key) for key in request["sandbox"]]
+
+    def mutate(path: tuple[str, ...], value: object, drop: bool) -> dict:
+        changed = json.loads(json.dumps(request))
+        target = changed if len(path) == 1 else changed[path[0]]
+        if drop:
+            del target[path[-1]]
+        else:
+            target[path[-1]] = value
+        return changed
+    return st.builds(mutate, st.sampled_from(paths), JSON_VALUES, st.booleans())
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.one_of(st.binary(max_size=64), st.builds(lambda r: json.dumps(r).encode(), _mutations(VALID_SANDBOX_REQUEST)),
+                 st.builds(lambda cut: json.dumps(VALID_SANDBOX_REQUEST).encode()[:cut],
+                           st.integers(0, len(json.dumps(VALID_SANDBOX_REQUEST)) - 1))))
+def test_the_servers_parser_accepts_only_the_graders_request_and_refuses_the_rest_with_its_own_error(message):
+    try:
+        parsed = parse_request(message, "sandbox")
+    except RequestError as err:
+        assert str(err)
+        return
+    # What gets through has every field of the right type (a mutation may have put an equally valid value).
+    assert set(parsed) == {"env", "cwd", "argv", "sandbox"} and isinstance(parsed["sandbox"]["holder_pid"], int)
+
+
+def test_the_servers_parser_refuses_requests_for_another_confinement_and_root():
+    assert parse_request(json.dumps(VALID_SANDBOX_REQUEST).encode(), "sandbox") == VALID_SANDBOX_REQUEST
+    unconfined = {key: VALID_SANDBOX_REQUEST[key] for key in ("env", "cwd", "argv")}
+    with pytest.raises(RequestError, match=r"^a request for this server has exactly the keys \['argv', 'cwd', 'env', "
+                                           r"'sandbox'\]$"):
+        parse_request(json.dumps(unconfined).encode(), "sandbox")  # a kernel outside the sandbox, as root
+    as_root = json.loads(json.dumps(VALID_SANDBOX_REQUEST))
+    as_root["sandbox"]["host_uid"] = 0
+    with pytest.raises(RequestError, match=r"^the request's host_uid is not what the grader sends$"):
+        parse_request(json.dumps(as_root).encode(), "sandbox")
+    escaping = json.loads(json.dumps(VALID_SANDBOX_REQUEST))
+    escaping["sandbox"]["cgroup_procs"] = ["/sys/fs/cgroup/../../etc/cgroup.procs"]
+    with pytest.raises(RequestError, match=r"^the request's cgroup_procs is not what the grader sends$"):
+        parse_request(json.dumps(escaping).encode(), "sandbox")
+    with pytest.raises(RequestError, match=r"^a request for this server has exactly the keys \['argv', 'cwd', 'env'\]"):
+        parse_request(json.dumps(VALID_SANDBOX_REQUEST).encode(), "none")
+
+
+def _permitted() -> int:
+    return int(_capabilities(os.getpid())["CapPrm"], 16)
+
+
+def _capabilities(pid: int) -> dict[str, str]:
+    status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {key: status[key].strip() for key in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")}
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
+
+
+@pytest.mark.notebooks
+def test_the_root_server_keeps_only_what_its_forks_need_and_random_requests_fork_nothing(tmp_path, sandbox_host):
+    rng = random.Random(21)
+    valid = json.dumps(VALID_SANDBOX_REQUEST).encode()
+    garbage = ([valid[:cut] for cut in range(0, len(valid), 7)] + [rng.randbytes(rng.randrange(1, 300)) for _ in range(100)]
+               + [b"[]", b"null", b'"sandbox"', b"{}", b"NaN", b"\xff\xfe", b"{" * 5000 + b"}" * 5000])
+    with WarmKernels.start(sys.executable, [], sandbox_host.base_env(), tmp_path / "warm.log",
+                           sandbox_host.server_wrapper(), kernels="sandbox") as warm:
+        server = _server_pid(warm)
+        # DAC_OVERRIDE, SETGID, SETUID, SYS_CHROOT, SYS_PTRACE, SYS_ADMIN, SYS_RESOURCE: bits 1, 6, 7, 18, 19, 21, 24
+        # (of those this test's process has: a container may withhold some, as this one withholds SYS_RESOURCE)
+        kept = f"{((1 << 1) | (1 << 6) | (1 << 7) | (1 << 18) | (1 << 19) | (1 << 21) | (1 << 24)) & _permitted():016x}"
+        assert _capabilities(server) == {"CapInh": "0" * 16, "CapPrm": kept, "CapEff": kept, "CapBnd": kept,
+                                         "CapAmb": "0" * 16, "NoNewPrivs": "1"}
+        with open(os.devnull, "rb") as null:
+            replies = []
+            for message in garbage:
+                socket.send_fds(warm._channel, [message], [null.fileno()] * 3)
+                replies.append(json.loads(warm._channel.recv(1 << 16)))
+            assert all(set(reply) == {"error"} and reply["error"] for reply in replies)
+            assert _children(server) == []
+            # Still serving: a request of the right shape reaches the sandbox check.
+            with pytest.raises(WarmStartError, match=r"^RuntimeError: process 4242 is not in a sandbox|^FileNotFound"):
+                warm.spawn(VALID_SANDBOX_REQUEST, (null.fileno(),) * 3)
+        assert warm.process.poll() is None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from grader.probe.protocol import array_line
 
 _FLOAT_WORDS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
@@ -151,7 +154,7 @@ class OverflowEvent(_Event):
     what: str
 
 
-ArrayName = Annotated[str, Field(pattern=r"^a[0-9]{1,6}\.npy$")]  # a file in the evidence's arrays folder
+ArrayName = Annotated[str, Field(pattern=r"^a[0-9]{1,6}$")]  # an array line of the evidence file
 
 
 class DataLoadersEvent(_Event):
@@ -309,6 +312,16 @@ class ProbeErrorEvent(_Event):
     error: str
 
 
+class ArrayEvent(_Event):
+    """An array's line (grader.probe.protocol.array_line). Not an AnyEvent: it is read only in its own layout,
+    its npy field sliced from the line's bytes rather than parsed as a JSON string (grader.evidence.read)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+    event: Literal["array"]
+    name: ArrayName
+    npy: memoryview  # the base64 of np.save's bytes, a view into the line
+
+
 AnyEvent = Annotated[
     Union[ProbeEvent, CellEvent, ModuleInfo, ForwardEvent, StepEvent, ParamsEvent, OverflowEvent,
           DataLoadersEvent, LearnerEvent, FitEvent, ImshowEvent, CamInputEvent, DeviceFallbackEvent, ProbeErrorEvent,
@@ -344,7 +357,7 @@ class Evidence:
     urls: list[UrlEvent] = field(default_factory=list)
     crawl_images: CrawlImagesEvent | None = None
     clock: ClockEvent | None = None  # the last: the notebook's sleeps in all
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # the .npy files events name
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # the array lines events name, decoded
     runs: int = 0  # cells that started running
     foreign_lines: list[int] = field(default_factory=list)  # lines out of the probe's sequence, ignored
 
@@ -360,6 +373,11 @@ class Evidence:
 
     def to_jsonl(self) -> str:
         return "".join(event.model_dump_json(by_alias=True) + "\n" for event in self.events())
+
+    def array_lines(self) -> Iterator[bytes]:
+        """The arrays as lines of a file the grader writes after `to_jsonl`'s; numbered 0, as numbers
+        matter only in the probe's own file."""
+        return (array_line(name, 0, 0, array) for name, array in self.arrays.items())
 
     def add(self, event: _Event) -> None:
         if isinstance(event, ProbeEvent):
@@ -392,7 +410,7 @@ class Evidence:
             lists[type(event)].append(event)
 
     def array_names(self) -> list[str]:
-        """Every array file the events name."""
+        """Every array the events name."""
         return [event.array for event in self.imshows] + [
             name for event in self.cam_inputs for name in event.arrays.values()] + [
             event.array for event in self.captures.values() if event.array is not None]

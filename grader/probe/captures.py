@@ -3,7 +3,7 @@ before a cell (see grader.captures).
 
 The plan, read once when the probe loads (before any student cell), says
 which expressions to evaluate after which cell run. Each result is written as
-one ``capture`` event: a numeric value as a .npy array with its shape, dtype
+one ``capture`` event: a numeric value as an array (a line of its own) with its shape, dtype
 and Python type; a string as text; a module's parameter count; or a model's
 outputs on the grader's inputs. An expression that raises is recorded with
 its error. The grader compares; nothing here judges.

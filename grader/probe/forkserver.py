@@ -16,14 +16,15 @@ then *joins* that sandbox, exactly where a cold kernel would run:
       -> enters the holder's cgroup, ipc, uts, net and mount namespaces (still root)
       -> becomes the sandbox's host uid (no groups; capabilities cleared)
       -> enters the holder's user namespace, in which nested ones are disabled,
-         drops every capability there too, sets no_new_privs
+         drops every capability there too, sets no_new_privs, loads the seccomp filter
       -> forks the kernel and exits, so that the kernel's parent is the sandbox's init;
          the kernel starts ipykernel with the probe.
 
 For a kernel confined by uid alone (no namespaces: `grader.run.uid_confinement`) the
 launcher joins the kernel's cgroups (where there are any), sets its rlimits, empties its
 capability bounding set while still root, becomes the kernel's uid (no groups), clears its
-remaining capabilities and sets no_new_privs; it stays the kernel's parent, as without a sandbox.
+remaining capabilities, sets no_new_privs and loads the seccomp filter; it stays the kernel's parent, as
+without a sandbox. The filter (`grader.run.seccomp`) comes with each request, as base64 BPF.
 
 CUDA is never initialised here before a fork (a forked CUDA context is
 unusable); the server refuses to call itself warm for GPUs if a preload did.
@@ -33,7 +34,12 @@ grader sends one JSON request with the kernel's stdin, stdout and stderr as
 file descriptors; the server answers {"pid": host pid of the kernel}, or for a
 sandboxed kernel {"sandbox_pid": its pid in the sandbox's pid namespace}, or {"error": reason}.
 The first message, unasked, is {"ready": …}. A request holds "sandbox" (join that sandbox),
-"confine" (uid confinement) or neither (`--no-sandbox`).
+"confine" (uid confinement) or neither (`--no-sandbox`), whichever `--kernels` named at start: the
+server forks only kernels confined that way, and `parse_request` refuses any request that is not
+exactly of that shape before anything is forked.
+
+Once the preloads are imported, a root server keeps only the capabilities its forks need
+(`KEPT_CAPABILITIES`) in every set, the bounding set too, and sets no_new_privs.
 
 Kernel-side code: imports nothing from the rest of ``grader``.
 """
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import ctypes
 import importlib
 import json
@@ -52,6 +59,8 @@ import socket
 import sys
 import traceback
 from time import monotonic
+
+from grader.probe.syscall_filter import install as install_filter
 
 # Joined by the launcher while still root; the user namespace comes last, after the uid is dropped.
 # (The pid namespace is the server's to set: the launcher is born in it.)
@@ -68,6 +77,27 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_PDEATHSIG = 1
 CAPABILITY_VERSION_3 = 0x20080522
+CAP_DAC_OVERRIDE, CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 1, 6, 7, 8
+CAP_SYS_CHROOT, CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_SYS_RESOURCE = 18, 19, 21, 24
+# What a launcher does as root before it becomes the kernel's uid: enter the kernel's cgroups (DAC_OVERRIDE: the
+# cgroup files are root's, the server's fsuid may not be), set its rlimits (SYS_RESOURCE, for limits above the
+# server's own), open the holder's namespaces (SYS_PTRACE: another uid's /proc files) and enter them (SYS_ADMIN;
+# SYS_CHROOT too for the mount namespace),
+# change uid and groups, and, confined by uid alone, empty the bounding set (SETPCAP).
+KEPT_CAPABILITIES = {
+    "sandbox": (CAP_DAC_OVERRIDE, CAP_SETGID, CAP_SETUID, CAP_SYS_CHROOT, CAP_SYS_PTRACE, CAP_SYS_ADMIN,
+                CAP_SYS_RESOURCE),
+    "uid": (CAP_DAC_OVERRIDE, CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_SYS_RESOURCE),
+}
+KERNEL_CONFINEMENTS = ("sandbox", "uid", "none")
+REQUEST_KEYS = {"env", "cwd", "argv"}
+CONFINEMENT_KEYS = {"sandbox": {"holder_pid", "host_uid", "cgroup_procs", "rlimits", "seccomp"},
+                    "confine": {"host_uid", "cgroup_procs", "rlimits", "seccomp"}}
+RLIMITS = {"RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_NPROC"}
+
+
+class RequestError(ValueError):
+    """A request the server will not act on: it answers the reason and forks nothing."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -76,6 +106,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--socket-fd", type=int, required=True)
     parser.add_argument("--preload", default="", help="Comma-separated modules to import before forking.")
+    parser.add_argument("--kernels", choices=KERNEL_CONFINEMENTS, required=True,
+                        help="How every kernel it forks is confined; requests for any other are refused.")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle; it closes our socket
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # launchers are reaped by the kernel as they exit
@@ -89,28 +121,36 @@ def main() -> None:
             failed[module] = f"{type(err).__name__}: {err}"
     for module in KERNEL_MODULES:
         importlib.import_module(module)
+    if os.geteuid() == 0 and args.kernels in KEPT_CAPABILITIES:
+        _keep_only(KEPT_CAPABILITIES[args.kernels])
     channel.send(json.dumps({
         "ready": True, "seconds": round(monotonic() - started, 3), "failed": failed,
         "cuda_initialised": _cuda_initialised(),
     }).encode())
-    serve(channel, path_entry=sys.path[0])
+    serve(channel, args.kernels, path_entry=sys.path[0])
     # The run is over and the server holds nothing to save: tearing down what it imported (torch, fastai) on a
     # normal exit would cost the grader two more seconds of waiting, in every run.
     sys.stderr.flush()
     os._exit(0)
 
 
-def serve(channel: socket.socket, path_entry: str) -> None:
+def serve(channel: socket.socket, kernels: str, path_entry: str) -> None:
     own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY)  # returned to after each sandboxed fork
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE, 3)
+            message, fds, flags, _ = socket.recv_fds(channel, MAX_MESSAGE, 3)
         except ConnectionError:
             return
-        if not message:  # the grader closed its end: the run is over
+        if not message and not fds:  # the grader closed its end: the run is over
             return
         try:
-            reply = _spawn(json.loads(message), fds, channel, path_entry, own_pid_namespace)
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                raise RequestError(f"a request over {MAX_MESSAGE} bytes or 3 descriptors")
+            if len(fds) != 3:
+                raise RequestError(f"expected the kernel's stdin, stdout and stderr, got {len(fds)} descriptor(s)")
+            reply = _spawn(parse_request(message, kernels), fds, channel, path_entry, own_pid_namespace)
+        except RequestError as err:
+            reply = {"error": str(err)}
         except Exception as err:
             reply = {"error": f"{type(err).__name__}: {err}"}
         finally:
@@ -119,9 +159,62 @@ def serve(channel: socket.socket, path_entry: str) -> None:
         channel.send(json.dumps(reply).encode())
 
 
+def parse_request(message: bytes, kernels: str) -> dict:
+    """The request, if it is exactly what the grader sends for a kernel confined as `kernels` says; else
+    RequestError. Nothing in it is trusted to be of the right type until this returns."""
+    try:
+        request = json.loads(message.decode("utf-8"), parse_constant=_refuse)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise RequestError(f"not a JSON request ({err})") from None
+    confinement = {"sandbox": "sandbox", "uid": "confine"}.get(kernels)
+    expected = REQUEST_KEYS | ({confinement} if confinement else set())
+    if not isinstance(request, dict) or set(request) != expected:
+        raise RequestError(f"a request for this server has exactly the keys {sorted(expected)}")
+    _check(isinstance(request["env"], dict) and all(isinstance(key, str) and isinstance(value, str)
+                                                    for key, value in request["env"].items()), "env")
+    _check(_is_text(request["cwd"]) and request["cwd"].startswith("/"), "cwd")
+    _check(isinstance(request["argv"], list) and all(map(_is_text, request["argv"])), "argv")
+    if confinement:
+        _check_confinement(request[confinement], confinement)
+    return request
+
+
+def _check_confinement(spec: object, name: str) -> None:
+    _check(isinstance(spec, dict) and set(spec) == CONFINEMENT_KEYS[name], name)
+    assert isinstance(spec, dict)
+    if name == "sandbox":
+        _check(_is_int(spec["holder_pid"]) and spec["holder_pid"] > 1, "holder_pid")
+    _check(_is_int(spec["host_uid"]) and spec["host_uid"] > 0, "host_uid")  # never root
+    _check(isinstance(spec["cgroup_procs"], list) and all(
+        _is_text(path) and path.startswith("/sys/fs/cgroup/") and path.endswith("/cgroup.procs") and ".." not in path
+        for path in spec["cgroup_procs"]), "cgroup_procs")
+    _check(isinstance(spec["rlimits"], dict) and set(spec["rlimits"]) <= RLIMITS and all(
+        _is_int(value) and value >= 0 for value in spec["rlimits"].values()), "rlimits")
+    _check(isinstance(spec["seccomp"], str) and spec["seccomp"] != "", "seccomp")
+    try:
+        base64.b64decode(spec["seccomp"], validate=True)
+    except ValueError:
+        raise RequestError("seccomp is not base64") from None
+
+
+def _check(valid: bool, field: str) -> None:
+    if not valid:
+        raise RequestError(f"the request's {field} is not what the grader sends")
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and "\0" not in value
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _refuse(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _spawn(request: dict, fds: list[int], channel: socket.socket, path_entry: str, own_pid_namespace: int) -> dict:
-    if len(fds) != 3:
-        return {"error": f"expected the kernel's stdin, stdout and stderr, got {len(fds)} descriptor(s)"}
     server = os.getpid()
     sandbox = request.get("sandbox")
     spaces = _sandbox_namespaces(int(sandbox["holder_pid"])) if sandbox else {}
@@ -211,6 +304,7 @@ def _enter_sandbox(sandbox: dict, spaces: dict[str, int]) -> None:
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     for fd in spaces.values():
         os.close(fd)
+    install_filter(base64.b64decode(sandbox["seccomp"], validate=True))  # last: it refuses setns
 
 
 def _confine_to_uid(confine: dict) -> None:
@@ -227,6 +321,7 @@ def _confine_to_uid(confine: dict) -> None:
     os.setresuid(uid, uid, uid)  # from root to another uid: permitted, effective and ambient sets are cleared
     _clear_capability_sets()
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    install_filter(base64.b64decode(confine["seccomp"], validate=True))
 
 
 def _run_kernel(request: dict, stdio: list[int], path_entry: str) -> None:
@@ -284,6 +379,30 @@ class _CapHeader(ctypes.Structure):
 
 class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _keep_only(kept: tuple[int, ...]) -> None:
+    """Of every capability set, the bounding set too, keep `kept`; then no_new_privs (the server never execs)."""
+    with open("/proc/sys/kernel/cap_last_cap") as handle:
+        last = int(handle.read())
+    for capability in range(last + 1):
+        if capability not in kept:
+            _prctl(PR_CAPBSET_DROP, capability)
+    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    mask = sum(1 << capability for capability in kept) & _permitted()  # a container may have withheld some
+    header = _CapHeader(CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    data[0].effective = data[0].permitted = mask & 0xFFFFFFFF
+    data[1].effective = data[1].permitted = mask >> 32
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"capset: {os.strerror(number)}")
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _permitted() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1], 16) for line in status if line.startswith("CapPrm:"))
 
 
 def _drop_capabilities() -> None:

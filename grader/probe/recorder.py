@@ -16,6 +16,8 @@ Events, one JSON object per line, each with ``seq`` (global order) and
   parameter its value before, its gradient and its value after.
 - ``overflow``: a cap was reached; later events of that kind are counted only.
 - ``fitted``: what a cell's last update was fitted to (grader.probe.fitting).
+- ``array``: an array another event names (``a1``, ``a2``, …), written just before that event
+  (grader.probe.protocol.array_line).
 
 Tensors are written as plain lists when small and summarised otherwise.
 """
@@ -35,7 +37,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 
 from grader.probe.encode import FULL_TENSOR_LIMIT, encode_float, encode_tensor
 from grader.probe.fitting import FittingRecorder
-from grader.probe.protocol import FORMAT_VERSION, arrays_dir
+from grader.probe.protocol import FORMAT_VERSION, array_line
 from grader.probe.captures import CapturePlan, CaptureRunner
 from grader.probe.vision import VisionRecorder
 
@@ -92,7 +94,6 @@ class Recorder:
         self.step_counts: dict[str, int] = {}
         self.pending_steps: dict[int, list[dict[str, Any]]] = {}
         self.param_states: dict[str, tuple] = {}  # version counters at the last snapshot
-        self.arrays_dir = arrays_dir(path)
         self.array_count = 0
         self.vision = VisionRecorder(self)
         self.fitting = FittingRecorder(self)
@@ -105,7 +106,6 @@ class Recorder:
         register_module_forward_hook(self.on_forward)
         register_optimizer_step_pre_hook(self.before_step)
         register_optimizer_step_post_hook(self.after_step)
-        os.makedirs(self.arrays_dir, mode=0o700, exist_ok=True)
         self.vision.install()
         self.fitting.install()
         if self.captures is not None:  # after the recorder's own handlers: the run is counted, the cell recorded
@@ -119,11 +119,11 @@ class Recorder:
         _write_all(self.fd, (_dumps(event, allow_nan=False, separators=(",", ":")) + "\n").encode())
 
     def save_array(self, array: np.ndarray) -> str:
-        """Write an array for an event to name (numbers only; the grader loads it without pickle)."""
+        """Write an array into the evidence file, numbered like the events, and return its name for an event."""
         self.array_count += 1
-        name = f"a{self.array_count}.npy"
-        with open(os.path.join(self.arrays_dir, name), "wb") as stream:
-            np.save(stream, np.ascontiguousarray(array), allow_pickle=False)
+        self.seq += 1
+        name = f"a{self.array_count}"
+        _write_all(self.fd, array_line(name, self.seq, self.run, array))
         return name
 
     # -- cells ---------------------------------------------------------------

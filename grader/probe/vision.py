@@ -10,17 +10,17 @@ Events, on the same JSON-lines file as grader.probe.recorder's:
   module tree.
 - ``fit``: ``Learner.fit`` ended (``fine_tune`` and ``fit_one_cycle`` call it):
   epochs asked and recorded, the recorder's table, the exception if it raised.
-- ``imshow``: ``Axes.imshow`` drew an array: the array (in an .npy file), the
+- ``imshow``: ``Axes.imshow`` drew an array: the array (an array line), the
   axes it went to, alpha, colour map and extent.
 - ``cam_input``: an image the notebook fed to a learner's model outside
   training, taken through the last trained learner's model by the probe: the
   input, the body's feature maps, their gradient for every class, the logits
-  and the head's last linear weight, each in an .npy file. The grader computes
+  and the head's last linear weight, each an array line. The grader computes
   the class activation map from these; the probe never does.
 - ``device_fallback``: ``--cpu-fallback`` sent a ``.cuda()`` call to the CPU.
 
-Arrays go to ``<evidence file>.arrays/`` as .npy files written with
-``allow_pickle=False``; events name them.
+Arrays are lines of the evidence file too (``Recorder.save_array``: np.save's
+bytes, without pickle, in base64), each written just before the event naming it.
 """
 
 from __future__ import annotations

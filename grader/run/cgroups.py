@@ -7,8 +7,9 @@ code ever starts is inside. After the run the grader reads which limit was hit
 
 Both hierarchies are supported: cgroup v2 (one tree) and v1 (a tree per
 controller, which is what this project's CI machines have). Group names carry
-the grader's pid (`<pid>-<uid>`) so a later run can remove the groups of a
-grader that was killed, along with anything still running in them.
+the grader's owner tag (`<pid>-<start>-<uid>`, grader.owners) so a later run can
+remove the groups of a grader that was killed, along with anything still running
+in them, and never a live grader's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.run.processes import alive
+from grader.owners import left_by_dead_grader
 
 PARENT = "grader"
 CONTROLLERS = ("memory", "pids")
@@ -159,8 +160,7 @@ class Cgroups:
         """Remove the groups of graders that are no longer running, killing what is left in them."""
         removed = 0
         for name in self.names_in_use():
-            owner = name.split("-", 1)[0]
-            if owner.isdigit() and not alive(int(owner)):
+            if left_by_dead_grader(name):
                 KernelCgroup(self.version, tuple(parent / name for parent in self.parents)).remove()
                 removed += 1
         return removed

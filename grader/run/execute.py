@@ -154,7 +154,7 @@ class NotebookRunner:
             km, env, cwd = self._kernel(ws, box, gpu)
             env[SEED_ENV] = str(kernel_seed(nb))
             if captures:
-                env[CAPTURES_ENV] = str(self._hand_over_plan(captures, ws, box))
+                env[CAPTURES_ENV] = str(self._lend_plan(captures, ws, box))
             client = GradingClient(
                 nb, km=km, allow_errors=True, interrupt_on_timeout=True, startup_timeout=STARTUP_TIMEOUT_S
             )
@@ -177,7 +177,7 @@ class NotebookRunner:
                 execution.limits_hit = box.limits_hit()
                 execution.kernel_uid = box.uid
             try:
-                execution.evidence = read_evidence(ws.evidence, arrays=ws.evidence_arrays)
+                execution.evidence = read_evidence(ws.evidence)
             except EvidenceError as err:
                 execution.evidence_error = str(err)
             execution.seconds = monotonic() - started
@@ -201,20 +201,18 @@ class NotebookRunner:
                                   connection_file=str(ws.runtime / "kernel.json"))
         ws.evidence.touch()
         box.hand_over(ws.evidence)
-        ws.evidence_arrays.mkdir()
-        box.hand_over(ws.evidence_arrays)
         env = self.sandbox.kernel_env(ws.runtime, EVIDENCE_ENV, gpu, self.gpu_memory_fraction)
         # A sandbox's bubblewrap moves into its working folder itself; a uid-confined kernel starts in its copy.
         return km, self._with_options(env), str(ws.runtime if box.namespaces else ws.submission)
 
     @staticmethod
-    def _hand_over_plan(captures: CapturePlan, ws: Workspace, box: KernelSandbox | None) -> Path:
+    def _lend_plan(captures: CapturePlan, ws: Workspace, box: KernelSandbox | None) -> Path:
         folder = ws.runtime / "captures"
         folder.mkdir()
         path = captures.write(folder)
         if box is not None:
             for file in [folder, *folder.iterdir()]:
-                box.hand_over(file)
+                box.lend(file)
         return path
 
     def _with_options(self, env: dict[str, str]) -> dict[str, str]:

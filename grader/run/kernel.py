@@ -13,6 +13,7 @@ server, `grader.run.warm`); warm ones are launched by `WarmProvisioner`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import math
 import os
@@ -37,12 +38,39 @@ from traitlets import Type, Unicode
 from grader.run.sandbox import WORK, KernelSandbox
 from grader.run.warm import WarmKernels, WarmStartError
 
-# The sandbox's first process: reports its pid once the sandbox's set-up is done, then waits.
-HOLDER = ["/bin/sh", "-c", "echo $$ && exec sleep infinity"]
+# A warm kernel's sandbox's first process: reports its pid once the sandbox's set-up is done, then waits for EOF on
+# its stdin, the sandbox's lifeline. Its exit ends the sandbox's pid namespace, and the kernel in it.
+HOLDER = ["/bin/sh", "-c", "echo $$ && read _"]
+# Before a cold kernel in its sandbox: a watcher that kills everything in there at EOF on the lifeline (stdin, copied
+# to fd 3: an asynchronous list's stdin is /dev/null). The kernel itself gets /dev/null.
+WATCHER = ["/bin/sh", "-c", 'exec 3<&0; { read _ <&3; kill -KILL -1; } & exec "$@" </dev/null 3<&-', "sh"]
 HOLDER_TIMEOUT_S = 60
 POLL_S = 0.005
 SOCKET_POLL_S = 0.005
 READY_RETRY_S = 1.0  # kernel_info is asked again when its idle status has not come by then
+
+
+class Lifeline:
+    """A pipe that ends a sandbox when its grader is gone, however it died (SIGKILL too): its read end is the sandbox's
+    stdin, its write end only the grader holds (os.pipe makes both close-on-exec, so no other sandbox, kernel or the
+    fork server inherits it), and when the grader dies the read end reaches EOF. bwrap's --die-with-parent alone
+    depends on when bwrap asks for its parent-death signal: a grader dead before that would leave its sandbox."""
+
+    def __init__(self) -> None:
+        self.read_end, self._write_end = os.pipe()
+
+    def handed_over(self) -> None:
+        """Once the sandbox has started: its copy of the read end is the only one needed."""
+        if self.read_end >= 0:
+            os.close(self.read_end)
+            self.read_end = -1
+
+    def cut(self) -> None:
+        """The run is over: the sandbox, if still there, sees EOF."""
+        self.handed_over()
+        if self._write_end >= 0:
+            os.close(self._write_end)
+            self._write_end = -1
 
 
 class GradingKernelClient(AsyncKernelClient):
@@ -96,11 +124,22 @@ class GradingKernelManager(AsyncKernelManager):
             "--HistoryManager.enabled=False",  # no SQLite history file to create in every kernel
         ]
 
+    lifeline: Lifeline | None = None  # a cold kernel's in a sandbox's namespaces
+
     @property
     def kernel_spec(self) -> KernelSpec:
         argv = [self.python, "-m", "ipykernel_launcher", *self.kernel_arguments]
+        if self._watched:
+            argv = [*WATCHER, *argv]
         return KernelSpec(argv=self.sandbox.wrap(argv) if self.sandbox else argv, language="python",
                           display_name="grader", interrupt_mode="message")
+
+    @property
+    def _watched(self) -> bool:
+        """A cold kernel in a sandbox's pid namespace, where its watcher ends everything at the lifeline's EOF. (A
+        warm one's holder watches it; a uid-confined one's parent is the grader, which ipykernel's parent poller
+        watches.)"""
+        return self.sandbox is not None and self.sandbox.namespaces and self.warm is None
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         if self.warm is not None and self.provisioner is None:
@@ -114,9 +153,23 @@ class GradingKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         if self.sandbox is not None:
-            # The connection file is written by the grader; the kernel's uid must read it.
-            self.sandbox.hand_over(Path(self.connection_file))
-        await super()._async_launch_kernel(kernel_cmd, **kw)
+            # The connection file is written by the grader; the kernel's uid must read it, never write it.
+            self.sandbox.lend(Path(self.connection_file))
+        if not self._watched:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            return
+        self.lifeline = lifeline = Lifeline()
+        try:
+            await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdin": lifeline.read_end})
+        except BaseException:
+            lifeline.cut()
+            raise
+        lifeline.handed_over()
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        if self.lifeline is not None:
+            self.lifeline.cut()
+        await super()._async_cleanup_resources(restart=restart)
 
 
 class WarmProvisioner(LocalProvisioner):
@@ -125,10 +178,12 @@ class WarmProvisioner(LocalProvisioner):
 
     The sandbox is started first, running a holder process; the fork joins it. The kernel
     is not the grader's child, so it is watched and signalled through a pidfd. Killing
-    the holder ends the sandbox's pid namespace, and with it the kernel and all its children.
+    the holder ends the sandbox's pid namespace, and with it the kernel and all its children;
+    so does the grader's death, through the holder's lifeline.
     """
 
     holder: subprocess.Popen[bytes] | None = None
+    lifeline: Lifeline | None = None
     pidfd: int | None = None
 
     @property
@@ -152,10 +207,18 @@ class WarmProvisioner(LocalProvisioner):
             # Always a cgroup in a sandbox's namespaces; with uid confinement, none on a host without usable cgroups.
             cgroup_procs = [str(path) for path in box.cgroup.procs_files] if box is not None and box.cgroup else []
             if box is not None and not box.namespaces:  # uid confinement: the fork becomes the kernel's uid
-                request["confine"] = {"host_uid": box.uid, "rlimits": box.rlimits, "cgroup_procs": cgroup_procs}
+                request["confine"] = {"host_uid": box.uid, "rlimits": box.rlimits, "cgroup_procs": cgroup_procs,
+                                      "seccomp": base64.b64encode(box.seccomp).decode()}
             elif box is not None:
-                self.holder = holder = subprocess.Popen(box.wrap(HOLDER), env=env, cwd=kwargs["cwd"],
-                                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+                self.lifeline = lifeline = Lifeline()
+                try:
+                    self.holder = holder = subprocess.Popen(box.wrap(HOLDER), env=env, cwd=kwargs["cwd"],
+                                                            stdin=lifeline.read_end, stdout=subprocess.PIPE,
+                                                            stderr=stderr)
+                except BaseException:
+                    lifeline.cut()
+                    raise
+                lifeline.handed_over()
                 assert holder.stdout is not None  # stdout=PIPE
                 try:
                     holder_pid = await self._holder_pid(box, holder.stdout)
@@ -167,6 +230,7 @@ class WarmProvisioner(LocalProvisioner):
                     "holder_pid": holder_pid, "host_uid": box.uid,
                     "cgroup_procs": cgroup_procs,
                     "rlimits": box.rlimits,
+                    "seccomp": base64.b64encode(box.seccomp).decode(),
                 }
             spawned = asyncio.get_running_loop().run_in_executor(None, warm.spawn, request,
                                                                  (null_in.fileno(), null_out.fileno(), err_fd))
@@ -256,6 +320,8 @@ class WarmProvisioner(LocalProvisioner):
             self.pidfd = None
 
     async def _end_holder(self) -> None:
+        if self.lifeline is not None:
+            self.lifeline.cut()
         if self.holder is None:
             return
         if self.holder.poll() is None:

@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
+from grader.owners import left_by_dead_grader, own_tag
 from grader.probe.protocol import EVIDENCE_ENV
 from grader.run.cgroups import Cgroups, CgroupError, KernelCgroup
-from grader.run.processes import alive
+from grader.run.seccomp import SeccompUnavailable, kernel_filter
 from grader.run.workspace import EVERY_KERNEL_ENV
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 
@@ -56,6 +57,12 @@ ASSETS = "/sandbox/assets"  # model weights and datasets, read-only (`grader ass
 # The few files under /etc that Python, fonts and the dynamic linker read.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "localtime", "mime.types",
              "nsswitch.conf", "os-release", "debian_version")
+SECCOMP_FILE = "seccomp.bpf"  # in each kernel's workspace: the filter bubblewrap loads
+FILTER_FD = 9
+# The first process of every confined kernel (root): joins the kernel's cgroups (the paths up to `--`), then runs
+# the rest with the seccomp program ($1) open on FILTER_FD, for `bwrap --seccomp` or `grader.probe.syscall_filter`.
+JOIN_CGROUPS_WITH_FILTER = ('filter=$1; shift; while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; '
+                            f'shift; exec "$@" {FILTER_FD}<"$filter"')
 
 ENABLE_USERNS_HELP = (
     "enable unprivileged user namespaces and try again: `sysctl -w user.max_user_namespaces=15000` "
@@ -68,6 +75,13 @@ ENABLE_USERNS_HELP = (
 
 class SandboxUnavailable(Exception):
     """This host cannot run sandboxed kernels; the message says why and how to fix it."""
+
+
+def seccomp_filter() -> bytes:
+    try:
+        return kernel_filter()
+    except SeccompUnavailable as err:
+        raise SandboxUnavailable(str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -118,18 +132,27 @@ class KernelSandbox:
     runtime: Path  # bound at the same path inside: connection file, sockets, evidence
     rlimits: dict[str, int]  # resource.RLIMIT_* name -> soft and hard limit
     command_prefix: list[str] = field(repr=False)
+    seccomp: bytes = field(repr=False)  # the filter as BPF: a warm kernel's fork loads it (`grader.run.seccomp`)
     namespaces: bool = True  # False: the kernel runs in the host's namespaces, only its uid is its own
 
     def wrap(self, kernel_argv: list[str]) -> list[str]:
         return [*self.command_prefix, *kernel_argv]
 
     def hand_over(self, path: Path) -> None:
-        """Let the sandbox uid (and only it) use a file or folder the grader created in the runtime folder."""
+        """Let the sandbox uid (and only it) write a file the grader created in the runtime folder: the evidence
+        file, the one host file a kernel writes (capped by RLIMIT_FSIZE)."""
         os.chown(path, self.uid, self.uid)
-        path.chmod(0o700 if path.is_dir() else 0o600)
+        path.chmod(0o600)
+
+    def lend(self, path: Path) -> None:
+        """Let the sandbox uid (and only it) read a file or folder the grader wrote in the runtime folder, and
+        neither write it nor create files in it: root keeps it, the uid's own group may read it."""
+        os.chown(path, 0, self.uid)
+        path.chmod(0o750 if path.is_dir() else 0o640)
 
     def lock_runtime(self) -> None:
-        """After start: the kernel keeps its sockets and evidence file but can create nothing more here."""
+        """After start: the kernel keeps its sockets and evidence file but can create nothing more here (all it
+        was lent, the connection file and the capture plan, it may only read)."""
         os.chown(self.runtime, 0, 0)
         self.runtime.chmod(0o711)
 
@@ -155,12 +178,14 @@ class SandboxHost:
 
     confinement = "sandbox"
 
-    def __init__(self, python: KernelPython, limits: Limits, cgroups: Cgroups, cache_dir: Path, bwrap: str) -> None:
+    def __init__(self, python: KernelPython, limits: Limits, cgroups: Cgroups, cache_dir: Path, bwrap: str,
+                 seccomp: bytes) -> None:
         self.python = python
         self.limits = limits
         self.cgroups = cgroups
         self.cache_dir = cache_dir
         self.bwrap = bwrap
+        self.seccomp = seccomp
         self._uid_lock = threading.Lock()
         self.assets = reachable_assets(assets_root(cache_dir))
 
@@ -191,7 +216,8 @@ class SandboxHost:
             raise SandboxUnavailable(f"{err}. Run the grader as root on a host with cgroup v2 (or v1 with the "
                                      "memory and pids controllers mounted).") from None
         warm_font_cache(python, cache_dir)
-        host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, shutil.which(bwrap) or bwrap)
+        host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, shutil.which(bwrap) or bwrap,
+                   seccomp_filter())
         host._try_once()
         return host
 
@@ -213,13 +239,14 @@ class SandboxHost:
             shutil.copytree(self.cache_dir / "matplotlib", fonts, dirs_exist_ok=True)  # the cache's own folder may be private
             give_to(submission, uid)  # its own copy: only that uid (and root) may read it, even on the host
             readable_by_all(fonts)
+            (root / SECCOMP_FILE).write_bytes(self.seccomp)  # opened by the sandbox's first shell, still root
             rlimits = {
                 "RLIMIT_FSIZE": self.limits.file_size_mb * 1024 * 1024,
                 "RLIMIT_CORE": 0,
                 # Only backs up the pids cgroup (which reports hits), hence the headroom.
                 "RLIMIT_NPROC": 2 * self.limits.processes,
             }
-            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime, rlimits=rlimits,
+            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime, rlimits=rlimits, seccomp=self.seccomp,
                                 command_prefix=self._command_prefix(uid, cgroup, runtime, etc, submission, rlimits, gpu))
         finally:
             cgroup.remove()
@@ -275,21 +302,22 @@ class SandboxHost:
             if uid is None:
                 raise SandboxUnavailable(f"all {UIDS} sandbox uids are in use")
             try:
-                return uid, self.cgroups.create(f"{os.getpid()}-{uid}", memory, self.limits.processes)
+                return uid, self.cgroups.create(f"{own_tag()}-{uid}", memory, self.limits.processes)
             except CgroupError as err:
                 raise SandboxUnavailable(str(err)) from None
 
     def _command_prefix(self, uid: int, cgroup: KernelCgroup, runtime: Path, etc: Path, submission: Path,
                         rlimits: dict[str, int], gpu: int | None) -> list[str]:
-        join_cgroups = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
         tmpfs_bytes = str(self.limits.tmp_mb * 1024 * 1024)
         python = self.python
-        argv = ["/bin/sh", "-c", join_cgroups, "sh", *map(str, cgroup.procs_files), "--",
+        argv = ["/bin/sh", "-c", JOIN_CGROUPS_WITH_FILTER, "sh", str(runtime.parent / SECCOMP_FILE),
+                *map(str, cgroup.procs_files), "--",
                 "prlimit", f"--fsize={rlimits['RLIMIT_FSIZE']}", f"--core={rlimits['RLIMIT_CORE']}",
                 f"--nproc={rlimits['RLIMIT_NPROC']}", "--",
                 "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--",
                 # --disable-userns: no nested user namespaces, so no namespace-root powers for student code.
                 self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+                "--seccomp", str(FILTER_FD),
                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "grader",
                 "--ro-bind", "/usr", "/usr"]
         for name in ("bin", "sbin", "lib", "lib32", "lib64"):
@@ -362,7 +390,7 @@ def reachable_assets(assets: Path) -> Path | None:
     folder, once per run, removed at exit or by the next run's sweep when the grader was killed."""
     if not assets.is_dir():
         return None
-    mirror = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{os.getpid()}-assets-"))
+    mirror = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{own_tag()}-assets-"))
     atexit.register(shutil.rmtree, mirror, True)
     mirror.chmod(0o755)
     for folder, subfolders, files in os.walk(assets):
@@ -406,7 +434,7 @@ def allocation_lock() -> Iterator[None]:
 
 
 def uid_markers() -> Path:
-    """Where uid confinement records the uids it holds (`<grader pid>-<uid>`): it may have no cgroup to name them."""
+    """Where uid confinement records the uids it holds (`<owner tag>-<uid>`): it may have no cgroup to name them."""
     return _lock_folder() / "grader-uids"
 
 
@@ -415,8 +443,8 @@ def marked_uids() -> set[int]:
     folder = uid_markers()
     held = set()
     for marker in folder.glob("*-*") if folder.is_dir() else ():
-        owner, _, uid = marker.name.partition("-")
-        if owner.isdigit() and uid.isdigit() and alive(int(owner)):
+        uid = marker.name.rpartition("-")[2]
+        if uid.isdigit() and not left_by_dead_grader(marker.name):
             held.add(int(uid))
         else:
             marker.unlink(missing_ok=True)
@@ -436,10 +464,14 @@ def readable_by_all(folder: Path) -> None:
 
 
 def warm_font_cache(python: str, cache_dir: Path) -> None:
-    """Matplotlib builds its font list once here, so sandboxed kernels only copy it."""
+    """Matplotlib builds its font list once here, so sandboxed kernels only copy it. It is built in a folder of this
+    grader's own and moved in whole: another grader starting at the same time copies the whole list or none."""
     folder = cache_dir / "matplotlib"
     if any(folder.glob("fontlist-*.json")):
         return
     folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run([python, "-c", "import matplotlib.font_manager"], env={**os.environ, "MPLCONFIGDIR": str(folder)},
-                   capture_output=True, timeout=300)
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".matplotlib-") as building:
+        subprocess.run([python, "-c", "import matplotlib.font_manager"], env={**os.environ, "MPLCONFIGDIR": building},
+                       capture_output=True, timeout=300)
+        for built in Path(building).glob("fontlist-*.json"):
+            os.replace(built, folder / built.name)

@@ -37,10 +37,12 @@ from pathlib import Path
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
+from grader.owners import own_tag
 from grader.run.cgroups import CgroupError, Cgroups, KernelCgroup
-from grader.run.sandbox import (FIRST_UID, UIDS, KernelPython, KernelSandbox, Limits, SandboxUnavailable,
-                                allocation_lock, failure_reason, give_to, marked_uids, reachable_assets,
-                                readable_by_all, run_test_kernel, uid_markers, warm_font_cache)
+from grader.run.sandbox import (FILTER_FD, FIRST_UID, JOIN_CGROUPS_WITH_FILTER, SECCOMP_FILE, UIDS, KernelPython,
+                                KernelSandbox, Limits, SandboxUnavailable, allocation_lock, failure_reason, give_to,
+                                marked_uids, reachable_assets, readable_by_all, run_test_kernel, seccomp_filter,
+                                uid_markers, warm_font_cache)
 from grader.run.workspace import EVERY_KERNEL_ENV
 from grader.run.workspace import PREFIX as WORKSPACE_PREFIX
 
@@ -68,8 +70,9 @@ class UidHost:
     confinement = "uid"
 
     def __init__(self, python: KernelPython, limits: Limits, cgroups: Cgroups | None, cache_dir: Path,
-                 shared: Path) -> None:
+                 shared: Path, seccomp: bytes) -> None:
         self.python = python
+        self.seccomp = seccomp
         self.limits = limits
         self.cgroups = cgroups
         self.cache_dir = cache_dir
@@ -104,7 +107,8 @@ class UidHost:
                 + ", ".join(map(str, open_paths)) + ". Make them root-only first: "
                 + " && ".join(f"chmod -R go= {path}" for path in open_paths))
         warm_font_cache(python, cache_dir)
-        host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, _shared_folder(cache_dir))
+        host = cls(KernelPython.inspect(python), limits, cgroups, cache_dir, _shared_folder(cache_dir),
+                   seccomp_filter())
         host._try_once()
         return host
 
@@ -127,20 +131,23 @@ class UidHost:
             shutil.copytree(self.shared / "matplotlib", fonts, dirs_exist_ok=True)
             give_to(fonts, uid)  # matplotlib uses its config folder only when it may write there
             give_to(submission, uid)  # the working copy: its own, and no one else's
+            filter_file = root / SECCOMP_FILE  # root's: opened before the uid changes
+            filter_file.write_bytes(self.seccomp)
             rlimits = {
                 "RLIMIT_FSIZE": self.limits.file_size_mb * 1024 * 1024,
                 "RLIMIT_CORE": 0,
                 # Per uid, so it caps this kernel alone: the only process cap where the host has no pids cgroup.
                 "RLIMIT_NPROC": (2 if cgroup is not None else 1) * self.limits.processes,
             }
-            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime, rlimits=rlimits,
-                                command_prefix=_command_prefix(uid, cgroup, rlimits), namespaces=False)
+            yield KernelSandbox(uid=uid, cgroup=cgroup, runtime=runtime, rlimits=rlimits, seccomp=self.seccomp,
+                                command_prefix=_command_prefix(uid, cgroup, rlimits, filter_file, self.python),
+                                namespaces=False)
         finally:
             if cgroup is not None:
                 cgroup.remove()
             _end_processes_of(uid)
             _remove_files_of(uid)
-            (uid_markers() / f"{os.getpid()}-{uid}").unlink(missing_ok=True)
+            (uid_markers() / f"{own_tag()}-{uid}").unlink(missing_ok=True)
 
     def kernel_env(self, runtime: Path, evidence_env: str, gpu: int | None = None,
                    gpu_memory_fraction: float | None = None) -> dict[str, str]:
@@ -188,13 +195,13 @@ class UidHost:
                 raise SandboxUnavailable(f"all {UIDS} kernel uids are in use")
             markers = uid_markers()
             markers.mkdir(mode=0o700, exist_ok=True)
-            (markers / f"{os.getpid()}-{uid}").touch()
+            (markers / f"{own_tag()}-{uid}").touch()
             if self.cgroups is None:
                 return uid, None
             try:
-                return uid, self.cgroups.create(f"{os.getpid()}-{uid}", memory, self.limits.processes)
+                return uid, self.cgroups.create(f"{own_tag()}-{uid}", memory, self.limits.processes)
             except CgroupError as err:
-                (markers / f"{os.getpid()}-{uid}").unlink(missing_ok=True)
+                (markers / f"{own_tag()}-{uid}").unlink(missing_ok=True)
                 raise SandboxUnavailable(str(err)) from None
 
     def _try_once(self) -> None:
@@ -207,20 +214,21 @@ class UidHost:
                                  "by other users.")
 
 
-def _command_prefix(uid: int, cgroup: KernelCgroup | None, rlimits: dict[str, int]) -> list[str]:
-    argv = []
-    if cgroup is not None:
-        join_cgroups = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
-        argv += ["/bin/sh", "-c", join_cgroups, "sh", *map(str, cgroup.procs_files), "--"]
-    return [*argv, "prlimit", f"--fsize={rlimits['RLIMIT_FSIZE']}", f"--core={rlimits['RLIMIT_CORE']}",
+def _command_prefix(uid: int, cgroup: KernelCgroup | None, rlimits: dict[str, int], filter_file: Path,
+                    python: KernelPython) -> list[str]:
+    procs = map(str, cgroup.procs_files) if cgroup is not None else ()
+    return ["/bin/sh", "-c", JOIN_CGROUPS_WITH_FILTER, "sh", str(filter_file), *procs, "--",
+            "prlimit", f"--fsize={rlimits['RLIMIT_FSIZE']}", f"--core={rlimits['RLIMIT_CORE']}",
             f"--nproc={rlimits['RLIMIT_NPROC']}", "--",
-            "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--"]
+            "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--",
+            # setpriv cannot load a seccomp filter (util-linux 2.38): the kernel's Python loads it, then the kernel
+            python.executable, "-m", "grader.probe.syscall_filter", "--fd", str(FILTER_FD), "--"]
 
 
 def _shared_folder(cache_dir: Path) -> Path:
     """A world-readable folder of root's for this run: the warm server's home and the font cache, which kernels read
     but cannot change. Removed at exit, or by the next run's sweep when the grader was killed."""
-    folder = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{os.getpid()}-uid-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{own_tag()}-uid-"))
     atexit.register(shutil.rmtree, folder, True)
     folder.chmod(0o755)
     (folder / "home").mkdir(mode=0o755)

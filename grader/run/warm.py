@@ -56,8 +56,11 @@ class WarmKernels:
 
     @classmethod
     def start(cls, python: str, preload: list[str], env: dict[str, str], log: Path,
-              wrapper: Sequence[str] = ()) -> WarmKernels:
+              wrapper: Sequence[str] = (), kernels: str = "none") -> WarmKernels:
         """Start the server with the kernels' environment and import `preload`.
+
+        kernels: how every kernel it forks is confined, `sandbox`, `uid` or `none` (`--no-sandbox`); the server
+        refuses requests for any other, and keeps only the capabilities that one needs.
 
         wrapper: the command the server runs under (`SandboxHost.server_wrapper`: its own mount
         namespace with a private /tmp, as a kernel has); none for `--no-sandbox`.
@@ -65,7 +68,7 @@ class WarmKernels:
         """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         server = [python, "-m", "grader.probe.forkserver", "--socket-fd", str(theirs.fileno()),
-                  "--preload", ",".join(preload)]
+                  "--preload", ",".join(preload), "--kernels", kernels]
         argv = [*wrapper, *server]
         env = {
             **env,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -12,8 +11,8 @@ from pathlib import Path
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
-from grader.probe.protocol import EVIDENCE_ENV, arrays_dir
-from grader.run.processes import alive
+from grader.probe.protocol import EVIDENCE_ENV
+from grader.owners import left_by_dead_grader, own_tag
 
 
 @dataclass(frozen=True)
@@ -25,10 +24,6 @@ class Workspace:
     @property
     def evidence(self) -> Path:
         return self.runtime / "evidence.jsonl"
-
-    @property
-    def evidence_arrays(self) -> Path:
-        return Path(arrays_dir(str(self.evidence)))
 
     @property
     def kernel_log(self) -> Path:
@@ -81,8 +76,8 @@ PREFIX = "grader-run-"
 
 @contextmanager
 def workspace(submission: Path) -> Iterator[Workspace]:
-    # The grader's pid in the name lets a later run remove what a killed one left behind.
-    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+    # The grader's owner tag in the name lets a later run remove what a killed one left behind.
+    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{own_tag()}-"))
     try:
         copy = root / "submission"
         if submission.is_dir():
@@ -99,13 +94,12 @@ def workspace(submission: Path) -> Iterator[Workspace]:
 
 
 def sweep_workspaces(prefixes: tuple[str, ...] = (PREFIX,)) -> int:
-    """Remove the temporary folders (`<prefix><pid>-…`) of graders that are no longer running
+    """Remove the temporary folders (`<prefix><owner tag>-…`) of graders that are no longer running
     (killed, say, by SIGKILL)."""
     removed = 0
     for prefix in prefixes:
         for root in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
-            owner = root.name.removeprefix(prefix).split("-", 1)[0]
-            if owner.isdigit() and not alive(int(owner)):
+            if left_by_dead_grader(root.name.removeprefix(prefix)):
                 shutil.rmtree(root, ignore_errors=True)
                 removed += 1
     return removed

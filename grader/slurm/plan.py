@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from grader.service import KernelOptions
 
 PLAN_FILE = "plan.json"
-REFERENCE_FILE = "reference/reference.jsonl"  # with reference.arrays/ and reference.ipynb beside it
+REFERENCE_FILE = "reference/reference.jsonl"  # with reference.ipynb beside it
 RESULTS_DIR = "results"
 
 
