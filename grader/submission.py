@@ -418,7 +418,8 @@ def nothing_to_grade(given: Path, found: list[Submission]) -> str | None:
         return f"{given} holds {counted}, {none}: {_listing([submission.path.name for submission in found])}"
     if _is_zip(given):
         with zipfile.ZipFile(given) as archive:  # `discovered` has checked it
-            skipped = sorted({PurePath(name).parts[0] for name in archive.namelist()})
+            tops = (PurePath(name).parts[:1] for name in archive.namelist())  # none for "./": the zip's own top
+            skipped = sorted({top for parts in tops for top in parts})
     else:
         skipped = sorted(entry.name for entry in given.iterdir())
     if not skipped:

@@ -12,6 +12,7 @@ file with the time it was submitted.
 
 from __future__ import annotations
 
+import lzma
 import re
 import shutil
 import stat
@@ -94,7 +95,9 @@ def unzip(path: Path, into: Path, ignored: frozenset[str], limits: ZipLimits = Z
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as source, target.open("wb") as sink:
                     shutil.copyfileobj(source, sink)
-            except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as err:
+            # UnicodeDecodeError: the member's local header, read only now, names it in bytes that are not UTF-8
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error, lzma.LZMAError, NotImplementedError,
+                    UnicodeDecodeError) as err:
                 reason = err.strerror if isinstance(err, OSError) and err.strerror else err  # no grader paths
                 raise ZipRefused(f"{path.name} could not be unpacked: {str(member)!r}: {reason}") from None
     return into.joinpath(*root.parts)
@@ -103,7 +106,8 @@ def unzip(path: Path, into: Path, ignored: frozenset[str], limits: ZipLimits = Z
 def _open(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+    # NotImplementedError: a member needs a zip version zipfile cannot read ("zip file version 21.3")
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
         raise ZipRefused(f"{path.name} is not a readable zip file: {err}") from None
 
 
@@ -119,6 +123,9 @@ def _checked_members(name: str, archive: zipfile.ZipFile, ignored: frozenset[str
     unpacked = 0
     for info in infos:
         text = info.filename.replace("\\", "/")  # zips made on Windows may separate folders with backslashes
+        if not text:  # no file can be written under it (and zipfile's own checks of the name fail on it)
+            raise ZipRefused(f"{refused} one of its members has no name (the zip is damaged)",
+                             "zip the submission folder again and resubmit")
         member = PurePosixPath(text)
         if text.startswith("/") or _DRIVE.match(text) or ".." in member.parts:
             raise ZipRefused(f"{refused} {info.filename!r} would land outside its folder (absolute paths and '..' "

@@ -92,6 +92,19 @@ def test_similarity():
     assert "| 0.6 (used) | 6/6 | 6/6 | 0 (0.0000%) |" in lines
 
 
+def test_fuzz_readers():
+    done = bench(str(BENCHMARKS / "fuzz_readers.py"), "--examples", "20")
+    header, rule, *rows = done.stdout.splitlines()
+    assert (header, rule) == ("| reader | cases | read | grader's errors | unexpected | slowest case s | wall s |",
+                              "|---|---:|---:|---:|---:|---:|---:|")
+    number = r"\d+\.\d+"
+    assert len(rows) == 5  # nothing unexpected printed below the table
+    for row, reader in zip(rows, ["notebook", "evidence", "roster", "zip", "download"]):
+        match = re.fullmatch(rf"\| {reader} \| 20 \| (\d+) \| (\d+) \| 0 \| {number} \| {number} \|", row)
+        assert match, row
+        assert int(match[1]) + int(match[2]) == 20  # each case read or refused
+
+
 def heredocs(script: str) -> list[str]:
     """The bodies of the script's quoted here-documents (`<<'EOF'` … `EOF`): Python, in gpu_check.sh."""
     return re.findall(r"<<'EOF'[^\n]*\n(.*?)^EOF$", script, re.S | re.M)

@@ -107,6 +107,8 @@ def _validated(validate: Callable[[Any], _Event], raw: bytes, number: int) -> _E
         return validate(json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant))
     except (UnicodeDecodeError, ValueError, ValidationError) as err:
         raise EvidenceError(f"evidence line {number} is malformed: {str(err).splitlines()[0]}") from None
+    except RecursionError:
+        raise EvidenceError(f"evidence line {number} is malformed: its JSON is nested too deeply") from None
 
 
 class _Arrays:

@@ -8,6 +8,7 @@ in reports, and a notebook with hundreds of MB of them must still be graded.
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from nbformat.warnings import MissingIDFieldWarning
 MAX_NOTEBOOK_BYTES = 1_000_000_000  # refused above: reading takes about twice this in memory
 MAX_STORED_OUTPUT_CHARS = 1_000_000  # of one stored output: its text, one of its formats, or its traceback
 MAX_STORED_CHARS_IN_ALL = 20_000_000  # of all stored outputs of a notebook together
-CELL_TYPES = {"code", "markdown", "raw"}
+CELL_TYPES = ("code", "markdown", "raw")  # a tuple: `in` compares, never hashes (a damaged cell_type may be a dict)
 # Short fields that say what an output is; never cut.
 _OUTPUT_FIELDS_KEPT = {"output_type", "metadata", "execution_count", "prompt_number", "name", "stream", "ename"}
 _TEXT_FIELDS = {"text", "traceback", "evalue"}  # cut to their first characters, not replaced
@@ -57,6 +58,9 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES, max_output_ch
     except json.JSONDecodeError as err:
         hint = " (save it from Jupyter or Colab as .ipynb)" if path.suffix != ".ipynb" else ""
         raise NotebookError(f"{name} is not a Jupyter notebook: it is not JSON (line {err.lineno}, column {err.colno}: {err.msg}){hint}") from None
+    except ValueError:  # the one other refusal of json's parser: an integer too long to convert
+        raise NotebookError(f"{name} is not a Jupyter notebook: its JSON holds a number of more than "
+                            f"{sys.get_int_max_str_digits():,} digits") from None
     except RecursionError:
         raise NotebookError(f"{name} is not a Jupyter notebook: its JSON is nested too deeply") from None
     del text
