@@ -21,12 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from grader.evidence import EvidenceError, read_evidence
 from grader.evidence.model import Evidence
 from grader.lms.roster import Roster, RosterError, read_roster
 from grader.notebook.read import LoadedNotebook, NotebookError, read_notebook
+from grader.probe.protocol import NPY_FIELD, array_line
 from grader.submission import Submission, discovered, nothing_to_grade
 from grader.unzip import ZipContents, ZipRefused, list_zip, unzip
 
@@ -190,9 +193,9 @@ EVENTS = [
     {"event": "learner", "key": "l1", "model": "m1", "dls": "d1", "loss": "CrossEntropyLoss", "run": 2},
     {"event": "fit", "learner": "l1", "model": "m1", "epochs_requested": 1, "epochs": 1,
      "names": ["train_loss", "valid_loss"], "values": [[0, 0.5, 0.4, "00:01"]], "error": None, "run": 2},
-    {"event": "imshow", "axes": "x1", "array": "a1.npy", "shape": [2, 2], "subsampled": 1, "alpha": None,
+    {"event": "imshow", "axes": "x1", "array": "a1", "shape": [2, 2], "subsampled": 1, "alpha": None,
      "cmap": None, "extent": [0, 1, 0, 1], "run": 3},
-    {"event": "cam_input", "model": "m1", "fed_in_run": 3, "arrays": {"input": "a2.npy"}, "run": 3},
+    {"event": "cam_input", "model": "m1", "fed_in_run": 3, "arrays": {"input": "a2"}, "run": 3},
     {"event": "capture", "id": "c1", "what": "value", "type": "float", "text": "0.5", "run": 3},
     {"event": "fitted", "optimizer": "o1", "loss": {"function": "mse_loss", "input": _TENSOR, "target": None},
      "output": {"module": "m1", "value": _TENSOR}, "run": 1},
@@ -203,12 +206,41 @@ EVENTS = [
 ]
 
 
+NUMBERS = hnp.arrays(st.sampled_from([np.float32, np.float64, np.int64, np.uint8, np.bool_]),
+                     hnp.array_shapes(min_dims=0, max_dims=3, max_side=4))
+
+
+@st.composite
+def array_lines(draw: st.DrawFn, number: int) -> str:
+    """An array line as the probe writes it (protocol.array_line), or one forged or damaged: a pickled object
+    array, cut numpy bytes, base64 that is not, another layout."""
+    name = draw(st.sampled_from(["a1", "a2", "a3"]))
+    line = array_line(name, number, 3, draw(NUMBERS)).decode("ascii").rstrip("\n")
+    header, _, npy = line.partition(NPY_FIELD.decode())
+    how = draw(st.sampled_from(["as written", "as written", "pickled", "cut", "not base64", "npy not last"]))
+    if how == "pickled":
+        pickled = io.BytesIO()
+        np.save(pickled, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+        npy = codecs.encode(pickled.getvalue(), "base64").decode().replace("\n", "") + '"}'
+    elif how == "cut":
+        npy = npy[:draw(st.integers(0, max(len(npy) - 3, 0)))] + '"}'
+    elif how == "not base64":
+        npy = draw(st.sampled_from(["!!!!", "AAA", "A=A=", "ÿ"])) + '"}'
+    elif how == "npy not last":
+        return f'{header},"npy":"AAAA","extra":1}}'
+    return header + NPY_FIELD.decode() + npy
+
+
 @st.composite
 def evidence_lines(draw: st.DrawFn) -> list[str]:
-    """The probe's lines, numbered 1, 2, 3, …, some events wrong, some lines out of sequence or not JSON."""
+    """The probe's lines, numbered 1, 2, 3, …, some events wrong, some lines out of sequence or not JSON; arrays
+    among them, as lines of their own."""
     header = draw(st.just(PROBE_HEADER) | mutated(PROBE_HEADER))
     written = [dumps(header)]
-    for number, event in enumerate(draw(st.lists(st.sampled_from(EVENTS), max_size=6)), start=2):
+    for number, event in enumerate(draw(st.lists(st.sampled_from([*EVENTS, "array"]), max_size=6)), start=2):
+        if event == "array":
+            written.append(draw(array_lines(number)))
+            continue
         event = {**event, "seq": number}
         how = draw(st.sampled_from(["as written", "as written", "mutated", "out of sequence", "NaN", "deep",
                                     "not JSON", "blank"]))
