@@ -49,6 +49,14 @@ def test_problem_1(cache_dir):
     assert [re.sub(r"\d+\.\d", "#", row) for row in rows] == ["| 권도현 | # |"]
 
 
+def test_seccomp_overhead():
+    done = bench(str(BENCHMARKS / "seccomp_overhead.py"), "1")
+    assert [re.sub(r"\d+\.\d+", "#", line) for line in done.stdout.splitlines()] == [
+        "200k system calls: filtered # s, bare # s (medians of 1), filtered / bare: #",
+        "torch fit, 300 steps: filtered # s, bare # s (medians of 1), filtered / bare: #",
+    ]
+
+
 def test_sandbox_overhead():
     done = bench(str(BENCHMARKS / "sandbox_overhead.py"), "1")
     assert [re.sub(r"\d+\.\d+", "#", line) for line in done.stdout.splitlines()] == [

@@ -77,6 +77,8 @@ def kernel_filter() -> bytes:
                                  "`apt-get install libseccomp2`, `pip install pyseccomp`") from None
     rules = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))
     try:
+        # A binary search over the syscall numbers, not ~300 comparisons in a row on every call.
+        rules.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)
         for name in ALLOWED:
             rules.add_rule(seccomp.ALLOW, name)
         rules.add_rule(seccomp.ALLOW, "socket", seccomp.Arg(0, seccomp.NE, AF_VSOCK))
