@@ -1,4 +1,5 @@
-"""Which grader left something behind (a cgroup, a workspace, a uid marker), and whether it still runs.
+"""What graders on one host share: which grader left something behind (a cgroup, a workspace, a uid marker) and
+whether it still runs, and the locks they take turns under.
 
 A grader names what it leaves with its owner tag, `<pid>-<start>`: its pid and its start time (field 22 of
 /proc/<pid>/stat, clock ticks since boot). A pid alone is reused: a live unrelated process given a dead grader's
@@ -7,7 +8,10 @@ pid would keep that grader's leftovers forever, and a new grader given it would 
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -41,3 +45,12 @@ def left_by_dead_grader(name: str) -> bool:
     if len(parts) < 3 or not parts[1].isdigit():
         return len(parts) == 2 and start_time(int(parts[0])) is None
     return start_time(int(parts[0])) != int(parts[1])
+
+
+@contextmanager
+def held_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` (created if missing) for the block: other processes wait; a process killed
+    while holding it lets it go."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

@@ -4,15 +4,12 @@ probe format; and its self-test, `check_reference`: the reference earns full mar
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import re
 import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +27,7 @@ from grader.evidence.model import Evidence
 from grader.execution import Execution, planned_runs
 from grader.notebook.locate import locate
 from grader.notebook.printed import printed_arrays
+from grader.owners import held_lock
 from grader.notebook.read import NotebookError, read_notebook
 from grader.probe.protocol import FORMAT_VERSION
 from grader.rubric import LoadedRubric, RubricError
@@ -63,7 +61,9 @@ def reference_run(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: Path,
     name = f"{rubric.id}-{key}"
     cached = cache_dir / "references" / f"{name}.jsonl"
     # Two graders of one rubric at once: the first runs the solution, the second waits for it and reads its entry.
-    with _entry_lock(cache_dir / LOCKS / f"{name}.lock"):
+    locks = cache_dir / LOCKS
+    locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with held_lock(locks / f"{name}.lock"):
         if cached_ok:
             try:
                 return load_reference(cached)
@@ -75,15 +75,6 @@ def reference_run(rubric: LoadedRubric, runner: NotebookRunner, cache_dir: Path,
 
 
 LOCKS = "reference-locks"  # in the cache, beside the references: one lock file per entry
-
-
-@contextmanager
-def _entry_lock(path: Path) -> Iterator[None]:
-    """Held while one cache entry is read or written; an flock, so a grader killed while holding it lets it go."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def save_reference(run: ReferenceRun, evidence_file: Path) -> None:

@@ -12,7 +12,6 @@ world-readable because each kernel runs as its own uid.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ from typing import Literal
 from uuid import uuid4
 
 from grader.catalog import CATALOG, Asset, sha256_of_file
+from grader.owners import held_lock
 from grader.paths import default_cache
 from grader.probe.protocol import ASSETS_ENV, MANIFEST_FILE
 
@@ -174,8 +174,7 @@ def _update_manifest(root: Path, name: str, record: Record | None) -> None:
 def locked(root: Path) -> Iterator[None]:
     """The cache's lock, held while the manifest or the downloads' index is read and replaced, so that concurrent
     commands do not lose each other's entries."""
-    with (root / LOCK_FILE).open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with held_lock(root / LOCK_FILE):
         yield
 
 

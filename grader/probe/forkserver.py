@@ -383,20 +383,8 @@ class _CapData(ctypes.Structure):
 
 def _keep_only(kept: tuple[int, ...]) -> None:
     """Of every capability set, the bounding set too, keep `kept`; then no_new_privs (the server never execs)."""
-    with open("/proc/sys/kernel/cap_last_cap") as handle:
-        last = int(handle.read())
-    for capability in range(last + 1):
-        if capability not in kept:
-            _prctl(PR_CAPBSET_DROP, capability)
-    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    mask = sum(1 << capability for capability in kept) & _permitted()  # a container may have withheld some
-    header = _CapHeader(CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    data[0].effective = data[0].permitted = mask & 0xFFFFFFFF
-    data[1].effective = data[1].permitted = mask >> 32
-    if _libc.capset(ctypes.byref(header), data) != 0:
-        number = ctypes.get_errno()
-        raise OSError(number, f"capset: {os.strerror(number)}")
+    _drop_bounding_set(keep=kept)
+    _set_capabilities(sum(1 << capability for capability in kept) & _permitted())  # a container may withhold some
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
@@ -411,18 +399,26 @@ def _drop_capabilities() -> None:
     _clear_capability_sets()
 
 
-def _drop_bounding_set() -> None:
+def _drop_bounding_set(keep: tuple[int, ...] = ()) -> None:
     with open("/proc/sys/kernel/cap_last_cap") as handle:
         last = int(handle.read())
     for capability in range(last + 1):
-        _prctl(PR_CAPBSET_DROP, capability)
+        if capability not in keep:
+            _prctl(PR_CAPBSET_DROP, capability)
 
 
 def _clear_capability_sets() -> None:
     """Empty the ambient, effective, permitted and inheritable sets."""
+    _set_capabilities(0)
+
+
+def _set_capabilities(mask: int) -> None:
+    """Effective and permitted become `mask`; inheritable and ambient empty."""
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     header = _CapHeader(CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
+    data[0].effective = data[0].permitted = mask & 0xFFFFFFFF
+    data[1].effective = data[1].permitted = mask >> 32
     if _libc.capset(ctypes.byref(header), data) != 0:
         number = ctypes.get_errno()
         raise OSError(number, f"capset: {os.strerror(number)}")

@@ -20,7 +20,6 @@ are never mounted.
 from __future__ import annotations
 
 import atexit
-import fcntl
 import json
 import os
 import shutil
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from grader.assets.cache import assets_root
 from grader.assets.cache import kernel_env as asset_env
-from grader.owners import left_by_dead_grader, own_tag
+from grader.owners import held_lock, left_by_dead_grader, own_tag
 from grader.probe.protocol import EVIDENCE_ENV
 from grader.run.cgroups import Cgroups, CgroupError, KernelCgroup
 from grader.run.seccomp import SeccompUnavailable, kernel_filter
@@ -425,12 +424,8 @@ def _lock_folder() -> Path:
 @contextmanager
 def allocation_lock() -> Iterator[None]:
     """Serialises uid claims between grader processes on this host."""
-    with open(_lock_folder() / "grader-sandbox.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with held_lock(_lock_folder() / "grader-sandbox.lock"):
+        yield
 
 
 def uid_markers() -> Path:
